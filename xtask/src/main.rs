@@ -1,1 +1,46 @@
-fn main() {}
+//! `cargo xtask ...`: the project's workflows, in Rust.
+//!
+//! - `demo`: the main job on an embedded default, end to end.
+//! - `test`: checks the tools the suite needs, then runs the whole suite.
+//! - `bench`: criterion benchmarks plus a side-by-side table against peers.
+//! - `fuzz [--smoke] [--seconds N] [TARGET]`: libFuzzer targets on stable Rust.
+//!
+//! xtask only composes: every value it prints is computed by the `rvkit`
+//! binary or the library crates.
+
+mod bench;
+mod demo;
+mod fuzz;
+mod test;
+mod util;
+
+use anyhow::{Result, bail};
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let (cmd, rest) = match args.split_first() {
+        Some((c, r)) => (c.as_str(), r),
+        None => ("help", &[][..]),
+    };
+    match cmd {
+        "demo" => demo::run(rest),
+        "test" => test::run(rest),
+        "bench" => bench::run(rest),
+        "fuzz" => fuzz::run(rest),
+        "help" | "--help" | "-h" => {
+            println!("{}", HELP);
+            Ok(())
+        }
+        other => bail!("unknown xtask command {other:?}\n\n{HELP}"),
+    }
+}
+
+const HELP: &str = "\
+usage: cargo xtask <command>
+
+commands:
+  demo                 run the main job on the embedded demo inputs
+  test [-- ARGS]       check required tools, then run the whole test suite
+  bench [--quick]      criterion benchmarks and the side-by-side table
+  fuzz [--smoke] [--seconds N] [TARGET]
+                       build and run the libFuzzer targets on stable Rust";

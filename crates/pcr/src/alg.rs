@@ -21,12 +21,7 @@ pub enum HashAlg {
 
 impl HashAlg {
     /// All algorithms, shortest digest first.
-    pub const ALL: [HashAlg; 4] = [
-        HashAlg::Sha1,
-        HashAlg::Sha256,
-        HashAlg::Sha384,
-        HashAlg::Sha512,
-    ];
+    pub const ALL: [HashAlg; 4] = [HashAlg::Sha1, HashAlg::Sha256, HashAlg::Sha384, HashAlg::Sha512];
 
     /// The digest length in bytes.
     pub const fn digest_len(self) -> usize {
@@ -223,10 +218,7 @@ mod tests {
     // FIPS 180-4 example "abc" digests (NIST CSRC, "Example Values").
     const ABC: [(HashAlg, &str); 4] = [
         (HashAlg::Sha1, "a9993e364706816aba3e25717850c26c9cd0d89d"),
-        (
-            HashAlg::Sha256,
-            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
-        ),
+        (HashAlg::Sha256, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"),
         (
             HashAlg::Sha384,
             "cb00753f45a35e8bb5a03d699ac65007272c32ab0eded1631a8b605a43ff5bed8086072ba1e7cc2358baeca134c825a7",
@@ -242,11 +234,7 @@ mod tests {
         for (alg, want) in ABC {
             assert_eq!(alg.hash(b"abc").to_hex(), want, "{alg}");
             assert_eq!(alg.hash_parts(&[b"a", b"", b"bc"]).to_hex(), want, "{alg}");
-            assert_eq!(
-                hash_reader(alg, &b"abc"[..]).unwrap().to_hex(),
-                want,
-                "{alg}"
-            );
+            assert_eq!(hash_reader(alg, &b"abc"[..]).unwrap().to_hex(), want, "{alg}");
         }
     }
 
@@ -257,9 +245,6 @@ mod tests {
             assert_eq!(HashAlg::from_tpm_alg_id(alg.tpm_alg_id()), Some(alg));
         }
         assert_eq!("SHA-384".parse::<HashAlg>().unwrap(), HashAlg::Sha384);
-        assert_eq!(
-            "md5".parse::<HashAlg>(),
-            Err(Error::UnknownAlgorithm { name: "md5".into() })
-        );
+        assert_eq!("md5".parse::<HashAlg>(), Err(Error::UnknownAlgorithm { name: "md5".into() }));
     }
 }

@@ -28,11 +28,7 @@ impl PcrIndex {
     /// all ones for PCRs 17–22 (the dynamic-launch PCRs), zero for the rest
     /// (TCG PC Client Platform TPM Profile, table "PCR Attributes").
     pub fn reset_value(self, alg: HashAlg) -> Digest {
-        if (17..=22).contains(&self.0) {
-            Digest::ones(alg)
-        } else {
-            Digest::zero(alg)
-        }
+        if (17..=22).contains(&self.0) { Digest::ones(alg) } else { Digest::zero(alg) }
     }
 }
 
@@ -57,15 +53,7 @@ pub struct ExtendStep {
 
 impl fmt::Display for ExtendStep {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "pcr{:02} = {}({} || {}) = {}",
-            self.pcr.0,
-            self.old.alg(),
-            self.old,
-            self.digest,
-            self.new
-        )
+        write!(f, "pcr{:02} = {}({} || {}) = {}", self.pcr.0, self.old.alg(), self.old, self.digest, self.new)
     }
 }
 
@@ -123,8 +111,8 @@ impl PcrBank {
         let mut bank = PcrBank::new(alg);
         let mut start = [0u8; crate::MAX_DIGEST_LEN];
         start[alg.digest_len() - 1] = locality;
-        bank.pcrs[0] = Digest::from_slice(alg, &start[..alg.digest_len()])
-            .expect("length taken from the algorithm");
+        bank.pcrs[0] =
+            Digest::from_slice(alg, &start[..alg.digest_len()]).expect("length taken from the algorithm");
         bank
     }
 
@@ -152,12 +140,7 @@ impl PcrBank {
         let old = self.pcrs[pcr.0 as usize];
         let new = self.alg.hash_parts(&[old.as_bytes(), digest.as_bytes()]);
         self.pcrs[pcr.0 as usize] = new;
-        Ok(ExtendStep {
-            pcr,
-            old,
-            digest: *digest,
-            new,
-        })
+        Ok(ExtendStep { pcr, old, digest: *digest, new })
     }
 
     /// Extends and records the step in `transcript`.
@@ -174,20 +157,14 @@ impl PcrBank {
 
     /// All PCRs with their current values, in index order.
     pub fn iter(&self) -> impl Iterator<Item = (PcrIndex, Digest)> + '_ {
-        self.pcrs
-            .iter()
-            .enumerate()
-            .map(|(i, d)| (PcrIndex(i as u8), *d))
+        self.pcrs.iter().enumerate().map(|(i, d)| (PcrIndex(i as u8), *d))
     }
 
     fn check_alg(&self, d: &Digest) -> Result<(), Error> {
         if d.alg() == self.alg {
             Ok(())
         } else {
-            Err(Error::BankMismatch {
-                bank: self.alg,
-                digest: d.alg(),
-            })
+            Err(Error::BankMismatch { bank: self.alg, digest: d.alg() })
         }
     }
 }
@@ -205,14 +182,7 @@ mod tests {
         let bank = PcrBank::new(HashAlg::Sha256);
         for (i, v) in bank.iter() {
             let ones = (17..=22).contains(&i.get());
-            assert_eq!(
-                v,
-                if ones {
-                    Digest::ones(HashAlg::Sha256)
-                } else {
-                    Digest::zero(HashAlg::Sha256)
-                }
-            );
+            assert_eq!(v, if ones { Digest::ones(HashAlg::Sha256) } else { Digest::zero(HashAlg::Sha256) });
         }
         assert_eq!(PcrIndex::new(24), Err(Error::PcrOutOfRange { index: 24 }));
     }
@@ -237,10 +207,7 @@ mod tests {
         let d = HashAlg::Sha256.hash(b"x");
         assert_eq!(
             bank.extend(pcr(0), &d),
-            Err(Error::BankMismatch {
-                bank: HashAlg::Sha384,
-                digest: HashAlg::Sha256
-            })
+            Err(Error::BankMismatch { bank: HashAlg::Sha384, digest: HashAlg::Sha256 })
         );
     }
 

@@ -22,20 +22,14 @@ pub struct Digest {
 /// keeping the leading zero that `str.strip("0x")` in Python or `tr -d 0x`
 /// would remove.
 pub fn strip_hex_prefix(s: &str) -> &str {
-    s.strip_prefix("0x")
-        .or_else(|| s.strip_prefix("0X"))
-        .unwrap_or(s)
+    s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")).unwrap_or(s)
 }
 
 impl Digest {
     /// A digest from raw bytes, checking the length against `alg`.
     pub fn from_slice(alg: HashAlg, bytes: &[u8]) -> Result<Digest, Error> {
         if bytes.len() != alg.digest_len() {
-            return Err(Error::WrongDigestLength {
-                alg,
-                expected: alg.digest_len(),
-                got: bytes.len(),
-            });
+            return Err(Error::WrongDigestLength { alg, expected: alg.digest_len(), got: bytes.len() });
         }
         let mut d = Digest::filled(alg, 0);
         d.bytes[..bytes.len()].copy_from_slice(bytes);
@@ -65,11 +59,7 @@ impl Digest {
         let mut d = Digest::zero(alg);
         let n = decode_hex_into(strip_hex_prefix(s), &mut d.bytes)?;
         if n != alg.digest_len() {
-            return Err(Error::WrongDigestLength {
-                alg,
-                expected: alg.digest_len(),
-                got: n,
-            });
+            return Err(Error::WrongDigestLength { alg, expected: alg.digest_len(), got: n });
         }
         Ok(d)
     }
@@ -95,23 +85,19 @@ impl Digest {
 /// length error by the caller through the returned count).
 fn decode_hex_into(s: &str, out: &mut [u8; MAX_DIGEST_LEN]) -> Result<usize, Error> {
     let digit = |pos: usize, c: char| {
-        c.to_digit(16)
-            .map(|v| v as u8)
-            .ok_or_else(|| Error::InvalidHex {
-                input: s.to_owned(),
-                found: c,
-                position: pos,
-            })
+        c.to_digit(16).map(|v| v as u8).ok_or_else(|| Error::InvalidHex {
+            input: s.to_owned(),
+            found: c,
+            position: pos,
+        })
     };
     // Validate every character first so a bad digit is reported as such even
     // when the string is also too long.
     for (pos, c) in s.chars().enumerate() {
         digit(pos, c)?;
     }
-    if s.len() % 2 != 0 {
-        return Err(Error::OddHexLength {
-            input: s.to_owned(),
-        });
+    if !s.len().is_multiple_of(2) {
+        return Err(Error::OddHexLength { input: s.to_owned() });
     }
     let n = s.len() / 2;
     if n > MAX_DIGEST_LEN {
@@ -165,33 +151,19 @@ mod tests {
     fn strict_errors() {
         assert_eq!(
             Digest::parse_hex(HashAlg::Sha256, "abcd"),
-            Err(Error::WrongDigestLength {
-                alg: HashAlg::Sha256,
-                expected: 32,
-                got: 2
-            })
+            Err(Error::WrongDigestLength { alg: HashAlg::Sha256, expected: 32, got: 2 })
         );
         assert_eq!(
             Digest::parse_hex(HashAlg::Sha256, &"0".repeat(63)),
-            Err(Error::OddHexLength {
-                input: "0".repeat(63)
-            })
+            Err(Error::OddHexLength { input: "0".repeat(63) })
         );
         assert!(matches!(
             Digest::parse_hex(HashAlg::Sha256, &format!("{}g", "0".repeat(63))),
-            Err(Error::InvalidHex {
-                found: 'g',
-                position: 63,
-                ..
-            })
+            Err(Error::InvalidHex { found: 'g', position: 63, .. })
         ));
         assert!(matches!(
             Digest::parse_hex(HashAlg::Sha256, " 00"),
-            Err(Error::InvalidHex {
-                found: ' ',
-                position: 0,
-                ..
-            })
+            Err(Error::InvalidHex { found: ' ', position: 0, .. })
         ));
         assert!(matches!(
             Digest::parse_hex(HashAlg::Sha512, &"00".repeat(65)),

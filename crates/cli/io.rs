@@ -1,0 +1,93 @@
+//! Reading inputs and writing outputs the same way in every command.
+
+use std::fs;
+use std::io::{IsTerminal, Read, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+
+/// Largest input file any command reads whole; initdata and measurement files
+/// are a few KiB, so this only stops accidents like pointing at a disk image.
+pub const MAX_INPUT: u64 = 64 * 1024 * 1024;
+
+/// Reads a whole file (or stdin for `-`), naming it in errors.
+pub fn read_input(path: &Path) -> anyhow::Result<Vec<u8>> {
+    let mut buf = Vec::new();
+    if path == Path::new("-") {
+        std::io::stdin().take(MAX_INPUT + 1).read_to_end(&mut buf).context("cannot read standard input")?;
+    } else {
+        let file = fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
+        file.take(MAX_INPUT + 1)
+            .read_to_end(&mut buf)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+    }
+    if buf.len() as u64 > MAX_INPUT {
+        bail!("{} is larger than {} MiB", display(path), MAX_INPUT >> 20);
+    }
+    Ok(buf)
+}
+
+/// Reads an argument that is literal text, `@FILE`, or `-` for stdin.
+/// Returns the bytes and a label for messages.
+pub fn read_text_arg(arg: &str) -> anyhow::Result<(Vec<u8>, String)> {
+    if arg == "-" {
+        Ok((read_input(Path::new("-"))?, "standard input".to_owned()))
+    } else if let Some(file) = arg.strip_prefix('@') {
+        Ok((read_input(Path::new(file))?, file.to_owned()))
+    } else {
+        Ok((arg.as_bytes().to_vec(), "the argument".to_owned()))
+    }
+}
+
+/// How a path is named in messages.
+pub fn display(path: &Path) -> String {
+    if path == Path::new("-") { "standard input".to_owned() } else { path.display().to_string() }
+}
+
+/// Writes the result to `out`, or to stdout when `out` is `None` or `-`.
+///
+/// A file is written to a temporary file in the same directory and renamed
+/// over the target, so a failure never leaves a partial or changed file.
+pub fn write_output(out: Option<&PathBuf>, bytes: &[u8]) -> anyhow::Result<()> {
+    match out {
+        Some(path) if path != Path::new("-") => write_atomic(path, bytes),
+        _ => {
+            let mut stdout = std::io::stdout().lock();
+            stdout.write_all(bytes).and_then(|()| stdout.flush()).context("cannot write to standard output")
+        }
+    }
+}
+
+fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".rvkit-")
+        .tempfile_in(dir)
+        .with_context(|| format!("cannot create a temporary file next to {}", path.display()))?;
+    // Temporary files are created 0600; results are not secret, so give the
+    // file the permissions it had, or the usual 0644 for a new one.
+    let perms = match fs::metadata(path) {
+        Ok(meta) => meta.permissions(),
+        Err(_) => std::os::unix::fs::PermissionsExt::from_mode(0o644),
+    };
+    tmp.write_all(bytes)
+        .and_then(|()| tmp.as_file().set_permissions(perms))
+        .and_then(|()| tmp.as_file().sync_all())
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    tmp.persist(path).with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(())
+}
+
+/// Prints a warning on stderr.
+pub fn warn(message: impl std::fmt::Display) {
+    eprintln!("warning: {message}");
+}
+
+/// Whether stderr is a terminal (progress output is only shown there).
+#[allow(dead_code)]
+pub fn stderr_is_terminal() -> bool {
+    std::io::stderr().is_terminal()
+}

@@ -1,0 +1,602 @@
+//! Streaming extraction of one file from an image's layers.
+//!
+//! Layers are applied in order as the OCI image specification's "Image Layer
+//! Filesystem Changeset" describes: a later entry for a path replaces an
+//! earlier one; `.wh.NAME` removes `NAME` from lower layers and
+//! `.wh..wh..opq` removes everything below its directory in lower layers
+//! (whiteouts never affect entries of their own layer); hard links name a
+//! file written earlier. Only the requested path and small files that a later
+//! hard link might name are kept, within a fixed budget, so memory stays
+//! bounded whatever the layer sizes.
+
+use std::collections::HashMap;
+use std::io::{self, Read};
+use std::sync::Arc;
+
+use flate2::read::MultiGzDecoder;
+
+use crate::digest::{BlobDigest, Mismatch, VerifyingReader};
+use crate::error::Error;
+use crate::manifest::{Compression, Descriptor, layer_compression};
+use crate::progress::Progress;
+use crate::tar::{EntryKind, Header, TarError, TarReader};
+
+/// Files kept for hard-link resolution may use at most this many entries.
+const MAX_CACHED_FILES: usize = 4096;
+/// ... and at least this many bytes, even with a smaller file limit.
+const MIN_CACHE_BYTES: u64 = 1 << 20;
+
+/// The path of a file inside an image: relative, normalised, no `..`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImagePath {
+    /// Normalised components joined with `/`, without a leading slash.
+    bytes: Vec<u8>,
+}
+
+impl ImagePath {
+    /// Parses a path such as `/image/measurements.json`: a leading `/` and
+    /// `.` components are dropped; `..`, empty paths and NUL are refused.
+    pub fn parse(s: &str) -> Result<ImagePath, Error> {
+        let invalid = |reason| Error::InvalidPath {
+            path: s.to_owned(),
+            reason,
+        };
+        if s.contains('\0') {
+            return Err(invalid("contains NUL"));
+        }
+        match normalize(s.trim_start_matches('/').as_bytes()) {
+            Ok(Some(bytes)) => Ok(ImagePath { bytes }),
+            Ok(None) => Err(invalid("names the image root, not a file")),
+            Err(reason) => Err(invalid(reason)),
+        }
+    }
+
+    /// The path with a leading `/`, as users write it.
+    pub fn display(&self) -> String {
+        format!("/{}", String::from_utf8_lossy(&self.bytes))
+    }
+}
+
+/// Normalises a tar entry name: `./` and empty components are dropped;
+/// absolute names and `..` are refused, because a layer entry is relative to
+/// the image root and must stay inside it. `None` is the root itself.
+fn normalize(raw: &[u8]) -> Result<Option<Vec<u8>>, &'static str> {
+    if raw.first() == Some(&b'/') {
+        return Err("absolute path");
+    }
+    let mut out = Vec::with_capacity(raw.len());
+    for c in raw.split(|&b| b == b'/') {
+        match c {
+            b"" | b"." => {}
+            b".." => return Err("parent directory component"),
+            c => {
+                if !out.is_empty() {
+                    out.push(b'/');
+                }
+                out.extend_from_slice(c);
+            }
+        }
+    }
+    Ok((!out.is_empty()).then_some(out))
+}
+
+/// True if `path` is `dir` or lies below it.
+fn is_at_or_below(path: &[u8], dir: &[u8]) -> bool {
+    path.starts_with(dir) && (path.len() == dir.len() || path[dir.len()] == b'/')
+}
+
+/// What the merged filesystem holds at a tracked path.
+#[derive(Debug, Clone)]
+enum Node {
+    File(Arc<Vec<u8>>),
+    TooLarge,
+    NotRegular,
+}
+
+#[derive(Debug, Clone)]
+struct Tracked {
+    layer: usize,
+    node: Node,
+}
+
+/// Why walking a layer stopped.
+enum WalkError {
+    Tar(TarError),
+    Fatal(Error),
+}
+
+impl From<TarError> for WalkError {
+    fn from(e: TarError) -> Self {
+        WalkError::Tar(e)
+    }
+}
+
+/// The state of the merged filesystem, as far as it is tracked.
+struct Merger<'a> {
+    image: &'a str,
+    target: &'a ImagePath,
+    max_size: u64,
+    cache_budget: u64,
+    cached_bytes: u64,
+    nodes: HashMap<Vec<u8>, Tracked>,
+}
+
+impl Merger<'_> {
+    fn remove(&mut self, pred: impl Fn(&[u8], &Tracked) -> bool) {
+        let mut freed = 0u64;
+        self.nodes.retain(|p, t| {
+            let gone = pred(p, t);
+            if gone && let Node::File(c) = &t.node {
+                freed += c.len() as u64;
+            }
+            !gone
+        });
+        self.cached_bytes = self.cached_bytes.saturating_sub(freed);
+    }
+
+    fn insert(&mut self, path: Vec<u8>, layer: usize, node: Node) {
+        if let Node::File(c) = &node {
+            self.cached_bytes += c.len() as u64;
+        }
+        self.nodes.insert(path, Tracked { layer, node });
+    }
+
+    fn unsafe_entry(&self, layer: &BlobDigest, h: &Header, reason: &'static str) -> WalkError {
+        WalkError::Fatal(Error::UnsafeEntry {
+            image: self.image.to_owned(),
+            layer: *layer,
+            entry: String::from_utf8_lossy(&h.path).into_owned(),
+            reason,
+        })
+    }
+
+    fn walk<R: Read>(
+        &mut self,
+        index: usize,
+        digest: &BlobDigest,
+        tar: &mut TarReader<R>,
+    ) -> Result<(), WalkError> {
+        let target = self.target.bytes.clone();
+        while let Some(h) = tar.next_entry()? {
+            let path = match normalize(&h.path) {
+                Ok(Some(p)) => p,
+                Ok(None) => continue,
+                Err(reason) => return Err(self.unsafe_entry(digest, &h, reason)),
+            };
+            let (parent, name) = match path.iter().rposition(|&b| b == b'/') {
+                Some(i) => (&path[..i], &path[i + 1..]),
+                None => (&path[..0], &path[..]),
+            };
+            if name == b".wh..wh..opq" {
+                let dir = parent.to_vec();
+                self.remove(|p, t| {
+                    t.layer < index && is_at_or_below(p, &dir) && p.len() > dir.len()
+                });
+                continue;
+            }
+            if let Some(hidden) = name.strip_prefix(b".wh.") {
+                if hidden.starts_with(b".wh.") {
+                    // Other `.wh..wh.` names are aufs metadata, not whiteouts.
+                    continue;
+                }
+                let mut victim = parent.to_vec();
+                if !victim.is_empty() {
+                    victim.push(b'/');
+                }
+                victim.extend_from_slice(hidden);
+                self.remove(|p, t| t.layer < index && is_at_or_below(p, &victim));
+                continue;
+            }
+
+            let is_target = path == target;
+            let on_target_path = is_at_or_below(&target, &path) && !is_target;
+            match h.kind {
+                EntryKind::Directory => {
+                    if is_target {
+                        self.remove(|p, _| p == target.as_slice());
+                        self.insert(path, index, Node::NotRegular);
+                    }
+                    // A directory over a directory keeps its contents.
+                    continue;
+                }
+                EntryKind::Symlink if is_target => {
+                    return Err(self.unsafe_entry(digest, &h, "symbolic link at the requested path"));
+                }
+                EntryKind::Symlink if on_target_path => {
+                    return Err(self.unsafe_entry(
+                        digest,
+                        &h,
+                        "symbolic link in a directory of the requested path",
+                    ));
+                }
+                _ => {}
+            }
+            // Any non-directory replaces what was at `path`, including a
+            // directory and everything below it.
+            self.remove(|p, _| is_at_or_below(p, &path));
+            if on_target_path {
+                // A file where the target's directory should be hides the
+                // target; nothing to record.
+                continue;
+            }
+            match h.kind {
+                EntryKind::Regular => {
+                    let keep = h.size <= self.max_size
+                        && (is_target
+                            || (self.nodes.len() < MAX_CACHED_FILES
+                                && self.cached_bytes + h.size <= self.cache_budget));
+                    if keep {
+                        let mut content = Vec::new();
+                        tar.read_data(&mut content)?;
+                        self.insert(path, index, Node::File(Arc::new(content)));
+                    } else if is_target {
+                        self.insert(path, index, Node::TooLarge);
+                    }
+                }
+                EntryKind::HardLink => {
+                    let link = match normalize(&h.link) {
+                        Ok(Some(l)) => l,
+                        Ok(None) => return Err(self.unsafe_entry(digest, &h, "hard link to the root")),
+                        Err(reason) => return Err(self.unsafe_entry(digest, &h, reason)),
+                    };
+                    match self.nodes.get(&link).map(|t| t.node.clone()) {
+                        Some(node @ (Node::File(_) | Node::TooLarge)) => {
+                            if is_target || matches!(node, Node::File(_)) {
+                                // The link shares the content already
+                                // counted against the budget.
+                                self.nodes.insert(path, Tracked { layer: index, node });
+                            }
+                        }
+                        _ if is_target => {
+                            return Err(WalkError::Fatal(Error::UnsupportedEntry {
+                                image: self.image.to_owned(),
+                                layer: *digest,
+                                entry: String::from_utf8_lossy(&h.path).into_owned(),
+                                reason: "hard link to a file that is unknown or was too large to keep",
+                            }));
+                        }
+                        _ => {}
+                    }
+                }
+                EntryKind::Sparse if is_target => {
+                    return Err(WalkError::Fatal(Error::UnsupportedEntry {
+                        image: self.image.to_owned(),
+                        layer: *digest,
+                        entry: String::from_utf8_lossy(&h.path).into_owned(),
+                        reason: "sparse file",
+                    }));
+                }
+                _ if is_target => self.insert(path, index, Node::NotRegular),
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The transport or file error an `io::Error` carries, if our own readers
+/// put one there.
+pub(crate) fn carried_error(e: io::Error) -> Result<Error, io::Error> {
+    if e.get_ref().is_some_and(|inner| inner.is::<Error>()) {
+        let inner = e.into_inner().expect("checked above");
+        return Ok(*inner.downcast::<Error>().expect("checked above"));
+    }
+    Err(e)
+}
+
+/// Opens a blob's raw byte stream; digests are checked by the caller.
+pub(crate) type BlobOpener<'a> = dyn FnMut(&Descriptor) -> Result<Box<dyn Read + Send>, Error> + 'a;
+
+/// Reads `layers` in order and returns the content of `target`.
+///
+/// Every layer is read to its end and its size and digest compared with the
+/// descriptor before the next one starts; nothing is returned unless all of
+/// them matched.
+pub(crate) fn extract(
+    image: &str,
+    layers: &[Descriptor],
+    target: &ImagePath,
+    max_size: u64,
+    open: &mut BlobOpener<'_>,
+    progress: &Arc<dyn Progress>,
+) -> Result<Vec<u8>, Error> {
+    let mut merger = Merger {
+        image,
+        target,
+        max_size,
+        cache_budget: max_size.max(MIN_CACHE_BYTES),
+        cached_bytes: 0,
+        nodes: HashMap::new(),
+    };
+    // Check every media type before downloading anything.
+    let compressions = layers
+        .iter()
+        .map(|l| {
+            layer_compression(&l.media_type).ok_or_else(|| Error::UnsupportedMediaType {
+                image: image.to_owned(),
+                what: format!("layer {}", l.digest),
+                media_type: l.media_type.clone(),
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    for (index, (layer, compression)) in layers.iter().zip(compressions).enumerate() {
+        progress.layer_started(index, layers.len(), &layer.digest, layer.size);
+        let raw = open(layer)?;
+        let p = Arc::clone(progress);
+        let mut vr = VerifyingReader::new(raw, layer.digest, layer.size)
+            .with_progress(Box::new(move |n| p.advanced(n)));
+        let walked = walk_layer(&mut merger, index, layer, compression, &mut vr);
+        let finished = vr.finish();
+        progress.layer_finished(index);
+        let what = format!("layer {index}");
+        // A transport failure explains everything after it; then a digest
+        // or size mismatch explains any parse error; only an intact layer's
+        // parse errors are reported as such.
+        if let Err(WalkError::Tar(TarError::Io(e))) = walked {
+            match carried_error(e) {
+                Ok(err) => return Err(err),
+                Err(e) => return finish_then(image, &what, layer, finished, corrupt(image, layer, e)),
+            }
+        }
+        match finished {
+            Err(e) => {
+                return Err(carried_error(e).unwrap_or_else(|e| corrupt(image, layer, e)));
+            }
+            Ok(Err(m)) => return Err(mismatch(image, &what, m)),
+            Ok(Ok(())) => {}
+        }
+        match walked {
+            Ok(()) => {}
+            Err(WalkError::Fatal(e)) => return Err(e),
+            Err(WalkError::Tar(e)) => {
+                return Err(Error::CorruptLayer {
+                    image: image.to_owned(),
+                    layer: layer.digest,
+                    reason: e.to_string(),
+                });
+            }
+        }
+    }
+    let display = target.display();
+    match merger.nodes.remove(&target.bytes).map(|t| t.node) {
+        Some(Node::File(c)) => Ok(Arc::try_unwrap(c).unwrap_or_else(|c| (*c).clone())),
+        Some(Node::TooLarge) => Err(Error::FileTooLarge {
+            image: image.to_owned(),
+            path: display,
+            limit: max_size,
+        }),
+        Some(Node::NotRegular) => Err(Error::NotARegularFile {
+            image: image.to_owned(),
+            path: display,
+        }),
+        None => Err(Error::FileNotFound {
+            image: image.to_owned(),
+            path: display,
+        }),
+    }
+}
+
+fn corrupt(image: &str, layer: &Descriptor, e: io::Error) -> Error {
+    Error::CorruptLayer {
+        image: image.to_owned(),
+        layer: layer.digest,
+        reason: e.to_string(),
+    }
+}
+
+/// Reports a decoding error only if the layer's digest matched.
+fn finish_then(
+    image: &str,
+    what: &str,
+    layer: &Descriptor,
+    finished: io::Result<Result<(), Mismatch>>,
+    err: Error,
+) -> Result<Vec<u8>, Error> {
+    match finished {
+        Err(e) => Err(carried_error(e).unwrap_or_else(|e| corrupt(image, layer, e))),
+        Ok(Err(m)) => Err(mismatch(image, what, m)),
+        Ok(Ok(())) => Err(err),
+    }
+}
+
+pub(crate) fn mismatch(image: &str, what: &str, m: Mismatch) -> Error {
+    match m {
+        Mismatch::Size { expected, actual } => Error::SizeMismatch {
+            image: image.to_owned(),
+            what: what.to_owned(),
+            expected,
+            actual,
+        },
+        Mismatch::Digest { expected, actual } => Error::DigestMismatch {
+            image: image.to_owned(),
+            what: what.to_owned(),
+            expected,
+            actual,
+        },
+    }
+}
+
+fn walk_layer<R: Read>(
+    merger: &mut Merger<'_>,
+    index: usize,
+    layer: &Descriptor,
+    compression: Compression,
+    vr: &mut VerifyingReader<R>,
+) -> Result<(), WalkError> {
+    match compression {
+        Compression::None => merger.walk(index, &layer.digest, &mut TarReader::new(vr)),
+        Compression::Gzip => {
+            merger.walk(index, &layer.digest, &mut TarReader::new(MultiGzDecoder::new(vr)))
+        }
+        Compression::Zstd => {
+            let dec = zstd::stream::read::Decoder::new(vr).map_err(TarError::Io)?;
+            merger.walk(index, &layer.digest, &mut TarReader::new(dec))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use super::*;
+    use crate::progress::NoProgress;
+    use crate::tar::tests::raw_archive;
+
+    fn desc(media_type: &str, data: &[u8]) -> Descriptor {
+        Descriptor {
+            media_type: media_type.to_owned(),
+            digest: BlobDigest::sha256_of(data),
+            size: data.len() as u64,
+            annotations: Default::default(),
+            platform: None,
+        }
+    }
+
+    const TAR: &str = "application/vnd.oci.image.layer.v1.tar";
+    const GZ: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
+    const ZST: &str = "application/vnd.oci.image.layer.v1.tar+zstd";
+
+    fn run(layers: &[(&str, Vec<u8>)], path: &str, max: u64) -> Result<Vec<u8>, Error> {
+        let descs: Vec<Descriptor> = layers.iter().map(|(m, d)| desc(m, d)).collect();
+        let blobs: HashMap<BlobDigest, Vec<u8>> = layers
+            .iter()
+            .map(|(_, d)| (BlobDigest::sha256_of(d), d.clone()))
+            .collect();
+        let mut open = |d: &Descriptor| -> Result<Box<dyn Read + Send>, Error> {
+            Ok(Box::new(io::Cursor::new(blobs[&d.digest].clone())))
+        };
+        let progress: Arc<dyn Progress> = Arc::new(NoProgress);
+        extract(
+            "test",
+            &descs,
+            &ImagePath::parse(path).unwrap(),
+            max,
+            &mut open,
+            &progress,
+        )
+    }
+
+    fn gzip(data: &[u8]) -> Vec<u8> {
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        e.write_all(data).unwrap();
+        e.finish().unwrap()
+    }
+
+    const M: &str = "/image/measurements.json";
+
+    #[test]
+    fn later_layers_override_and_whiteouts_remove() {
+        let l1 = raw_archive(&[
+            (b"./image/", b'5', b"", b""),
+            (b"./image/measurements.json", b'0', b"one", b""),
+        ]);
+        let l2 = raw_archive(&[(b"image/measurements.json", b'0', b"two", b"")]);
+        assert_eq!(
+            run(&[(TAR, l1.clone()), (GZ, gzip(&l2))], M, 100).unwrap(),
+            b"two"
+        );
+        let wh = raw_archive(&[(b"image/.wh.measurements.json", b'0', b"", b"")]);
+        assert!(matches!(
+            run(&[(TAR, l1.clone()), (TAR, wh)], M, 100),
+            Err(Error::FileNotFound { .. })
+        ));
+        let opq = raw_archive(&[(b"image/.wh..wh..opq", b'0', b"", b"")]);
+        assert!(matches!(
+            run(&[(TAR, l1.clone()), (TAR, opq.clone())], M, 100),
+            Err(Error::FileNotFound { .. })
+        ));
+        // A whiteout does not affect its own layer.
+        let same = raw_archive(&[
+            (b"image/.wh..wh..opq", b'0', b"", b""),
+            (b"image/measurements.json", b'0', b"three", b""),
+        ]);
+        assert_eq!(run(&[(TAR, l1.clone()), (TAR, same)], M, 100).unwrap(), b"three");
+        // Whiting out the parent directory removes the file too.
+        let dir_wh = raw_archive(&[(b".wh.image", b'0', b"", b"")]);
+        assert!(run(&[(TAR, l1), (TAR, dir_wh)], M, 100).is_err());
+    }
+
+    #[test]
+    fn zstd_and_hard_links() {
+        let l = raw_archive(&[
+            (b"./data/real.json", b'0', b"linked", b""),
+            (b"./image/measurements.json", b'1', b"", b"./data/real.json"),
+        ]);
+        let z = zstd::encode_all(&l[..], 3).unwrap();
+        assert_eq!(run(&[(ZST, z)], M, 100).unwrap(), b"linked");
+        let dangling = raw_archive(&[(b"image/measurements.json", b'1', b"", b"nowhere")]);
+        assert!(matches!(
+            run(&[(TAR, dangling)], M, 100),
+            Err(Error::UnsupportedEntry { .. })
+        ));
+    }
+
+    #[test]
+    fn unsafe_entries_are_refused() {
+        for (name, t, link) in [
+            (&b"../etc/passwd"[..], b'0', &b""[..]),
+            (b"/image/measurements.json", b'0', b""),
+            (b"image/../../x", b'0', b""),
+            (b"image/measurements.json", b'2', b"/etc/shadow"),
+            (b"image", b'2', b"/etc"),
+            (b"image/x", b'1', b"../../etc/shadow"),
+        ] {
+            let l = raw_archive(&[(name, t, b"", link)]);
+            let err = run(&[(TAR, l)], M, 100).unwrap_err();
+            assert!(
+                matches!(err, Error::UnsafeEntry { .. }),
+                "{}: {err}",
+                String::from_utf8_lossy(name)
+            );
+            assert!(err.is_verification_failure());
+        }
+    }
+
+    #[test]
+    fn size_cap_and_kinds() {
+        let l = raw_archive(&[(b"image/measurements.json", b'0', &[b'x'; 101], b"")]);
+        assert!(matches!(
+            run(&[(TAR, l.clone())], M, 100),
+            Err(Error::FileTooLarge { limit: 100, .. })
+        ));
+        assert_eq!(run(&[(TAR, l)], M, 101).unwrap().len(), 101);
+        let d = raw_archive(&[(b"image/measurements.json/", b'5', b"", b"")]);
+        assert!(matches!(
+            run(&[(TAR, d)], M, 100),
+            Err(Error::NotARegularFile { .. })
+        ));
+    }
+
+    #[test]
+    fn tampered_blob_is_a_digest_error_not_a_parse_error() {
+        let l = raw_archive(&[(b"image/measurements.json", b'0', b"good", b"")]);
+        let descs = vec![desc(GZ, &gzip(&l))];
+        let mut bad = gzip(&l);
+        let n = bad.len();
+        bad[n / 2] ^= 0xff;
+        let mut open = |_: &Descriptor| -> Result<Box<dyn Read + Send>, Error> {
+            Ok(Box::new(io::Cursor::new(bad.clone())))
+        };
+        let progress: Arc<dyn Progress> = Arc::new(NoProgress);
+        let err = extract(
+            "test",
+            &descs,
+            &ImagePath::parse(M).unwrap(),
+            100,
+            &mut open,
+            &progress,
+        )
+        .unwrap_err();
+        assert!(matches!(err, Error::DigestMismatch { .. }), "{err}");
+    }
+
+    #[test]
+    fn image_paths() {
+        assert_eq!(ImagePath::parse("/image/./m.json").unwrap().display(), "/image/m.json");
+        assert_eq!(ImagePath::parse("image//m.json").unwrap().display(), "/image/m.json");
+        for bad in ["/", "", "/image/../etc/passwd", "a\0b"] {
+            assert!(matches!(ImagePath::parse(bad), Err(Error::InvalidPath { .. })), "{bad:?}");
+        }
+    }
+}

@@ -1,0 +1,325 @@
+//! Pull signed podvm images, verify their cosign signatures and Rekor bundles
+//! offline, and stream one file (by default `/image/measurements.json`) out of
+//! their layers.
+//!
+//! This crate is the only part of rvkit that talks to a registry. It fails
+//! closed: no file content leaves it unless the image's cosign signature
+//! verified with the caller's key, the signed digest is the digest being
+//! read, and every manifest and layer blob matched its digest and size.
+//!
+//! Formats implemented: the [OCI image specification] (manifests, indexes,
+//! layer changesets with whiteouts, image layouts), the [OCI distribution
+//! specification] through `oci-client`, cosign's [simple signing] payload
+//! and signature tags, and Rekor's bundle (signed entry timestamp over the
+//! RFC 8785 canonical payload, `hashedrekord`/`rekord` v0.0.1 entries).
+//!
+//! [OCI image specification]: https://github.com/opencontainers/image-spec
+//! [OCI distribution specification]: https://github.com/opencontainers/distribution-spec
+//! [simple signing]: https://github.com/containers/image/blob/main/docs/containers-signature.5.md
+//!
+//! ```
+//! use rvkit_podvm::{Error, ImagePath, ImageRef, PublicKey};
+//!
+//! // The reference forms skopeo understands.
+//! let image = ImageRef::parse(
+//!     "docker://registry.redhat.io/openshift-sandboxed-containers/osc-dm-verity-image:1.11.1",
+//! )?;
+//! assert!(matches!(image, ImageRef::Registry(_)));
+//! assert!(matches!(ImageRef::parse("oci:/srv/podvm:1.11.1")?, ImageRef::Layout(_)));
+//!
+//! // Paths inside the image are normalised and may not escape it.
+//! assert_eq!(ImagePath::parse("/image/./measurements.json")?.display(), "/image/measurements.json");
+//! assert!(ImagePath::parse("/image/../../etc/shadow").is_err());
+//!
+//! // A key file that is not a public key is an input error (exit code 2), not
+//! // a verification failure (exit code 1).
+//! let err = PublicKey::from_pem_or_der(b"not a key", "cosign.pub").unwrap_err();
+//! assert!(matches!(err, Error::InvalidKey { .. }) && !err.is_verification_failure());
+//! # Ok::<(), Error>(())
+//! ```
+//!
+//! Fetching needs a tokio runtime (either flavour):
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), rvkit_podvm::Error> {
+//! use std::sync::Arc;
+//! use rvkit_podvm::*;
+//!
+//! let image = ImageRef::parse("registry.example/podvm:latest")?;
+//! let verify = VerifyOptions {
+//!     key: Some(PublicKey::from_pem_or_der(&std::fs::read("cosign.pub").unwrap(), "cosign.pub")?),
+//!     rekor_key: Some(PublicKey::from_pem_or_der(&std::fs::read("rekor.pub").unwrap(), "rekor.pub")?),
+//!     ..Default::default()
+//! };
+//! let (verified, bytes) = fetch_file(
+//!     &image,
+//!     &ImagePath::parse(DEFAULT_PATH)?,
+//!     DEFAULT_MAX_SIZE,
+//!     &PullOptions::default(),
+//!     &verify,
+//!     Arc::new(NoProgress),
+//! )
+//! .await?;
+//! println!("{} ({} bytes)", verified.pinned, bytes.len());
+//! # Ok(()) }
+//! ```
+#![warn(missing_docs)]
+
+mod auth;
+mod cosign;
+mod digest;
+mod error;
+mod extract;
+mod keys;
+mod layout;
+mod manifest;
+mod progress;
+mod reference;
+mod registry;
+mod rekor;
+mod source;
+mod tar;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Serialize;
+use tokio::runtime::Handle;
+
+pub use cosign::{Check, CheckResult, Outcome, SignatureReport, VerifyOptions};
+pub use digest::{BlobDigest, DigestParseError};
+pub use error::Error;
+pub use extract::ImagePath;
+pub use keys::{KeyAlgorithm, PublicKey};
+#[cfg(feature = "progress-bar")]
+pub use progress::TerminalProgress;
+pub use progress::{NoProgress, Progress};
+pub use reference::{ImageRef, LocalRef, Platform, RegistryRef};
+
+use crate::manifest::{ImageManifest, Manifest};
+use crate::source::{Source, checked_manifest};
+
+/// The file `fetch_file` reads unless told otherwise.
+pub const DEFAULT_PATH: &str = "/image/measurements.json";
+
+/// The default cap on the size of a fetched file: 4 MiB.
+pub const DEFAULT_MAX_SIZE: u64 = 4 << 20;
+
+/// How to reach the image.
+#[derive(Debug, Clone)]
+pub struct PullOptions {
+    /// A docker config JSON file with credentials (such as a cluster pull
+    /// secret). Without it, `REGISTRY_AUTH_FILE`, then the usual podman and
+    /// docker locations and credential helpers are consulted.
+    pub authfile: Option<PathBuf>,
+    /// Registries (`HOST:PORT`, exactly as in the reference) reached over
+    /// plain HTTP.
+    pub insecure_registries: Vec<String>,
+    /// The platform an image index resolves to.
+    pub platform: Platform,
+    /// How often a request is retried after a 5xx, 429 or connection error.
+    pub retries: u32,
+    /// The first retry delay; each further retry doubles it.
+    pub retry_delay: Duration,
+    /// Connection timeout per request.
+    pub connect_timeout: Duration,
+    /// Timeout for each read from a connection.
+    pub read_timeout: Duration,
+}
+
+impl Default for PullOptions {
+    fn default() -> Self {
+        PullOptions {
+            authfile: None,
+            insecure_registries: Vec::new(),
+            platform: Platform::default(),
+            retries: 3,
+            retry_delay: Duration::from_millis(250),
+            connect_timeout: Duration::from_secs(30),
+            read_timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+/// Whether signatures were checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum SignatureStatus {
+    /// At least one signature passed every requested check.
+    Verified,
+    /// Verification was skipped on request (`insecure_skip_verify`).
+    Skipped,
+}
+
+/// An image whose signatures and manifests checked out.
+#[derive(Debug, Clone, Serialize)]
+pub struct VerifiedImage {
+    /// The reference as the caller gave it.
+    pub reference: ImageRef,
+    /// The same image pinned to [`VerifiedImage::digest`]; every request
+    /// after resolution used this digest.
+    pub pinned: ImageRef,
+    /// The digest the reference resolved to, which the signatures sign (an
+    /// index digest for multi-platform images).
+    pub digest: BlobDigest,
+    /// The digest of the platform's image manifest (equal to `digest` for
+    /// single-platform images).
+    pub manifest_digest: BlobDigest,
+    /// Whether signatures were checked.
+    pub signature_status: SignatureStatus,
+    /// Every signature found and what was checked about it.
+    pub signatures: Vec<SignatureReport>,
+}
+
+/// Resolves `image`, verifies its cosign signatures and resolves an index
+/// to the requested platform. Layers are not downloaded.
+pub async fn verify(
+    image: &ImageRef,
+    pull: &PullOptions,
+    verify: &VerifyOptions,
+) -> Result<VerifiedImage, Error> {
+    let (image, pull, verify) = (image.clone(), pull.clone(), verify.clone());
+    let handle = Handle::current();
+    run_blocking(move || resolve(&image, &pull, &verify, handle).map(|(_, v, _)| v)).await
+}
+
+/// Verifies `image` like [`verify`], then streams its layers and returns
+/// the content of `path`, at most `max_size` bytes.
+///
+/// Every layer is read to its end and checked against its digest and size
+/// before the content is returned; memory stays bounded by a few times
+/// `max_size` plus fixed buffers, whatever the layer sizes.
+pub async fn fetch_file(
+    image: &ImageRef,
+    path: &ImagePath,
+    max_size: u64,
+    pull: &PullOptions,
+    verify: &VerifyOptions,
+    progress: Arc<dyn Progress>,
+) -> Result<(VerifiedImage, Vec<u8>), Error> {
+    let (image, path, pull, verify) = (image.clone(), path.clone(), pull.clone(), verify.clone());
+    let handle = Handle::current();
+    run_blocking(move || {
+        let (src, verified, manifest) = resolve(&image, &pull, &verify, handle)?;
+        let mut open = |d: &manifest::Descriptor| src.blob(d);
+        let content = extract::extract(
+            src.image(),
+            &manifest.layers,
+            &path,
+            max_size,
+            &mut open,
+            &progress,
+        )?;
+        Ok((verified, content))
+    })
+    .await
+}
+
+async fn run_blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, Error> + Send + 'static,
+) -> Result<T, Error> {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(r) => r,
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Err(e) => Err(Error::Registry {
+            image: String::new(),
+            reason: format!("worker task cancelled: {e}"),
+        }),
+    }
+}
+
+fn open_source(image: &ImageRef, pull: &PullOptions, handle: Handle) -> Result<Box<dyn Source>, Error> {
+    let name = image.to_string();
+    Ok(match image {
+        ImageRef::Registry(r) => {
+            let creds = auth::credentials_for(
+                r.registry(),
+                r.repository(),
+                pull.authfile.as_deref(),
+                &auth::AuthEnv::from_process(),
+            )?;
+            Box::new(registry::RegistrySource::new(
+                name,
+                r.clone(),
+                creds,
+                &pull.insecure_registries,
+                (pull.connect_timeout, pull.read_timeout),
+                handle,
+                registry::Retry {
+                    retries: pull.retries,
+                    base_delay: pull.retry_delay,
+                },
+            )?)
+        }
+        ImageRef::Layout(l) => Box::new(layout::LocalSource::open_dir(name, l.clone())?),
+        ImageRef::Archive(l) => Box::new(layout::LocalSource::open_archive(name, l.clone())?),
+    })
+}
+
+/// The config media types of container images; anything else is an
+/// artifact this crate does not read.
+const IMAGE_CONFIG_TYPES: [&str; 2] = [
+    "application/vnd.oci.image.config.v1+json",
+    "application/vnd.docker.container.image.v1+json",
+];
+
+/// Resolution and verification, on a blocking thread.
+fn resolve(
+    image: &ImageRef,
+    pull: &PullOptions,
+    opts: &VerifyOptions,
+    handle: Handle,
+) -> Result<(Box<dyn Source>, VerifiedImage, ImageManifest), Error> {
+    let name = image.to_string();
+    cosign::check_options(&name, opts)?;
+    let src = open_source(image, pull, handle)?;
+    let (root, digest) = src.root()?;
+    let pinned = image.pinned(digest);
+    let (signature_status, signatures) = if opts.insecure_skip_verify {
+        (SignatureStatus::Skipped, Vec::new())
+    } else {
+        let reports = cosign::verify_signatures(&*src, &pinned.to_string(), &digest, opts)?;
+        (SignatureStatus::Verified, reports)
+    };
+    let invalid = |digest: BlobDigest, reason: String| Error::InvalidManifest {
+        image: name.clone(),
+        digest,
+        reason,
+    };
+    let (manifest, manifest_digest) = match Manifest::parse(&root).map_err(|r| invalid(digest, r))? {
+        Manifest::Image(m) => (m, digest),
+        Manifest::Index(idx) => {
+            let entry = idx.select(&pull.platform).ok_or_else(|| Error::NoMatchingPlatform {
+                image: name.clone(),
+                platform: pull.platform.to_string(),
+            })?;
+            let bytes = checked_manifest(&*src, &entry.digest, "platform manifest")?;
+            match Manifest::parse(&bytes).map_err(|r| invalid(entry.digest, r))? {
+                Manifest::Image(m) => (m, entry.digest),
+                Manifest::Index(_) => {
+                    return Err(invalid(entry.digest, "nested index".into()));
+                }
+            }
+        }
+    };
+    if !IMAGE_CONFIG_TYPES.contains(&manifest.config.media_type.as_str()) {
+        return Err(invalid(
+            manifest_digest,
+            format!(
+                "not a container image (config media type {:?})",
+                manifest.config.media_type
+            ),
+        ));
+    }
+    let verified = VerifiedImage {
+        reference: image.clone(),
+        pinned,
+        digest,
+        manifest_digest,
+        signature_status,
+        signatures,
+    };
+    Ok((src, verified, manifest))
+}

@@ -1,0 +1,435 @@
+//! Registry access through oci-client, with retries, resumable blob
+//! downloads and errors that name the image.
+
+use std::future::Future;
+use std::io::{self, Read};
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::StreamExt as _;
+use oci_client::client::{BlobResponse, ClientConfig, ClientProtocol};
+use oci_client::errors::{OciDistributionError, OciErrorCode};
+use oci_client::secrets::RegistryAuth;
+use oci_client::{Client, Reference};
+use tokio::runtime::Handle;
+use tokio::sync::mpsc;
+
+use crate::auth::Credentials;
+use crate::digest::BlobDigest;
+use crate::error::Error;
+use crate::manifest::{ACCEPTED_MANIFEST_TYPES, Descriptor};
+use crate::reference::RegistryRef;
+use crate::source::{Source, digest_like};
+
+/// How many downloaded chunks may wait for the extractor; with the chunk
+/// sizes HTTP clients deliver this is well under a few MiB.
+const CHANNEL_CHUNKS: usize = 16;
+
+/// Retry policy for transient failures (5xx, 429, connection errors).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Retry {
+    pub retries: u32,
+    pub base_delay: Duration,
+}
+
+impl Retry {
+    fn delay(&self, attempt: u32) -> Duration {
+        // Exponential backoff, capped so a long retry chain stays bounded.
+        let factor = 1u32 << attempt.min(5);
+        (self.base_delay * factor).min(Duration::from_secs(10))
+    }
+}
+
+/// An image in a registry.
+pub(crate) struct RegistrySource {
+    image: String,
+    reference: RegistryRef,
+    client: Client,
+    auth: RegistryAuth,
+    handle: Handle,
+    retry: Retry,
+}
+
+/// What went wrong in one request, and whether trying again may help.
+struct Failure {
+    error: Error,
+    transient: bool,
+}
+
+impl RegistrySource {
+    pub(crate) fn new(
+        image: String,
+        reference: RegistryRef,
+        credentials: Credentials,
+        insecure_registries: &[String],
+        timeouts: (Duration, Duration),
+        handle: Handle,
+        retry: Retry,
+    ) -> Result<RegistrySource, Error> {
+        let config = ClientConfig {
+            protocol: ClientProtocol::HttpsExcept(insecure_registries.to_vec()),
+            // Index resolution is ours, so that the index digest can be
+            // verified and the platform chosen explicitly.
+            platform_resolver: None,
+            connect_timeout: Some(timeouts.0),
+            read_timeout: Some(timeouts.1),
+            ..Default::default()
+        };
+        let client = Client::try_from(config).map_err(|e| Error::Registry {
+            image: image.clone(),
+            reason: format!("cannot set up the HTTP client: {e}"),
+        })?;
+        let auth = match credentials {
+            Credentials::Anonymous => RegistryAuth::Anonymous,
+            Credentials::Basic { username, password } => RegistryAuth::Basic(username, password),
+        };
+        Ok(RegistrySource {
+            image,
+            reference,
+            client,
+            auth,
+            handle,
+            retry,
+        })
+    }
+
+    fn oci_ref(&self, tag: Option<&str>, digest: Option<&BlobDigest>) -> Reference {
+        let (reg, repo) = (
+            self.reference.registry().to_owned(),
+            self.reference.repository().to_owned(),
+        );
+        match (tag, digest) {
+            (_, Some(d)) => Reference::with_digest(reg, repo, d.to_string()),
+            (Some(t), None) => Reference::with_tag(reg, repo, t.to_owned()),
+            (None, None) => Reference::with_tag(reg, repo, "latest".to_owned()),
+        }
+    }
+
+    /// Runs `op` until it succeeds, fails for good, or runs out of retries.
+    fn with_retries<T, F, Fut>(&self, what: &str, op: F) -> Result<T, Error>
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = Result<T, OciDistributionError>>,
+    {
+        self.handle.block_on(async {
+            let mut attempt = 0;
+            loop {
+                match op().await {
+                    Ok(v) => return Ok(v),
+                    Err(e) => {
+                        let f = classify(&self.image, what, e);
+                        if !f.transient || attempt >= self.retry.retries {
+                            return Err(f.error);
+                        }
+                        tracing::debug!(image = %self.image, what, attempt, "retrying: {}", f.error);
+                        tokio::time::sleep(self.retry.delay(attempt)).await;
+                        attempt += 1;
+                    }
+                }
+            }
+        })
+    }
+
+    fn get_manifest(&self, r: &Reference, what: &str) -> Result<Vec<u8>, Error> {
+        let (bytes, _) = self.with_retries(what, || {
+            self.client
+                .pull_manifest_raw(r, &self.auth, &ACCEPTED_MANIFEST_TYPES)
+        })?;
+        Ok(bytes.to_vec())
+    }
+}
+
+/// Sorts an oci-client error into ours.
+fn classify(image: &str, what: &str, e: OciDistributionError) -> Failure {
+    let image = image.to_owned();
+    let permanent = |error| Failure {
+        error,
+        transient: false,
+    };
+    let not_found = |image: String| Error::NotFound {
+        image,
+        what: what.to_owned(),
+    };
+    match e {
+        OciDistributionError::UnauthorizedError { .. }
+        | OciDistributionError::AuthenticationFailure(_) => {
+            permanent(Error::AccessDenied { image, status: 401 })
+        }
+        OciDistributionError::RegistryError { envelope, .. } => {
+            let codes: Vec<&OciErrorCode> = envelope.errors.iter().map(|e| &e.code).collect();
+            if codes.contains(&&OciErrorCode::Unauthorized) {
+                permanent(Error::AccessDenied { image, status: 401 })
+            } else if codes.contains(&&OciErrorCode::Denied) {
+                permanent(Error::AccessDenied { image, status: 403 })
+            } else if codes.iter().any(|c| {
+                matches!(
+                    c,
+                    OciErrorCode::ManifestUnknown
+                        | OciErrorCode::BlobUnknown
+                        | OciErrorCode::NameUnknown
+                        | OciErrorCode::NotFound
+                )
+            }) {
+                permanent(not_found(image))
+            } else {
+                Failure {
+                    transient: codes.contains(&&OciErrorCode::Toomanyrequests),
+                    error: Error::Registry {
+                        image,
+                        reason: format!("{what}: {envelope}"),
+                    },
+                }
+            }
+        }
+        OciDistributionError::ServerError { code, message, .. } => match code {
+            401 | 403 => permanent(Error::AccessDenied {
+                image,
+                status: code,
+            }),
+            404 => permanent(not_found(image)),
+            _ => Failure {
+                transient: code >= 500 || code == 429,
+                error: Error::Registry {
+                    image,
+                    reason: format!("{what}: HTTP {code} {}", message.trim()),
+                },
+            },
+        },
+        OciDistributionError::RequestError(e) => Failure {
+            transient: e.is_connect() || e.is_timeout() || e.is_request() || e.is_body(),
+            error: Error::Unreachable {
+                image,
+                reason: format!("{what}: {}", error_chain(&e)),
+            },
+        },
+        OciDistributionError::DigestError(oci_client::errors::DigestError::VerificationError {
+            expected,
+            actual,
+        }) => match (expected.parse::<BlobDigest>(), actual.parse::<BlobDigest>()) {
+            (Ok(expected), Ok(actual)) => permanent(Error::DigestMismatch {
+                image,
+                what: what.to_owned(),
+                expected,
+                actual,
+            }),
+            _ => permanent(Error::Registry {
+                image,
+                reason: format!("{what}: digest mismatch ({expected} vs {actual})"),
+            }),
+        },
+        OciDistributionError::IoError(e) => Failure {
+            transient: true,
+            error: Error::Unreachable {
+                image,
+                reason: format!("{what}: {e}"),
+            },
+        },
+        other => permanent(Error::Registry {
+            image,
+            reason: format!("{what}: {other}"),
+        }),
+    }
+}
+
+/// An error and its causes on one line (reqwest hides the interesting part
+/// in the source chain).
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
+}
+
+impl Source for RegistrySource {
+    fn image(&self) -> &str {
+        &self.image
+    }
+
+    fn root(&self) -> Result<(Vec<u8>, BlobDigest), Error> {
+        let r = self.oci_ref(self.reference.tag(), self.reference.digest().as_ref());
+        let what = match (self.reference.digest(), self.reference.tag()) {
+            (Some(d), _) => format!("manifest {d}"),
+            (None, Some(t)) => format!("manifest for tag {t}"),
+            (None, None) => "manifest for tag latest".to_owned(),
+        };
+        let bytes = self.get_manifest(&r, &what)?;
+        // The digest is computed from the bytes received, never taken from a
+        // header, and a digest reference must match it.
+        let actual = match self.reference.digest() {
+            Some(d) => digest_like(&d, &bytes),
+            None => BlobDigest::sha256_of(&bytes),
+        };
+        if let Some(d) = self.reference.digest()
+            && d != actual
+        {
+            return Err(Error::DigestMismatch {
+                image: self.image.clone(),
+                what: "manifest".into(),
+                expected: d,
+                actual,
+            });
+        }
+        Ok((bytes, actual))
+    }
+
+    fn manifest_by_tag(&self, tag: &str) -> Result<Option<(Vec<u8>, BlobDigest)>, Error> {
+        let r = self.oci_ref(Some(tag), None);
+        match self.get_manifest(&r, &format!("manifest for tag {tag}")) {
+            Ok(bytes) => {
+                let d = BlobDigest::sha256_of(&bytes);
+                Ok(Some((bytes, d)))
+            }
+            Err(Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn manifest(&self, digest: &BlobDigest) -> Result<Vec<u8>, Error> {
+        let r = self.oci_ref(None, Some(digest));
+        self.get_manifest(&r, &format!("manifest {digest}"))
+    }
+
+    fn blob(&self, desc: &Descriptor) -> Result<Box<dyn Read + Send>, Error> {
+        let (tx, rx) = mpsc::channel(CHANNEL_CHUNKS);
+        let feeder = Feeder {
+            image: self.image.clone(),
+            client: self.client.clone(),
+            reference: self.oci_ref(None, Some(&desc.digest)),
+            digest: desc.digest.to_string(),
+            size: desc.size,
+            retry: self.retry,
+            tx,
+        };
+        self.handle.spawn(feeder.run());
+        Ok(Box::new(ChannelReader {
+            rx,
+            current: Bytes::new(),
+        }))
+    }
+}
+
+/// Downloads one blob in a task and hands the chunks to the blocking
+/// extractor, resuming with a range request after a transient failure.
+///
+/// Bytes are forwarded unchecked: the extractor hashes everything it
+/// receives, so a resumed download is verified as a whole.
+struct Feeder {
+    image: String,
+    client: Client,
+    reference: Reference,
+    digest: String,
+    size: u64,
+    retry: Retry,
+    tx: mpsc::Sender<Result<Bytes, Error>>,
+}
+
+impl Feeder {
+    async fn run(self) {
+        let what = format!("blob {}", self.digest);
+        let mut offset: u64 = 0;
+        let mut attempt = 0u32;
+        loop {
+            let opened = if offset == 0 {
+                self.client
+                    .pull_blob_stream(&self.reference, self.digest.as_str())
+                    .await
+                    .map(|s| (s, 0))
+            } else {
+                match self
+                    .client
+                    .pull_blob_stream_partial(&self.reference, self.digest.as_str(), offset, None)
+                    .await
+                {
+                    Ok(BlobResponse::Partial(s)) => Ok((s, 0)),
+                    // The server ignored the range: skip what was delivered.
+                    Ok(BlobResponse::Full(s)) => Ok((s, offset)),
+                    Err(e) => Err(e),
+                }
+            };
+            let (mut stream, mut skip) = match opened {
+                Ok(v) => v,
+                Err(e) => {
+                    let f = classify(&self.image, &what, e);
+                    if f.transient && attempt < self.retry.retries {
+                        tokio::time::sleep(self.retry.delay(attempt)).await;
+                        attempt += 1;
+                        continue;
+                    }
+                    let _ = self.tx.send(Err(f.error)).await;
+                    return;
+                }
+            };
+            let mut failed: Option<String> = None;
+            while let Some(item) = stream.next().await {
+                match item {
+                    Ok(mut chunk) => {
+                        if skip > 0 {
+                            let n = usize::try_from(skip.min(chunk.len() as u64)).unwrap_or(0);
+                            let _ = chunk.split_to(n);
+                            skip -= n as u64;
+                        }
+                        if chunk.is_empty() {
+                            continue;
+                        }
+                        offset += chunk.len() as u64;
+                        if self.tx.send(Ok(chunk)).await.is_err() {
+                            // The extractor gave up; nobody needs the rest.
+                            return;
+                        }
+                    }
+                    Err(e) => {
+                        failed = Some(error_chain(&e));
+                        break;
+                    }
+                }
+            }
+            match failed {
+                None => return,
+                // oci-client checks the digest itself when a full response
+                // ends and reports a mismatch as a stream error; all bytes
+                // were forwarded, and the extractor's own check reports it.
+                Some(_) if offset >= self.size => return,
+                Some(reason) if attempt >= self.retry.retries => {
+                    let _ = self
+                        .tx
+                        .send(Err(Error::Unreachable {
+                            image: self.image.clone(),
+                            reason: format!("{what} broke off after {offset} bytes: {reason}"),
+                        }))
+                        .await;
+                    return;
+                }
+                Some(reason) => {
+                    tracing::debug!(image = %self.image, offset, "resuming {what}: {reason}");
+                    tokio::time::sleep(self.retry.delay(attempt)).await;
+                    attempt += 1;
+                }
+            }
+        }
+    }
+}
+
+/// The blocking side of a [`Feeder`].
+struct ChannelReader {
+    rx: mpsc::Receiver<Result<Bytes, Error>>,
+    current: Bytes,
+}
+
+impl Read for ChannelReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        while self.current.is_empty() {
+            match self.rx.blocking_recv() {
+                Some(Ok(b)) => self.current = b,
+                Some(Err(e)) => return Err(io::Error::other(e)),
+                None => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.current.len());
+        buf[..n].copy_from_slice(&self.current.split_to(n));
+        Ok(n)
+    }
+}

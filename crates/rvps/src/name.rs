@@ -1,0 +1,191 @@
+use std::fmt;
+use std::str::FromStr;
+
+use rvkit_pcr::PcrIndex;
+
+use crate::Error;
+
+/// A reference-value name such as `snp_pcr03`: 1 to 255 characters from
+/// `[A-Za-z0-9_.-]`.
+///
+/// Trustee's key-value storage refuses keys outside ASCII letters, digits,
+/// `-`, `_`, `.` and `/` (`is_valid_key` in its key-value-storage crate), and
+/// its LocalFs backend uses the name as a file name; leaving out `/` and
+/// capping the length at 255 keeps every name valid for every backend.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RvName(String);
+
+impl RvName {
+    /// The longest name accepted (a file-name component on Linux).
+    pub const MAX_LEN: usize = 255;
+
+    /// Validates `name`.
+    pub fn new(name: impl Into<String>) -> Result<RvName, Error> {
+        let name = name.into();
+        let reason = if name.is_empty() {
+            Some("must not be empty")
+        } else if name.len() > Self::MAX_LEN {
+            Some("must be at most 255 characters")
+        } else if !name.bytes().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-')) {
+            Some("may contain only ASCII letters, digits, '_', '.' and '-'")
+        } else {
+            None
+        };
+        match reason {
+            Some(reason) => Err(Error::BadName { name, reason }),
+            None => Ok(RvName(name)),
+        }
+    }
+
+    /// The name Trustee's policies use for a PCR of a platform's vTPM:
+    /// `snp_pcr03`, `tdx_pcr11`.
+    pub fn for_pcr(tee: Tee, pcr: PcrIndex) -> RvName {
+        RvName(format!("{}pcr{:02}", tee.prefix(), pcr.get()))
+    }
+
+    /// The name as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for RvName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl FromStr for RvName {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<RvName, Error> {
+        RvName::new(s)
+    }
+}
+
+impl AsRef<str> for RvName {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl serde::Serialize for RvName {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for RvName {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<RvName, D::Error> {
+        RvName::new(String::deserialize(d)?).map_err(serde::de::Error::custom)
+    }
+}
+
+/// A confidential-computing platform whose vTPM PCRs get reference values.
+///
+/// Peer pods on Azure run on AMD SEV-SNP or Intel TDX; Trustee's verifiers
+/// report the vTPM's PCRs under `az-snp-vtpm` and `az-tdx-vtpm`, and the
+/// operator's default policy looks them up as `snp_pcrNN` and `tdx_pcrNN`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Tee {
+    /// AMD SEV-SNP (reference values `snp_pcrNN`).
+    Snp,
+    /// Intel TDX (reference values `tdx_pcrNN`).
+    Tdx,
+}
+
+impl Tee {
+    /// Both platforms, the default.
+    pub const ALL: [Tee; 2] = [Tee::Snp, Tee::Tdx];
+
+    /// The lowercase name: `snp` or `tdx`.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Tee::Snp => "snp",
+            Tee::Tdx => "tdx",
+        }
+    }
+
+    /// The reference-value name prefix: `snp_` or `tdx_`.
+    pub const fn prefix(self) -> &'static str {
+        match self {
+            Tee::Snp => "snp_",
+            Tee::Tdx => "tdx_",
+        }
+    }
+
+    /// Parses a comma-separated list such as `snp,tdx`. Blanks around items
+    /// are ignored, repeats are dropped (first occurrence kept), and an
+    /// empty list or an empty item is an error.
+    pub fn parse_list(s: &str) -> Result<Vec<Tee>, Error> {
+        let mut out = Vec::new();
+        if s.trim().is_empty() {
+            return Err(Error::NoTees);
+        }
+        for item in s.split(',') {
+            let tee: Tee = item.trim().parse()?;
+            if !out.contains(&tee) {
+                out.push(tee);
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl fmt::Display for Tee {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Tee {
+    type Err = Error;
+    /// Accepts `snp` and `tdx` in any ASCII case.
+    fn from_str(s: &str) -> Result<Tee, Error> {
+        if s.eq_ignore_ascii_case("snp") {
+            Ok(Tee::Snp)
+        } else if s.eq_ignore_ascii_case("tdx") {
+            Ok(Tee::Tdx)
+        } else {
+            Err(Error::UnknownTee { name: s.to_owned() })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names() {
+        assert_eq!(RvName::new("snp_pcr03").unwrap().as_str(), "snp_pcr03");
+        assert_eq!(RvName::new("a.b-C_9").unwrap().to_string(), "a.b-C_9");
+        for bad in ["", "a b", "a/b", "é", "snp_pcr03\n", &"x".repeat(256)] {
+            assert!(
+                matches!(RvName::new(bad), Err(Error::BadName { ref name, .. }) if name == bad),
+                "{bad:?}"
+            );
+        }
+        assert!(RvName::new("x".repeat(255)).is_ok());
+        assert_eq!(RvName::for_pcr(Tee::Tdx, PcrIndex::new(8).unwrap()).as_str(), "tdx_pcr08");
+        assert_eq!(RvName::for_pcr(Tee::Snp, PcrIndex::new(23).unwrap()).as_str(), "snp_pcr23");
+        let n: RvName = serde_json::from_str("\"snp_pcr11\"").unwrap();
+        assert_eq!(serde_json::to_string(&n).unwrap(), "\"snp_pcr11\"");
+        assert!(serde_json::from_str::<RvName>("\"a b\"").is_err());
+    }
+
+    #[test]
+    fn tees() {
+        assert_eq!("snp".parse::<Tee>().unwrap(), Tee::Snp);
+        assert_eq!("TDX".parse::<Tee>().unwrap(), Tee::Tdx);
+        assert!(matches!("sev".parse::<Tee>(), Err(Error::UnknownTee { name }) if name == "sev"));
+        assert_eq!(Tee::parse_list("snp,tdx").unwrap(), vec![Tee::Snp, Tee::Tdx]);
+        assert_eq!(Tee::parse_list(" tdx , snp ").unwrap(), vec![Tee::Tdx, Tee::Snp]);
+        assert_eq!(Tee::parse_list("tdx,tdx").unwrap(), vec![Tee::Tdx]);
+        assert!(matches!(Tee::parse_list(""), Err(Error::NoTees)));
+        assert!(matches!(Tee::parse_list(" "), Err(Error::NoTees)));
+        assert!(matches!(Tee::parse_list("snp,"), Err(Error::UnknownTee { name }) if name.is_empty()));
+        assert!(matches!(Tee::parse_list("snp,cca"), Err(Error::UnknownTee { .. })));
+        assert_eq!(Tee::Snp.prefix(), "snp_");
+        assert_eq!(Tee::Tdx.to_string(), "tdx");
+    }
+}

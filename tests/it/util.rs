@@ -1,0 +1,208 @@
+//! Shared helpers: running the binary, temporary directories, external tools
+//! and the services some tests start (always on 127.0.0.1, ephemeral ports,
+//! capped waits, killed on drop).
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// The `rvkit` binary under test.
+pub fn rvkit() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_rvkit"))
+}
+
+/// Runs `rvkit` with `args` in `dir`.
+pub fn rvkit_in(dir: &Path, args: &[&str]) -> Output {
+    rvkit().args(args).current_dir(dir).output().expect("rvkit runs")
+}
+
+/// Asserts success and returns stdout as text.
+#[track_caller]
+pub fn ok(out: Output) -> String {
+    assert!(
+        out.status.success(),
+        "expected success, got {}\nstdout:\n{}\nstderr:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("stdout is UTF-8")
+}
+
+/// Asserts exit code `code`, empty stdout, and returns stderr as text.
+#[track_caller]
+pub fn fails(out: Output, code: i32) -> String {
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "stderr:\n{stderr}\nstdout:\n{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(
+        out.stdout.is_empty(),
+        "a failing command printed a result:\n{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(
+        stderr.starts_with("error: ") || stderr.contains("\nerror: ") || stderr.contains("error:"),
+        "{stderr}"
+    );
+    stderr
+}
+
+/// A fresh temporary directory, removed on drop.
+pub fn tempdir() -> tempfile::TempDir {
+    tempfile::tempdir().expect("temporary directory")
+}
+
+/// Whether tests must fail rather than skip when a tool or service is missing:
+/// always in CI and under `cargo xtask test`.
+pub fn services_required() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true") || std::env::var_os("RVKIT_REQUIRE_SERVICES").is_some()
+}
+
+/// Checks that the programs a test needs are installed. When one is missing,
+/// fails in CI and otherwise prints a clear skip line and returns false.
+#[must_use]
+pub fn have_tools(test: &str, tools: &[(&str, &str)]) -> bool {
+    let missing: Vec<_> = tools.iter().filter(|(prog, _)| which(prog).is_none()).collect();
+    if missing.is_empty() {
+        return true;
+    }
+    let progs: Vec<_> = missing.iter().map(|(p, _)| *p).collect();
+    let pkgs: Vec<_> = missing.iter().map(|(_, p)| *p).collect();
+    let msg = format!("{test}: needs {} (apt-get install {})", progs.join(", "), pkgs.join(" "));
+    if services_required() {
+        panic!("{msg}");
+    }
+    eprintln!("skipped: {msg}");
+    false
+}
+
+/// The full path of `program` on PATH.
+pub fn which(program: &str) -> Option<PathBuf> {
+    let paths = std::env::var_os("PATH")?;
+    std::env::split_paths(&paths).map(|d| d.join(program)).find(|p| p.is_file())
+}
+
+/// Runs a shell script with bash (`set -euo pipefail`) in `dir`; returns stdout bytes.
+#[track_caller]
+pub fn bash(dir: &Path, script: &str) -> Vec<u8> {
+    let out = Command::new("bash")
+        .arg("-c")
+        .arg(format!("set -euo pipefail\n{script}"))
+        .current_dir(dir)
+        .output()
+        .expect("bash runs");
+    assert!(out.status.success(), "bash failed: {}\nscript:\n{script}", String::from_utf8_lossy(&out.stderr));
+    out.stdout
+}
+
+/// A certificate for `host` made by openssl (an independent implementation),
+/// as the walkthrough's `openssl req -x509` step makes it. Returns the PEM path.
+pub fn openssl_cert(dir: &Path, host: &str, org: &str, days: u32) -> PathBuf {
+    let cert = dir.join(format!("{host}.crt"));
+    let key = dir.join(format!("{host}.key"));
+    let out = Command::new("openssl")
+        .args(["req", "-x509", "-nodes", "-days", &days.to_string(), "-newkey", "rsa:2048", "-keyout"])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .args(["-subj", &format!("/CN=kbs-trustee-operator-system/O={org}")])
+        .args(["-addext", &format!("subjectAltName=DNS:{host}")])
+        .output()
+        .expect("openssl runs");
+    assert!(out.status.success(), "openssl req failed: {}", String::from_utf8_lossy(&out.stderr));
+    cert
+}
+
+/// A port on 127.0.0.1 that was free a moment ago, with `port + 1` free too.
+pub fn free_port_pair() -> u16 {
+    for _ in 0..50 {
+        let a = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+        let port = a.local_addr().expect("local addr").port();
+        if port < u16::MAX && TcpListener::bind(("127.0.0.1", port + 1)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free pair of loopback ports");
+}
+
+/// A software TPM (swtpm) with a fresh state, on loopback; killed on drop.
+pub struct Swtpm {
+    child: Child,
+    port: u16,
+    _state: tempfile::TempDir,
+}
+
+impl Swtpm {
+    /// Starts swtpm and waits (at most 10 s) until it answers a PCR read.
+    pub fn start() -> Swtpm {
+        for _attempt in 0..5 {
+            let state = tempdir();
+            let port = free_port_pair();
+            let child = Command::new("swtpm")
+                .arg("socket")
+                .arg("--tpmstate")
+                .arg(format!("dir={}", state.path().display()))
+                .arg("--tpm2")
+                .args(["--server", &format!("type=tcp,port={port},bindaddr=127.0.0.1")])
+                .args(["--ctrl", &format!("type=tcp,port={},bindaddr=127.0.0.1", port + 1)])
+                .args(["--flags", "not-need-init,startup-clear"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("swtpm starts");
+            let mut tpm = Swtpm { child, port, _state: state };
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = tpm.child.try_wait() {
+                    break; // port taken meanwhile: try another
+                }
+                if tpm.tool("tpm2_pcrread").arg("sha256:0").output().is_ok_and(|o| o.status.success()) {
+                    return tpm;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+        panic!("swtpm did not come up on loopback");
+    }
+
+    /// A tpm2-tools command pointed at this TPM.
+    pub fn tool(&self, program: &str) -> Command {
+        let mut c = Command::new(program);
+        c.env("TPM2TOOLS_TCTI", format!("swtpm:host=127.0.0.1,port={}", self.port));
+        c
+    }
+
+    /// Extends `pcr` in the SHA-256 bank with `digest_hex`.
+    pub fn extend_sha256(&self, pcr: u8, digest_hex: &str) {
+        let out =
+            self.tool("tpm2_pcrextend").arg(format!("{pcr}:sha256={digest_hex}")).output().expect("runs");
+        assert!(out.status.success(), "tpm2_pcrextend: {}", String::from_utf8_lossy(&out.stderr));
+    }
+
+    /// Reads `pcr` from the SHA-256 bank as lowercase hex.
+    pub fn read_sha256(&self, pcr: u8) -> String {
+        let out = self.tool("tpm2_pcrread").arg(format!("sha256:{pcr}")).output().expect("runs");
+        assert!(out.status.success(), "tpm2_pcrread: {}", String::from_utf8_lossy(&out.stderr));
+        // "  sha256:\n    8 : 0xABCD..." or "   16: 0xABCD..." (uppercase hex)
+        let text = String::from_utf8(out.stdout).expect("UTF-8");
+        let value = text
+            .lines()
+            .filter_map(|l| l.split_once(':'))
+            .find(|(index, _)| index.trim() == pcr.to_string())
+            .and_then(|(_, value)| value.trim().strip_prefix("0x").map(str::to_owned))
+            .unwrap_or_else(|| panic!("unexpected tpm2_pcrread output:\n{text}"));
+        value.to_ascii_lowercase()
+    }
+}
+
+impl Drop for Swtpm {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

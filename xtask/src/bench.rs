@@ -1,0 +1,218 @@
+//! `cargo xtask bench`: criterion benchmarks, then one table that puts each
+//! number next to a peer measured in the same run on the same machine.
+
+use std::fs;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+
+use crate::util::{build_rvkit, cargo, output, root, run as run_cmd, target_dir};
+
+pub fn run(args: &[String]) -> Result<()> {
+    let quick = args.iter().any(|a| a == "--quick");
+    let mut bench = cargo();
+    bench.args(["bench", "--bench", "hash", "--bench", "initdata", "--"]);
+    if quick {
+        bench.arg("--quick");
+    }
+    run_cmd(&mut bench)?;
+
+    let mut rows = Vec::new();
+    for alg in ["sha256", "sha384", "sha512"] {
+        let ns = criterion_mean_ns(&format!("hash/{alg}/1048576"))?;
+        let ours = (1u64 << 20) as f64 / ns * 1e3;
+        let theirs = openssl_speed(alg)?;
+        rows.push(Row::new(format!("{alg} 1 MiB (MB/s)"), ours, "openssl speed -evp", theirs, true));
+    }
+    for alg in ["sha256", "sha384"] {
+        let ns = criterion_mean_ns(&format!("extend/{alg}"))?;
+        rows.push(Row::alone(format!("{alg} extends per second"), 1e9 / ns));
+    }
+    for (what, id) in [
+        ("annotation encode 4 KiB (µs)", "annotation/encode/4096"),
+        ("annotation decode 4 KiB (µs)", "annotation/decode/4096"),
+        ("annotation encode 64 KiB (µs)", "annotation/encode/65536"),
+        ("annotation decode 64 KiB (µs)", "annotation/decode/65536"),
+    ] {
+        rows.push(Row::alone(what.to_owned(), criterion_mean_ns(id)? / 1e3));
+    }
+    let batch = criterion_mean_ns("batch/10000-docs-digest-pcr8")?;
+    rows.push(Row::alone("10,000 documents -> digest + PCR8 (ms)".to_owned(), batch / 1e6));
+
+    let (ours, theirs) = whole_process(if quick { 20 } else { 60 })?;
+    rows.push(Row::new(
+        "rvps emit, whole process (ms)".to_owned(),
+        ours.as_secs_f64() * 1e3,
+        "walkthrough shell pipeline",
+        theirs.as_secs_f64() * 1e3,
+        false,
+    ));
+
+    let mut table =
+        String::from("| measurement | rvkit | peer | peer value | ratio |\n|---|---:|---|---:|---:|\n");
+    for r in &rows {
+        table.push_str(&r.markdown());
+    }
+    println!("\n{table}");
+    let path = target_dir().join("bench-table.md");
+    fs::write(&path, &table)?;
+    println!("(also written to {})", path.display());
+    Ok(())
+}
+
+struct Row {
+    what: String,
+    ours: f64,
+    peer: Option<(&'static str, f64, bool)>,
+}
+
+impl Row {
+    /// `higher_is_better` decides the direction of the ratio, so a ratio
+    /// above 1 always means rvkit is ahead.
+    fn new(what: String, ours: f64, peer: &'static str, theirs: f64, higher_is_better: bool) -> Row {
+        Row { what, ours, peer: Some((peer, theirs, higher_is_better)) }
+    }
+
+    fn alone(what: String, ours: f64) -> Row {
+        Row { what, ours, peer: None }
+    }
+
+    fn markdown(&self) -> String {
+        match self.peer {
+            Some((peer, theirs, higher)) => {
+                let ratio = if higher { self.ours / theirs } else { theirs / self.ours };
+                format!("| {} | {:.1} | {peer} | {theirs:.1} | {ratio:.2}x |\n", self.what, self.ours)
+            }
+            None => format!("| {} | {:.1} | | | |\n", self.what, self.ours),
+        }
+    }
+}
+
+/// The mean time per iteration criterion recorded for `id`, in nanoseconds.
+fn criterion_mean_ns(id: &str) -> Result<f64> {
+    let path = target_dir().join("criterion").join(id).join("new/estimates.json");
+    let text =
+        fs::read_to_string(&path).with_context(|| format!("no criterion result at {}", path.display()))?;
+    let v: serde_json::Value = serde_json::from_str(&text)?;
+    v["mean"]["point_estimate"].as_f64().with_context(|| format!("{} has no mean", path.display()))
+}
+
+/// `openssl speed` on 1 MiB blocks, in MB/s.
+fn openssl_speed(alg: &str) -> Result<f64> {
+    let out =
+        output(Command::new("openssl").args(["speed", "-evp", alg, "-bytes", "1048576", "-seconds", "3"]))?;
+    let text = String::from_utf8_lossy(&out);
+    // The result line is "<alg>  <N>k" with N in thousands of bytes per second.
+    let line = text.lines().rev().find(|l| l.starts_with(alg)).context("openssl speed printed no result")?;
+    let k: f64 = line
+        .split_whitespace()
+        .last()
+        .and_then(|v| v.strip_suffix('k'))
+        .context("unexpected openssl speed output")?
+        .parse()?;
+    Ok(k / 1e3)
+}
+
+/// Median wall time of `rvkit rvps emit` and of the walkthrough's shell steps
+/// (PCR8 with sha256sum|xxd|sha256sum, the jq program, the ConfigMap heredoc)
+/// on the same inputs, interleaved so machine noise hits both alike.
+fn whole_process(runs: usize) -> Result<(Duration, Duration)> {
+    let rvkit = build_rvkit(true)?;
+    let dir = target_dir().join("bench-pipeline");
+    fs::create_dir_all(&dir)?;
+    fs::copy(root().join("data/demo/measurements.json"), dir.join("measurements.json"))?;
+    fs::write(dir.join("initdata.toml"), rvkit_initdata::DUMMY_INITDATA)?;
+    fs::write(dir.join("pipeline.sh"), PIPELINE)?;
+    let mut ours = Vec::new();
+    let mut theirs = Vec::new();
+    for _ in 0..runs {
+        ours.push(time(Command::new(&rvkit).current_dir(&dir).args([
+            "rvps",
+            "emit",
+            "--measurements",
+            "measurements.json",
+            "--initdata",
+            "initdata.toml",
+            "--expiration",
+            "2027-12-12T00:00:00Z",
+            "--configmap",
+            "-o",
+            "rvkit.yaml",
+        ]))?);
+        theirs.push(time(Command::new("bash").arg("pipeline.sh").current_dir(&dir))?);
+    }
+    // Both must have produced the same reference values for the timing to mean anything.
+    let a = fs::read_to_string(dir.join("rvkit.yaml"))?;
+    let b = fs::read_to_string(dir.join("shell.yaml"))?;
+    if strip_ws(&a) != strip_ws(&b) {
+        bail!("rvkit and the shell pipeline disagree; see {}", dir.display());
+    }
+    Ok((median(ours), median(theirs)))
+}
+
+fn strip_ws(s: &str) -> String {
+    s.split_whitespace().collect()
+}
+
+fn time(cmd: &mut Command) -> Result<Duration> {
+    let start = Instant::now();
+    let out = cmd.output().with_context(|| format!("cannot start {cmd:?}"))?;
+    let t = start.elapsed();
+    if !out.status.success() {
+        bail!("{cmd:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    Ok(t)
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+/// The walkthrough's own steps, as in the seed file, on fixed file names.
+const PIPELINE: &str = r#"set -euo pipefail
+initial_pcr=0000000000000000000000000000000000000000000000000000000000000000
+hash=$(sha256sum initdata.toml | cut -d' ' -f1)
+PCR8_HASH=$(echo -n "$initial_pcr$hash" | xxd -r -p | sha256sum | cut -d' ' -f1)
+JSON_DATA=$(cat measurements.json)
+REFERENCE_VALUES_JSON=$(echo "$JSON_DATA" | jq \
+--arg pcr8_val "$PCR8_HASH" '
+(
+(.measurements.sha256 | to_entries)
++
+[{"key": "pcr08", "value": $pcr8_val}]
+)
+| map(
+([ (.value | ltrimstr("0x")) ]) as $val |
+(.key | ltrimstr("pcr") | tonumber) as $idx |
+[
+{
+"name": ("snp_" + .key),
+"expiration": "2027-12-12T00:00:00Z",
+"value": $val,
+"sort_idx": $idx
+},
+{
+"name": ("tdx_" + .key),
+"expiration": "2027-12-12T00:00:00Z",
+"value": $val,
+"sort_idx": $idx
+}
+]
+)
+| flatten
+| sort_by(.sort_idx, .name)
+| map(del(.sort_idx))
+' | sed 's/^/    /')
+cat > shell.yaml <<EOF
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: trusteeconfig-rvps-reference-values
+  namespace: trustee-operator-system
+data:
+  reference-values.json: |
+$REFERENCE_VALUES_JSON
+EOF
+"#;

@@ -1,0 +1,77 @@
+//! `cargo xtask fuzz`: builds the libFuzzer targets in `fuzz/` with the same
+//! coverage instrumentation cargo-fuzz uses, but on the stable toolchain (no
+//! sanitizer, which is what needs nightly), and runs them.
+
+use std::fs;
+use std::process::Command;
+
+use anyhow::{Context, Result, bail};
+
+use crate::util::{cargo, output, root, run as run_cmd, target_dir};
+
+pub const TARGETS: &[&str] = &["initdata_parse", "annotation_decode", "measurements_parse"];
+
+/// The flags cargo-fuzz passes for `--sanitizer none`: SanitizerCoverage with
+/// inline 8-bit counters, PC tables and comparison tracing, plus `cfg(fuzzing)`.
+const RUSTFLAGS: &str = "-Cpasses=sancov-module \
+    -Cllvm-args=-sanitizer-coverage-level=4 \
+    -Cllvm-args=-sanitizer-coverage-inline-8bit-counters \
+    -Cllvm-args=-sanitizer-coverage-pc-table \
+    -Cllvm-args=-sanitizer-coverage-trace-compares \
+    --cfg fuzzing -Cdebug-assertions -Coverflow-checks";
+
+pub fn run(args: &[String]) -> Result<()> {
+    let mut seconds: u64 = 600;
+    let mut only = None;
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--smoke" => seconds = 15,
+            "--seconds" => {
+                seconds = it.next().context("--seconds needs a number")?.parse().context("--seconds")?;
+            }
+            t if TARGETS.contains(&t) => only = Some(t.to_owned()),
+            other => bail!("unknown fuzz argument {other:?} (targets: {})", TARGETS.join(", ")),
+        }
+    }
+    let host = host_triple()?;
+    let fuzz_target_dir = target_dir().join("fuzz");
+    let mut build = cargo();
+    build
+        .args(["build", "--release", "--quiet", "--manifest-path"])
+        .arg(root().join("fuzz/Cargo.toml"))
+        .arg("--target-dir")
+        .arg(&fuzz_target_dir)
+        // A target triple keeps RUSTFLAGS away from build scripts and proc macros.
+        .args(["--target", &host])
+        .env("RUSTFLAGS", RUSTFLAGS);
+    run_cmd(&mut build)?;
+
+    for target in TARGETS.iter().filter(|t| only.as_deref().is_none_or(|o| o == **t)) {
+        let corpus = fuzz_target_dir.join("corpus").join(target);
+        fs::create_dir_all(&corpus)?;
+        let seeds = root().join("fuzz/seeds").join(target);
+        let bin = fuzz_target_dir.join(&host).join("release").join(target);
+        println!("fuzz {target}: {seconds} s");
+        run_cmd(
+            Command::new(bin)
+                .arg(format!("-max_total_time={seconds}"))
+                .arg("-max_len=65536")
+                .arg("-rss_limit_mb=1024")
+                .arg("-print_final_stats=1")
+                .arg(&corpus)
+                .arg(&seeds),
+        )
+        .with_context(|| format!("fuzz target {target} found a failure (see the crash file above)"))?;
+    }
+    Ok(())
+}
+
+fn host_triple() -> Result<String> {
+    let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
+    let info = String::from_utf8(output(Command::new(rustc).arg("-vV"))?)?;
+    info.lines()
+        .find_map(|l| l.strip_prefix("host: "))
+        .map(str::to_owned)
+        .context("rustc -vV printed no host triple")
+}

@@ -1,0 +1,43 @@
+//! `cargo xtask test`: the whole suite, with its tools checked first.
+
+use anyhow::{Result, bail};
+
+use crate::util::{cargo, on_path, run};
+
+/// Programs the test suite runs, and the Debian package that ships each.
+pub const REQUIRED: &[(&str, &str)] = &[
+    ("bash", "bash"),
+    ("gzip", "gzip"),
+    ("base64", "coreutils"),
+    ("sha256sum", "coreutils"),
+    ("xxd", "xxd"),
+    ("jq", "jq"),
+    ("openssl", "openssl"),
+    ("swtpm", "swtpm"),
+    ("swtpm_setup", "swtpm-tools"),
+    ("tpm2_pcrextend", "tpm2-tools"),
+    ("tpm2_pcrread", "tpm2-tools"),
+];
+
+pub fn run(args: &[String]) -> Result<()> {
+    let missing: Vec<_> = REQUIRED.iter().filter(|(prog, _)| !on_path(prog)).collect();
+    if !missing.is_empty() {
+        let mut pkgs: Vec<&str> = missing.iter().map(|(_, p)| *p).collect();
+        pkgs.sort_unstable();
+        pkgs.dedup();
+        let progs: Vec<&str> = missing.iter().map(|(p, _)| *p).collect();
+        bail!(
+            "the test suite needs {} which {} not installed; install with:\n  sudo apt-get install -y {}",
+            progs.join(", "),
+            if progs.len() == 1 { "is" } else { "are" },
+            pkgs.join(" ")
+        );
+    }
+    // Tests that need a service start it themselves on 127.0.0.1 with an
+    // ephemeral port; this variable makes them fail instead of skip when a
+    // tool is missing, exactly as they do in CI.
+    let mut c = cargo();
+    c.env("RVKIT_REQUIRE_SERVICES", "1").args(["test", "--workspace", "--locked"]);
+    c.args(args);
+    run(&mut c)
+}
