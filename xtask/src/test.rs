@@ -2,7 +2,7 @@
 
 use anyhow::{Result, bail};
 
-use crate::util::{cargo, on_path, run};
+use crate::util::{cargo, on_path, run as run_cmd};
 
 /// Programs the test suite runs, and the Debian package that ships each.
 pub const REQUIRED: &[(&str, &str)] = &[
@@ -39,5 +39,5 @@ pub fn run(args: &[String]) -> Result<()> {
     let mut c = cargo();
     c.env("RVKIT_REQUIRE_SERVICES", "1").args(["test", "--workspace", "--locked"]);
     c.args(args);
-    run(&mut c)
+    run_cmd(&mut c)
 }

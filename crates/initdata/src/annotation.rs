@@ -113,7 +113,9 @@ pub struct Decoded {
 /// with canonical padding. Every gzip member is decompressed in turn; bytes
 /// after a member that do not start another member are an error, as they are
 /// for the Kata runtime. Decompression stops as soon as the output would
-/// exceed `opts.max_decoded`, and never holds more than that in memory.
+/// exceed `opts.max_decoded`; the output buffer never grows beyond that cap,
+/// and the text is refused before any decoding when it is longer than
+/// [`DecodeOptions::max_text_len`] allows.
 pub fn decode(text: &[u8], opts: &DecodeOptions) -> Result<Decoded, Error> {
     let max_text = opts.max_text_len();
     // Allowing as much whitespace again as text keeps wrapped input working
