@@ -1,7 +1,11 @@
 //! End-to-end tests of the `rvkit` binary, grouped by purpose.
 
 mod cli;
+#[path = "../../crates/podvm/tests/it/harness.rs"]
+#[allow(dead_code)]
+mod harness;
 mod parity;
+mod podvm;
 mod rvps;
 mod seed;
 mod tpm;

@@ -11,8 +11,13 @@ use crate::util::{build_rvkit, cargo, output, root, run as run_cmd, target_dir};
 
 pub fn run(args: &[String]) -> Result<()> {
     let quick = args.iter().any(|a| a == "--quick");
+    let podvm = !args.iter().any(|a| a == "--no-podvm");
     let mut bench = cargo();
-    bench.args(["bench", "--bench", "hash", "--bench", "initdata", "--"]);
+    bench.args(["bench", "--bench", "hash", "--bench", "initdata"]);
+    if podvm {
+        bench.args(["--bench", "podvm_fetch"]);
+    }
+    bench.arg("--");
     if quick {
         bench.arg("--quick");
     }
@@ -49,6 +54,10 @@ pub fn run(args: &[String]) -> Result<()> {
         false,
     ));
 
+    if podvm {
+        rows.extend(podvm_rows()?);
+    }
+
     let mut table =
         String::from("| measurement | rvkit | peer | peer value | ratio |\n|---|---:|---|---:|---:|\n");
     for r in &rows {
@@ -81,12 +90,39 @@ impl Row {
     fn markdown(&self) -> String {
         match self.peer {
             Some((peer, theirs, higher)) => {
-                let ratio = if higher { self.ours / theirs } else { theirs / self.ours };
-                format!("| {} | {:.1} | {peer} | {theirs:.1} | {ratio:.2}x |\n", self.what, self.ours)
+                let (num, den) = if higher { (self.ours, theirs) } else { (theirs, self.ours) };
+                let ratio = if den == 0.0 { "none used".to_owned() } else { format!("{:.2}x", num / den) };
+                format!("| {} | {:.1} | {peer} | {theirs:.1} | {ratio} |\n", self.what, self.ours)
             }
             None => format!("| {} | {:.1} | | | |\n", self.what, self.ours),
         }
     }
+}
+
+/// Rows from `benches/podvm_fetch.rs`, which writes its own result file.
+fn podvm_rows() -> Result<Vec<Row>> {
+    let path = target_dir().join("bench-podvm.json");
+    let text = fs::read_to_string(&path).with_context(|| format!("no podvm benchmark result at {}", path.display()))?;
+    let v: serde_json::Value = serde_json::from_str(&text)?;
+    let get = |who: &str, what: &str| v[who][what].as_f64().with_context(|| format!("{} lacks {who}.{what}", path.display()));
+    let peer = "skopeo copy dir: + tar -x";
+    Ok(vec![
+        Row::new("podvm fetch, 1 GiB image: wall (s)".to_owned(), get("rvkit", "wall_s")?, peer, get("skopeo_tar", "wall_s")?, false),
+        Row::new(
+            "podvm fetch: peak RSS (MiB)".to_owned(),
+            get("rvkit", "peak_rss_kib")? / 1024.0,
+            peer,
+            get("skopeo_tar", "peak_rss_kib")? / 1024.0,
+            false,
+        ),
+        Row::new(
+            "podvm fetch: temporary disk (MiB)".to_owned(),
+            get("rvkit", "temp_disk_bytes")? / 1048576.0,
+            peer,
+            get("skopeo_tar", "temp_disk_bytes")? / 1048576.0,
+            false,
+        ),
+    ])
 }
 
 /// The mean time per iteration criterion recorded for `id`, in nanoseconds.

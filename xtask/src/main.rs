@@ -41,6 +41,7 @@ usage: cargo xtask <command>
 commands:
   demo                 run the main job on the embedded demo inputs
   test [-- ARGS]       check required tools, then run the whole test suite
-  bench [--quick]      criterion benchmarks and the side-by-side table
+  bench [--quick] [--no-podvm]
+                       criterion benchmarks, the 1 GiB podvm fetch, and the side-by-side table
   fuzz [--smoke] [--seconds N] [TARGET]
                        build and run the libFuzzer targets on stable Rust";

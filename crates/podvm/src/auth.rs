@@ -124,11 +124,8 @@ pub(crate) fn credentials_for(
             Err(e) if e.kind() == std::io::ErrorKind::NotFound && !must_exist => continue,
             Err(source) => return Err(Error::Io { path: file, source }),
         };
-        let parsed: AuthFile =
-            serde_json::from_slice(&text).map_err(|e| Error::InvalidAuthFile {
-                path: file.clone(),
-                reason: e.to_string(),
-            })?;
+        let parsed: AuthFile = serde_json::from_slice(&text)
+            .map_err(|e| Error::InvalidAuthFile { path: file.clone(), reason: e.to_string() })?;
         if let Some(c) = lookup(&parsed, &file, registry, repository, env)? {
             return Ok(c);
         }
@@ -148,10 +145,7 @@ fn host_aliases(registry: &str) -> Vec<&str> {
 
 /// `https://index.docker.io/v1/` and `index.docker.io` name the same key.
 fn normalize_key(key: &str) -> &str {
-    let k = key
-        .strip_prefix("https://")
-        .or_else(|| key.strip_prefix("http://"))
-        .unwrap_or(key);
+    let k = key.strip_prefix("https://").or_else(|| key.strip_prefix("http://")).unwrap_or(key);
     let k = k.strip_suffix('/').unwrap_or(k);
     k.strip_suffix("/v1").or_else(|| k.strip_suffix("/v2")).unwrap_or(k)
 }
@@ -164,11 +158,8 @@ fn lookup(
     env: &AuthEnv,
 ) -> Result<Option<Credentials>, Error> {
     let aliases = host_aliases(registry);
-    if let Some(helper) = file
-        .cred_helpers
-        .iter()
-        .find(|(k, _)| aliases.contains(&normalize_key(k)))
-        .map(|(_, v)| v)
+    if let Some(helper) =
+        file.cred_helpers.iter().find(|(k, _)| aliases.contains(&normalize_key(k))).map(|(_, v)| v)
     {
         return run_helper(helper, registry, env).map(Some);
     }
@@ -202,29 +193,21 @@ fn lookup(
 }
 
 fn entry_credentials(entry: &AuthEntry, path: &Path, key: &str) -> Result<Option<Credentials>, Error> {
-    let invalid = |reason: String| Error::InvalidAuthFile {
-        path: path.to_path_buf(),
-        reason,
-    };
+    let invalid = |reason: String| Error::InvalidAuthFile { path: path.to_path_buf(), reason };
     if let Some(auth) = entry.auth.as_deref().filter(|a| !a.is_empty()) {
         let decoded = STANDARD
             .decode(auth.trim())
             .map_err(|e| invalid(format!("auth for {key:?} is not base64: {e}")))?;
-        let text = String::from_utf8(decoded)
-            .map_err(|_| invalid(format!("auth for {key:?} is not UTF-8")))?;
-        let (username, password) = text
-            .split_once(':')
-            .ok_or_else(|| invalid(format!("auth for {key:?} is not USER:PASSWORD")))?;
-        return Ok(Some(Credentials::Basic {
-            username: username.to_owned(),
-            password: password.to_owned(),
-        }));
+        let text =
+            String::from_utf8(decoded).map_err(|_| invalid(format!("auth for {key:?} is not UTF-8")))?;
+        let (username, password) =
+            text.split_once(':').ok_or_else(|| invalid(format!("auth for {key:?} is not USER:PASSWORD")))?;
+        return Ok(Some(Credentials::Basic { username: username.to_owned(), password: password.to_owned() }));
     }
     match (&entry.username, &entry.password) {
-        (Some(u), Some(p)) if !u.is_empty() => Ok(Some(Credentials::Basic {
-            username: u.clone(),
-            password: p.clone(),
-        })),
+        (Some(u), Some(p)) if !u.is_empty() => {
+            Ok(Some(Credentials::Basic { username: u.clone(), password: p.clone() }))
+        }
         _ => Ok(None),
     }
 }
@@ -248,9 +231,7 @@ fn run_helper(name: &str, registry: &str, env: &AuthEnv) -> Result<Credentials, 
     // The name becomes part of a file name; refuse anything that could
     // leave the PATH directories.
     if name.is_empty()
-        || !name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
+        || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
         || name.starts_with('.')
     {
         return Err(fail("invalid helper name".into()));
@@ -278,9 +259,7 @@ fn run_helper(name: &str, registry: &str, env: &AuthEnv) -> Result<Credentials, 
         registry
     };
     if let Some(mut stdin) = child.stdin.take() {
-        stdin
-            .write_all(server.as_bytes())
-            .map_err(|e| fail(e.to_string()))?;
+        stdin.write_all(server.as_bytes()).map_err(|e| fail(e.to_string()))?;
     }
     let out = child.wait_with_output().map_err(|e| fail(e.to_string()))?;
     if !out.status.success() {
@@ -293,10 +272,7 @@ fn run_helper(name: &str, registry: &str, env: &AuthEnv) -> Result<Credentials, 
     }
     let parsed: HelperOutput =
         serde_json::from_slice(&out.stdout).map_err(|e| fail(format!("invalid output: {e}")))?;
-    Ok(Credentials::Basic {
-        username: parsed.username,
-        password: parsed.secret,
-    })
+    Ok(Credentials::Basic { username: parsed.username, password: parsed.secret })
 }
 
 #[cfg(test)]
@@ -306,10 +282,7 @@ mod tests {
     use super::*;
 
     fn basic(u: &str, p: &str) -> Credentials {
-        Credentials::Basic {
-            username: u.into(),
-            password: p.into(),
-        }
+        Credentials::Basic { username: u.into(), password: p.into() }
     }
 
     fn b64(s: &str) -> String {
@@ -336,18 +309,9 @@ mod tests {
             credentials_for("registry.redhat.io", "a/b", Some(&f), &env).unwrap(),
             basic("rh", "secret:with:colons")
         );
-        assert_eq!(
-            credentials_for("quay.io", "org/img", Some(&f), &env).unwrap(),
-            basic("org", "o")
-        );
-        assert_eq!(
-            credentials_for("quay.io", "other/img", Some(&f), &env).unwrap(),
-            basic("q", "q")
-        );
-        assert_eq!(
-            credentials_for("example.com", "x", Some(&f), &env).unwrap(),
-            Credentials::Anonymous
-        );
+        assert_eq!(credentials_for("quay.io", "org/img", Some(&f), &env).unwrap(), basic("org", "o"));
+        assert_eq!(credentials_for("quay.io", "other/img", Some(&f), &env).unwrap(), basic("q", "q"));
+        assert_eq!(credentials_for("example.com", "x", Some(&f), &env).unwrap(), Credentials::Anonymous);
         // An explicit file that does not exist is an error, not anonymous.
         assert!(matches!(
             credentials_for("quay.io", "x", Some(&dir.path().join("missing")), &env),
@@ -376,15 +340,9 @@ mod tests {
             ),
         )
         .unwrap();
-        let env = AuthEnv {
-            xdg_runtime_dir: Some(run.clone()),
-            home: Some(home.clone()),
-            ..Default::default()
-        };
-        assert_eq!(
-            credentials_for("docker.io", "library/busybox", None, &env).unwrap(),
-            basic("hub", "h")
-        );
+        let env =
+            AuthEnv { xdg_runtime_dir: Some(run.clone()), home: Some(home.clone()), ..Default::default() };
+        assert_eq!(credentials_for("docker.io", "library/busybox", None, &env).unwrap(), basic("hub", "h"));
         assert_eq!(credentials_for("r.io", "x", None, &env).unwrap(), basic("docker", "d"));
         // The runtime file comes first.
         std::fs::write(
@@ -396,14 +354,8 @@ mod tests {
         // REGISTRY_AUTH_FILE replaces all of them.
         let only = dir.path().join("only.json");
         std::fs::write(&only, "{}").unwrap();
-        let env2 = AuthEnv {
-            registry_auth_file: Some(only),
-            ..env
-        };
-        assert_eq!(
-            credentials_for("r.io", "x", None, &env2).unwrap(),
-            Credentials::Anonymous
-        );
+        let env2 = AuthEnv { registry_auth_file: Some(only), ..env };
+        assert_eq!(credentials_for("r.io", "x", None, &env2).unwrap(), Credentials::Anonymous);
     }
 
     #[test]
@@ -421,18 +373,9 @@ mod tests {
         std::fs::set_permissions(&helper, std::fs::Permissions::from_mode(0o755)).unwrap();
         let cfg = dir.path().join("config.json");
         std::fs::write(&cfg, r#"{"credHelpers":{"r.io":"fake"},"credsStore":"fake"}"#).unwrap();
-        let env = AuthEnv {
-            path: Some(bin.into_os_string()),
-            ..Default::default()
-        };
-        assert_eq!(
-            credentials_for("r.io", "x", Some(&cfg), &env).unwrap(),
-            basic("helper", "s3")
-        );
-        assert_eq!(
-            credentials_for("other.io", "x", Some(&cfg), &env).unwrap(),
-            Credentials::Anonymous
-        );
+        let env = AuthEnv { path: Some(bin.into_os_string()), ..Default::default() };
+        assert_eq!(credentials_for("r.io", "x", Some(&cfg), &env).unwrap(), basic("helper", "s3"));
+        assert_eq!(credentials_for("other.io", "x", Some(&cfg), &env).unwrap(), Credentials::Anonymous);
         std::fs::write(&cfg, r#"{"credHelpers":{"r.io":"../evil"}}"#).unwrap();
         assert!(matches!(
             credentials_for("r.io", "x", Some(&cfg), &env),

@@ -124,10 +124,7 @@ pub struct SignatureReport {
 impl SignatureReport {
     /// True when no check failed.
     pub fn passed(&self) -> bool {
-        !self
-            .checks
-            .iter()
-            .any(|c| matches!(c.outcome, Outcome::Failed(_)))
+        !self.checks.iter().any(|c| matches!(c.outcome, Outcome::Failed(_)))
     }
 
     /// The first failed check, as `check: reason`.
@@ -140,10 +137,7 @@ impl SignatureReport {
 
     /// The outcome of `check`, if it was recorded.
     pub fn outcome(&self, check: Check) -> Option<&Outcome> {
-        self.checks
-            .iter()
-            .find(|c| c.check == check)
-            .map(|c| &c.outcome)
+        self.checks.iter().find(|c| c.check == check).map(|c| &c.outcome)
     }
 
     fn push(&mut self, check: Check, r: Result<(), String>) {
@@ -157,10 +151,7 @@ impl SignatureReport {
     }
 
     fn skip(&mut self, check: Check, why: &str) {
-        self.checks.push(CheckResult {
-            check,
-            outcome: Outcome::Skipped(why.to_owned()),
-        });
+        self.checks.push(CheckResult { check, outcome: Outcome::Skipped(why.to_owned()) });
     }
 }
 
@@ -196,14 +187,10 @@ pub(crate) fn check_options(image: &str, opts: &VerifyOptions) -> Result<(), Err
         return Ok(());
     }
     if opts.key.is_none() {
-        return Err(Error::MissingKey {
-            image: image.to_owned(),
-        });
+        return Err(Error::MissingKey { image: image.to_owned() });
     }
     if opts.rekor_key.is_none() && !opts.insecure_ignore_tlog {
-        return Err(Error::TlogKeyRequired {
-            image: image.to_owned(),
-        });
+        return Err(Error::TlogKeyRequired { image: image.to_owned() });
     }
     Ok(())
 }
@@ -217,15 +204,10 @@ pub(crate) fn verify_signatures(
     opts: &VerifyOptions,
 ) -> Result<Vec<SignatureReport>, Error> {
     check_options(src.image(), opts)?;
-    let key = opts.key.as_ref().ok_or_else(|| Error::MissingKey {
-        image: src.image().to_owned(),
-    })?;
+    let key = opts.key.as_ref().ok_or_else(|| Error::MissingKey { image: src.image().to_owned() })?;
     let tag = digest.cosign_signature_tag();
     let Some((bytes, sig_digest)) = src.manifest_by_tag(&tag)? else {
-        return Err(Error::Unsigned {
-            image: pinned.to_owned(),
-            tag,
-        });
+        return Err(Error::Unsigned { image: pinned.to_owned(), tag });
     };
     let layers = match Manifest::parse(&bytes) {
         Ok(Manifest::Image(m)) => m.layers,
@@ -237,24 +219,15 @@ pub(crate) fn verify_signatures(
             });
         }
         Err(reason) => {
-            return Err(Error::InvalidManifest {
-                image: src.image().to_owned(),
-                digest: sig_digest,
-                reason,
-            });
+            return Err(Error::InvalidManifest { image: src.image().to_owned(), digest: sig_digest, reason });
         }
     };
-    let reports: Vec<SignatureReport> = layers
-        .iter()
-        .map(|layer| check_one(src, layer, digest, key, opts))
-        .collect::<Result<_, _>>()?;
+    let reports: Vec<SignatureReport> =
+        layers.iter().map(|layer| check_one(src, layer, digest, key, opts)).collect::<Result<_, _>>()?;
     if reports.iter().any(SignatureReport::passed) {
         Ok(reports)
     } else {
-        Err(Error::SignatureRejected {
-            image: pinned.to_owned(),
-            reports,
-        })
+        Err(Error::SignatureRejected { image: pinned.to_owned(), reports })
     }
 }
 
@@ -274,10 +247,7 @@ fn check_one(
         integrated_time: None,
     };
     if layer.media_type != SIMPLE_SIGNING {
-        report.push(
-            Check::Payload,
-            Err(format!("media type {:?} is not simple signing", layer.media_type)),
-        );
+        report.push(Check::Payload, Err(format!("media type {:?} is not simple signing", layer.media_type)));
         return Ok(report);
     }
     let payload_bytes = match small_blob(src, layer, MAX_PAYLOAD, "signature payload") {
@@ -301,16 +271,10 @@ fn check_one(
         .annotations
         .get(SIGNATURE_ANNOTATION)
         .ok_or_else(|| format!("no {SIGNATURE_ANNOTATION} annotation"))
-        .and_then(|s| {
-            STANDARD
-                .decode(s.trim())
-                .map_err(|e| format!("signature is not base64: {e}"))
-        });
+        .and_then(|s| STANDARD.decode(s.trim()).map_err(|e| format!("signature is not base64: {e}")));
     report.push(
         Check::Signature,
-        sig.as_ref()
-            .map_err(Clone::clone)
-            .and_then(|s| key.verify(&payload_bytes, s)),
+        sig.as_ref().map_err(Clone::clone).and_then(|s| key.verify(&payload_bytes, s)),
     );
 
     let claimed = &payload.critical.image.docker_manifest_digest;
@@ -335,11 +299,7 @@ fn check_one(
             let got = &payload.critical.identity.docker_reference;
             report.push(
                 Check::Identity,
-                if got == want {
-                    Ok(())
-                } else {
-                    Err(format!("payload names {got:?}, not {want:?}"))
-                },
+                if got == want { Ok(()) } else { Err(format!("payload names {got:?}, not {want:?}")) },
             );
         }
         None => report.skip(Check::Identity, "no identity requested"),
@@ -352,10 +312,7 @@ fn check_one(
             }
         }
         (Some(_), None) => {
-            report.push(
-                Check::BundleTimestamp,
-                Err(format!("no {BUNDLE_ANNOTATION} annotation")),
-            );
+            report.push(Check::BundleTimestamp, Err(format!("no {BUNDLE_ANNOTATION} annotation")));
         }
         (Some(rekor), Some(raw)) => match (serde_json::from_str::<Bundle>(raw), &sig) {
             (Err(e), _) => report.push(Check::BundleTimestamp, Err(format!("invalid bundle: {e}"))),

@@ -69,13 +69,8 @@ impl FromStr for BlobDigest {
     type Err = DigestParseError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let err = |reason| DigestParseError {
-            input: s.to_owned(),
-            reason,
-        };
-        let (alg, hex) = s
-            .split_once(':')
-            .ok_or_else(|| err("expected ALGORITHM:HEX"))?;
+        let err = |reason| DigestParseError { input: s.to_owned(), reason };
+        let (alg, hex) = s.split_once(':').ok_or_else(|| err("expected ALGORITHM:HEX"))?;
         let alg = match alg {
             "sha256" => HashAlg::Sha256,
             "sha512" => HashAlg::Sha512,
@@ -118,10 +113,7 @@ pub(crate) enum Mismatch {
     /// More or fewer bytes than the descriptor promised.
     Size { expected: u64, actual: u64 },
     /// The right number of bytes, but a different digest.
-    Digest {
-        expected: BlobDigest,
-        actual: BlobDigest,
-    },
+    Digest { expected: BlobDigest, actual: BlobDigest },
 }
 
 /// Wraps a blob's byte stream, hashes every byte that passes, and refuses to
@@ -178,10 +170,7 @@ impl<R: Read> VerifyingReader<R> {
             }
         }
         if self.oversized || self.read != self.expected_size {
-            return Ok(Err(Mismatch::Size {
-                expected: self.expected_size,
-                actual: self.read,
-            }));
+            return Ok(Err(Mismatch::Size { expected: self.expected_size, actual: self.read }));
         }
         let actual = self
             .hasher
@@ -190,10 +179,7 @@ impl<R: Read> VerifyingReader<R> {
             .and_then(BlobDigest::from_digest)
             .ok_or_else(|| io::Error::other("digest already finished"))?;
         if actual != self.expected {
-            return Ok(Err(Mismatch::Digest {
-                expected: self.expected,
-                actual,
-            }));
+            return Ok(Err(Mismatch::Digest { expected: self.expected, actual }));
         }
         Ok(Ok(()))
     }
@@ -213,9 +199,7 @@ impl<R: Read> Read for VerifyingReader<R> {
         // Ask for one byte more than the remaining size at most, so an
         // oversized stream is noticed without reading far past the limit.
         let remaining = self.expected_size.saturating_sub(self.read);
-        let want = buf
-            .len()
-            .min(usize::try_from(remaining.saturating_add(1)).unwrap_or(usize::MAX));
+        let want = buf.len().min(usize::try_from(remaining.saturating_add(1)).unwrap_or(usize::MAX));
         let n = self.inner.read(&mut buf[..want])?;
         self.read += n as u64;
         if self.read > self.expected_size {
@@ -247,10 +231,7 @@ mod tests {
         let d: BlobDigest = EMPTY.parse().unwrap();
         assert_eq!(d.to_string(), EMPTY);
         assert_eq!(d, BlobDigest::sha256_of(b""));
-        assert_eq!(
-            d.cosign_signature_tag(),
-            format!("sha256-{}.sig", &EMPTY[7..])
-        );
+        assert_eq!(d.cosign_signature_tag(), format!("sha256-{}.sig", &EMPTY[7..]));
     }
 
     #[test]
@@ -282,22 +263,10 @@ mod tests {
         let r = VerifyingReader::new(&b"hellO"[..], d, 5);
         assert!(matches!(r.finish().unwrap(), Err(Mismatch::Digest { .. })));
         let r = VerifyingReader::new(&b"hell"[..], d, 5);
-        assert_eq!(
-            r.finish().unwrap(),
-            Err(Mismatch::Size {
-                expected: 5,
-                actual: 4
-            })
-        );
+        assert_eq!(r.finish().unwrap(), Err(Mismatch::Size { expected: 5, actual: 4 }));
         // A stream longer than promised stops one byte past the size.
         let long = vec![0u8; 1 << 20];
         let r = VerifyingReader::new(&long[..], d, 5);
-        assert_eq!(
-            r.finish().unwrap(),
-            Err(Mismatch::Size {
-                expected: 5,
-                actual: 6
-            })
-        );
+        assert_eq!(r.finish().unwrap(), Err(Mismatch::Size { expected: 5, actual: 6 }));
     }
 }

@@ -37,10 +37,7 @@ impl ImagePath {
     /// Parses a path such as `/image/measurements.json`: a leading `/` and
     /// `.` components are dropped; `..`, empty paths and NUL are refused.
     pub fn parse(s: &str) -> Result<ImagePath, Error> {
-        let invalid = |reason| Error::InvalidPath {
-            path: s.to_owned(),
-            reason,
-        };
+        let invalid = |reason| Error::InvalidPath { path: s.to_owned(), reason };
         if s.contains('\0') {
             return Err(invalid("contains NUL"));
         }
@@ -80,9 +77,18 @@ fn normalize(raw: &[u8]) -> Result<Option<Vec<u8>>, &'static str> {
     Ok((!out.is_empty()).then_some(out))
 }
 
-/// True if `path` is `dir` or lies below it.
-fn is_at_or_below(path: &[u8], dir: &[u8]) -> bool {
-    path.starts_with(dir) && (path.len() == dir.len() || path[dir.len()] == b'/')
+/// True if `path` lies strictly below `dir` (the empty `dir` is the root).
+fn is_below(path: &[u8], dir: &[u8]) -> bool {
+    if dir.is_empty() {
+        return !path.is_empty();
+    }
+    path.len() > dir.len() && path.starts_with(dir) && path[dir.len()] == b'/'
+}
+
+/// The proper ancestors of a normalised path, the root (empty) first.
+fn ancestors(path: &[u8]) -> impl Iterator<Item = &[u8]> {
+    std::iter::once(&path[..0])
+        .chain(path.iter().enumerate().filter(|&(_, &b)| b == b'/').map(move |(i, _)| &path[..i]))
 }
 
 /// What the merged filesystem holds at a tracked path.
@@ -97,6 +103,9 @@ enum Node {
 struct Tracked {
     layer: usize,
     node: Node,
+    /// Bytes counted against the cache budget for this name (zero for a
+    /// hard link, which shares its content).
+    charged: u64,
 }
 
 /// Why walking a layer stopped.
@@ -119,26 +128,53 @@ struct Merger<'a> {
     cache_budget: u64,
     cached_bytes: u64,
     nodes: HashMap<Vec<u8>, Tracked>,
+    /// For every directory with tracked paths below it, how many there are;
+    /// subtree removals scan the nodes only when this says there is
+    /// something to find, so a layer with many files stays linear.
+    dirs: HashMap<Vec<u8>, usize>,
 }
 
 impl Merger<'_> {
-    fn remove(&mut self, pred: impl Fn(&[u8], &Tracked) -> bool) {
-        let mut freed = 0u64;
-        self.nodes.retain(|p, t| {
-            let gone = pred(p, t);
-            if gone && let Node::File(c) = &t.node {
-                freed += c.len() as u64;
+    fn remove_exact(&mut self, path: &[u8]) {
+        if let Some(t) = self.nodes.remove(path) {
+            self.cached_bytes = self.cached_bytes.saturating_sub(t.charged);
+            for a in ancestors(path) {
+                if let Some(n) = self.dirs.get_mut(a) {
+                    *n -= 1;
+                    if *n == 0 {
+                        self.dirs.remove(a);
+                    }
+                }
             }
-            !gone
-        });
-        self.cached_bytes = self.cached_bytes.saturating_sub(freed);
+        }
     }
 
-    fn insert(&mut self, path: Vec<u8>, layer: usize, node: Node) {
-        if let Node::File(c) = &node {
-            self.cached_bytes += c.len() as u64;
+    /// Removes the tracked paths strictly below `dir` (and `dir` itself if
+    /// `with_dir`) for which `pred` holds.
+    fn remove_subtree(&mut self, dir: &[u8], with_dir: bool, pred: impl Fn(&Tracked) -> bool) {
+        if with_dir && self.nodes.get(dir).is_some_and(&pred) {
+            self.remove_exact(dir);
         }
-        self.nodes.insert(path, Tracked { layer, node });
+        if self.dirs.contains_key(dir) {
+            let doomed: Vec<Vec<u8>> = self
+                .nodes
+                .iter()
+                .filter(|(p, t)| is_below(p, dir) && pred(t))
+                .map(|(p, _)| p.clone())
+                .collect();
+            for p in doomed {
+                self.remove_exact(&p);
+            }
+        }
+    }
+
+    fn insert(&mut self, path: Vec<u8>, layer: usize, node: Node, charged: u64) {
+        self.remove_exact(&path);
+        for a in ancestors(&path) {
+            *self.dirs.entry(a.to_vec()).or_insert(0) += 1;
+        }
+        self.cached_bytes += charged;
+        self.nodes.insert(path, Tracked { layer, node, charged });
     }
 
     fn unsafe_entry(&self, layer: &BlobDigest, h: &Header, reason: &'static str) -> WalkError {
@@ -169,9 +205,7 @@ impl Merger<'_> {
             };
             if name == b".wh..wh..opq" {
                 let dir = parent.to_vec();
-                self.remove(|p, t| {
-                    t.layer < index && is_at_or_below(p, &dir) && p.len() > dir.len()
-                });
+                self.remove_subtree(&dir, false, |t| t.layer < index);
                 continue;
             }
             if let Some(hidden) = name.strip_prefix(b".wh.") {
@@ -184,17 +218,16 @@ impl Merger<'_> {
                     victim.push(b'/');
                 }
                 victim.extend_from_slice(hidden);
-                self.remove(|p, t| t.layer < index && is_at_or_below(p, &victim));
+                self.remove_subtree(&victim, true, |t| t.layer < index);
                 continue;
             }
 
             let is_target = path == target;
-            let on_target_path = is_at_or_below(&target, &path) && !is_target;
+            let on_target_path = is_below(&target, &path);
             match h.kind {
                 EntryKind::Directory => {
                     if is_target {
-                        self.remove(|p, _| p == target.as_slice());
-                        self.insert(path, index, Node::NotRegular);
+                        self.insert(path, index, Node::NotRegular, 0);
                     }
                     // A directory over a directory keeps its contents.
                     continue;
@@ -213,7 +246,7 @@ impl Merger<'_> {
             }
             // Any non-directory replaces what was at `path`, including a
             // directory and everything below it.
-            self.remove(|p, _| is_at_or_below(p, &path));
+            self.remove_subtree(&path, true, |_| true);
             if on_target_path {
                 // A file where the target's directory should be hides the
                 // target; nothing to record.
@@ -228,9 +261,10 @@ impl Merger<'_> {
                     if keep {
                         let mut content = Vec::new();
                         tar.read_data(&mut content)?;
-                        self.insert(path, index, Node::File(Arc::new(content)));
+                        let charged = content.len() as u64;
+                        self.insert(path, index, Node::File(Arc::new(content)), charged);
                     } else if is_target {
-                        self.insert(path, index, Node::TooLarge);
+                        self.insert(path, index, Node::TooLarge, 0);
                     }
                 }
                 EntryKind::HardLink => {
@@ -240,12 +274,11 @@ impl Merger<'_> {
                         Err(reason) => return Err(self.unsafe_entry(digest, &h, reason)),
                     };
                     match self.nodes.get(&link).map(|t| t.node.clone()) {
-                        Some(node @ (Node::File(_) | Node::TooLarge)) => {
-                            if is_target || matches!(node, Node::File(_)) {
-                                // The link shares the content already
-                                // counted against the budget.
-                                self.nodes.insert(path, Tracked { layer: index, node });
-                            }
+                        // The link shares the content already counted
+                        // against the budget.
+                        Some(node @ Node::File(_)) => self.insert(path, index, node, 0),
+                        Some(node @ Node::TooLarge) if is_target => {
+                            self.insert(path, index, node, 0);
                         }
                         _ if is_target => {
                             return Err(WalkError::Fatal(Error::UnsupportedEntry {
@@ -266,7 +299,7 @@ impl Merger<'_> {
                         reason: "sparse file",
                     }));
                 }
-                _ if is_target => self.insert(path, index, Node::NotRegular),
+                _ if is_target => self.insert(path, index, Node::NotRegular, 0),
                 _ => {}
             }
         }
@@ -307,6 +340,7 @@ pub(crate) fn extract(
         cache_budget: max_size.max(MIN_CACHE_BYTES),
         cached_bytes: 0,
         nodes: HashMap::new(),
+        dirs: HashMap::new(),
     };
     // Check every media type before downloading anything.
     let compressions = layers
@@ -360,28 +394,16 @@ pub(crate) fn extract(
     let display = target.display();
     match merger.nodes.remove(&target.bytes).map(|t| t.node) {
         Some(Node::File(c)) => Ok(Arc::try_unwrap(c).unwrap_or_else(|c| (*c).clone())),
-        Some(Node::TooLarge) => Err(Error::FileTooLarge {
-            image: image.to_owned(),
-            path: display,
-            limit: max_size,
-        }),
-        Some(Node::NotRegular) => Err(Error::NotARegularFile {
-            image: image.to_owned(),
-            path: display,
-        }),
-        None => Err(Error::FileNotFound {
-            image: image.to_owned(),
-            path: display,
-        }),
+        Some(Node::TooLarge) => {
+            Err(Error::FileTooLarge { image: image.to_owned(), path: display, limit: max_size })
+        }
+        Some(Node::NotRegular) => Err(Error::NotARegularFile { image: image.to_owned(), path: display }),
+        None => Err(Error::FileNotFound { image: image.to_owned(), path: display }),
     }
 }
 
 fn corrupt(image: &str, layer: &Descriptor, e: io::Error) -> Error {
-    Error::CorruptLayer {
-        image: image.to_owned(),
-        layer: layer.digest,
-        reason: e.to_string(),
-    }
+    Error::CorruptLayer { image: image.to_owned(), layer: layer.digest, reason: e.to_string() }
 }
 
 /// Reports a decoding error only if the layer's digest matched.
@@ -401,18 +423,12 @@ fn finish_then(
 
 pub(crate) fn mismatch(image: &str, what: &str, m: Mismatch) -> Error {
     match m {
-        Mismatch::Size { expected, actual } => Error::SizeMismatch {
-            image: image.to_owned(),
-            what: what.to_owned(),
-            expected,
-            actual,
-        },
-        Mismatch::Digest { expected, actual } => Error::DigestMismatch {
-            image: image.to_owned(),
-            what: what.to_owned(),
-            expected,
-            actual,
-        },
+        Mismatch::Size { expected, actual } => {
+            Error::SizeMismatch { image: image.to_owned(), what: what.to_owned(), expected, actual }
+        }
+        Mismatch::Digest { expected, actual } => {
+            Error::DigestMismatch { image: image.to_owned(), what: what.to_owned(), expected, actual }
+        }
     }
 }
 
@@ -425,9 +441,7 @@ fn walk_layer<R: Read>(
 ) -> Result<(), WalkError> {
     match compression {
         Compression::None => merger.walk(index, &layer.digest, &mut TarReader::new(vr)),
-        Compression::Gzip => {
-            merger.walk(index, &layer.digest, &mut TarReader::new(MultiGzDecoder::new(vr)))
-        }
+        Compression::Gzip => merger.walk(index, &layer.digest, &mut TarReader::new(MultiGzDecoder::new(vr))),
         Compression::Zstd => {
             let dec = zstd::stream::read::Decoder::new(vr).map_err(TarError::Io)?;
             merger.walk(index, &layer.digest, &mut TarReader::new(dec))
@@ -459,22 +473,13 @@ mod tests {
 
     fn run(layers: &[(&str, Vec<u8>)], path: &str, max: u64) -> Result<Vec<u8>, Error> {
         let descs: Vec<Descriptor> = layers.iter().map(|(m, d)| desc(m, d)).collect();
-        let blobs: HashMap<BlobDigest, Vec<u8>> = layers
-            .iter()
-            .map(|(_, d)| (BlobDigest::sha256_of(d), d.clone()))
-            .collect();
+        let blobs: HashMap<BlobDigest, Vec<u8>> =
+            layers.iter().map(|(_, d)| (BlobDigest::sha256_of(d), d.clone())).collect();
         let mut open = |d: &Descriptor| -> Result<Box<dyn Read + Send>, Error> {
             Ok(Box::new(io::Cursor::new(blobs[&d.digest].clone())))
         };
         let progress: Arc<dyn Progress> = Arc::new(NoProgress);
-        extract(
-            "test",
-            &descs,
-            &ImagePath::parse(path).unwrap(),
-            max,
-            &mut open,
-            &progress,
-        )
+        extract("test", &descs, &ImagePath::parse(path).unwrap(), max, &mut open, &progress)
     }
 
     fn gzip(data: &[u8]) -> Vec<u8> {
@@ -487,20 +492,12 @@ mod tests {
 
     #[test]
     fn later_layers_override_and_whiteouts_remove() {
-        let l1 = raw_archive(&[
-            (b"./image/", b'5', b"", b""),
-            (b"./image/measurements.json", b'0', b"one", b""),
-        ]);
+        let l1 =
+            raw_archive(&[(b"./image/", b'5', b"", b""), (b"./image/measurements.json", b'0', b"one", b"")]);
         let l2 = raw_archive(&[(b"image/measurements.json", b'0', b"two", b"")]);
-        assert_eq!(
-            run(&[(TAR, l1.clone()), (GZ, gzip(&l2))], M, 100).unwrap(),
-            b"two"
-        );
+        assert_eq!(run(&[(TAR, l1.clone()), (GZ, gzip(&l2))], M, 100).unwrap(), b"two");
         let wh = raw_archive(&[(b"image/.wh.measurements.json", b'0', b"", b"")]);
-        assert!(matches!(
-            run(&[(TAR, l1.clone()), (TAR, wh)], M, 100),
-            Err(Error::FileNotFound { .. })
-        ));
+        assert!(matches!(run(&[(TAR, l1.clone()), (TAR, wh)], M, 100), Err(Error::FileNotFound { .. })));
         let opq = raw_archive(&[(b"image/.wh..wh..opq", b'0', b"", b"")]);
         assert!(matches!(
             run(&[(TAR, l1.clone()), (TAR, opq.clone())], M, 100),
@@ -512,6 +509,12 @@ mod tests {
             (b"image/measurements.json", b'0', b"three", b""),
         ]);
         assert_eq!(run(&[(TAR, l1.clone()), (TAR, same)], M, 100).unwrap(), b"three");
+        // An opaque directory at the root hides everything below.
+        let root_opq = raw_archive(&[(b"./.wh..wh..opq", b'0', b"", b"")]);
+        assert!(matches!(
+            run(&[(TAR, l1.clone()), (TAR, root_opq)], M, 100),
+            Err(Error::FileNotFound { .. })
+        ));
         // Whiting out the parent directory removes the file too.
         let dir_wh = raw_archive(&[(b".wh.image", b'0', b"", b"")]);
         assert!(run(&[(TAR, l1), (TAR, dir_wh)], M, 100).is_err());
@@ -526,10 +529,21 @@ mod tests {
         let z = zstd::encode_all(&l[..], 3).unwrap();
         assert_eq!(run(&[(ZST, z)], M, 100).unwrap(), b"linked");
         let dangling = raw_archive(&[(b"image/measurements.json", b'1', b"", b"nowhere")]);
-        assert!(matches!(
-            run(&[(TAR, dangling)], M, 100),
-            Err(Error::UnsupportedEntry { .. })
-        ));
+        assert!(matches!(run(&[(TAR, dangling)], M, 100), Err(Error::UnsupportedEntry { .. })));
+    }
+
+    #[test]
+    fn hard_link_cache_is_bounded() {
+        let names: Vec<String> = (0..MAX_CACHED_FILES + 4).map(|i| format!("f/{i}")).collect();
+        let mut entries: Vec<crate::tar::tests::RawEntry<'_>> =
+            names.iter().map(|n| (n.as_bytes(), b'0', &b"x"[..], &b""[..])).collect();
+        let first = entries.clone();
+        entries.push((b"image/measurements.json", b'1', b"", b"f/0"));
+        assert_eq!(run(&[(TAR, raw_archive(&entries))], M, 10).unwrap(), b"x");
+        let last = names.last().unwrap().as_bytes();
+        let mut entries = first;
+        entries.push((b"image/measurements.json", b'1', b"", last));
+        assert!(matches!(run(&[(TAR, raw_archive(&entries))], M, 10), Err(Error::UnsupportedEntry { .. })));
     }
 
     #[test]
@@ -544,11 +558,7 @@ mod tests {
         ] {
             let l = raw_archive(&[(name, t, b"", link)]);
             let err = run(&[(TAR, l)], M, 100).unwrap_err();
-            assert!(
-                matches!(err, Error::UnsafeEntry { .. }),
-                "{}: {err}",
-                String::from_utf8_lossy(name)
-            );
+            assert!(matches!(err, Error::UnsafeEntry { .. }), "{}: {err}", String::from_utf8_lossy(name));
             assert!(err.is_verification_failure());
         }
     }
@@ -556,16 +566,10 @@ mod tests {
     #[test]
     fn size_cap_and_kinds() {
         let l = raw_archive(&[(b"image/measurements.json", b'0', &[b'x'; 101], b"")]);
-        assert!(matches!(
-            run(&[(TAR, l.clone())], M, 100),
-            Err(Error::FileTooLarge { limit: 100, .. })
-        ));
+        assert!(matches!(run(&[(TAR, l.clone())], M, 100), Err(Error::FileTooLarge { limit: 100, .. })));
         assert_eq!(run(&[(TAR, l)], M, 101).unwrap().len(), 101);
         let d = raw_archive(&[(b"image/measurements.json/", b'5', b"", b"")]);
-        assert!(matches!(
-            run(&[(TAR, d)], M, 100),
-            Err(Error::NotARegularFile { .. })
-        ));
+        assert!(matches!(run(&[(TAR, d)], M, 100), Err(Error::NotARegularFile { .. })));
     }
 
     #[test]
@@ -579,16 +583,70 @@ mod tests {
             Ok(Box::new(io::Cursor::new(bad.clone())))
         };
         let progress: Arc<dyn Progress> = Arc::new(NoProgress);
-        let err = extract(
-            "test",
-            &descs,
-            &ImagePath::parse(M).unwrap(),
-            100,
-            &mut open,
-            &progress,
-        )
-        .unwrap_err();
+        let err =
+            extract("test", &descs, &ImagePath::parse(M).unwrap(), 100, &mut open, &progress).unwrap_err();
         assert!(matches!(err, Error::DigestMismatch { .. }), "{err}");
+    }
+
+    #[derive(Default)]
+    struct Counting {
+        started: std::sync::atomic::AtomicUsize,
+        bytes: std::sync::atomic::AtomicU64,
+        finished: std::sync::atomic::AtomicUsize,
+    }
+
+    impl Progress for Counting {
+        fn layer_started(&self, _: usize, _: usize, _: &BlobDigest, _: u64) {
+            self.started.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+        fn advanced(&self, n: u64) {
+            self.bytes.fetch_add(n, std::sync::atomic::Ordering::SeqCst);
+        }
+        fn layer_finished(&self, _: usize) {
+            self.finished.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+
+    #[test]
+    fn progress_sees_every_compressed_byte() {
+        let l1 = gzip(&raw_archive(&[(b"image/measurements.json", b'0', b"a", b"")]));
+        let l2 = raw_archive(&[(b"other", b'0', &[1u8; 5000], b"")]);
+        let descs = vec![desc(GZ, &l1), desc(TAR, &l2)];
+        let blobs = [l1.clone(), l2.clone()];
+        let mut i = 0;
+        let mut open = |_: &Descriptor| -> Result<Box<dyn Read + Send>, Error> {
+            i += 1;
+            Ok(Box::new(io::Cursor::new(blobs[i - 1].clone())))
+        };
+        let counting = Arc::new(Counting::default());
+        let progress: Arc<dyn Progress> = counting.clone();
+        let got = extract("t", &descs, &ImagePath::parse(M).unwrap(), 10, &mut open, &progress);
+        assert_eq!(got.unwrap(), b"a");
+        let c = &*counting;
+        use std::sync::atomic::Ordering::SeqCst;
+        assert_eq!((c.started.load(SeqCst), c.finished.load(SeqCst)), (2, 2));
+        assert_eq!(c.bytes.load(SeqCst), (l1.len() + l2.len()) as u64);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn normalized_paths_stay_inside(parts in proptest::collection::vec(
+            proptest::sample::select(vec!["a", "b", ".", "..", "", ".wh.x", "c d"]), 0..8),
+            absolute in proptest::bool::ANY,
+        ) {
+            let raw = format!("{}{}", if absolute { "/" } else { "" }, parts.join("/"));
+            match normalize(raw.as_bytes()) {
+                Err(_) => proptest::prop_assert!(raw.starts_with('/') || parts.contains(&"..")),
+                Ok(None) => proptest::prop_assert!(parts.iter().all(|p| p.is_empty() || *p == ".")),
+                Ok(Some(p)) => {
+                    proptest::prop_assert!(!raw.starts_with('/') && !parts.contains(&".."));
+                    for c in p.split(|&b| b == b'/') {
+                        proptest::prop_assert!(!c.is_empty() && c != b"." && c != b"..");
+                    }
+                    proptest::prop_assert_eq!(normalize(&p).unwrap(), Some(p.clone()));
+                }
+            }
+        }
     }
 
     #[test]

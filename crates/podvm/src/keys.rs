@@ -59,14 +59,11 @@ impl PublicKey {
     ///
     /// `what` names the key in error messages (`signing key`, a file name).
     pub fn from_pem_or_der(data: &[u8], what: &str) -> Result<PublicKey, Error> {
-        let invalid = |reason: String| Error::InvalidKey {
-            what: what.to_owned(),
-            reason,
-        };
+        let invalid = |reason: String| Error::InvalidKey { what: what.to_owned(), reason };
         let (label, der) = match find_pem_block(data) {
             Some(block) => {
-                let (label, der) = pem_rfc7468::decode_vec(block)
-                    .map_err(|e| invalid(format!("invalid PEM: {e}")))?;
+                let (label, der) =
+                    pem_rfc7468::decode_vec(block).map_err(|e| invalid(format!("invalid PEM: {e}")))?;
                 (Some(label.to_owned()), der)
             }
             None => (None, data.to_vec()),
@@ -75,10 +72,7 @@ impl PublicKey {
             Some("RSA PUBLIC KEY") => {
                 let k = rsa::PublicKey::from_pkcs1_der(&der)
                     .map_err(|e| invalid(format!("invalid PKCS#1 RSA key: {e}")))?;
-                let spki = k
-                    .to_public_key_der()
-                    .map_err(|e| invalid(e.to_string()))?
-                    .into_vec();
+                let spki = k.to_public_key_der().map_err(|e| invalid(e.to_string()))?.into_vec();
                 Self::from_spki(&spki).map_err(invalid)
             }
             Some("PUBLIC KEY") | None => Self::from_spki(&der).map_err(invalid),
@@ -102,14 +96,9 @@ impl PublicKey {
             }
             Key::Rsa(k)
         } else {
-            return Err(
-                "not an ECDSA P-256/P-384, RSA or Ed25519 SubjectPublicKeyInfo".to_owned(),
-            );
+            return Err("not an ECDSA P-256/P-384, RSA or Ed25519 SubjectPublicKeyInfo".to_owned());
         };
-        Ok(PublicKey {
-            spki_der: der.to_vec(),
-            key,
-        })
+        Ok(PublicKey { spki_der: der.to_vec(), key })
     }
 
     /// The algorithm.
@@ -117,9 +106,7 @@ impl PublicKey {
         match &self.key {
             Key::P256(_) => KeyAlgorithm::EcdsaP256,
             Key::P384(_) => KeyAlgorithm::EcdsaP384,
-            Key::Rsa(k) => KeyAlgorithm::Rsa {
-                bits: k.n().bit_width() as usize,
-            },
+            Key::Rsa(k) => KeyAlgorithm::Rsa { bits: k.n().bit_width() as usize },
             Key::Ed25519(_) => KeyAlgorithm::Ed25519,
         }
     }
@@ -154,21 +141,18 @@ impl PublicKey {
                 // cosign before its default-hash change signed P-384 keys
                 // over SHA-256.
                 let h = HashAlg::Sha256.hash(msg);
-                k.verify_prehash(h.as_bytes(), &s)
-                    .map_err(|_| "signature does not verify".into())
+                k.verify_prehash(h.as_bytes(), &s).map_err(|_| "signature does not verify".into())
             }
             Key::Rsa(k) => {
                 let vk = rsa::pkcs1v15::VerifyingKey::<sha2::Sha256>::new(k.clone());
-                let s = rsa::pkcs1v15::Signature::try_from(sig)
-                    .map_err(|_| "not an RSA signature".to_owned())?;
-                vk.verify(msg, &s)
-                    .map_err(|_| "signature does not verify".into())
+                let s =
+                    rsa::pkcs1v15::Signature::try_from(sig).map_err(|_| "not an RSA signature".to_owned())?;
+                vk.verify(msg, &s).map_err(|_| "signature does not verify".into())
             }
             Key::Ed25519(k) => {
                 let s = ed25519_dalek::Signature::from_slice(sig)
                     .map_err(|_| "not a 64-byte Ed25519 signature".to_owned())?;
-                k.verify_strict(msg, &s)
-                    .map_err(|_| "signature does not verify".into())
+                k.verify_strict(msg, &s).map_err(|_| "signature does not verify".into())
             }
         }
     }
@@ -196,9 +180,7 @@ fn find_pem_block(data: &[u8]) -> Option<&[u8]> {
     let text = std::str::from_utf8(data).ok()?;
     let start = text.find("-----BEGIN ")?;
     let end_marker = text[start..].find("-----END ")? + start;
-    let line_end = text[end_marker + 9..]
-        .find("-----")
-        .map(|i| end_marker + 9 + i + 5)?;
+    let line_end = text[end_marker + 9..].find("-----").map(|i| end_marker + 9 + i + 5)?;
     Some(&data[start..line_end])
 }
 
@@ -221,19 +203,13 @@ kBbmLSGtks4L3qX6yYY0zufBnhC8Ur/iy55GhWP/9A/bY2LhC30M9+RYtw==
         // The log ID sigstore-rs's tests pair with that key (REKOR_PUB_KEY_ID).
         let k = PublicKey::from_pem_or_der(REKOR_PUBLIC_GOOD.as_bytes(), "rekor key").unwrap();
         assert_eq!(k.algorithm(), KeyAlgorithm::EcdsaP256);
-        assert_eq!(
-            k.log_id(),
-            "c0d23d6ad406973f9559f3ba2d1ca01f84147d8ffc5b8445c224f98b9591801d"
-        );
+        assert_eq!(k.log_id(), "c0d23d6ad406973f9559f3ba2d1ca01f84147d8ffc5b8445c224f98b9591801d");
         // DER input gives the same key.
         let der = PublicKey::from_pem_or_der(k.spki_der(), "rekor key").unwrap();
         assert_eq!(der, k);
         // Text around the block is ignored.
         let wrapped = format!("Rekor key\n{REKOR_PUBLIC_GOOD}\ntrailer\n");
-        assert_eq!(
-            PublicKey::from_pem_or_der(wrapped.as_bytes(), "rekor key").unwrap(),
-            k
-        );
+        assert_eq!(PublicKey::from_pem_or_der(wrapped.as_bytes(), "rekor key").unwrap(), k);
     }
 
     #[test]
@@ -243,10 +219,7 @@ kBbmLSGtks4L3qX6yYY0zufBnhC8Ur/iy55GhWP/9A/bY2LhC30M9+RYtw==
             b"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n",
             b"-----BEGIN PUBLIC KEY-----\n!!!\n-----END PUBLIC KEY-----\n",
         ] {
-            assert!(matches!(
-                PublicKey::from_pem_or_der(bad, "k"),
-                Err(Error::InvalidKey { .. })
-            ));
+            assert!(matches!(PublicKey::from_pem_or_der(bad, "k"), Err(Error::InvalidKey { .. })));
         }
     }
 
@@ -268,10 +241,22 @@ kBbmLSGtks4L3qX6yYY0zufBnhC8Ur/iy55GhWP/9A/bY2LhC30M9+RYtw==
         let d = dir.path();
         std::fs::write(d.join("msg"), b"{\"critical\":{}}").unwrap();
         let cases: &[(&str, &[&str], &[&str])] = &[
-            ("p256", &["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", "p256.key"], &["-sha256"]),
-            ("p384", &["ecparam", "-name", "secp384r1", "-genkey", "-noout", "-out", "p384.key"], &["-sha384"]),
+            (
+                "p256",
+                &["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", "p256.key"],
+                &["-sha256"],
+            ),
+            (
+                "p384",
+                &["ecparam", "-name", "secp384r1", "-genkey", "-noout", "-out", "p384.key"],
+                &["-sha384"],
+            ),
             ("p384", &[], &["-sha256"]),
-            ("rsa", &["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", "rsa.key"], &["-sha256"]),
+            (
+                "rsa",
+                &["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", "rsa.key"],
+                &["-sha256"],
+            ),
         ];
         for (name, gen_args, dgst) in cases {
             if !gen_args.is_empty() {

@@ -48,10 +48,7 @@ impl LocalSource {
     /// Opens a layout archive, indexing its entries without reading their data.
     pub(crate) fn open_archive(image: String, reference: LocalRef) -> Result<LocalSource, Error> {
         let path = reference.path().to_path_buf();
-        let io_err = |source| Error::Io {
-            path: path.clone(),
-            source,
-        };
+        let io_err = |source| Error::Io { path: path.clone(), source };
         let f = File::open(&path).map_err(io_err)?;
         let mut tar = TarReader::with_skipper(BufReader::new(f), |r, n| {
             let delta = i64::try_from(n).map_err(io::Error::other)?;
@@ -77,23 +74,17 @@ impl LocalSource {
                 entries.insert(name, (tar.position(), h.size));
             }
         }
-        let store = Store::Archive {
-            file: path.clone(),
-            entries,
-        };
+        let store = Store::Archive { file: path.clone(), entries };
         Self::open(image, reference, store)
     }
 
     fn open(image: String, reference: LocalRef, store: Store) -> Result<LocalSource, Error> {
         let layout_path = reference.path().to_path_buf();
-        let invalid = |reason: String| Error::InvalidLayout {
-            path: layout_path.clone(),
-            reason,
-        };
-        let marker = read_capped(&store, "oci-layout", 4096)?
-            .ok_or_else(|| invalid("no oci-layout file".into()))?;
-        let v: serde_json::Value = serde_json::from_slice(&marker)
-            .map_err(|e| invalid(format!("oci-layout is not JSON: {e}")))?;
+        let invalid = |reason: String| Error::InvalidLayout { path: layout_path.clone(), reason };
+        let marker =
+            read_capped(&store, "oci-layout", 4096)?.ok_or_else(|| invalid("no oci-layout file".into()))?;
+        let v: serde_json::Value =
+            serde_json::from_slice(&marker).map_err(|e| invalid(format!("oci-layout is not JSON: {e}")))?;
         if !v.get("imageLayoutVersion").is_some_and(|v| v.is_string()) {
             return Err(invalid("oci-layout has no imageLayoutVersion".into()));
         }
@@ -104,12 +95,7 @@ impl LocalSource {
             Ok(Manifest::Image(_)) => return Err(invalid("index.json is not an index".into())),
             Err(e) => return Err(invalid(format!("index.json: {e}"))),
         };
-        Ok(LocalSource {
-            image,
-            reference,
-            store,
-            index,
-        })
+        Ok(LocalSource { image, reference, store, index })
     }
 
     fn layout_path(&self) -> &Path {
@@ -117,10 +103,7 @@ impl LocalSource {
     }
 
     fn entry_for_tag(&self, tag: &str) -> Option<&Descriptor> {
-        self.index
-            .manifests
-            .iter()
-            .find(|d| d.annotations.get(REF_NAME).map(String::as_str) == Some(tag))
+        self.index.manifests.iter().find(|d| d.annotations.get(REF_NAME).map(String::as_str) == Some(tag))
     }
 
     /// Reads a manifest blob named by an index entry and checks its digest.
@@ -144,21 +127,18 @@ fn read_capped(store: &Store, name: &str, cap: u64) -> Result<Option<Vec<u8>>, E
     (&mut r.0)
         .take(cap + 1)
         .read_to_end(&mut out)
-        .map_err(|source| Error::Io {
-            path: r.1.clone(),
-            source,
-        })?;
+        .map_err(|source| Error::Io { path: r.1.clone(), source })?;
     if out.len() as u64 > cap {
-        return Err(Error::InvalidLayout {
-            path: r.1,
-            reason: format!("{name} is larger than {cap} bytes"),
-        });
+        return Err(Error::InvalidLayout { path: r.1, reason: format!("{name} is larger than {cap} bytes") });
     }
     Ok(Some(out))
 }
 
-/// Opens a file of the layout, returning a reader and the path for messages.
-fn open_file(store: &Store, name: &str) -> Result<Option<(Box<dyn Read + Send>, PathBuf)>, Error> {
+/// A reader for a file of the layout, and its path for messages.
+type Opened = (Box<dyn Read + Send>, PathBuf);
+
+/// Opens a file of the layout.
+fn open_file(store: &Store, name: &str) -> Result<Option<Opened>, Error> {
     match store {
         Store::Dir(dir) => {
             let path = dir.join(name);
@@ -172,10 +152,7 @@ fn open_file(store: &Store, name: &str) -> Result<Option<(Box<dyn Read + Send>, 
             let Some(&(offset, size)) = entries.get(name) else {
                 return Ok(None);
             };
-            let io_err = |source| Error::Io {
-                path: file.clone(),
-                source,
-            };
+            let io_err = |source| Error::Io { path: file.clone(), source };
             let mut f = File::open(file).map_err(io_err)?;
             f.seek(SeekFrom::Start(offset)).map_err(io_err)?;
             let r = IoTagged::new(BufReader::new(f).take(size), file.clone());
@@ -199,12 +176,7 @@ impl<R> IoTagged<R> {
 
 impl<R: Read> Read for IoTagged<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.inner.read(buf).map_err(|source| {
-            io::Error::other(Error::Io {
-                path: self.path.clone(),
-                source,
-            })
-        })
+        self.inner.read(buf).map_err(|source| io::Error::other(Error::Io { path: self.path.clone(), source }))
     }
 }
 
@@ -220,10 +192,9 @@ impl Source for LocalSource {
             return Ok((bytes, d));
         }
         if let Some(tag) = self.reference.tag() {
-            let d = self.entry_for_tag(tag).ok_or_else(|| Error::NotFound {
-                image: self.image.clone(),
-                what: format!("tag {tag}"),
-            })?;
+            let d = self
+                .entry_for_tag(tag)
+                .ok_or_else(|| Error::NotFound { image: self.image.clone(), what: format!("tag {tag}") })?;
             return self.manifest_for(d);
         }
         // Without a tag, the layout must hold exactly one image besides
@@ -240,10 +211,7 @@ impl Source for LocalSource {
             .collect();
         match images.as_slice() {
             [d] => self.manifest_for(d),
-            [] => Err(Error::NotFound {
-                image: self.image.clone(),
-                what: "image".into(),
-            }),
+            [] => Err(Error::NotFound { image: self.image.clone(), what: "image".into() }),
             _ => Err(Error::InvalidLayout {
                 path: self.layout_path().to_path_buf(),
                 reason: format!("holds {} images; name one with :TAG", images.len()),
@@ -256,20 +224,14 @@ impl Source for LocalSource {
     }
 
     fn manifest(&self, digest: &BlobDigest) -> Result<Vec<u8>, Error> {
-        read_capped(&self.store, &blob_name(digest), MAX_MANIFEST_SIZE as u64)?.ok_or_else(|| {
-            Error::NotFound {
-                image: self.image.clone(),
-                what: format!("manifest {digest}"),
-            }
-        })
+        read_capped(&self.store, &blob_name(digest), MAX_MANIFEST_SIZE as u64)?
+            .ok_or_else(|| Error::NotFound { image: self.image.clone(), what: format!("manifest {digest}") })
     }
 
     fn blob(&self, desc: &Descriptor) -> Result<Box<dyn Read + Send>, Error> {
-        open_file(&self.store, &blob_name(&desc.digest))?
-            .map(|(r, _)| r)
-            .ok_or_else(|| Error::NotFound {
-                image: self.image.clone(),
-                what: format!("blob {}", desc.digest),
-            })
+        open_file(&self.store, &blob_name(&desc.digest))?.map(|(r, _)| r).ok_or_else(|| Error::NotFound {
+            image: self.image.clone(),
+            what: format!("blob {}", desc.digest),
+        })
     }
 }

@@ -64,6 +64,10 @@
 //! # Ok(()) }
 //! ```
 #![warn(missing_docs)]
+// `Error` carries digests inline (up to two 64-byte digests) so callers can
+// match on them; errors end a request that spent milliseconds on the
+// network, so their size on the return path does not matter.
+#![allow(clippy::result_large_err)]
 
 mod auth;
 mod cosign;
@@ -204,14 +208,7 @@ pub async fn fetch_file(
     run_blocking(move || {
         let (src, verified, manifest) = resolve(&image, &pull, &verify, handle)?;
         let mut open = |d: &manifest::Descriptor| src.blob(d);
-        let content = extract::extract(
-            src.image(),
-            &manifest.layers,
-            &path,
-            max_size,
-            &mut open,
-            &progress,
-        )?;
+        let content = extract::extract(src.image(), &manifest.layers, &path, max_size, &mut open, &progress)?;
         Ok((verified, content))
     })
     .await
@@ -223,10 +220,9 @@ async fn run_blocking<T: Send + 'static>(
     match tokio::task::spawn_blocking(f).await {
         Ok(r) => r,
         Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-        Err(e) => Err(Error::Registry {
-            image: String::new(),
-            reason: format!("worker task cancelled: {e}"),
-        }),
+        Err(e) => {
+            Err(Error::Registry { image: String::new(), reason: format!("worker task cancelled: {e}") })
+        }
     }
 }
 
@@ -247,10 +243,7 @@ fn open_source(image: &ImageRef, pull: &PullOptions, handle: Handle) -> Result<B
                 &pull.insecure_registries,
                 (pull.connect_timeout, pull.read_timeout),
                 handle,
-                registry::Retry {
-                    retries: pull.retries,
-                    base_delay: pull.retry_delay,
-                },
+                registry::Retry { retries: pull.retries, base_delay: pull.retry_delay },
             )?)
         }
         ImageRef::Layout(l) => Box::new(layout::LocalSource::open_dir(name, l.clone())?),
@@ -260,10 +253,8 @@ fn open_source(image: &ImageRef, pull: &PullOptions, handle: Handle) -> Result<B
 
 /// The config media types of container images; anything else is an
 /// artifact this crate does not read.
-const IMAGE_CONFIG_TYPES: [&str; 2] = [
-    "application/vnd.oci.image.config.v1+json",
-    "application/vnd.docker.container.image.v1+json",
-];
+const IMAGE_CONFIG_TYPES: [&str; 2] =
+    ["application/vnd.oci.image.config.v1+json", "application/vnd.docker.container.image.v1+json"];
 
 /// Resolution and verification, on a blocking thread.
 fn resolve(
@@ -283,11 +274,8 @@ fn resolve(
         let reports = cosign::verify_signatures(&*src, &pinned.to_string(), &digest, opts)?;
         (SignatureStatus::Verified, reports)
     };
-    let invalid = |digest: BlobDigest, reason: String| Error::InvalidManifest {
-        image: name.clone(),
-        digest,
-        reason,
-    };
+    let invalid =
+        |digest: BlobDigest, reason: String| Error::InvalidManifest { image: name.clone(), digest, reason };
     let (manifest, manifest_digest) = match Manifest::parse(&root).map_err(|r| invalid(digest, r))? {
         Manifest::Image(m) => (m, digest),
         Manifest::Index(idx) => {
@@ -307,10 +295,7 @@ fn resolve(
     if !IMAGE_CONFIG_TYPES.contains(&manifest.config.media_type.as_str()) {
         return Err(invalid(
             manifest_digest,
-            format!(
-                "not a container image (config media type {:?})",
-                manifest.config.media_type
-            ),
+            format!("not a container image (config media type {:?})", manifest.config.media_type),
         ));
     }
     let verified = VerifiedImage {

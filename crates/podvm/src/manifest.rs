@@ -17,8 +17,7 @@ pub(crate) const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.ma
 /// Docker manifest list.
 pub(crate) const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
 /// Every manifest type this crate asks a registry for.
-pub(crate) const ACCEPTED_MANIFEST_TYPES: [&str; 4] =
-    [OCI_MANIFEST, OCI_INDEX, DOCKER_MANIFEST, DOCKER_LIST];
+pub(crate) const ACCEPTED_MANIFEST_TYPES: [&str; 4] = [OCI_MANIFEST, OCI_INDEX, DOCKER_MANIFEST, DOCKER_LIST];
 /// The media type of a cosign simple-signing payload layer.
 pub(crate) const SIMPLE_SIGNING: &str = "application/vnd.dev.cosign.simplesigning.v1+json";
 
@@ -131,10 +130,7 @@ impl ImageIndex {
             d.platform.as_ref().is_some_and(|p| {
                 p.os == platform.os
                     && p.architecture == platform.architecture
-                    && platform
-                        .variant
-                        .as_ref()
-                        .is_none_or(|v| p.variant.as_ref() == Some(v))
+                    && platform.variant.as_ref().is_none_or(|v| p.variant.as_ref() == Some(v))
             })
         })
     }
@@ -160,9 +156,7 @@ pub(crate) fn layer_compression(media_type: &str) -> Option<Compression> {
         | "application/vnd.docker.image.rootfs.diff.tar.gzip"
         | "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip" => Some(Compression::Gzip),
         "application/vnd.oci.image.layer.v1.tar+zstd"
-        | "application/vnd.oci.image.layer.nondistributable.v1.tar+zstd" => {
-            Some(Compression::Zstd)
-        }
+        | "application/vnd.oci.image.layer.nondistributable.v1.tar+zstd" => Some(Compression::Zstd),
         _ => None,
     }
 }
@@ -188,9 +182,7 @@ mod tests {
 
     #[test]
     fn index_selects_platform() {
-        let Manifest::Index(idx) = Manifest::parse(INDEX.as_bytes()).unwrap() else {
-            panic!("not an index")
-        };
+        let Manifest::Index(idx) = Manifest::parse(INDEX.as_bytes()).unwrap() else { panic!("not an index") };
         let d = idx.select(&Platform::default()).unwrap();
         assert!(d.digest.to_string().starts_with("sha256:5b0bcabd"));
         assert!(idx.select(&"linux/arm64".parse().unwrap()).is_none());
@@ -200,15 +192,9 @@ mod tests {
     #[test]
     fn manifest_kinds() {
         let m = r#"{"schemaVersion":2,"config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855","size":0},"layers":[]}"#;
-        assert!(matches!(
-            Manifest::parse(m.as_bytes()),
-            Ok(Manifest::Image(_))
-        ));
+        assert!(matches!(Manifest::parse(m.as_bytes()), Ok(Manifest::Image(_))));
         assert!(Manifest::parse(br#"{"schemaVersion":1,"layers":[]}"#).is_err());
-        assert!(
-            Manifest::parse(br#"{"schemaVersion":2,"mediaType":"text/plain","layers":[]}"#)
-                .is_err()
-        );
+        assert!(Manifest::parse(br#"{"schemaVersion":2,"mediaType":"text/plain","layers":[]}"#).is_err());
         assert!(Manifest::parse(b"not json").is_err());
         let bad_digest = m.replace("sha256:e3b0", "sha256:E3B0");
         assert!(Manifest::parse(bad_digest.as_bytes()).is_err());
@@ -216,10 +202,7 @@ mod tests {
 
     #[test]
     fn compression_by_media_type() {
-        assert_eq!(
-            layer_compression("application/vnd.oci.image.layer.v1.tar+zstd"),
-            Some(Compression::Zstd)
-        );
+        assert_eq!(layer_compression("application/vnd.oci.image.layer.v1.tar+zstd"), Some(Compression::Zstd));
         assert_eq!(
             layer_compression("application/vnd.docker.image.rootfs.diff.tar.gzip"),
             Some(Compression::Gzip)

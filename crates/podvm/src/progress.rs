@@ -57,9 +57,7 @@ mod bar {
     impl TerminalProgress {
         /// A progress reporter if stderr is a terminal, `None` otherwise.
         pub fn if_terminal() -> Option<TerminalProgress> {
-            std::io::stderr().is_terminal().then(|| TerminalProgress {
-                bar: Mutex::new(None),
-            })
+            std::io::stderr().is_terminal().then(|| TerminalProgress { bar: Mutex::new(None) })
         }
     }
 

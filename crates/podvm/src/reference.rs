@@ -47,38 +47,28 @@ pub struct LocalRef {
 impl ImageRef {
     /// Parses a reference; see [`ImageRef`] for the accepted forms.
     pub fn parse(s: &str) -> Result<ImageRef, Error> {
-        let invalid = |reason: &str| Error::InvalidReference {
-            input: s.to_owned(),
-            reason: reason.to_owned(),
-        };
+        let invalid =
+            |reason: &str| Error::InvalidReference { input: s.to_owned(), reason: reason.to_owned() };
         if let Some(rest) = s.strip_prefix("oci-archive:") {
-            return LocalRef::parse(rest)
-                .map(ImageRef::Archive)
-                .map_err(invalid);
+            return LocalRef::parse(rest).map(ImageRef::Archive).map_err(invalid);
         }
         if let Some(rest) = s.strip_prefix("oci:") {
             return LocalRef::parse(rest).map(ImageRef::Layout).map_err(invalid);
         }
         let rest = s.strip_prefix("docker://").unwrap_or(s);
         if rest.contains("://") {
-            return Err(invalid(
-                "unknown transport (expected docker://, oci: or oci-archive:)",
-            ));
+            return Err(invalid("unknown transport (expected docker://, oci: or oci-archive:)"));
         }
-        RegistryRef::parse(rest)
-            .map(ImageRef::Registry)
-            .map_err(invalid)
+        RegistryRef::parse(rest).map(ImageRef::Registry).map_err(invalid)
     }
 
     /// The same image pinned to `digest`: registry references drop their tag,
     /// local references keep the path and name the digest.
     pub fn pinned(&self, digest: BlobDigest) -> ImageRef {
         match self {
-            ImageRef::Registry(r) => ImageRef::Registry(RegistryRef {
-                tag: None,
-                digest: Some(digest),
-                ..r.clone()
-            }),
+            ImageRef::Registry(r) => {
+                ImageRef::Registry(RegistryRef { tag: None, digest: Some(digest), ..r.clone() })
+            }
             ImageRef::Layout(l) => ImageRef::Layout(l.pinned(digest)),
             ImageRef::Archive(l) => ImageRef::Archive(l.pinned(digest)),
         }
@@ -152,10 +142,7 @@ impl RegistryRef {
         let (name_tag, digest) = match s.split_once('@') {
             Some((n, d)) => (
                 n,
-                Some(
-                    d.parse::<BlobDigest>()
-                        .map_err(|_| "digest must be sha256:<64 lowercase hex digits>")?,
-                ),
+                Some(d.parse::<BlobDigest>().map_err(|_| "digest must be sha256:<64 lowercase hex digits>")?),
             ),
             None => (s, None),
         };
@@ -163,19 +150,14 @@ impl RegistryRef {
         // registry port is not mistaken for a tag.
         let last_slash = name_tag.rfind('/').map_or(0, |i| i + 1);
         let (name, tag) = match name_tag[last_slash..].rfind(':') {
-            Some(i) => (
-                &name_tag[..last_slash + i],
-                Some(&name_tag[last_slash + i + 1..]),
-            ),
+            Some(i) => (&name_tag[..last_slash + i], Some(&name_tag[last_slash + i + 1..])),
             None => (name_tag, None),
         };
         if let Some(t) = tag {
             validate_tag(t)?;
         }
         let (registry, repository) = match name.split_once('/') {
-            Some((first, rest))
-                if first.contains('.') || first.contains(':') || first == "localhost" =>
-            {
+            Some((first, rest)) if first.contains('.') || first.contains(':') || first == "localhost" => {
                 (first.to_owned(), rest.to_owned())
             }
             _ if name.contains('/') => (DOCKER_HUB.to_owned(), name.to_owned()),
@@ -185,12 +167,7 @@ impl RegistryRef {
         for component in repository.split('/') {
             validate_path_component(component)?;
         }
-        Ok(RegistryRef {
-            registry,
-            repository,
-            tag: tag.map(str::to_owned),
-            digest,
-        })
+        Ok(RegistryRef { registry, repository, tag: tag.map(str::to_owned), digest })
     }
 }
 
@@ -250,19 +227,11 @@ impl LocalRef {
                 }
             },
         };
-        Ok(LocalRef {
-            path: PathBuf::from(path),
-            tag,
-            digest,
-        })
+        Ok(LocalRef { path: PathBuf::from(path), tag, digest })
     }
 
     fn pinned(&self, digest: BlobDigest) -> LocalRef {
-        LocalRef {
-            path: self.path.clone(),
-            tag: None,
-            digest: Some(digest),
-        }
+        LocalRef { path: self.path.clone(), tag: None, digest: Some(digest) }
     }
 }
 
@@ -283,14 +252,10 @@ impl fmt::Display for LocalRef {
 fn validate_tag(t: &str) -> Result<(), &'static str> {
     let ok = !t.is_empty()
         && t.len() <= 128
-        && t.bytes().enumerate().all(|(i, b)| {
-            b.is_ascii_alphanumeric() || b == b'_' || (i > 0 && (b == b'.' || b == b'-'))
-        });
-    if ok {
-        Ok(())
-    } else {
-        Err("tag must match [A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
-    }
+        && t.bytes()
+            .enumerate()
+            .all(|(i, b)| b.is_ascii_alphanumeric() || b == b'_' || (i > 0 && (b == b'.' || b == b'-')));
+    if ok { Ok(()) } else { Err("tag must match [A-Za-z0-9_][A-Za-z0-9_.-]{0,127}") }
 }
 
 /// Repository path components: `[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*`.
@@ -358,11 +323,7 @@ pub struct Platform {
 impl Default for Platform {
     /// `linux/amd64`, the platform of peer-pod virtual machines.
     fn default() -> Self {
-        Platform {
-            os: "linux".into(),
-            architecture: "amd64".into(),
-            variant: None,
-        }
+        Platform { os: "linux".into(), architecture: "amd64".into(), variant: None }
     }
 }
 
@@ -371,24 +332,18 @@ impl FromStr for Platform {
     fn from_str(s: &str) -> Result<Self, Error> {
         let parts: Vec<&str> = s.split('/').collect();
         let ok = |p: &&str| {
-            !p.is_empty()
-                && p.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+            !p.is_empty() && p.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
         };
         match parts.as_slice() {
-            [os, arch] if ok(os) && ok(arch) => Ok(Platform {
-                os: (*os).to_owned(),
-                architecture: (*arch).to_owned(),
-                variant: None,
-            }),
+            [os, arch] if ok(os) && ok(arch) => {
+                Ok(Platform { os: (*os).to_owned(), architecture: (*arch).to_owned(), variant: None })
+            }
             [os, arch, var] if ok(os) && ok(arch) && ok(var) => Ok(Platform {
                 os: (*os).to_owned(),
                 architecture: (*arch).to_owned(),
                 variant: Some((*var).to_owned()),
             }),
-            _ => Err(Error::InvalidPlatform {
-                input: s.to_owned(),
-            }),
+            _ => Err(Error::InvalidPlatform { input: s.to_owned() }),
         }
     }
 }
@@ -423,10 +378,7 @@ mod tests {
         // The walkthrough's image, by tag and by digest.
         let r = reg("registry.redhat.io/openshift-sandboxed-containers/osc-dm-verity-image:1.11.1");
         assert_eq!(r.registry(), "registry.redhat.io");
-        assert_eq!(
-            r.repository(),
-            "openshift-sandboxed-containers/osc-dm-verity-image"
-        );
+        assert_eq!(r.repository(), "openshift-sandboxed-containers/osc-dm-verity-image");
         assert_eq!(r.tag(), Some("1.11.1"));
         let r = reg(&format!(
             "docker://registry.redhat.io/openshift-sandboxed-containers/osc-dm-verity-image@{D}"
@@ -435,10 +387,7 @@ mod tests {
         assert_eq!(r.tag(), None);
 
         let r = reg("127.0.0.1:5000/podvm/image:v1");
-        assert_eq!(
-            (r.registry(), r.repository(), r.tag()),
-            ("127.0.0.1:5000", "podvm/image", Some("v1"))
-        );
+        assert_eq!((r.registry(), r.repository(), r.tag()), ("127.0.0.1:5000", "podvm/image", Some("v1")));
         let r = reg("localhost/x");
         assert_eq!((r.registry(), r.tag()), ("localhost", None));
         let r = reg("busybox");
@@ -447,10 +396,7 @@ mod tests {
         assert_eq!((r.registry(), r.repository()), ("docker.io", "org/app"));
         let r = reg(&format!("quay.io/a/b:t@{D}"));
         assert_eq!(r.to_string(), format!("quay.io/a/b:t@{D}"));
-        assert_eq!(
-            ImageRef::Registry(r).pinned(D.parse().unwrap()).to_string(),
-            format!("quay.io/a/b@{D}")
-        );
+        assert_eq!(ImageRef::Registry(r).pinned(D.parse().unwrap()).to_string(), format!("quay.io/a/b@{D}"));
     }
 
     #[test]
@@ -467,22 +413,15 @@ mod tests {
             "http://quay.io/a",
             "quay.io/a/b:t/c",
         ] {
-            assert!(
-                matches!(ImageRef::parse(bad), Err(Error::InvalidReference { .. })),
-                "{bad:?}"
-            );
+            assert!(matches!(ImageRef::parse(bad), Err(Error::InvalidReference { .. })), "{bad:?}");
         }
     }
 
     #[test]
     fn local_references() {
-        let ImageRef::Layout(l) = ImageRef::parse("oci:/tmp/layout:v1").unwrap() else {
-            panic!()
-        };
+        let ImageRef::Layout(l) = ImageRef::parse("oci:/tmp/layout:v1").unwrap() else { panic!() };
         assert_eq!((l.path().to_str(), l.tag()), (Some("/tmp/layout"), Some("v1")));
-        let ImageRef::Archive(l) = ImageRef::parse("oci-archive:img.tar").unwrap() else {
-            panic!()
-        };
+        let ImageRef::Archive(l) = ImageRef::parse("oci-archive:img.tar").unwrap() else { panic!() };
         assert_eq!((l.path().to_str(), l.tag()), (Some("img.tar"), None));
         let pinned = ImageRef::parse(&format!("oci:dir:@{D}")).unwrap();
         assert_eq!(pinned.digest().unwrap().to_string(), D);
@@ -496,10 +435,7 @@ mod tests {
         assert_eq!(Platform::default().to_string(), "linux/amd64");
         let p: Platform = "linux/arm64/v8".parse().unwrap();
         assert_eq!(p.variant.as_deref(), Some("v8"));
-        assert!(matches!(
-            "linux".parse::<Platform>(),
-            Err(Error::InvalidPlatform { .. })
-        ));
+        assert!(matches!("linux".parse::<Platform>(), Err(Error::InvalidPlatform { .. })));
         assert!("linux//amd64".parse::<Platform>().is_err());
     }
 

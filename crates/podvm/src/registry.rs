@@ -83,21 +83,11 @@ impl RegistrySource {
             Credentials::Anonymous => RegistryAuth::Anonymous,
             Credentials::Basic { username, password } => RegistryAuth::Basic(username, password),
         };
-        Ok(RegistrySource {
-            image,
-            reference,
-            client,
-            auth,
-            handle,
-            retry,
-        })
+        Ok(RegistrySource { image, reference, client, auth, handle, retry })
     }
 
     fn oci_ref(&self, tag: Option<&str>, digest: Option<&BlobDigest>) -> Reference {
-        let (reg, repo) = (
-            self.reference.registry().to_owned(),
-            self.reference.repository().to_owned(),
-        );
+        let (reg, repo) = (self.reference.registry().to_owned(), self.reference.repository().to_owned());
         match (tag, digest) {
             (_, Some(d)) => Reference::with_digest(reg, repo, d.to_string()),
             (Some(t), None) => Reference::with_tag(reg, repo, t.to_owned()),
@@ -131,10 +121,8 @@ impl RegistrySource {
     }
 
     fn get_manifest(&self, r: &Reference, what: &str) -> Result<Vec<u8>, Error> {
-        let (bytes, _) = self.with_retries(what, || {
-            self.client
-                .pull_manifest_raw(r, &self.auth, &ACCEPTED_MANIFEST_TYPES)
-        })?;
+        let (bytes, _) = self
+            .with_retries(what, || self.client.pull_manifest_raw(r, &self.auth, &ACCEPTED_MANIFEST_TYPES))?;
         Ok(bytes.to_vec())
     }
 }
@@ -142,17 +130,10 @@ impl RegistrySource {
 /// Sorts an oci-client error into ours.
 fn classify(image: &str, what: &str, e: OciDistributionError) -> Failure {
     let image = image.to_owned();
-    let permanent = |error| Failure {
-        error,
-        transient: false,
-    };
-    let not_found = |image: String| Error::NotFound {
-        image,
-        what: what.to_owned(),
-    };
+    let permanent = |error| Failure { error, transient: false };
+    let not_found = |image: String| Error::NotFound { image, what: what.to_owned() };
     match e {
-        OciDistributionError::UnauthorizedError { .. }
-        | OciDistributionError::AuthenticationFailure(_) => {
+        OciDistributionError::UnauthorizedError { .. } | OciDistributionError::AuthenticationFailure(_) => {
             permanent(Error::AccessDenied { image, status: 401 })
         }
         OciDistributionError::RegistryError { envelope, .. } => {
@@ -174,60 +155,38 @@ fn classify(image: &str, what: &str, e: OciDistributionError) -> Failure {
             } else {
                 Failure {
                     transient: codes.contains(&&OciErrorCode::Toomanyrequests),
-                    error: Error::Registry {
-                        image,
-                        reason: format!("{what}: {envelope}"),
-                    },
+                    error: Error::Registry { image, reason: format!("{what}: {envelope}") },
                 }
             }
         }
         OciDistributionError::ServerError { code, message, .. } => match code {
-            401 | 403 => permanent(Error::AccessDenied {
-                image,
-                status: code,
-            }),
+            401 | 403 => permanent(Error::AccessDenied { image, status: code }),
             404 => permanent(not_found(image)),
             _ => Failure {
                 transient: code >= 500 || code == 429,
-                error: Error::Registry {
-                    image,
-                    reason: format!("{what}: HTTP {code} {}", message.trim()),
-                },
+                error: Error::Registry { image, reason: format!("{what}: HTTP {code} {}", message.trim()) },
             },
         },
         OciDistributionError::RequestError(e) => Failure {
             transient: e.is_connect() || e.is_timeout() || e.is_request() || e.is_body(),
-            error: Error::Unreachable {
-                image,
-                reason: format!("{what}: {}", error_chain(&e)),
-            },
+            error: Error::Unreachable { image, reason: format!("{what}: {}", error_chain(&e)) },
         },
         OciDistributionError::DigestError(oci_client::errors::DigestError::VerificationError {
             expected,
             actual,
         }) => match (expected.parse::<BlobDigest>(), actual.parse::<BlobDigest>()) {
-            (Ok(expected), Ok(actual)) => permanent(Error::DigestMismatch {
-                image,
-                what: what.to_owned(),
-                expected,
-                actual,
-            }),
+            (Ok(expected), Ok(actual)) => {
+                permanent(Error::DigestMismatch { image, what: what.to_owned(), expected, actual })
+            }
             _ => permanent(Error::Registry {
                 image,
                 reason: format!("{what}: digest mismatch ({expected} vs {actual})"),
             }),
         },
-        OciDistributionError::IoError(e) => Failure {
-            transient: true,
-            error: Error::Unreachable {
-                image,
-                reason: format!("{what}: {e}"),
-            },
-        },
-        other => permanent(Error::Registry {
-            image,
-            reason: format!("{what}: {other}"),
-        }),
+        OciDistributionError::IoError(e) => {
+            Failure { transient: true, error: Error::Unreachable { image, reason: format!("{what}: {e}") } }
+        }
+        other => permanent(Error::Registry { image, reason: format!("{what}: {other}") }),
     }
 }
 
@@ -305,10 +264,7 @@ impl Source for RegistrySource {
             tx,
         };
         self.handle.spawn(feeder.run());
-        Ok(Box::new(ChannelReader {
-            rx,
-            current: Bytes::new(),
-        }))
+        Ok(Box::new(ChannelReader { rx, current: Bytes::new() }))
     }
 }
 
@@ -334,10 +290,7 @@ impl Feeder {
         let mut attempt = 0u32;
         loop {
             let opened = if offset == 0 {
-                self.client
-                    .pull_blob_stream(&self.reference, self.digest.as_str())
-                    .await
-                    .map(|s| (s, 0))
+                self.client.pull_blob_stream(&self.reference, self.digest.as_str()).await.map(|s| (s, 0))
             } else {
                 match self
                     .client

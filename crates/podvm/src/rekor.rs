@@ -87,13 +87,7 @@ pub(crate) fn check_bundle(
         Err(format!("log ID {} is not the rekor key's {want}", p.log_id))
     };
     let entry = check_entry(&p.body, signing_key, sig, payload);
-    BundleChecks {
-        set,
-        log_id,
-        entry,
-        integrated_time: p.integrated_time,
-        log_index: p.log_index,
-    }
+    BundleChecks { set, log_id, entry, integrated_time: p.integrated_time, log_index: p.log_index }
 }
 
 /// `hashedrekord` and `rekord` v0.0.1 bodies share the fields checked here.
@@ -139,15 +133,8 @@ struct EntryHash {
     value: String,
 }
 
-fn check_entry(
-    body_b64: &str,
-    signing_key: &PublicKey,
-    sig: &[u8],
-    payload: &[u8],
-) -> Result<(), String> {
-    let body = STANDARD
-        .decode(body_b64)
-        .map_err(|e| format!("entry body is not base64: {e}"))?;
+fn check_entry(body_b64: &str, signing_key: &PublicKey, sig: &[u8], payload: &[u8]) -> Result<(), String> {
+    let body = STANDARD.decode(body_b64).map_err(|e| format!("entry body is not base64: {e}"))?;
     let entry: Entry =
         serde_json::from_slice(&body).map_err(|e| format!("entry body is not an entry: {e}"))?;
     if entry.api_version != "0.0.1" || !matches!(entry.kind.as_str(), "hashedrekord" | "rekord") {
@@ -167,9 +154,7 @@ fn check_entry(
         (Some(h), _) if h.algorithm == "sha256" => h.value.to_ascii_lowercase(),
         (Some(h), _) => return Err(format!("logged hash algorithm {:?}", h.algorithm)),
         (None, Some(c)) => {
-            let data = STANDARD
-                .decode(c)
-                .map_err(|e| format!("logged data is not base64: {e}"))?;
+            let data = STANDARD.decode(c).map_err(|e| format!("logged data is not base64: {e}"))?;
             HashAlg::Sha256.hash(&data).to_hex()
         }
         (None, None) => return Err("the logged entry names no data hash".into()),
@@ -212,9 +197,7 @@ mod tests {
     fn public_good_set_verifies() {
         let b: Bundle = serde_json::from_str(BUNDLE).unwrap();
         let set = STANDARD.decode(&b.signed_entry_timestamp).unwrap();
-        rekor()
-            .verify(b.payload.canonical_json().as_bytes(), &set)
-            .unwrap();
+        rekor().verify(b.payload.canonical_json().as_bytes(), &set).unwrap();
         // Any change to the signed fields breaks it.
         let mut changed = b.payload.clone();
         changed.log_index += 1;
@@ -226,12 +209,9 @@ mod tests {
         let b: Bundle = serde_json::from_str(BUNDLE).unwrap();
         let body = STANDARD.decode(&b.payload.body).unwrap();
         let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
-        let sig = STANDARD
-            .decode(v["spec"]["signature"]["content"].as_str().unwrap())
-            .unwrap();
-        let key_pem = STANDARD
-            .decode(v["spec"]["signature"]["publicKey"]["content"].as_str().unwrap())
-            .unwrap();
+        let sig = STANDARD.decode(v["spec"]["signature"]["content"].as_str().unwrap()).unwrap();
+        let key_pem =
+            STANDARD.decode(v["spec"]["signature"]["publicKey"]["content"].as_str().unwrap()).unwrap();
         let key = PublicKey::from_pem_or_der(&key_pem, "signer").unwrap();
         // The logged artifact itself is not public, so the payload check must
         // fail while the signature and key match.

@@ -31,11 +31,7 @@ pub(crate) trait Source: Send + Sync {
 }
 
 /// Fetches the manifest `digest` and checks that the bytes hash to it.
-pub(crate) fn checked_manifest(
-    src: &dyn Source,
-    digest: &BlobDigest,
-    what: &str,
-) -> Result<Vec<u8>, Error> {
+pub(crate) fn checked_manifest(src: &dyn Source, digest: &BlobDigest, what: &str) -> Result<Vec<u8>, Error> {
     let bytes = src.manifest(digest)?;
     check_manifest_bytes(src.image(), &bytes, digest, what)?;
     Ok(bytes)

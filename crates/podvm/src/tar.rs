@@ -103,14 +103,7 @@ impl<R: Read> TarReader<R> {
     /// A reader that skips entry data with `skipper`, which must consume
     /// exactly the bytes it reports.
     pub(crate) fn with_skipper(inner: R, skipper: fn(&mut R, u64) -> io::Result<u64>) -> Self {
-        TarReader {
-            inner,
-            pos: 0,
-            skipper,
-            unread_data: 0,
-            unread_padding: 0,
-            finished: false,
-        }
+        TarReader { inner, pos: 0, skipper, unread_data: 0, unread_padding: 0, finished: false }
     }
 
     /// The next entry, or `None` at the end of the archive.
@@ -177,9 +170,7 @@ impl<R: Read> TarReader<R> {
                 _ => {
                     let mut header = Header {
                         path: long_name.take().unwrap_or_else(|| ustar_name(&block)),
-                        link: long_link
-                            .take()
-                            .unwrap_or_else(|| cstr(&block[157..257]).to_vec()),
+                        link: long_link.take().unwrap_or_else(|| cstr(&block[157..257]).to_vec()),
                         kind: match typeflag {
                             b'0' | 0 | b'7' => EntryKind::Regular,
                             b'1' => EntryKind::HardLink,
@@ -207,10 +198,8 @@ impl<R: Read> TarReader<R> {
                     }
                     // Links and directories carry no data in any format this
                     // reader accepts, whatever the size field says.
-                    if matches!(
-                        header.kind,
-                        EntryKind::HardLink | EntryKind::Symlink | EntryKind::Directory
-                    ) {
+                    if matches!(header.kind, EntryKind::HardLink | EntryKind::Symlink | EntryKind::Directory)
+                    {
                         header.size = 0;
                     }
                     self.start_entry(header.size);
@@ -460,8 +449,11 @@ pub(crate) mod tests {
         h
     }
 
-    /// A whole archive of `(name, typeflag, data, link)` entries.
-    pub(crate) fn raw_archive(entries: &[(&[u8], u8, &[u8], &[u8])]) -> Vec<u8> {
+    /// One entry of a hand-made archive: name, type flag, data, link target.
+    pub(crate) type RawEntry<'a> = (&'a [u8], u8, &'a [u8], &'a [u8]);
+
+    /// A whole archive of hand-made entries.
+    pub(crate) fn raw_archive(entries: &[RawEntry<'_>]) -> Vec<u8> {
         let mut out = Vec::new();
         for (name, t, data, link) in entries {
             out.extend_from_slice(&raw_header(name, *t, data.len() as u64, link));
@@ -524,6 +516,26 @@ pub(crate) mod tests {
         assert!(matches!(list(&a), Err(TarError::Format(_))));
     }
 
+    proptest::proptest! {
+        // Garbage and mangled headers end in an error or a clean end, never
+        // a panic, and never an allocation beyond the input's size.
+        #[test]
+        fn arbitrary_input_never_panics(garbage in proptest::collection::vec(proptest::num::u8::ANY, 0..3000)) {
+            let _ = list(&garbage);
+        }
+
+        #[test]
+        fn mangled_headers_never_panic(
+            typeflag in proptest::num::u8::ANY,
+            size in 0u64..0o7777777,
+            tail in proptest::collection::vec(proptest::num::u8::ANY, 0..2048),
+        ) {
+            let mut a = raw_header(b"x", typeflag, size, b"").to_vec();
+            a.extend_from_slice(&tail);
+            let _ = list(&a);
+        }
+    }
+
     #[test]
     fn numeric_fields() {
         assert_eq!(parse_numeric(b"00000000012\0"), Some(10));
@@ -566,15 +578,9 @@ pub(crate) mod tests {
             assert_eq!(find(&format!("./{long}/f.txt")).1, b"long name\n");
             assert_eq!(find("./a_plain").1.len(), 1500);
             let hard = find("./b_hard");
-            assert_eq!(
-                (hard.0.kind, hard.0.link.as_slice()),
-                (EntryKind::HardLink, b"./a_plain".as_slice())
-            );
+            assert_eq!((hard.0.kind, hard.0.link.as_slice()), (EntryKind::HardLink, b"./a_plain".as_slice()));
             let sym = find("./sym");
-            assert_eq!(
-                (sym.0.kind, sym.0.link.as_slice()),
-                (EntryKind::Symlink, b"a_plain".as_slice())
-            );
+            assert_eq!((sym.0.kind, sym.0.link.as_slice()), (EntryKind::Symlink, b"a_plain".as_slice()));
         }
     }
 }

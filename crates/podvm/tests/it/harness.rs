@@ -1,0 +1,685 @@
+//! Test infrastructure: a real registry process, a fault-injecting proxy,
+//! deterministic test images, and cosign-format signatures made with OpenSSL.
+
+use std::io::{Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use oci_client::client::{ClientConfig, ClientProtocol};
+use oci_client::secrets::RegistryAuth;
+use oci_client::{Client, Reference};
+use serde_json::json;
+use sha2::{Digest as _, Sha256};
+
+pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+pub const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
+pub const LAYER_TAR: &str = "application/vnd.oci.image.layer.v1.tar";
+pub const LAYER_GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
+pub const LAYER_ZSTD: &str = "application/vnd.oci.image.layer.v1.tar+zstd";
+pub const SIMPLE_SIGNING: &str = "application/vnd.dev.cosign.simplesigning.v1+json";
+
+pub fn sha256_hex(data: &[u8]) -> String {
+    hex(&Sha256::digest(data))
+}
+
+pub fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+pub fn digest_of(data: &[u8]) -> String {
+    format!("sha256:{}", sha256_hex(data))
+}
+
+/// True if `tool` can be run; otherwise the test is skipped, or fails when
+/// `CI=true` (CI must run every test).
+pub fn require(tool: &str, package: &str) -> bool {
+    let found = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).any(|d| d.join(tool).is_file()))
+        .unwrap_or(false);
+    if found {
+        return true;
+    }
+    if std::env::var("CI").as_deref() == Ok("true") {
+        panic!("{tool} is not installed (apt-get install {package}) and CI=true");
+    }
+    eprintln!("skipped: {tool} not installed (apt-get install {package})");
+    false
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Waits until `addr` answers an HTTP request on `/v2/`, at most `limit`.
+fn wait_for_v2(addr: &str, limit: Duration) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if let Ok(mut s) = TcpStream::connect(addr) {
+            let _ = s.set_read_timeout(Some(Duration::from_secs(1)));
+            let req = format!("GET /v2/ HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+            let mut buf = [0u8; 12];
+            if s.write_all(req.as_bytes()).is_ok() && s.read_exact(&mut buf).is_ok() {
+                return buf.starts_with(b"HTTP/1.1 200") || buf.starts_with(b"HTTP/1.1 401");
+            }
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    false
+}
+
+/// Debian's `docker-registry` (distribution 2.8) on 127.0.0.1 with an
+/// ephemeral port and filesystem storage in a temporary directory; killed
+/// on drop.
+pub struct Registry {
+    child: Child,
+    pub addr: String,
+    dir: tempfile::TempDir,
+    pub credentials: Option<(String, String)>,
+}
+
+impl Registry {
+    /// A registry without authentication, or `None` if the binary is missing.
+    pub fn start() -> Option<Registry> {
+        Self::launch(None)
+    }
+
+    /// A registry with htpasswd (bcrypt) basic authentication.
+    pub fn start_with_htpasswd(user: &str, password: &str) -> Option<Registry> {
+        if !require("htpasswd", "apache2-utils") {
+            return None;
+        }
+        Self::launch(Some((user.to_owned(), password.to_owned())))
+    }
+
+    fn launch(credentials: Option<(String, String)>) -> Option<Registry> {
+        if !require("docker-registry", "docker-registry") {
+            return None;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let mut auth = String::new();
+        if let Some((user, password)) = &credentials {
+            let out = Command::new("htpasswd").args(["-Bbn", user, password]).output().unwrap();
+            assert!(out.status.success());
+            let file = dir.path().join("htpasswd");
+            std::fs::write(&file, &out.stdout).unwrap();
+            auth = format!("auth:\n  htpasswd:\n    realm: test\n    path: {}\n", file.display());
+        }
+        // The port is free when probed; another process could take it before
+        // the registry binds, so a few attempts are made.
+        for _ in 0..5 {
+            let addr = format!("127.0.0.1:{}", free_port());
+            let config = format!(
+                "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {addr}\n{auth}",
+                dir.path().join("storage").display()
+            );
+            let cfg = dir.path().join("config.yml");
+            std::fs::write(&cfg, config).unwrap();
+            let log = std::fs::File::create(dir.path().join("registry.log")).unwrap();
+            let mut child = Command::new("docker-registry")
+                .arg("serve")
+                .arg(&cfg)
+                .stdin(Stdio::null())
+                .stdout(log.try_clone().unwrap())
+                .stderr(log)
+                .spawn()
+                .unwrap();
+            if wait_for_v2(&addr, Duration::from_secs(10)) {
+                return Some(Registry { child, addr, dir, credentials });
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        panic!("docker-registry did not start");
+    }
+
+    /// The file holding blob `digest` in the registry's storage.
+    pub fn blob_file(&self, digest: &str) -> PathBuf {
+        let hex = digest.strip_prefix("sha256:").unwrap();
+        self.dir.path().join("storage/docker/registry/v2/blobs/sha256").join(&hex[..2]).join(hex).join("data")
+    }
+
+    /// Stops the registry now.
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    fn client(&self) -> (Client, RegistryAuth) {
+        let client = Client::new(ClientConfig {
+            protocol: ClientProtocol::Http,
+            platform_resolver: None,
+            ..Default::default()
+        });
+        let auth = match &self.credentials {
+            Some((u, p)) => RegistryAuth::Basic(u.clone(), p.clone()),
+            None => RegistryAuth::Anonymous,
+        };
+        (client, auth)
+    }
+
+    fn reference(&self, repo: &str, tag: &str) -> Reference {
+        Reference::with_tag(self.addr.clone(), repo.to_owned(), tag.to_owned())
+    }
+
+    /// Pushes blobs and a manifest under `tag` with oci-client.
+    pub async fn push(&self, repo: &str, tag: &str, blobs: &[&[u8]], manifest: &[u8], media_type: &str) {
+        let (client, auth) = self.client();
+        let r = self.reference(repo, tag);
+        client.store_auth_if_needed(r.resolve_registry(), &auth).await;
+        for b in blobs {
+            client
+                .push_blob(&r, b.to_vec(), &digest_of(b))
+                .await
+                .unwrap_or_else(|e| panic!("push blob: {e}"));
+        }
+        client
+            .push_manifest_raw(&r, manifest.to_vec(), http::HeaderValue::from_str(media_type).unwrap())
+            .await
+            .unwrap_or_else(|e| panic!("push manifest: {e}"));
+    }
+
+    /// Pushes an image and returns its manifest digest.
+    pub async fn push_image(&self, repo: &str, tag: &str, img: &Image) -> String {
+        let mut blobs: Vec<&[u8]> = img.layers.iter().map(|l| l.bytes.as_slice()).collect();
+        blobs.push(&img.config);
+        self.push(repo, tag, &blobs, &img.manifest, OCI_MANIFEST).await;
+        img.digest()
+    }
+
+    /// Pushes a signature manifest as cosign does, under `sha256-<hex>.sig`.
+    pub async fn push_signatures(&self, repo: &str, signed_digest: &str, sigs: &SignatureManifest) {
+        let tag = format!("{}.sig", signed_digest.replace(':', "-"));
+        let mut blobs: Vec<&[u8]> = sigs.payloads.iter().map(Vec::as_slice).collect();
+        blobs.push(&sigs.config);
+        self.push(repo, &tag, &blobs, &sigs.manifest, OCI_MANIFEST).await;
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// A blob with its media type.
+#[derive(Clone)]
+pub struct Layer {
+    pub media_type: &'static str,
+    pub bytes: Vec<u8>,
+    /// Digest of the uncompressed tar (the config's diff ID).
+    pub diff_id: String,
+}
+
+impl Layer {
+    pub fn new(media_type: &'static str, tar: &[u8]) -> Layer {
+        let bytes = match media_type {
+            LAYER_TAR => tar.to_vec(),
+            LAYER_GZIP => gzip(tar),
+            LAYER_ZSTD => zstd::encode_all(tar, 3).unwrap(),
+            _ => panic!("unknown layer type"),
+        };
+        Layer { media_type, bytes, diff_id: digest_of(tar) }
+    }
+
+    pub fn descriptor(&self) -> serde_json::Value {
+        json!({"mediaType": self.media_type, "digest": digest_of(&self.bytes), "size": self.bytes.len()})
+    }
+}
+
+/// Compresses with GNU gzip (`-n`: no name, no timestamp, so the output is
+/// deterministic): the layers the crate decodes come from another encoder.
+pub fn gzip(data: &[u8]) -> Vec<u8> {
+    let mut child = Command::new("gzip")
+        .args(["-1", "-n", "-c"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("gzip");
+    let mut stdin = child.stdin.take().unwrap();
+    let input = data.to_vec();
+    let writer = std::thread::spawn(move || stdin.write_all(&input));
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap().unwrap();
+    assert!(out.status.success());
+    out.stdout
+}
+
+/// A file tree made into a tar stream by GNU tar, with every field that
+/// could vary between runs pinned.
+pub fn tar_of(files: &[(&str, &[u8])]) -> Vec<u8> {
+    let dir = tempfile::tempdir().unwrap();
+    for (path, data) in files {
+        let p = dir.path().join(path);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(&p, data).unwrap();
+    }
+    let out = Command::new("tar")
+        .args([
+            "--sort=name",
+            "--mtime=@0",
+            "--owner=0",
+            "--group=0",
+            "--numeric-owner",
+            "--mode=go-w",
+            "--format=pax",
+            "--pax-option=exthdr.name=%d/PaxHeaders/%f,delete=atime,delete=ctime",
+            "-cf",
+            "-",
+            "-C",
+        ])
+        .arg(dir.path())
+        .arg(".")
+        .output()
+        .expect("GNU tar");
+    assert!(out.status.success());
+    out.stdout
+}
+
+/// A `podvm.qcow2` stand-in: incompressible bytes followed by zeros, so the
+/// compressed layer is large on the wire and larger still unpacked.
+pub fn fake_qcow2(random: usize, zeros: usize, seed: u64) -> Vec<u8> {
+    let mut v = Vec::with_capacity(random + zeros);
+    let mut x = seed | 1;
+    while v.len() < random {
+        // xorshift64: deterministic and cheap, not for cryptography.
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        v.extend_from_slice(&x.to_le_bytes());
+    }
+    v.truncate(random);
+    v.resize(random + zeros, 0);
+    v
+}
+
+/// The measurements file the Red Hat podvm image carries, with a marker
+/// that makes each test image (and so each layer blob) unique.
+pub fn measurements(marker: &str) -> Vec<u8> {
+    let h = |s: &str| format!("0x{}", sha256_hex(format!("{marker}/{s}").as_bytes()));
+    format!(
+        "{{\"measurements\":{{\"sha256\":{{\"pcr03\":\"0x3d458cfe55cc03ea1f443f1562beec8df51c75e14a9fcf9a7234a13f198e7969\",\"pcr09\":\"{}\",\"pcr11\":\"{}\",\"pcr12\":\"{}\"}}}}}}\n",
+        h("9"),
+        h("11"),
+        h("12")
+    )
+    .into_bytes()
+}
+
+/// An OCI image: config, layers, manifest.
+pub struct Image {
+    pub config: Vec<u8>,
+    pub layers: Vec<Layer>,
+    pub manifest: Vec<u8>,
+}
+
+impl Image {
+    pub fn new(layers: Vec<Layer>, arch: &str) -> Image {
+        let diff_ids: Vec<&str> = layers.iter().map(|l| l.diff_id.as_str()).collect();
+        let config = serde_json::to_vec(&json!({
+            "architecture": arch,
+            "os": "linux",
+            "config": {},
+            "rootfs": {"type": "layers", "diff_ids": diff_ids},
+        }))
+        .unwrap();
+        let manifest = serde_json::to_vec(&json!({
+            "schemaVersion": 2,
+            "mediaType": OCI_MANIFEST,
+            "config": {"mediaType": OCI_CONFIG, "digest": digest_of(&config), "size": config.len()},
+            "layers": layers.iter().map(Layer::descriptor).collect::<Vec<_>>(),
+        }))
+        .unwrap();
+        Image { config, layers, manifest }
+    }
+
+    /// The usual podvm image: `image/measurements.json` and a large
+    /// `image/podvm.qcow2` in one gzip layer.
+    pub fn podvm(marker: &str) -> Image {
+        let qcow = fake_qcow2(3 << 20, 5 << 20, marker.len() as u64 + 7);
+        let m = measurements(marker);
+        let tar = tar_of(&[("image/measurements.json", &m), ("image/podvm.qcow2", &qcow)]);
+        Image::new(vec![Layer::new(LAYER_GZIP, &tar)], "amd64")
+    }
+
+    pub fn digest(&self) -> String {
+        digest_of(&self.manifest)
+    }
+}
+
+/// An OpenSSL key pair: OpenSSL makes every signature in these tests, so
+/// the verifier is checked against a signer that is not this crate.
+pub struct Signer {
+    dir: tempfile::TempDir,
+    pub public_pem: Vec<u8>,
+    digest_flag: &'static str,
+}
+
+fn openssl(dir: &Path, args: &[&str]) -> Vec<u8> {
+    let out =
+        Command::new("openssl").args(args).current_dir(dir).stderr(Stdio::null()).output().expect("openssl");
+    assert!(out.status.success(), "openssl {args:?}");
+    out.stdout
+}
+
+impl Signer {
+    /// `curve`: `prime256v1` or `secp384r1`; `rsa` and `ed25519` for those.
+    pub fn new(kind: &str) -> Signer {
+        let dir = tempfile::tempdir().unwrap();
+        let digest_flag = match kind {
+            "prime256v1" => {
+                openssl(dir.path(), &["ecparam", "-name", kind, "-genkey", "-noout", "-out", "key.pem"]);
+                "-sha256"
+            }
+            "secp384r1" => {
+                openssl(dir.path(), &["ecparam", "-name", kind, "-genkey", "-noout", "-out", "key.pem"]);
+                "-sha384"
+            }
+            "rsa" => {
+                openssl(
+                    dir.path(),
+                    &["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", "key.pem"],
+                );
+                "-sha256"
+            }
+            "ed25519" => {
+                openssl(dir.path(), &["genpkey", "-algorithm", "ed25519", "-out", "key.pem"]);
+                ""
+            }
+            _ => panic!("unknown key kind {kind}"),
+        };
+        openssl(dir.path(), &["pkey", "-in", "key.pem", "-pubout", "-out", "pub.pem"]);
+        let public_pem = std::fs::read(dir.path().join("pub.pem")).unwrap();
+        Signer { dir, public_pem, digest_flag }
+    }
+
+    pub fn public_key(&self) -> rvkit_podvm::PublicKey {
+        rvkit_podvm::PublicKey::from_pem_or_der(&self.public_pem, "test key").unwrap()
+    }
+
+    /// The signature over `msg`: DER for ECDSA, raw for RSA and Ed25519.
+    pub fn sign(&self, msg: &[u8]) -> Vec<u8> {
+        let m = self.dir.path().join("msg");
+        std::fs::write(&m, msg).unwrap();
+        if self.digest_flag.is_empty() {
+            openssl(
+                self.dir.path(),
+                &["pkeyutl", "-sign", "-inkey", "key.pem", "-rawin", "-in", "msg", "-out", "sig"],
+            );
+        } else {
+            openssl(self.dir.path(), &["dgst", self.digest_flag, "-sign", "key.pem", "-out", "sig", "msg"]);
+        }
+        std::fs::read(self.dir.path().join("sig")).unwrap()
+    }
+}
+
+/// The simple-signing payload cosign writes for `docker_ref@digest`.
+pub fn payload(docker_ref: &str, digest: &str) -> Vec<u8> {
+    serde_json::to_vec(&json!({
+        "critical": {
+            "identity": {"docker-reference": docker_ref},
+            "image": {"docker-manifest-digest": digest},
+            "type": "cosign container image signature"
+        },
+        "optional": null
+    }))
+    .unwrap()
+}
+
+/// A test Rekor log: a key pair that signs entry timestamps.
+pub struct Rekor {
+    pub signer: Signer,
+    next_index: AtomicUsize,
+}
+
+impl Rekor {
+    pub fn new() -> Rekor {
+        Rekor { signer: Signer::new("prime256v1"), next_index: AtomicUsize::new(1000) }
+    }
+
+    /// The log ID: SHA-256 of the key's DER SubjectPublicKeyInfo, computed
+    /// with OpenSSL's DER output.
+    pub fn log_id(&self) -> String {
+        let der = openssl(self.signer.dir.path(), &["pkey", "-pubin", "-in", "pub.pem", "-outform", "DER"]);
+        sha256_hex(&der)
+    }
+
+    /// A bundle logging a `hashedrekord` entry for `sig` over `payload` by
+    /// `signer_pem`.
+    pub fn bundle(&self, sig: &[u8], payload: &[u8], signer_pem: &[u8]) -> String {
+        let body = serde_json::to_vec(&json!({
+            "apiVersion": "0.0.1",
+            "kind": "hashedrekord",
+            "spec": {
+                "data": {"hash": {"algorithm": "sha256", "value": sha256_hex(payload)}},
+                "signature": {"content": STANDARD.encode(sig), "publicKey": {"content": STANDARD.encode(signer_pem)}}
+            }
+        }))
+        .unwrap();
+        self.bundle_for_body(&STANDARD.encode(body))
+    }
+
+    /// A bundle whose signed entry timestamp covers `body_b64`.
+    pub fn bundle_for_body(&self, body_b64: &str) -> String {
+        let index = self.next_index.fetch_add(1, Ordering::SeqCst);
+        let time = 1_700_000_000 + index;
+        let log_id = self.log_id();
+        // RFC 8785 canonical form of the four fields, written out by hand.
+        let canonical = format!(
+            "{{\"body\":\"{body_b64}\",\"integratedTime\":{time},\"logID\":\"{log_id}\",\"logIndex\":{index}}}"
+        );
+        let set = self.signer.sign(canonical.as_bytes());
+        serde_json::to_string(&json!({
+            "SignedEntryTimestamp": STANDARD.encode(set),
+            "Payload": {"body": body_b64, "integratedTime": time, "logIndex": index, "logID": log_id}
+        }))
+        .unwrap()
+    }
+}
+
+/// One signature layer: payload, signature, optional bundle.
+#[derive(Clone)]
+pub struct Sig {
+    pub payload: Vec<u8>,
+    pub signature: Vec<u8>,
+    pub bundle: Option<String>,
+}
+
+impl Sig {
+    /// Signs `payload(docker_ref, digest)` and logs it in `rekor` if given.
+    pub fn make(signer: &Signer, rekor: Option<&Rekor>, docker_ref: &str, digest: &str) -> Sig {
+        let p = payload(docker_ref, digest);
+        let signature = signer.sign(&p);
+        let bundle = rekor.map(|r| r.bundle(&signature, &p, &signer.public_pem));
+        Sig { payload: p, signature, bundle }
+    }
+}
+
+/// The `sha256-<hex>.sig` manifest with its blobs.
+pub struct SignatureManifest {
+    pub config: Vec<u8>,
+    pub payloads: Vec<Vec<u8>>,
+    pub manifest: Vec<u8>,
+}
+
+impl SignatureManifest {
+    pub fn new(sigs: &[Sig]) -> SignatureManifest {
+        let config = serde_json::to_vec(&json!({
+            "architecture": "", "os": "", "config": {},
+            "rootfs": {"type": "layers", "diff_ids": sigs.iter().map(|s| digest_of(&s.payload)).collect::<Vec<_>>()}
+        }))
+        .unwrap();
+        let layers: Vec<serde_json::Value> = sigs
+            .iter()
+            .map(|s| {
+                let mut ann = serde_json::Map::new();
+                ann.insert(
+                    "dev.cosignproject.cosign/signature".into(),
+                    STANDARD.encode(&s.signature).into(),
+                );
+                if let Some(b) = &s.bundle {
+                    ann.insert("dev.sigstore.cosign/bundle".into(), b.clone().into());
+                }
+                json!({"mediaType": SIMPLE_SIGNING, "digest": digest_of(&s.payload), "size": s.payload.len(), "annotations": ann})
+            })
+            .collect();
+        let manifest = serde_json::to_vec(&json!({
+            "schemaVersion": 2,
+            "mediaType": OCI_MANIFEST,
+            "config": {"mediaType": OCI_CONFIG, "digest": digest_of(&config), "size": config.len()},
+            "layers": layers
+        }))
+        .unwrap();
+        SignatureManifest { config, payloads: sigs.iter().map(|s| s.payload.clone()).collect(), manifest }
+    }
+}
+
+/// What the proxy does to the traffic it forwards.
+#[derive(Clone, Debug)]
+pub enum Fault {
+    /// Answer the first `n` requests with HTTP 500.
+    FailFirst(usize),
+    /// For GETs of `blob`, forward only `bytes` bytes of the response and
+    /// cut the connection, the first time only; with `die`, also stop
+    /// accepting connections, as if the registry crashed.
+    CutBlob { blob: String, bytes: usize, die: bool },
+}
+
+/// A loopback HTTP proxy in front of a registry that injects a [`Fault`].
+/// Every forwarded request gets `Connection: close`, so each connection
+/// carries one request and the proxy sees them all.
+pub struct Proxy {
+    pub addr: String,
+    stop: Arc<AtomicBool>,
+    pub requests: Arc<AtomicUsize>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Proxy {
+    pub fn start(upstream: &str, fault: Fault) -> Proxy {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let stop = Arc::new(AtomicBool::new(false));
+        let requests = Arc::new(AtomicUsize::new(0));
+        let cut_done = Arc::new(AtomicBool::new(false));
+        let upstream = upstream.to_owned();
+        let (stop2, requests2) = (stop.clone(), requests.clone());
+        let thread = std::thread::spawn(move || {
+            // The accept loop polls so that it can stop; it ends by itself
+            // after five minutes at the latest.
+            let deadline = Instant::now() + Duration::from_secs(300);
+            while !stop2.load(Ordering::SeqCst) && Instant::now() < deadline {
+                match listener.accept() {
+                    Ok((client, _)) => {
+                        client.set_nonblocking(false).unwrap();
+                        let n = requests2.fetch_add(1, Ordering::SeqCst);
+                        let (up, fault, stop3, cut) =
+                            (upstream.clone(), fault.clone(), stop2.clone(), cut_done.clone());
+                        std::thread::spawn(move || handle(client, &up, &fault, n, &stop3, &cut));
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(5)),
+                }
+            }
+        });
+        Proxy { addr, stop, requests, thread: Some(thread) }
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn read_head(s: &mut TcpStream) -> Option<Vec<u8>> {
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        if head.len() > 64 * 1024 || s.read(&mut byte).ok()? == 0 {
+            return None;
+        }
+        head.push(byte[0]);
+    }
+    Some(head)
+}
+
+fn handle(
+    mut client: TcpStream,
+    upstream: &str,
+    fault: &Fault,
+    n: usize,
+    stop: &AtomicBool,
+    cut_done: &AtomicBool,
+) {
+    let _ = client.set_read_timeout(Some(Duration::from_secs(30)));
+    let Some(head) = read_head(&mut client) else {
+        return;
+    };
+    let text = String::from_utf8_lossy(&head).into_owned();
+    let request_line = text.lines().next().unwrap_or_default().to_owned();
+    if let Fault::FailFirst(k) = fault
+        && n < *k
+    {
+        let _ = client.write_all(
+            b"HTTP/1.1 500 Internal Server Error\r\nContent-Type: text/plain\r\nContent-Length: 5\r\nConnection: close\r\n\r\noops\n",
+        );
+        return;
+    }
+    // Rewrite the head with `Connection: close`.
+    let mut rewritten = String::new();
+    for line in text.split("\r\n").filter(|l| !l.is_empty()) {
+        if !line.to_ascii_lowercase().starts_with("connection:") {
+            rewritten.push_str(line);
+            rewritten.push_str("\r\n");
+        }
+    }
+    rewritten.push_str("Connection: close\r\n\r\n");
+    let Ok(mut up) = TcpStream::connect(upstream) else {
+        return;
+    };
+    let _ = up.set_read_timeout(Some(Duration::from_secs(30)));
+    if up.write_all(rewritten.as_bytes()).is_err() {
+        return;
+    }
+    let mut limit = usize::MAX;
+    let mut die = false;
+    if let Fault::CutBlob { blob, bytes, die: d } = fault
+        && request_line.starts_with("GET ")
+        && request_line.contains(&format!("/blobs/{blob}"))
+        && !cut_done.swap(true, Ordering::SeqCst)
+    {
+        limit = *bytes;
+        die = *d;
+    }
+    let mut sent = 0usize;
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let want = buf.len().min(limit - sent);
+        if want == 0 {
+            break;
+        }
+        match up.read(&mut buf[..want]) {
+            Ok(0) | Err(_) => break,
+            Ok(k) => {
+                if client.write_all(&buf[..k]).is_err() {
+                    break;
+                }
+                sent += k;
+            }
+        }
+    }
+    if die {
+        stop.store(true, Ordering::SeqCst);
+    }
+    let _ = client.shutdown(Shutdown::Both);
+}

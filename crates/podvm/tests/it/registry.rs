@@ -1,0 +1,507 @@
+//! Pull, verify and extract against Debian's docker-registry.
+
+use std::process::Command;
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use rvkit_podvm::{
+    Check, Error, ImagePath, ImageRef, NoProgress, Outcome, PullOptions, SignatureStatus, VerifiedImage,
+    VerifyOptions, fetch_file, verify,
+};
+
+use crate::harness::*;
+
+const M: &str = "/image/measurements.json";
+
+fn pull(addr: &str) -> PullOptions {
+    PullOptions {
+        insecure_registries: vec![addr.to_owned()],
+        retries: 2,
+        retry_delay: Duration::from_millis(20),
+        ..Default::default()
+    }
+}
+
+fn keys(signer: &Signer, rekor: &Rekor) -> VerifyOptions {
+    VerifyOptions {
+        key: Some(signer.public_key()),
+        rekor_key: Some(rekor.signer.public_key()),
+        ..Default::default()
+    }
+}
+
+async fn fetch(
+    image: &str,
+    pull: &PullOptions,
+    opts: &VerifyOptions,
+) -> Result<(VerifiedImage, Vec<u8>), Error> {
+    fetch_file(
+        &ImageRef::parse(image).unwrap(),
+        &ImagePath::parse(M).unwrap(),
+        rvkit_podvm::DEFAULT_MAX_SIZE,
+        pull,
+        opts,
+        Arc::new(NoProgress),
+    )
+    .await
+}
+
+/// Pushes the podvm test image to `repo:v1` and signs it (with a bundle).
+async fn signed_podvm(reg: &Registry, repo: &str, signer: &Signer, rekor: &Rekor) -> (Image, String) {
+    let img = Image::podvm(repo);
+    let digest = reg.push_image(repo, "v1", &img).await;
+    let sig = Sig::make(signer, Some(rekor), &format!("{}/{repo}", reg.addr), &digest);
+    reg.push_signatures(repo, &digest, &SignatureManifest::new(&[sig])).await;
+    (img, digest)
+}
+
+fn rejected(e: Error) -> Vec<rvkit_podvm::SignatureReport> {
+    assert!(e.is_verification_failure(), "{e}");
+    match e {
+        Error::SignatureRejected { reports, .. } => reports,
+        other => panic!("expected a rejected signature, got {other}"),
+    }
+}
+
+fn failed(report: &rvkit_podvm::SignatureReport, check: Check) -> bool {
+    matches!(report.outcome(check), Some(Outcome::Failed(_)))
+}
+
+// A current-thread runtime works too: the blocking worker's requests are
+// driven by the runtime thread that awaits it.
+#[tokio::test(flavor = "current_thread")]
+async fn valid_signature_yields_measurements() {
+    let Some(reg) = Registry::start() else { return };
+    let (signer, rekor) = (Signer::new("prime256v1"), Rekor::new());
+    let (_, digest) = signed_podvm(&reg, "podvm/valid", &signer, &rekor).await;
+    let image = format!("docker://{}/podvm/valid:v1", reg.addr);
+    let mut opts = keys(&signer, &rekor);
+    opts.identity = Some(format!("{}/podvm/valid", reg.addr));
+    let (v, bytes) = fetch(&image, &pull(&reg.addr), &opts).await.unwrap();
+    assert_eq!(bytes, measurements("podvm/valid"));
+    assert_eq!(v.digest.to_string(), digest);
+    assert_eq!(v.manifest_digest, v.digest);
+    assert_eq!(v.pinned.to_string(), format!("{}/podvm/valid@{digest}", reg.addr));
+    assert_eq!(v.signature_status, SignatureStatus::Verified);
+    assert_eq!(v.signatures.len(), 1);
+    assert!(v.signatures[0].passed());
+    assert!(v.signatures[0].checks.iter().all(|c| c.outcome == Outcome::Passed));
+    assert!(v.signatures[0].log_index.is_some());
+
+    // The walkthrough takes the digest from `skopeo inspect`; it must agree.
+    if require("skopeo", "skopeo") {
+        let out = Command::new("skopeo").args(["inspect", "--tls-verify=false", &image]).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(j["Digest"].as_str(), Some(digest.as_str()));
+    }
+
+    // The pinned reference works as input and gives the same answer.
+    let (v2, bytes2) = fetch(&v.pinned.to_string(), &pull(&reg.addr), &opts).await.unwrap();
+    assert_eq!((v2.digest, bytes2), (v.digest, bytes));
+
+    // A different identity is refused.
+    opts.identity = Some("registry.example/other".into());
+    let reports =
+        rejected(verify(&ImageRef::parse(&image).unwrap(), &pull(&reg.addr), &opts).await.unwrap_err());
+    assert!(failed(&reports[0], Check::Identity));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_key_type_and_wrong_key() {
+    let Some(reg) = Registry::start() else { return };
+    let rekor = Rekor::new();
+    let signers: Vec<Signer> =
+        ["prime256v1", "secp384r1", "rsa", "ed25519"].into_iter().map(Signer::new).collect();
+    let img = Image::podvm("keys");
+    let digest = reg.push_image("podvm/keys", "v1", &img).await;
+    let docker_ref = format!("{}/podvm/keys", reg.addr);
+    let sigs: Vec<Sig> = signers.iter().map(|s| Sig::make(s, Some(&rekor), &docker_ref, &digest)).collect();
+    reg.push_signatures("podvm/keys", &digest, &SignatureManifest::new(&sigs)).await;
+    let image = ImageRef::parse(&format!("{docker_ref}:v1")).unwrap();
+    for (i, s) in signers.iter().enumerate() {
+        let v = verify(&image, &pull(&reg.addr), &keys(s, &rekor)).await.unwrap();
+        let passed: Vec<usize> = (0..4).filter(|&j| v.signatures[j].passed()).collect();
+        assert_eq!(passed, vec![i], "key {i}");
+    }
+    let other = Signer::new("prime256v1");
+    let reports = rejected(verify(&image, &pull(&reg.addr), &keys(&other, &rekor)).await.unwrap_err());
+    assert_eq!(reports.len(), 4);
+    assert!(reports.iter().all(|r| failed(r, Check::Signature)));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unsigned_image_and_explicit_skip() {
+    let Some(reg) = Registry::start() else { return };
+    let (signer, rekor) = (Signer::new("prime256v1"), Rekor::new());
+    let img = Image::podvm("unsigned");
+    reg.push_image("podvm/unsigned", "v1", &img).await;
+    let image = format!("{}/podvm/unsigned:v1", reg.addr);
+    let e = fetch(&image, &pull(&reg.addr), &keys(&signer, &rekor)).await.unwrap_err();
+    assert!(matches!(e, Error::Unsigned { .. }), "{e}");
+    assert!(e.is_verification_failure());
+    let skip = VerifyOptions { insecure_skip_verify: true, ..Default::default() };
+    let (v, bytes) = fetch(&image, &pull(&reg.addr), &skip).await.unwrap();
+    assert_eq!(v.signature_status, SignatureStatus::Skipped);
+    assert_eq!(bytes, measurements("unsigned"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signature_copied_from_another_image() {
+    let Some(reg) = Registry::start() else { return };
+    let (signer, rekor) = (Signer::new("prime256v1"), Rekor::new());
+    let (_, digest_a) = signed_podvm(&reg, "podvm/a", &signer, &rekor).await;
+    let img_b = Image::podvm("podvm/b");
+    let digest_b = reg.push_image("podvm/a", "b", &img_b).await;
+    // A's genuine signature, stored as B's.
+    let sig = Sig::make(&signer, Some(&rekor), &format!("{}/podvm/a", reg.addr), &digest_a);
+    reg.push_signatures("podvm/a", &digest_b, &SignatureManifest::new(&[sig])).await;
+    let e = fetch(&format!("{}/podvm/a:b", reg.addr), &pull(&reg.addr), &keys(&signer, &rekor))
+        .await
+        .unwrap_err();
+    let reports = rejected(e);
+    assert_eq!(reports[0].outcome(Check::Signature), Some(&Outcome::Passed));
+    assert!(failed(&reports[0], Check::SignedDigest));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tampered_payload() {
+    let Some(reg) = Registry::start() else { return };
+    let (signer, rekor) = (Signer::new("prime256v1"), Rekor::new());
+    let img = Image::podvm("tampered-payload");
+    let digest = reg.push_image("podvm/tp", "v1", &img).await;
+    let mut sig = Sig::make(&signer, Some(&rekor), "registry.example/podvm", &digest);
+    // The payload is changed after signing (the identity rewritten).
+    sig.payload = payload("attacker.example/podvm", &digest);
+    reg.push_signatures("podvm/tp", &digest, &SignatureManifest::new(&[sig])).await;
+    let e = fetch(&format!("{}/podvm/tp:v1", reg.addr), &pull(&reg.addr), &keys(&signer, &rekor))
+        .await
+        .unwrap_err();
+    let reports = rejected(e);
+    assert!(failed(&reports[0], Check::Signature));
+    // The bundle logged the original payload, not this one.
+    assert!(failed(&reports[0], Check::BundleEntry));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tampered_layer_blob_in_registry_storage() {
+    let Some(reg) = Registry::start() else { return };
+    let (signer, rekor) = (Signer::new("prime256v1"), Rekor::new());
+    let (img, _) = signed_podvm(&reg, "podvm/blob", &signer, &rekor).await;
+    let file = reg.blob_file(&digest_of(&img.layers[0].bytes));
+    let mut data = std::fs::read(&file).unwrap();
+    let n = data.len();
+    data[n / 2] ^= 0x01;
+    std::fs::write(&file, data).unwrap();
+    let image = format!("{}/podvm/blob:v1", reg.addr);
+    // Signatures and manifests are intact, so verification alone passes...
+    verify(&ImageRef::parse(&image).unwrap(), &pull(&reg.addr), &keys(&signer, &rekor)).await.unwrap();
+    // ...but no content leaves a layer that does not match its digest.
+    let e = fetch(&image, &pull(&reg.addr), &keys(&signer, &rekor)).await.unwrap_err();
+    assert!(matches!(&e, Error::DigestMismatch { what, .. } if what == "layer 0"), "{e}");
+    assert!(e.is_verification_failure());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rekor_bundle_failures() {
+    let Some(reg) = Registry::start() else { return };
+    let (signer, rekor) = (Signer::new("prime256v1"), Rekor::new());
+    let img = Image::podvm("bundles");
+    let docker_ref = format!("{}/podvm/bundles", reg.addr);
+    let image = ImageRef::parse(&format!("{docker_ref}:v1")).unwrap();
+    let digest = reg.push_image("podvm/bundles", "v1", &img).await;
+    let p = pull(&reg.addr);
+
+    // A genuine bundle, but for another signature over the same payload
+    // (ECDSA signatures are randomised, so the two differ).
+    let s1 = Sig::make(&signer, Some(&rekor), &docker_ref, &digest);
+    let mut s2 = Sig::make(&signer, None, &docker_ref, &digest);
+    assert_ne!(s1.signature, s2.signature);
+    s2.bundle = s1.bundle.clone();
+    reg.push_signatures("podvm/bundles", &digest, &SignatureManifest::new(&[s2.clone()])).await;
+    let reports = rejected(verify(&image, &p, &keys(&signer, &rekor)).await.unwrap_err());
+    assert_eq!(reports[0].outcome(Check::BundleTimestamp), Some(&Outcome::Passed));
+    assert!(failed(&reports[0], Check::BundleEntry));
+
+    // A bad signed entry timestamp.
+    let mut bad = s1.clone();
+    let mut b: serde_json::Value = serde_json::from_str(bad.bundle.as_ref().unwrap()).unwrap();
+    let mut set = STANDARD.decode(b["SignedEntryTimestamp"].as_str().unwrap()).unwrap();
+    let last = set.len() - 1;
+    set[last] ^= 1;
+    b["SignedEntryTimestamp"] = STANDARD.encode(set).into();
+    bad.bundle = Some(b.to_string());
+    reg.push_signatures("podvm/bundles", &digest, &SignatureManifest::new(&[bad])).await;
+    let reports = rejected(verify(&image, &p, &keys(&signer, &rekor)).await.unwrap_err());
+    assert!(failed(&reports[0], Check::BundleTimestamp));
+
+    // A bundle signed by another log.
+    let other_log = Rekor::new();
+    let s3 = Sig::make(&signer, Some(&other_log), &docker_ref, &digest);
+    reg.push_signatures("podvm/bundles", &digest, &SignatureManifest::new(&[s3])).await;
+    let reports = rejected(verify(&image, &p, &keys(&signer, &rekor)).await.unwrap_err());
+    assert!(failed(&reports[0], Check::BundleTimestamp));
+    assert!(failed(&reports[0], Check::BundleLogId));
+
+    // No bundle at all: refused when a Rekor key is given...
+    let s4 = Sig::make(&signer, None, &docker_ref, &digest);
+    reg.push_signatures("podvm/bundles", &digest, &SignatureManifest::new(&[s4])).await;
+    let reports = rejected(verify(&image, &p, &keys(&signer, &rekor)).await.unwrap_err());
+    assert!(failed(&reports[0], Check::BundleTimestamp));
+    // ...refused as a usage error without a Rekor key...
+    let no_tlog = VerifyOptions { key: Some(signer.public_key()), ..Default::default() };
+    let e = verify(&image, &p, &no_tlog).await.unwrap_err();
+    assert!(matches!(e, Error::TlogKeyRequired { .. }) && !e.is_verification_failure(), "{e}");
+    // ...and accepted only with the log explicitly ignored.
+    let ignore = VerifyOptions { insecure_ignore_tlog: true, ..no_tlog };
+    let v = verify(&image, &p, &ignore).await.unwrap();
+    assert!(matches!(v.signatures[0].outcome(Check::BundleEntry), Some(Outcome::Skipped(_))));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn later_layers_replace_and_whiteout() {
+    let Some(reg) = Registry::start() else { return };
+    let (signer, rekor) = (Signer::new("prime256v1"), Rekor::new());
+    let base = tar_of(&[
+        ("image/measurements.json", b"old"),
+        ("image/podvm.qcow2", &fake_qcow2(1 << 20, 1 << 20, 3)),
+    ]);
+    let replace = tar_of(&[("image/measurements.json", b"new")]);
+    let whiteout = tar_of(&[("image/.wh.measurements.json", b"")]);
+    let p = pull(&reg.addr);
+    let opts = keys(&signer, &rekor);
+    let push_signed = |repo: &'static str, layers: Vec<Layer>| {
+        let (reg, signer, rekor) = (&reg, &signer, &rekor);
+        async move {
+            let img = Image::new(layers, "amd64");
+            let digest = reg.push_image(repo, "v1", &img).await;
+            let sig = Sig::make(signer, Some(rekor), repo, &digest);
+            reg.push_signatures(repo, &digest, &SignatureManifest::new(&[sig])).await;
+            format!("{}/{repo}:v1", reg.addr)
+        }
+    };
+
+    // gzip, then zstd replacing the file.
+    let image =
+        push_signed("podvm/replaced", vec![Layer::new(LAYER_GZIP, &base), Layer::new(LAYER_ZSTD, &replace)])
+            .await;
+    assert_eq!(fetch(&image, &p, &opts).await.unwrap().1, b"new");
+
+    // ...then an uncompressed layer whiting it out.
+    let image = push_signed(
+        "podvm/whited-out",
+        vec![
+            Layer::new(LAYER_GZIP, &base),
+            Layer::new(LAYER_ZSTD, &replace),
+            Layer::new(LAYER_TAR, &whiteout),
+        ],
+    )
+    .await;
+    let e = fetch(&image, &p, &opts).await.unwrap_err();
+    assert!(matches!(e, Error::FileNotFound { .. }), "{e}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn index_resolves_to_platform() {
+    let Some(reg) = Registry::start() else { return };
+    let (signer, rekor) = (Signer::new("prime256v1"), Rekor::new());
+    let amd =
+        Image::new(vec![Layer::new(LAYER_GZIP, &tar_of(&[("image/measurements.json", b"amd64")]))], "amd64");
+    let arm =
+        Image::new(vec![Layer::new(LAYER_GZIP, &tar_of(&[("image/measurements.json", b"arm64")]))], "arm64");
+    let d_amd = reg.push_image("podvm/multi", "amd", &amd).await;
+    let d_arm = reg.push_image("podvm/multi", "arm", &arm).await;
+    let index = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": OCI_INDEX,
+        "manifests": [
+            {"mediaType": OCI_MANIFEST, "digest": d_arm, "size": arm.manifest.len(), "platform": {"os": "linux", "architecture": "arm64"}},
+            {"mediaType": OCI_MANIFEST, "digest": d_amd, "size": amd.manifest.len(), "platform": {"os": "linux", "architecture": "amd64"}}
+        ]
+    }))
+    .unwrap();
+    reg.push("podvm/multi", "v1", &[], &index, OCI_INDEX).await;
+    let d_index = digest_of(&index);
+    let sig = Sig::make(&signer, Some(&rekor), "podvm/multi", &d_index);
+    reg.push_signatures("podvm/multi", &d_index, &SignatureManifest::new(&[sig])).await;
+
+    let image = format!("{}/podvm/multi:v1", reg.addr);
+    let mut p = pull(&reg.addr);
+    let (v, bytes) = fetch(&image, &p, &keys(&signer, &rekor)).await.unwrap();
+    assert_eq!(bytes, b"amd64");
+    assert_eq!((v.digest.to_string(), v.manifest_digest.to_string()), (d_index.clone(), d_amd));
+    p.platform = "linux/arm64".parse().unwrap();
+    assert_eq!(fetch(&image, &p, &keys(&signer, &rekor)).await.unwrap().1, b"arm64");
+    p.platform = "linux/s390x".parse().unwrap();
+    let e = fetch(&image, &p, &keys(&signer, &rekor)).await.unwrap_err();
+    assert!(matches!(e, Error::NoMatchingPlatform { .. }), "{e}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn basic_auth_with_authfile() {
+    let Some(reg) = Registry::start_with_htpasswd("puller", "s3cret") else { return };
+    let (signer, rekor) = (Signer::new("prime256v1"), Rekor::new());
+    signed_podvm(&reg, "podvm/auth", &signer, &rekor).await;
+    let dir = tempfile::tempdir().unwrap();
+    let authfile = dir.path().join("pull-secret.json");
+    let write = |user: &str, pass: &str| {
+        let auth = STANDARD.encode(format!("{user}:{pass}"));
+        std::fs::write(
+            &authfile,
+            format!(r#"{{"auths":{{"{}":{{"auth":"{auth}","email":"ci@example.com"}}}}}}"#, reg.addr),
+        )
+        .unwrap();
+    };
+    let image = format!("{}/podvm/auth:v1", reg.addr);
+    let mut p = pull(&reg.addr);
+    p.authfile = Some(authfile.clone());
+    write("puller", "s3cret");
+    let (_, bytes) = fetch(&image, &p, &keys(&signer, &rekor)).await.unwrap();
+    assert_eq!(bytes, measurements("podvm/auth"));
+    write("puller", "wrong");
+    let e = fetch(&image, &p, &keys(&signer, &rekor)).await.unwrap_err();
+    assert!(matches!(&e, Error::AccessDenied { image: i, .. } if i.contains("podvm/auth")), "{e}");
+    assert!(!e.is_verification_failure());
+    // An auth file without an entry for this registry means anonymous access.
+    std::fs::write(&authfile, r#"{"auths":{}}"#).unwrap();
+    let e = fetch(&image, &p, &keys(&signer, &rekor)).await.unwrap_err();
+    assert!(matches!(e, Error::AccessDenied { .. }), "{e}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_errors_then_recovery() {
+    let Some(reg) = Registry::start() else { return };
+    let (signer, rekor) = (Signer::new("prime256v1"), Rekor::new());
+    signed_podvm(&reg, "podvm/flaky", &signer, &rekor).await;
+    // Three 500s, then the registry answers; four retries are enough.
+    let proxy = Proxy::start(&reg.addr, Fault::FailFirst(3));
+    let mut p = pull(&proxy.addr);
+    p.retries = 4;
+    let image = format!("{}/podvm/flaky:v1", proxy.addr);
+    let mut opts = keys(&signer, &rekor);
+    opts.identity = Some(format!("{}/podvm/flaky", reg.addr));
+    let (_, bytes) = fetch(&image, &p, &opts).await.unwrap();
+    assert_eq!(bytes, measurements("podvm/flaky"));
+    assert!(proxy.requests.load(std::sync::atomic::Ordering::SeqCst) > 3);
+    // A registry that keeps failing is reported once the retries run out.
+    let proxy = Proxy::start(&reg.addr, Fault::FailFirst(1000));
+    let mut p = pull(&proxy.addr);
+    p.retries = 1;
+    let e = fetch(&format!("{}/podvm/flaky:v1", proxy.addr), &p, &opts).await.unwrap_err();
+    assert!(matches!(&e, Error::Registry { reason, .. } if reason.contains("500")), "{e}");
+    assert!(!e.is_verification_failure());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connection_lost_mid_blob() {
+    let Some(reg) = Registry::start() else { return };
+    let (signer, rekor) = (Signer::new("prime256v1"), Rekor::new());
+    let (img, _) = signed_podvm(&reg, "podvm/cut", &signer, &rekor).await;
+    let layer = digest_of(&img.layers[0].bytes);
+    assert!(img.layers[0].bytes.len() > 2 << 20, "the layer must be large on the wire");
+    let mut opts = keys(&signer, &rekor);
+    opts.identity = None;
+    // Cut once: the download resumes with a range request and verifies.
+    let proxy = Proxy::start(&reg.addr, Fault::CutBlob { blob: layer.clone(), bytes: 300_000, die: false });
+    let (_, bytes) = fetch(&format!("{}/podvm/cut:v1", proxy.addr), &pull(&proxy.addr), &opts).await.unwrap();
+    assert_eq!(bytes, measurements("podvm/cut"));
+    // The registry dies mid-blob: an error naming the blob, and no content.
+    let proxy = Proxy::start(&reg.addr, Fault::CutBlob { blob: layer.clone(), bytes: 300_000, die: true });
+    let e = fetch(&format!("{}/podvm/cut:v1", proxy.addr), &pull(&proxy.addr), &opts).await.unwrap_err();
+    assert!(matches!(&e, Error::Unreachable { reason, .. } if reason.contains(&layer)), "{e}");
+    assert!(!e.is_verification_failure());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_errors() {
+    let Some(reg) = Registry::start() else { return };
+    let (signer, rekor) = (Signer::new("prime256v1"), Rekor::new());
+    signed_podvm(&reg, "podvm/input", &signer, &rekor).await;
+    let p = pull(&reg.addr);
+    let opts = keys(&signer, &rekor);
+    let base = format!("{}/podvm/input", reg.addr);
+    let e = fetch(&format!("{base}:missing"), &p, &opts).await.unwrap_err();
+    assert!(matches!(&e, Error::NotFound { image, .. } if image.contains("podvm/input:missing")), "{e}");
+    let e = fetch(&format!("{}/podvm/nothing:v1", reg.addr), &p, &opts).await.unwrap_err();
+    assert!(matches!(e, Error::NotFound { .. }), "{e}");
+    // Files: missing, too large.
+    let image = ImageRef::parse(&format!("{base}:v1")).unwrap();
+    let get = |path: &str, max: u64| {
+        let (image, p, opts) = (image.clone(), p.clone(), opts.clone());
+        let path = ImagePath::parse(path).unwrap();
+        async move { fetch_file(&image, &path, max, &p, &opts, Arc::new(NoProgress)).await }
+    };
+    let e = get("/image/absent.json", 1 << 20).await.unwrap_err();
+    assert!(matches!(e, Error::FileNotFound { .. }), "{e}");
+    let e = get("/image/podvm.qcow2", 4 << 20).await.unwrap_err();
+    assert!(matches!(e, Error::FileTooLarge { limit, .. } if limit == 4 << 20), "{e}");
+    let e = get("/image", 1 << 20).await.unwrap_err();
+    assert!(matches!(e, Error::NotARegularFile { .. }), "{e}");
+    // No key, and a registry that is not there.
+    let e = fetch(&format!("{base}:v1"), &p, &VerifyOptions::default()).await.unwrap_err();
+    assert!(matches!(e, Error::MissingKey { .. }), "{e}");
+    let closed = format!("127.0.0.1:{}", {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    });
+    let e = fetch(&format!("{closed}/podvm/input:v1"), &pull(&closed), &opts).await.unwrap_err();
+    assert!(matches!(e, Error::Unreachable { .. }), "{e}");
+    assert!(!e.is_verification_failure());
+}
+
+/// The image saved as an OCI layout by skopeo (an independent tool) with its
+/// signature tag beside it verifies offline, as a directory and as an archive.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn layout_from_skopeo_verifies_offline() {
+    let Some(mut reg) = Registry::start() else { return };
+    if !require("skopeo", "skopeo") {
+        return;
+    }
+    let (signer, rekor) = (Signer::new("prime256v1"), Rekor::new());
+    let (_, digest) = signed_podvm(&reg, "podvm/saved", &signer, &rekor).await;
+    let dir = tempfile::tempdir().unwrap();
+    let policy = dir.path().join("policy.json");
+    std::fs::write(&policy, r#"{"default":[{"type":"insecureAcceptAnything"}]}"#).unwrap();
+    let layout = dir.path().join("layout");
+    let sig_tag = format!("{}.sig", digest.replace(':', "-"));
+    for tag in ["v1", sig_tag.as_str()] {
+        let out = Command::new("skopeo")
+            .arg("--policy")
+            .arg(&policy)
+            .args(["copy", "--src-tls-verify=false", "--preserve-digests"])
+            .arg(format!("docker://{}/podvm/saved:{tag}", reg.addr))
+            .arg(format!("oci:{}:{tag}", layout.display()))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "skopeo: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    reg.stop();
+    let opts = keys(&signer, &rekor);
+    let p = PullOptions::default();
+    let (v, bytes) = fetch(&format!("oci:{}:v1", layout.display()), &p, &opts).await.unwrap();
+    assert_eq!(v.digest.to_string(), digest);
+    assert_eq!(bytes, measurements("podvm/saved"));
+    assert_eq!(v.pinned.to_string(), format!("oci:{}:@{digest}", layout.display()));
+
+    // The same layout as a tar archive, read in place.
+    let archive = dir.path().join("podvm.tar");
+    let st = Command::new("tar").arg("-cf").arg(&archive).arg("-C").arg(&layout).arg(".").status().unwrap();
+    assert!(st.success());
+    let (v2, bytes2) = fetch(&format!("oci-archive:{}:v1", archive.display()), &p, &opts).await.unwrap();
+    assert_eq!((v2.digest, bytes2), (v.digest, bytes));
+
+    // A layer blob changed on disk is caught.
+    let blobs = layout.join("blobs/sha256");
+    let biggest = std::fs::read_dir(&blobs)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .max_by_key(|p| std::fs::metadata(p).unwrap().len())
+        .unwrap();
+    let mut data = std::fs::read(&biggest).unwrap();
+    data[100] ^= 0x80;
+    std::fs::write(&biggest, data).unwrap();
+    let e = fetch(&format!("oci:{}:v1", layout.display()), &p, &opts).await.unwrap_err();
+    assert!(matches!(e, Error::DigestMismatch { .. }), "{e}");
+}
