@@ -60,9 +60,9 @@ fn verify_fetch_and_emit_from_a_signed_image() {
         let script = format!(
             "skopeo copy -q --src-tls-verify=false docker://{addr}/podvm/e2e@{digest} dir:pulled
              for layer in $(jq -r '.layers[].digest | sub(\"sha256:\"; \"\")' pulled/manifest.json); do
-               tar -xzf pulled/$layer -C . image/measurements.json 2>/dev/null || true
+               mkdir -p rootfs && tar -xzf pulled/$layer -C rootfs
              done
-             cmp image/measurements.json m.json",
+             cmp rootfs/image/measurements.json m.json",
             addr = reg.addr
         );
         bash(d, &script);

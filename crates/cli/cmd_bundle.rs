@@ -1,0 +1,580 @@
+//! `rvkit bundle`: the whole Trustee configuration of the walkthrough,
+//! rendered into a directory `oc apply -k` can apply, and `rvkit bundle
+//! check` for such a directory.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs;
+use std::io::Write as _;
+use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, anyhow};
+use clap::{Args, Subcommand};
+use rvkit_pcr::HashAlg;
+use rvkit_rvps::{Expiration, Tee};
+use rvkit_trustee::names::{DataKey, DnsLabel, Hostname, ObjectName};
+use rvkit_trustee::{
+    Bundle, Config, DefaultPolicy, Hours, Inputs, KbsCert, KeyMode, LocalKeys, MANIFEST, Profile, RvFormat,
+    ServiceType, SignedImage, Variant, parse_flag_table,
+};
+
+use crate::cmd_podvm::{ImageArgs, fetch};
+use crate::io::{read_input, warn, write_output};
+use crate::{CmdResult, Failure};
+
+/// Render the walkthrough's Trustee configuration into a directory, or check one.
+#[derive(Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+pub struct Command {
+    #[command(subcommand)]
+    check: Option<Sub>,
+    #[command(flatten)]
+    render: RenderArgs,
+}
+
+#[derive(Subcommand)]
+enum Sub {
+    /// Check that a bundle's objects refer to each other correctly; exit 1
+    /// with one line per inconsistency.
+    Check {
+        /// The bundle directory.
+        dir: PathBuf,
+        /// Print the findings as JSON on stdout.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Args)]
+struct RenderArgs {
+    /// Write a commented starting trustee.toml with the walkthrough's values
+    /// (to stdout, or to the file -o names) and exit.
+    #[arg(long, conflicts_with_all = ["config", "kbs_cert", "kbs_cert_from_secret", "json"])]
+    init: bool,
+    /// The configuration file (TOML); flags override its fields.
+    #[arg(short, long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// The bundle directory (with --init: the file to write).
+    #[arg(short, long, value_name = "DIR")]
+    output: Option<PathBuf>,
+    /// Write even if the directory holds files rvkit did not write (they are
+    /// left alone), or overwrite the --init file.
+    #[arg(long)]
+    force: bool,
+    /// cert-manager mode, second run: the issued KBS certificate (PEM).
+    #[arg(long, value_name = "PEM", conflicts_with = "kbs_cert_from_secret")]
+    kbs_cert: Option<PathBuf>,
+    /// cert-manager mode, second run: the issued Secret
+    /// (`oc get secret trustee-tls-cert -o yaml`).
+    #[arg(long, value_name = "FILE.yaml")]
+    kbs_cert_from_secret: Option<PathBuf>,
+    /// Print what was written (files, KBS URL, PCR8 values) as JSON on stdout.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    fields: FieldArgs,
+}
+
+/// One flag per configuration field (rvkit_trustee::FIELDS), each
+/// overriding the file.
+#[derive(Args, Default)]
+#[command(next_help_heading = "Configuration (each flag overrides the field of the same name in --config)")]
+struct FieldArgs {
+    /// The Trustee namespace [default: trustee-operator-system].
+    #[arg(long, value_name = "NS")]
+    namespace: Option<DnsLabel>,
+    /// The cluster's ingress domain; the KBS host is <route-name>-<namespace>.<domain>.
+    #[arg(long, value_name = "DOMAIN")]
+    domain: Option<Hostname>,
+    /// The KBS host, instead of one derived from --domain.
+    #[arg(long, value_name = "HOST")]
+    kbs_host: Option<Hostname>,
+    /// The Route's name [default: kbs-service].
+    #[arg(long, value_name = "NAME")]
+    route_name: Option<DnsLabel>,
+    /// TrusteeConfig profile: Restricted or Permissive [default: Restricted].
+    #[arg(long)]
+    profile: Option<Profile>,
+    /// KBS Service type: ClusterIP, NodePort or LoadBalancer [default: ClusterIP].
+    #[arg(long)]
+    service_type: Option<ServiceType>,
+    /// How keys are made: cert-manager or local [default: cert-manager].
+    #[arg(long)]
+    keys: Option<KeyMode>,
+    /// The HTTPS certificate's CN [default: kbs-trustee-operator-system].
+    #[arg(long, value_name = "CN")]
+    common_name: Option<String>,
+    /// The HTTPS certificate's O [default: my_org].
+    #[arg(long, value_name = "O")]
+    organization: Option<String>,
+    /// Certificate lifetime [default: 8760h].
+    #[arg(long, value_name = "HOURS")]
+    duration: Option<Hours>,
+    /// cert-manager renews this long before expiry [default: 360h].
+    #[arg(long, value_name = "HOURS")]
+    renew_before: Option<Hours>,
+    /// The cert-manager Issuer [default: kbs-issuer].
+    #[arg(long, value_name = "NAME")]
+    issuer: Option<ObjectName>,
+    /// The HTTPS key Secret [default: trustee-tls-cert].
+    #[arg(long, value_name = "NAME")]
+    tls_secret: Option<ObjectName>,
+    /// The attestation-token key Secret [default: trustee-token-cert].
+    #[arg(long, value_name = "NAME")]
+    token_secret: Option<ObjectName>,
+    /// Policy for images no rule names: reject or insecureAcceptAnything [default: reject].
+    #[arg(long)]
+    default_policy: Option<DefaultPolicy>,
+    /// The image-policy Secret [default: trustee-image-policy].
+    #[arg(long, value_name = "NAME")]
+    policy_secret: Option<ObjectName>,
+    /// The policy's key in that Secret [default: policy].
+    #[arg(long, value_name = "KEY")]
+    policy_key: Option<DataKey>,
+    /// A signed-image rule, replacing the file's rules when given (repeatable):
+    /// scope=REGISTRY/REPO,key=PUBKEY.pem,secret=NAME[,secret_key=KEY].
+    #[arg(long, value_name = "FIELDS")]
+    signed_image: Vec<String>,
+    /// Initdata algorithm: sha256, sha384 or sha512 [default: sha256].
+    #[arg(long)]
+    algorithm: Option<HashAlg>,
+    /// A Kata agent policy (Rego) for the default initdata.
+    #[arg(long, value_name = "FILE")]
+    agent_policy: Option<PathBuf>,
+    /// A per-pod initdata variant, replacing the file's variants when given
+    /// (repeatable): name=NAME,agent_policy=FILE or name=NAME,document=FILE.
+    #[arg(long, value_name = "FIELDS")]
+    variant: Vec<String>,
+    /// Reference-value ConfigMap format: array (Trustee <= v0.18) or kv (v0.19+) [default: array].
+    #[arg(long)]
+    format: Option<RvFormat>,
+    /// Reference-value expiration, YYYY-MM-DDTHH:MM:SSZ [default: 12 months from today].
+    #[arg(long, value_name = "T")]
+    expiration: Option<Expiration>,
+    /// Also accept the PCR8 of pods without initdata (--dummy-initdata=false to turn off).
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    dummy_initdata: Option<bool>,
+    /// TEE name prefixes, comma-separated [default: snp,tdx].
+    #[arg(long, value_delimiter = ',')]
+    tees: Vec<Tee>,
+    /// A signed podvm image to read measurements from, replacing the file's list
+    /// (repeatable; `--image=` empties it).
+    #[arg(long, value_name = "IMAGE")]
+    image: Vec<String>,
+    /// A podvm measurements.json, replacing the file's list (repeatable;
+    /// `--measurements=` empties it).
+    // OsString rather than PathBuf, whose parser refuses the empty value.
+    #[arg(long, value_name = "FILE")]
+    measurements: Vec<std::ffi::OsString>,
+    /// The public key podvm images must be signed with.
+    #[arg(long, value_name = "PEM")]
+    key: Option<PathBuf>,
+    /// The Rekor log's public key, to verify podvm signature bundles offline.
+    #[arg(long, value_name = "PEM")]
+    rekor_key: Option<PathBuf>,
+    /// Accept podvm signatures without a transparency-log check.
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    insecure_ignore_tlog: Option<bool>,
+    /// Do not check podvm signatures at all. Never for production values.
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    insecure_skip_verify: Option<bool>,
+    /// The docker-reference podvm signature payloads must name.
+    #[arg(long, value_name = "REPO")]
+    identity: Option<String>,
+    /// Registry credentials (docker config JSON, such as the cluster pull secret).
+    #[arg(long, value_name = "FILE")]
+    authfile: Option<PathBuf>,
+    /// Reach this registry over plain HTTP (repeatable; replaces the file's list).
+    #[arg(long, value_name = "HOST:PORT")]
+    insecure_registry: Vec<String>,
+    /// The platform a podvm image index resolves to [default: linux/amd64].
+    #[arg(long, value_name = "OS/ARCH")]
+    image_platform: Option<String>,
+    /// Retries after a registry error [default: 3].
+    #[arg(long, value_name = "N")]
+    retries: Option<u32>,
+}
+
+impl FieldArgs {
+    /// Applies every given flag over `c`. Lists given on the command line
+    /// replace the file's.
+    fn apply(self, c: &mut Config) -> Result<(), Failure> {
+        fn set<T>(slot: &mut T, v: Option<T>) {
+            if let Some(v) = v {
+                *slot = v;
+            }
+        }
+        fn set_opt<T>(slot: &mut Option<T>, v: Option<T>) {
+            if v.is_some() {
+                *slot = v;
+            }
+        }
+        // Lists given on the command line replace the file's; one empty
+        // value (`--image=`) empties it.
+        fn set_list<T: AsRef<std::ffi::OsStr>>(slot: &mut Vec<T>, v: Vec<T>) {
+            match v.as_slice() {
+                [] => {}
+                [only] if only.as_ref().is_empty() => slot.clear(),
+                _ => *slot = v,
+            }
+        }
+        fn tables<T>(
+            v: &[String],
+            parse: impl Fn(&str) -> Result<T, rvkit_trustee::Error>,
+        ) -> Result<Option<Vec<T>>, Failure> {
+            match v {
+                [] => Ok(None),
+                [only] if only.is_empty() => Ok(Some(Vec::new())),
+                _ => v.iter().map(|s| parse(s)).collect::<Result<_, _>>().map(Some).map_err(Failure::input),
+            }
+        }
+        set(&mut c.namespace, self.namespace);
+        // A host given on the command line replaces the file's way of naming it.
+        if self.domain.is_some() || self.kbs_host.is_some() {
+            c.domain = self.domain;
+            c.kbs_host = self.kbs_host;
+        }
+        set(&mut c.route_name, self.route_name);
+        set(&mut c.profile, self.profile);
+        set(&mut c.service_type, self.service_type);
+        set(&mut c.keys, self.keys);
+        let cert = &mut c.certificate;
+        set(&mut cert.common_name, self.common_name);
+        set(&mut cert.organization, self.organization);
+        set(&mut cert.duration, self.duration);
+        set(&mut cert.renew_before, self.renew_before);
+        set(&mut cert.issuer, self.issuer);
+        set(&mut cert.tls_secret, self.tls_secret);
+        set(&mut cert.token_secret, self.token_secret);
+        let p = &mut c.image_policy;
+        set(&mut p.default_policy, self.default_policy);
+        set(&mut p.policy_secret, self.policy_secret);
+        set(&mut p.policy_key, self.policy_key);
+        set(
+            &mut p.signed,
+            tables(&self.signed_image, |s| parse_flag_table::<SignedImage>("--signed-image", s))?,
+        );
+        set(&mut c.initdata.algorithm, self.algorithm);
+        set_opt(&mut c.initdata.agent_policy, self.agent_policy);
+        set(
+            &mut c.initdata.variants,
+            tables(&self.variant, |s| parse_flag_table::<Variant>("--variant", s))?,
+        );
+        let rv = &mut c.reference_values;
+        set(&mut rv.format, self.format);
+        set_opt(&mut rv.expiration, self.expiration);
+        set(&mut rv.dummy_initdata, self.dummy_initdata);
+        if !self.tees.is_empty() {
+            rv.tees = self.tees;
+        }
+        let pv = &mut c.podvm;
+        set_list(&mut pv.images, self.image);
+        set_list(&mut pv.measurements, self.measurements.into_iter().map(PathBuf::from).collect());
+        set_opt(&mut pv.key, self.key);
+        set_opt(&mut pv.rekor_key, self.rekor_key);
+        set(&mut pv.insecure_ignore_tlog, self.insecure_ignore_tlog);
+        set(&mut pv.insecure_skip_verify, self.insecure_skip_verify);
+        set_opt(&mut pv.identity, self.identity);
+        set_opt(&mut pv.authfile, self.authfile);
+        set_list(&mut pv.insecure_registries, self.insecure_registry);
+        set(&mut pv.platform, self.image_platform);
+        set(&mut pv.retries, self.retries);
+        Ok(())
+    }
+}
+
+fn now_unix() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+}
+
+pub fn run(cmd: Command) -> CmdResult {
+    match cmd.check {
+        Some(Sub::Check { dir, json }) => check(&dir, json),
+        None if cmd.render.init => init(cmd.render.output.as_deref(), cmd.render.force),
+        None => render(cmd.render),
+    }
+}
+
+fn init(output: Option<&Path>, force: bool) -> CmdResult {
+    let text = rvkit_trustee::init_template();
+    match output {
+        Some(path) if path != Path::new("-") => {
+            if path.exists() && !force {
+                return Err(Failure::input(anyhow!(
+                    "{} exists; use --force to overwrite it",
+                    path.display()
+                )));
+            }
+            write_output(Some(&path.to_path_buf()), text.as_bytes())?;
+            eprintln!(
+                "wrote {}; edit it, then: rvkit bundle --config {} -o DIR",
+                path.display(),
+                path.display()
+            );
+        }
+        _ => write_output(None, text.as_bytes())?,
+    }
+    Ok(())
+}
+
+/// Reads the configuration file (paths in it resolved against its
+/// directory), then applies the flags (paths in them relative to the
+/// current directory).
+fn load_config(path: Option<&Path>, fields: FieldArgs) -> Result<Config, Failure> {
+    let mut config = match path {
+        Some(path) => {
+            let bytes = read_input(path)?;
+            let text = String::from_utf8(bytes).map_err(|_| anyhow!("{}: not UTF-8 text", path.display()))?;
+            let mut c = Config::from_toml(&path.display().to_string(), &text).map_err(Failure::input)?;
+            let base = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+            c.resolve_paths(base);
+            c
+        }
+        None => Config::default(),
+    };
+    fields.apply(&mut config)?;
+    config.validate().map_err(Failure::input)?;
+    Ok(config)
+}
+
+fn render(args: RenderArgs) -> CmdResult {
+    let out_dir = args.output.clone().ok_or_else(|| {
+        Failure::input(anyhow!(
+            "give the bundle directory with -o DIR (or --init for a starting trustee.toml)"
+        ))
+    })?;
+    let config = load_config(args.config.as_deref(), args.fields)?;
+    let previous = existing_bundle(&out_dir, args.force)?;
+    let now = now_unix();
+
+    let mut inputs = Inputs::new(now);
+    for (_field, path) in config.referenced_files() {
+        inputs.files.insert(path.to_owned(), read_input(path)?);
+    }
+    let pv = &config.podvm;
+    let access = ImageArgs {
+        key: pv.key.clone(),
+        rekor_key: pv.rekor_key.clone(),
+        insecure_ignore_tlog: pv.insecure_ignore_tlog,
+        insecure_skip_verify: pv.insecure_skip_verify,
+        identity: pv.identity.clone(),
+        authfile: pv.authfile.clone(),
+        insecure_registry: pv.insecure_registries.clone(),
+        retries: pv.retries,
+    };
+    for image in &pv.images {
+        let (verified, bytes) =
+            fetch(image, &access, &pv.platform, rvkit_podvm::DEFAULT_PATH, rvkit_podvm::DEFAULT_MAX_SIZE)?;
+        eprintln!("verified {}", verified.pinned);
+        inputs.image_measurements.push((format!("{}:{}", verified.pinned, rvkit_podvm::DEFAULT_PATH), bytes));
+    }
+    let cert_arg =
+        args.kbs_cert.as_ref().map(|p| (p, false)).or(args.kbs_cert_from_secret.as_ref().map(|p| (p, true)));
+    if let Some((path, from_secret)) = cert_arg {
+        if config.keys == KeyMode::Local {
+            return Err(Failure::input(anyhow!(
+                "--kbs-cert and --kbs-cert-from-secret complete a cert-manager bundle; local mode makes its own keys"
+            )));
+        }
+        let bytes = read_input(path)?;
+        let origin = path.display().to_string();
+        let cert = if from_secret {
+            KbsCert::from_secret_yaml(&origin, &bytes)
+        } else {
+            KbsCert::from_pem(&origin, &bytes)
+        }
+        .map_err(Failure::input)?;
+        inputs.kbs_cert = Some((origin, cert));
+    }
+    if config.keys == KeyMode::Local {
+        inputs.local_keys = Some(LocalKeys::generate(&config, now).map_err(Failure::input)?);
+    }
+
+    let bundle = rvkit_trustee::render(&config, &inputs).map_err(Failure::input)?;
+    for w in &bundle.warnings {
+        warn(w);
+    }
+    write_bundle(&out_dir, &bundle, &previous)?;
+    eprintln!("wrote {} files to {}", bundle.files.len(), out_dir.display());
+    if !bundle.complete {
+        eprintln!(
+            "note: cert-manager issues the KBS certificate only once these objects are applied; \
+             initdata and reference values follow in a second run (see {}/NEXT-STEPS.md)",
+            out_dir.display()
+        );
+    }
+    if args.json {
+        let out = serde_json::json!({
+            "dir": out_dir.display().to_string(),
+            "kbs_url": bundle.kbs_url,
+            "complete": bundle.complete,
+            "files": bundle.files.iter().map(|f| f.name.as_str()).collect::<Vec<_>>(),
+            "pcr8": bundle.pcr8.iter().map(|(f, d)| (f.clone(), serde_json::Value::from(d.to_hex()))).collect::<serde_json::Map<_, _>>(),
+        });
+        write_output(None, format!("{}\n", serde_json::to_string_pretty(&out)?).as_bytes())?;
+    }
+    Ok(())
+}
+
+/// The files a previous `rvkit bundle` wrote into `dir` (from its
+/// manifest), after making sure `dir` holds nothing else unless `force`.
+fn existing_bundle(dir: &Path, force: bool) -> Result<BTreeSet<String>, Failure> {
+    let entries = match fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(BTreeSet::new()),
+        Err(e) => return Err(Failure::input(anyhow!("{}: {e}", dir.display()))),
+    };
+    let mut present = BTreeSet::new();
+    for entry in entries {
+        let entry = entry.with_context(|| format!("cannot list {}", dir.display()))?;
+        present.insert(entry.file_name().to_string_lossy().into_owned());
+    }
+    let previous: BTreeSet<String> = match fs::read_to_string(dir.join(MANIFEST)) {
+        Ok(text) => {
+            text.lines().filter(|l| !l.starts_with('#') && !l.is_empty()).map(str::to_owned).collect()
+        }
+        Err(_) => BTreeSet::new(),
+    };
+    let foreign: Vec<&String> = present.iter().filter(|n| *n != MANIFEST && !previous.contains(*n)).collect();
+    if !foreign.is_empty() && !force {
+        let shown: Vec<&str> = foreign.iter().take(5).map(|s| s.as_str()).collect();
+        let more = if foreign.len() > 5 { format!(" and {} more", foreign.len() - 5) } else { String::new() };
+        return Err(Failure::input(anyhow!(
+            "{} holds files rvkit bundle did not write ({}{more}); choose an empty directory or use --force",
+            dir.display(),
+            shown.join(", ")
+        )));
+    }
+    Ok(previous.intersection(&present).cloned().collect())
+}
+
+/// Writes every file into a fresh directory beside `dir` first, so that an
+/// error leaves nothing behind, then moves them into place and removes the
+/// files of the previous bundle the new one no longer has.
+fn write_bundle(dir: &Path, bundle: &Bundle, previous: &BTreeSet<String>) -> anyhow::Result<()> {
+    let parent = match dir.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let staging = tempfile::Builder::new()
+        .prefix(".rvkit-bundle-")
+        .tempdir_in(parent)
+        .with_context(|| format!("cannot create a staging directory beside {}", dir.display()))?;
+    for f in &bundle.files {
+        let path = staging.path().join(&f.name);
+        let mut file = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(f.mode())
+            .open(&path)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        // The mode given to open() is reduced by the umask; private keys must
+        // be 0600 and the rest readable as usual, whatever the umask.
+        file.set_permissions(fs::Permissions::from_mode(f.mode()))
+            .and_then(|()| file.write_all(&f.contents))
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    if !dir.exists() {
+        fs::set_permissions(staging.path(), fs::Permissions::from_mode(0o755))?;
+        let staged = staging.keep();
+        if let Err(e) = fs::rename(&staged, dir) {
+            let _ = fs::remove_dir_all(&staged);
+            return Err(e).with_context(|| format!("cannot create {}", dir.display()));
+        }
+        return Ok(());
+    }
+    for f in &bundle.files {
+        fs::rename(staging.path().join(&f.name), dir.join(&f.name))
+            .with_context(|| format!("cannot move {} into {}", f.name, dir.display()))?;
+    }
+    let current: BTreeSet<&str> = bundle.files.iter().map(|f| f.name.as_str()).collect();
+    for stale in previous.iter().filter(|n| !current.contains(n.as_str())) {
+        fs::remove_file(dir.join(stale))
+            .with_context(|| format!("cannot remove {}", dir.join(stale).display()))?;
+    }
+    Ok(())
+}
+
+fn check(dir: &Path, json: bool) -> CmdResult {
+    let entries =
+        fs::read_dir(dir).with_context(|| format!("cannot read the bundle directory {}", dir.display()))?;
+    let mut files = BTreeMap::new();
+    for entry in entries {
+        let entry = entry.with_context(|| format!("cannot list {}", dir.display()))?;
+        let path = entry.path();
+        let meta = entry.metadata().with_context(|| format!("cannot read {}", path.display()))?;
+        // Bundles are flat; anything else in the directory is not ours to judge.
+        if !meta.is_file() {
+            continue;
+        }
+        files.insert(entry.file_name().to_string_lossy().into_owned(), read_input(&path)?);
+    }
+    let report = rvkit_trustee::check(&files, now_unix());
+    if json {
+        let out = serde_json::json!({
+            "dir": dir.display().to_string(),
+            "consistent": report.findings.is_empty(),
+            "findings": report.findings.iter().map(|f| serde_json::json!({"file": f.file, "message": f.message})).collect::<Vec<_>>(),
+            "notes": report.notes,
+        });
+        write_output(None, format!("{}\n", serde_json::to_string_pretty(&out)?).as_bytes())?;
+    }
+    for note in &report.notes {
+        eprintln!("note: {note}");
+    }
+    if report.findings.is_empty() {
+        if !json {
+            eprintln!("{}: consistent ({} files)", dir.display(), files.len());
+        }
+        return Ok(());
+    }
+    for f in &report.findings {
+        eprintln!("error: {}", f);
+    }
+    Err(Failure::invalid(anyhow!(
+        "{}: {} inconsistenc{}",
+        dir.display(),
+        report.findings.len(),
+        if report.findings.len() == 1 { "y" } else { "ies" }
+    )))
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::{Args as _, CommandFactory as _};
+
+    use super::*;
+
+    #[test]
+    fn every_configuration_field_has_its_flag() {
+        let cmd = Command::augment_args(clap::Command::new("bundle"));
+        let longs: BTreeSet<String> =
+            cmd.get_arguments().filter_map(|a| a.get_long()).map(|l| format!("--{l}")).collect();
+        for (field, flag) in rvkit_trustee::FIELDS {
+            assert!(longs.contains(*flag), "{field}: no flag {flag}");
+        }
+        crate::Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn flags_override_the_file_and_replace_its_lists() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.toml");
+        fs::write(
+            &path,
+            "domain = \"apps.example.com\"\n[podvm]\nmeasurements = [\"m.json\"]\n[image_policy]\ndefault_policy = \"insecureAcceptAnything\"\n",
+        )
+        .unwrap();
+        let mut fields =
+            FieldArgs { kbs_host: Some("kbs.example.org".parse().unwrap()), ..FieldArgs::default() };
+        fields.measurements = vec!["other.json".into()];
+        fields.dummy_initdata = Some(true);
+        let c = load_config(Some(&path), fields).unwrap_or_else(|f| panic!("{:#}", f.error));
+        assert_eq!(c.host().unwrap().as_str(), "kbs.example.org");
+        assert_eq!(c.podvm.measurements, [PathBuf::from("other.json")]);
+        assert!(c.reference_values.dummy_initdata);
+        let c = load_config(Some(&path), FieldArgs::default()).unwrap_or_else(|f| panic!("{:#}", f.error));
+        assert_eq!(c.podvm.measurements, [dir.path().join("m.json")]);
+    }
+}

@@ -1,0 +1,1046 @@
+//! `rvkit bundle`: the walkthrough's objects, rendered from one
+//! configuration. Parity with the walkthrough's own heredocs run by bash,
+//! schema validation, determinism, the two-phase cert-manager flow, output
+//! directory safety, and `bundle check` catching single edits.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::os::unix::fs::PermissionsExt as _;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::seed;
+use crate::util::{bash, fails, have_tools, ok, openssl_cert, rvkit_in, services_required, tempdir};
+
+const TOOLS: &[(&str, &str)] = &[
+    ("bash", "bash"),
+    ("gzip", "gzip"),
+    ("base64", "coreutils"),
+    ("sha256sum", "coreutils"),
+    ("xxd", "xxd"),
+    ("jq", "jq"),
+    ("openssl", "openssl"),
+];
+
+/// One set of walkthrough inputs.
+struct Case {
+    domain: &'static str,
+    namespace: &'static str,
+    route: &'static str,
+    org: &'static str,
+    cn: &'static str,
+    scope: &'static str,
+    signature: (&'static str, &'static str),
+    policy: (&'static str, &'static str),
+}
+
+/// The walkthrough's own values, then others it was never run with.
+const CASES: &[Case] = &[
+    Case {
+        domain: "apps.rs01nyk5.eastus.aroapp.io",
+        namespace: "trustee-operator-system",
+        route: "kbs-service",
+        org: "my_org",
+        cn: "kbs-trustee-operator-system",
+        scope: "quay.io/confidential-devhub/signed",
+        signature: ("conf-devhub-signature", "pub-key"),
+        policy: ("trustee-image-policy", "policy"),
+    },
+    Case {
+        domain: "apps.cluster-8x2q.westeurope.example.net",
+        namespace: "trustee",
+        route: "kbs",
+        org: "Example Corp",
+        cn: "kbs.example",
+        scope: "registry.example.net:5000/team/app",
+        signature: ("team-signing-key", "cosign.pub"),
+        policy: ("image-policy", "policy.json"),
+    },
+    Case {
+        domain: "c0c0.test",
+        namespace: "kbs-1",
+        route: "r",
+        org: "acme",
+        cn: "c",
+        scope: "ghcr.io",
+        signature: ("k", "k"),
+        policy: ("p", "x"),
+    },
+];
+
+/// A P-256 public key made by openssl, as cosign makes them.
+fn cosign_pub(dir: &Path, name: &str) -> PathBuf {
+    bash(
+        dir,
+        &format!(
+            "openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out {name}.key 2>/dev/null\n\
+             openssl pkey -in {name}.key -pubout -out {name}.pub"
+        ),
+    );
+    dir.join(format!("{name}.pub"))
+}
+
+const MEASUREMENTS: &str = "{\"measurements\":{\"sha256\":{\
+\"pcr03\":\"0x3d458cfe55cc03ea1f443f1562beec8df51c75e14a9fcf9a7234a13f198e7969\",\
+\"pcr09\":\"0x0a3d3d458cfe55cc03ea1f443f1562beec8df51c75e14a9fcf9a7234a13f1900\",\
+\"pcr11\":\"0x00000000000000000000000000000000000000000000000000000000000011aa\",\
+\"pcr12\":\"0xffeeddccbbaa99887766554433221100ffeeddccbbaa99887766554433221100\"}}}\n";
+
+fn config_toml(c: &Case, keys: &str, key_file: &Path) -> String {
+    format!(
+        "domain = \"{}\"\nnamespace = \"{}\"\nroute_name = \"{}\"\nkeys = \"{keys}\"\n\
+         [certificate]\ncommon_name = \"{}\"\norganization = \"{}\"\n\
+         [image_policy]\npolicy_secret = \"{}\"\npolicy_key = \"{}\"\n\
+         [[image_policy.signed]]\nscope = \"{}\"\nkey = \"{}\"\nsecret = \"{}\"\nsecret_key = \"{}\"\n\
+         [reference_values]\nexpiration = \"2027-12-12T00:00:00Z\"\n\
+         [podvm]\nmeasurements = [\"measurements.json\"]\n",
+        c.domain,
+        c.namespace,
+        c.route,
+        c.cn,
+        c.org,
+        c.policy.0,
+        c.policy.1,
+        c.scope,
+        key_file.display(),
+        c.signature.0,
+        c.signature.1
+    )
+}
+
+fn host(c: &Case) -> String {
+    format!("{}-{}.{}", c.route, c.namespace, c.domain)
+}
+
+/// Writes the configuration, the measurements and a key for `c` into `dir`;
+/// returns the configuration's file name.
+fn setup_case(dir: &Path, c: &Case, keys: &str) -> &'static str {
+    let key = cosign_pub(dir, "cosign");
+    fs::write(dir.join("measurements.json"), MEASUREMENTS).unwrap();
+    fs::write(dir.join("trustee.toml"), config_toml(c, keys, &key)).unwrap();
+    "trustee.toml"
+}
+
+/// The files of a bundle directory.
+fn files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap())
+        .filter(|e| e.file_type().unwrap().is_file())
+        .map(|e| (e.file_name().to_string_lossy().into_owned(), fs::read(e.path()).unwrap()))
+        .collect()
+}
+
+/// The documents of a YAML stream (split at `---` lines).
+fn yaml_docs(bytes: &[u8]) -> Vec<serde_yaml_ng::Value> {
+    let text = String::from_utf8_lossy(bytes);
+    let mut docs = vec![String::new()];
+    for line in text.lines() {
+        if line == "---" {
+            docs.push(String::new());
+        } else {
+            let last = docs.last_mut().expect("one document at least");
+            last.push_str(line);
+            last.push('\n');
+        }
+    }
+    docs.iter()
+        .map(|d| serde_yaml_ng::from_str::<serde_yaml_ng::Value>(d).expect("valid YAML"))
+        .filter(|v| !v.is_null())
+        .collect()
+}
+
+/// The walkthrough's cert-manager heredoc with the YAML indentation the
+/// flattening removed put back (see the seed README).
+fn cert_manager_heredoc(text: &str) -> String {
+    let raw = seed::block(text, "oc apply -f-<<EOF", "EOF");
+    const SPEC_KEYS: &[&str] = &[
+        "commonName",
+        "subject",
+        "dnsNames",
+        "privateKey",
+        "duration",
+        "renewBefore",
+        "secretName",
+        "issuerRef",
+        "selfSigned",
+    ];
+    let mut section = "top";
+    let mut parent = "";
+    let mut out = Vec::new();
+    for line in raw.lines() {
+        let key = line.split(':').next().unwrap_or("");
+        let depth = if line == "oc apply -f-<<EOF"
+            || line == "EOF"
+            || line == "---"
+            || line.starts_with("apiVersion:")
+        {
+            section = "top";
+            0
+        } else if section == "top" {
+            if line == "metadata:" {
+                section = "metadata";
+            }
+            0
+        } else if section == "metadata" {
+            if line == "spec:" {
+                section = "spec";
+                0
+            } else {
+                1
+            }
+        } else if line.starts_with('#') {
+            1
+        } else if line.starts_with("- ") {
+            if parent == "dnsNames" { 1 } else { 2 }
+        } else if SPEC_KEYS.contains(&key) {
+            parent = key;
+            1
+        } else {
+            if key == "organizations" {
+                parent = key;
+            }
+            2
+        };
+        out.push(format!("{}{line}", "  ".repeat(depth)));
+    }
+    out.join("\n").replace("oc apply -f-<<EOF", "cat > issuer-and-certificates.yaml <<EOF") + "\n"
+}
+
+/// The walkthrough's TrusteeConfig heredoc with its indentation put back.
+fn trusteeconfig_heredoc(text: &str) -> String {
+    let raw = seed::block(text, "cat > trusteeconfig-restricted.yaml <<EOF", "EOF");
+    let mut section = "top";
+    let mut out = Vec::new();
+    for line in raw.lines() {
+        let depth = match line {
+            "metadata:" | "spec:" => {
+                section = line;
+                0
+            }
+            _ if line.starts_with("cat ")
+                || line == "EOF"
+                || line.starts_with("apiVersion:")
+                || line.starts_with("kind:") =>
+            {
+                0
+            }
+            _ if line.starts_with("app.kubernetes.io/") || line.starts_with("tlsSecretName:") => 2,
+            _ if section == "metadata:" || section == "spec:" => 1,
+            _ => 0,
+        };
+        out.push(format!("{}{line}", "  ".repeat(depth)));
+    }
+    out.join("\n") + "\n"
+}
+
+/// The walkthrough's `oc patch -p` operations as JSON, expanded by bash.
+fn kbsconfig_patch_ops(text: &str, dir: &Path, c: &Case) -> serde_json::Value {
+    let raw = seed::block(text, "-p=\"[", "]\"").replacen("-p=\"[", "P=\"[", 1);
+    let script = format!(
+        "SIGNATURE_SECRET_NAME={}\nPOLICY_SECRET_NAME={}\n{raw}printf '%s' \"$P\"",
+        c.signature.0, c.policy.0
+    );
+    serde_json::from_slice(&bash(dir, &script)).expect("the walkthrough's patch is JSON")
+}
+
+#[test]
+fn walkthrough_inputs_give_the_walkthrough_files() {
+    if !have_tools("walkthrough_inputs_give_the_walkthrough_files", TOOLS) {
+        return;
+    }
+    let Some(text) = seed::walkthrough("walkthrough_inputs_give_the_walkthrough_files") else { return };
+    for (i, c) in CASES.iter().enumerate() {
+        let dir = tempdir();
+        let d = dir.path();
+        let config = setup_case(d, c, "cert-manager");
+        let cert = openssl_cert(d, &host(c), c.org, 365);
+        let out = ok(rvkit_in(
+            d,
+            &["bundle", "--config", config, "-o", "b", "--kbs-cert", cert.to_str().unwrap(), "--json"],
+        ));
+        let summary: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(summary["complete"], true);
+        assert_eq!(summary["kbs_url"], format!("https://{}", host(c)));
+        let b = files(&d.join("b"));
+
+        // verification-policy.json: the heredoc, byte for byte.
+        let script = format!(
+            "SECURITY_POLICY_IMAGE='{}'\nSIGNATURE_SECRET_NAME={}\nSIGNATURE_SECRET_FILE={}\n{}cat verification-policy.json",
+            c.scope,
+            c.signature.0,
+            c.signature.1,
+            seed::block(&text, "cat > verification-policy.json <<EOF", "EOF")
+        );
+        assert_eq!(
+            String::from_utf8(bash(d, &script)).unwrap(),
+            String::from_utf8_lossy(&b["verification-policy.json"]),
+            "case {i}"
+        );
+
+        // initdata.toml: the heredoc, byte for byte, with TRUSTEE_CERT read
+        // from the certificate the way the walkthrough reads it.
+        let script = format!(
+            "TRUSTEE_HOST=\"https://{}\"\nTRUSTEE_CERT=$(cat '{}')\nPOLICY_SECRET_NAME={}\nPOLICY_SECRET_FILE={}\n{}cat initdata.toml",
+            host(c),
+            cert.display(),
+            c.policy.0,
+            c.policy.1,
+            seed::initdata_heredoc(&text)
+        );
+        assert_eq!(bash(d, &script), b["initdata.toml"], "case {i}");
+
+        // The annotation and PCR8 the walkthrough's pipeline gives.
+        fs::write(d.join("initdata.toml"), &b["initdata.toml"]).unwrap();
+        fs::write(d.join("bundle.annotation"), &b["initdata.annotation"]).unwrap();
+        assert_eq!(bash(d, "base64 -d bundle.annotation | gzip -d"), b["initdata.toml"]);
+        let pcr8 = bash(d, &format!("{}echo \"$PCR8_HASH  initdata.toml\"", seed::pcr8_step(&text)));
+        assert_eq!(pcr8, b["pcr8.txt"], "case {i}");
+
+        // The reference-value ConfigMap: the walkthrough's jq pipeline on the
+        // same measurements and initdata, read as YAML.
+        let script = format!(
+            "{}JSON_DATA=$(cat measurements.json)\n{}{}",
+            seed::pcr8_step(&text),
+            seed::jq_step(&text, true),
+            seed::configmap_heredoc(&text)
+        )
+        .replace("namespace: trustee-operator-system", &format!("namespace: {}", c.namespace));
+        bash(d, &script);
+        assert_eq!(
+            yaml_docs(&fs::read(d.join("rvps-configmap.yaml")).unwrap()),
+            yaml_docs(&b["rvps-configmap.yaml"]),
+            "case {i}"
+        );
+
+        // The cert-manager objects and the TrusteeConfig: the heredocs' YAML.
+        let vars =
+            format!("NS={}\nROUTE={}\nCN_NAME='{}'\nORG_NAME='{}'\n", c.namespace, host(c), c.cn, c.org);
+        let ns = |s: String| s.replace("trustee-operator-system", "${NS}");
+        bash(d, &format!("{vars}{}", ns(cert_manager_heredoc(&text))));
+        let theirs = yaml_docs(&fs::read(d.join("issuer-and-certificates.yaml")).unwrap());
+        let ours: Vec<_> = ["issuer.yaml", "certificate-kbs-https.yaml", "certificate-kbs-token.yaml"]
+            .iter()
+            .flat_map(|f| yaml_docs(&b[*f]))
+            .collect();
+        assert_eq!(ours, theirs, "case {i}");
+        bash(d, &format!("{vars}{}", ns(trusteeconfig_heredoc(&text))));
+        assert_eq!(
+            yaml_docs(&b["trusteeconfig.yaml"]),
+            yaml_docs(&fs::read(d.join("trusteeconfig-restricted.yaml")).unwrap()),
+            "case {i}"
+        );
+
+        // The KbsConfig change: the walkthrough's `oc patch` operations.
+        let ours: serde_json::Value =
+            serde_json::to_value(yaml_docs(&b["kbsconfig-patch.yaml"]).remove(0)).unwrap();
+        assert_eq!(ours, kbsconfig_patch_ops(&text, d, c), "case {i}");
+
+        // The Route `oc create route passthrough` makes, at the host the
+        // walkthrough prints.
+        let route = yaml_docs(&b["route.yaml"]).remove(0);
+        assert_eq!(route["metadata"]["name"].as_str(), Some(c.route));
+        assert_eq!(route["spec"]["host"].as_str(), Some(host(c).as_str()));
+        assert_eq!(route["spec"]["tls"]["termination"].as_str(), Some("passthrough"));
+        assert_eq!(route["spec"]["to"]["name"].as_str(), Some("kbs-service"));
+        assert_eq!(route["spec"]["port"]["targetPort"].as_str(), Some("kbs-port"));
+
+        // The key and policy Secrets hold the files, as `oc create secret
+        // generic --from-file` stores them.
+        let sig = yaml_docs(&b[&format!("secret-{}.yaml", c.signature.0)]).remove(0);
+        let stored = sig["data"][c.signature.1].as_str().unwrap();
+        assert_eq!(stored, String::from_utf8(bash(d, "base64 -w0 cosign.pub")).unwrap());
+        let pol = yaml_docs(&b[&format!("secret-{}.yaml", c.policy.0)]).remove(0);
+        fs::write(d.join("policy.b64"), pol["data"][c.policy.1].as_str().unwrap()).unwrap();
+        assert_eq!(bash(d, "base64 -d policy.b64"), b["verification-policy.json"]);
+
+        ok(rvkit_in(d, &["bundle", "check", "b"]));
+    }
+}
+
+/// Runs the schema validator on a bundle; false (after saying why) when
+/// python's jsonschema or kubernetes-validate is missing outside CI.
+fn validate_schemas(test: &str, bundle: &Path) -> bool {
+    let probe = Command::new("python3").args(["-c", "import jsonschema, kubernetes_validate, yaml"]).output();
+    if !probe.is_ok_and(|o| o.status.success()) {
+        let msg = format!(
+            "{test}: needs python3 with jsonschema, kubernetes-validate and PyYAML (pip install kubernetes-validate jsonschema PyYAML)"
+        );
+        assert!(!services_required(), "{msg}");
+        eprintln!("skipped: {msg}");
+        return false;
+    }
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let schemas = root.join("../shared/schemas");
+    if !schemas.is_dir() {
+        assert!(!services_required(), "{test}: {} is missing", schemas.display());
+        eprintln!("skipped: {test}: the schemas are not beside the project");
+        return false;
+    }
+    let out = Command::new("python3")
+        .arg(root.join("tests/data/bundle/validate.py"))
+        .arg(bundle)
+        .arg(&schemas)
+        .output()
+        .expect("python3 runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "schema validation failed:\n{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Every core object and both operator objects were validated.
+    for needle in [
+        "TrusteeConfig/trusteeconfig against",
+        "applied to KbsConfig/trusteeconfig-kbs-config against",
+        "Secret/",
+    ] {
+        assert!(stdout.contains("ok: ") && stdout.contains(needle), "{needle} not validated:\n{stdout}");
+    }
+    eprint!("{stdout}");
+    true
+}
+
+#[test]
+fn every_manifest_validates_against_its_schema() {
+    if !have_tools("every_manifest_validates_against_its_schema", TOOLS) {
+        return;
+    }
+    let dir = tempdir();
+    let d = dir.path();
+    let c = &CASES[1];
+    let config = setup_case(d, c, "cert-manager");
+    // The first phase (no certificate yet), the second, and local mode.
+    ok(rvkit_in(d, &["bundle", "--config", config, "-o", "phase1"]));
+    if !validate_schemas("every_manifest_validates_against_its_schema", &d.join("phase1")) {
+        return;
+    }
+    let cert = openssl_cert(d, &host(c), c.org, 365);
+    ok(rvkit_in(d, &["bundle", "--config", config, "-o", "phase2", "--kbs-cert", cert.to_str().unwrap()]));
+    validate_schemas("every_manifest_validates_against_its_schema", &d.join("phase2"));
+    ok(rvkit_in(d, &["bundle", "--config", config, "-o", "local", "--keys", "local", "--format", "kv"]));
+    validate_schemas("every_manifest_validates_against_its_schema", &d.join("local"));
+}
+
+#[test]
+fn local_mode_writes_tls_secrets_with_private_modes_and_never_prints_keys() {
+    if !have_tools("local_mode_writes_tls_secrets_with_private_modes_and_never_prints_keys", TOOLS) {
+        return;
+    }
+    let dir = tempdir();
+    let d = dir.path();
+    let c = &CASES[0];
+    let config = setup_case(d, c, "local");
+    let out = rvkit_in(d, &["bundle", "--config", config, "-o", "b", "--json"]);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let stdout = ok(out);
+    let b = files(&d.join("b"));
+    for (name, bytes) in &b {
+        let mode = fs::metadata(d.join("b").join(name)).unwrap().permissions().mode() & 0o777;
+        let secret_key = name == "secret-trustee-tls-cert.yaml" || name == "secret-trustee-token-cert.yaml";
+        assert_eq!(mode, if secret_key { 0o600 } else { 0o644 }, "{name}");
+        if !secret_key {
+            assert!(!String::from_utf8_lossy(bytes).contains("tls.key"), "{name} holds a key");
+        }
+    }
+    for (secret, want) in [("trustee-tls-cert", "rsa"), ("trustee-token-cert", "ec")] {
+        let doc = yaml_docs(&b[&format!("secret-{secret}.yaml")]).remove(0);
+        assert_eq!(doc["type"].as_str(), Some("kubernetes.io/tls"));
+        let key_b64 = doc["data"]["tls.key"].as_str().unwrap();
+        assert!(!stdout.contains(key_b64) && !stderr.contains(key_b64));
+        fs::write(d.join("crt.b64"), doc["data"]["tls.crt"].as_str().unwrap()).unwrap();
+        fs::write(d.join("key.b64"), key_b64).unwrap();
+        // openssl: the key belongs to the certificate and has the right type.
+        let pubs = bash(
+            d,
+            "base64 -d crt.b64 | openssl x509 -noout -pubkey > a.pub\n\
+             base64 -d key.b64 | openssl pkey -pubout > b.pub\ncmp a.pub b.pub && echo same",
+        );
+        assert_eq!(pubs, b"same\n", "{secret}");
+        let text = String::from_utf8(bash(d, "base64 -d crt.b64 | openssl x509 -noout -text")).unwrap();
+        match want {
+            "rsa" => {
+                assert!(text.contains("(2048 bit)") && text.contains(&format!("DNS:{}", host(c))), "{text}");
+                assert!(
+                    bash(d, "base64 -d key.b64 | head -1").starts_with(b"-----BEGIN RSA PRIVATE KEY-----")
+                );
+            }
+            _ => {
+                assert!(text.contains("prime256v1") && text.contains("DNS:kbs-service"), "{text}");
+                assert!(bash(d, "base64 -d key.b64 | head -1").starts_with(b"-----BEGIN PRIVATE KEY-----"));
+            }
+        }
+    }
+    // The initdata trusts the generated certificate.
+    let initdata = String::from_utf8_lossy(&b["initdata.toml"]).into_owned();
+    assert!(initdata.contains(String::from_utf8_lossy(&b["kbs-https.crt"]).trim_end()));
+    assert!(!b.contains_key("issuer.yaml"));
+    ok(rvkit_in(d, &["bundle", "check", "b"]));
+}
+
+#[test]
+fn rendering_is_deterministic() {
+    if !have_tools("rendering_is_deterministic", TOOLS) {
+        return;
+    }
+    let dir = tempdir();
+    let d = dir.path();
+    let c = &CASES[2];
+    let config = setup_case(d, c, "cert-manager");
+    let cert = openssl_cert(d, &host(c), c.org, 365);
+    let cert = cert.to_str().unwrap();
+    for out in ["a", "b"] {
+        ok(rvkit_in(d, &["bundle", "--config", config, "-o", out, "--kbs-cert", cert]));
+    }
+    assert_eq!(files(&d.join("a")), files(&d.join("b")));
+    // Local mode: everything but the keys and what embeds the certificate.
+    for out in ["la", "lb"] {
+        ok(rvkit_in(d, &["bundle", "--config", config, "-o", out, "--keys", "local"]));
+    }
+    let (la, lb) = (files(&d.join("la")), files(&d.join("lb")));
+    assert_eq!(la.keys().collect::<Vec<_>>(), lb.keys().collect::<Vec<_>>());
+    for name in [
+        "kustomization.yaml",
+        "trusteeconfig.yaml",
+        "route.yaml",
+        "verification-policy.json",
+        "kbsconfig-patch.yaml",
+        ".rvkit-bundle",
+    ] {
+        assert_eq!(la[name], lb[name], "{name}");
+    }
+    assert_ne!(
+        la["secret-trustee-tls-cert.yaml"], lb["secret-trustee-tls-cert.yaml"],
+        "fresh keys every time"
+    );
+}
+
+#[test]
+fn the_two_phase_cert_manager_flow() {
+    if !have_tools("the_two_phase_cert_manager_flow", TOOLS) {
+        return;
+    }
+    let dir = tempdir();
+    let d = dir.path();
+    let c = &CASES[0];
+    let config = setup_case(d, c, "cert-manager");
+    ok(rvkit_in(d, &["bundle", "--config", config, "-o", "b"]));
+    let phase1 = files(&d.join("b"));
+    assert!(!phase1.contains_key("initdata.toml") && !phase1.contains_key("rvps-configmap.yaml"));
+    assert!(String::from_utf8_lossy(&phase1["NEXT-STEPS.md"]).contains("--kbs-cert-from-secret"));
+    let check = rvkit_in(d, &["bundle", "check", "b"]);
+    assert!(String::from_utf8_lossy(&check.stderr).contains("no initdata yet"));
+    ok(check);
+
+    // The Secret as `oc get secret -o yaml` shows it once cert-manager issued it.
+    let cert = openssl_cert(d, &host(c), c.org, 365);
+    bash(
+        d,
+        &format!(
+            "printf 'apiVersion: v1\\nkind: Secret\\nmetadata:\\n  name: trustee-tls-cert\\n  namespace: {}\\n\
+             type: kubernetes.io/tls\\ndata:\\n  ca.crt: %s\\n  tls.crt: %s\\n  tls.key: %s\\n' \
+             \"$(base64 -w0 '{cert}')\" \"$(base64 -w0 '{cert}')\" \"$(base64 -w0 '{key}')\" > issued.yaml",
+            c.namespace,
+            cert = cert.display(),
+            key = cert.with_extension("key").display()
+        ),
+    );
+    // Completing the bundle in place needs no --force: every file is rvkit's.
+    ok(rvkit_in(d, &["bundle", "--config", config, "-o", "b", "--kbs-cert-from-secret", "issued.yaml"]));
+    let phase2 = files(&d.join("b"));
+    for f in [
+        "initdata.toml",
+        "initdata.annotation",
+        "pcr8.txt",
+        "rvps-configmap.yaml",
+        "kbs-https.crt",
+        "peer-pods-cm-initdata.yaml",
+    ] {
+        assert!(phase2.contains_key(f), "{f}");
+    }
+    assert_eq!(phase2["kbs-https.crt"], fs::read(&cert).unwrap());
+    assert!(
+        String::from_utf8_lossy(&phase2["NEXT-STEPS.md"])
+            .contains("oc rollout restart deployment/trustee-deployment")
+    );
+    ok(rvkit_in(d, &["bundle", "check", "b"]));
+
+    // Rendering the first phase again removes what only the second had.
+    ok(rvkit_in(d, &["bundle", "--config", config, "-o", "b"]));
+    assert_eq!(files(&d.join("b")), phase1);
+
+    // A certificate for another host is refused.
+    let other = openssl_cert(d, "other.example.com", c.org, 365);
+    let stderr = fails(
+        rvkit_in(d, &["bundle", "--config", config, "-o", "b", "--kbs-cert", other.to_str().unwrap()]),
+        2,
+    );
+    assert!(stderr.contains("does not name the KBS host"), "{stderr}");
+    assert_eq!(files(&d.join("b")), phase1);
+}
+
+#[test]
+fn variants_are_rendered_and_all_their_pcr8_values_allowed() {
+    if !have_tools("variants_are_rendered_and_all_their_pcr8_values_allowed", TOOLS) {
+        return;
+    }
+    let dir = tempdir();
+    let d = dir.path();
+    let c = &CASES[0];
+    let config = setup_case(d, c, "local");
+    fs::write(d.join("debug.rego"), "package agent_policy\ndefault ExecProcessRequest := true\n").unwrap();
+    ok(rvkit_in(
+        d,
+        &[
+            "bundle",
+            "--config",
+            config,
+            "-o",
+            "b",
+            "--variant",
+            "name=debug,agent_policy=debug.rego",
+            "--dummy-initdata",
+        ],
+    ));
+    let b = files(&d.join("b"));
+    let pcr8 = String::from_utf8_lossy(&b["pcr8.txt"]).into_owned();
+    assert_eq!(pcr8.lines().count(), 2, "{pcr8}");
+    let rv = String::from_utf8_lossy(&b["rvps-configmap.yaml"]).into_owned();
+    for line in pcr8.lines() {
+        let hex = line.split_whitespace().next().unwrap();
+        assert_eq!(rv.matches(hex).count(), 2, "snp_pcr08 and tdx_pcr08 allow {line}");
+    }
+    assert!(rv.contains(rvkit_initdata::DUMMY_PCR8_HEX));
+    assert!(String::from_utf8_lossy(&b["initdata-debug.toml"]).contains("ExecProcessRequest := true"));
+    fs::write(d.join("debug.annotation"), &b["initdata-debug.annotation"]).unwrap();
+    assert_eq!(bash(d, "base64 -d debug.annotation | gzip -d"), b["initdata-debug.toml"]);
+
+    // A variant document that points at another KBS is refused before anything is written.
+    let other = String::from_utf8_lossy(&b["initdata.toml"]).replace(&host(c), "evil.example.com");
+    fs::write(d.join("other.toml"), other).unwrap();
+    let stderr = fails(
+        rvkit_in(
+            d,
+            &["bundle", "--config", config, "-o", "c", "--variant", "name=other,document=other.toml"],
+        ),
+        2,
+    );
+    assert!(stderr.contains("initdata-other.toml") && stderr.contains("evil.example.com"), "{stderr}");
+    assert!(!d.join("c").exists());
+}
+
+/// Runs a command that must fail with exit 2 naming `needle`, and must not
+/// create or change the output directory.
+#[track_caller]
+fn refused(d: &Path, args: &[&str], needle: &str) {
+    let before = if d.join("out").exists() { Some(files(&d.join("out"))) } else { None };
+    let mut full = vec!["bundle"];
+    full.extend_from_slice(args);
+    full.extend(["-o", "out"]);
+    let stderr = fails(rvkit_in(d, &full), 2);
+    assert!(stderr.contains(needle), "expected {needle:?} in:\n{stderr}");
+    let after = if d.join("out").exists() { Some(files(&d.join("out"))) } else { None };
+    assert_eq!(before, after, "a refused render changed the output directory");
+    let leftovers: Vec<_> = fs::read_dir(d)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with(".rvkit-bundle-"))
+        .collect();
+    assert!(leftovers.is_empty(), "staging directory left behind");
+}
+
+#[test]
+fn bad_configurations_exit_2_and_write_nothing() {
+    if !have_tools("bad_configurations_exit_2_and_write_nothing", TOOLS) {
+        return;
+    }
+    let dir = tempdir();
+    let d = dir.path();
+    let c = &CASES[0];
+    let config = setup_case(d, c, "local");
+    let base = fs::read_to_string(d.join(config)).unwrap();
+    let with = |name: &str, text: String| {
+        fs::write(d.join(name), text).unwrap();
+        name.to_owned()
+    };
+    let unknown = with("unknown.toml", format!("{base}\n[podvm.extra]\nx = 1\n"));
+    refused(d, &["--config", &unknown], "unknown field");
+    let typo = with("typo.toml", base.replace("organization", "organisation"));
+    refused(d, &["--config", &typo], "unknown field `organisation`");
+    let missing_key = with("missing.toml", base.replace("cosign.pub", "nope.pub"));
+    refused(d, &["--config", &missing_key], "nope.pub");
+    refused(d, &["--config", config, "--domain", "Apps.Example.com"], "lowercase");
+    refused(d, &["--config", config, "--kbs-host", "https://kbs.example.com"], "without scheme");
+    let bad_host = with("host.toml", base.replace(c.domain, "apps_example.com"));
+    refused(d, &["--config", &bad_host], "host name");
+    let bad_secret = with("secret.toml", base.replace("conf-devhub-signature", "Conf_Devhub"));
+    refused(d, &["--config", &bad_secret], "object name \"Conf_Devhub\" is invalid");
+    refused(d, &["--config", config, "--tls-secret", "tls.secret!"], "tls.secret!");
+    bash(
+        d,
+        "openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:1024 2>/dev/null | openssl pkey -pubout > weak.pub",
+    );
+    refused(
+        d,
+        &["--config", config, "--signed-image", "scope=quay.io/x,key=weak.pub,secret=weak"],
+        "unsupported key type: RSA with 1024 bits",
+    );
+    bash(d, "openssl ecparam -name secp256k1 -genkey 2>/dev/null | openssl pkey -pubout > k1.pub");
+    refused(
+        d,
+        &["--config", config, "--signed-image", "scope=quay.io/x,key=k1.pub,secret=k1"],
+        "unsupported key type",
+    );
+    refused(
+        d,
+        &["--config", config, "--signed-image", "scope=quay.io/x,key=cosign.key,secret=k"],
+        "PRIVATE key",
+    );
+    refused(d, &["--config", config, "--expiration", "2020-01-01T00:00:00Z"], "not in the future");
+    refused(d, &["--config", config, "--measurements", "nope.json"], "nope.json");
+    let stderr = fails(rvkit_in(d, &["bundle", "--config", config]), 2);
+    assert!(stderr.contains("-o DIR"), "{stderr}");
+    assert!(!d.join("out").exists());
+
+    // A directory with someone else's files is refused unless --force, and
+    // --force leaves those files alone.
+    fs::create_dir(d.join("out")).unwrap();
+    fs::write(d.join("out/notes.txt"), "mine\n").unwrap();
+    refused(d, &["--config", config], "did not write (notes.txt)");
+    ok(rvkit_in(d, &["bundle", "--config", config, "-o", "out", "--force"]));
+    assert_eq!(fs::read_to_string(d.join("out/notes.txt")).unwrap(), "mine\n");
+    ok(rvkit_in(d, &["bundle", "check", "out"]));
+}
+
+#[test]
+fn init_writes_the_walkthrough_configuration() {
+    let dir = tempdir();
+    let d = dir.path();
+    let text = ok(rvkit_in(d, &["bundle", "--init"]));
+    assert!(text.contains("domain = \"apps.rs01nyk5.eastus.aroapp.io\""));
+    assert!(text.contains("secret = \"conf-devhub-signature\""));
+    ok(rvkit_in(d, &["bundle", "--init", "-o", "trustee.toml"]));
+    assert_eq!(fs::read_to_string(d.join("trustee.toml")).unwrap(), text);
+    let stderr = fails(rvkit_in(d, &["bundle", "--init", "-o", "trustee.toml"]), 2);
+    assert!(stderr.contains("--force"), "{stderr}");
+    ok(rvkit_in(d, &["bundle", "--init", "-o", "trustee.toml", "--force"]));
+    // The template renders once its files exist (here with measurements instead of images).
+    if !have_tools("init_writes_the_walkthrough_configuration", TOOLS) {
+        return;
+    }
+    cosign_pub(d, "cosign");
+    fs::write(d.join("m.json"), MEASUREMENTS).unwrap();
+    ok(rvkit_in(
+        d,
+        &[
+            "bundle",
+            "--config",
+            "trustee.toml",
+            "--image=",
+            "--measurements",
+            "m.json",
+            "--keys",
+            "local",
+            "-o",
+            "b",
+        ],
+    ));
+    ok(rvkit_in(d, &["bundle", "check", "b"]));
+}
+
+/// A single edit of a consistent bundle and what `bundle check` must say.
+struct Edit {
+    file: &'static str,
+    from: &'static str,
+    to: &'static str,
+    expect: &'static str,
+}
+
+/// Applies `f` to the YAML file's base64 `data` entry `key`, decoded.
+fn edit_secret_data(dir: &Path, file: &str, key: &str, f: impl Fn(&str) -> String) {
+    let path = dir.join(file);
+    let text = fs::read_to_string(&path).unwrap();
+    let prefix = format!("  {key}: ");
+    let line = text.lines().find(|l| l.starts_with(&prefix)).unwrap_or_else(|| panic!("{file} has no {key}"));
+    let b64 = line[prefix.len()..].trim_matches('"');
+    use base64::Engine as _;
+    let e = base64::engine::general_purpose::STANDARD;
+    let decoded = String::from_utf8(e.decode(b64).unwrap()).unwrap();
+    let changed = f(&decoded);
+    assert_ne!(changed, decoded, "the edit of {file} {key} changed nothing");
+    fs::write(&path, text.replace(line, &format!("{prefix}{}", e.encode(changed)))).unwrap();
+}
+
+#[track_caller]
+fn check_finds(d: &Path, name: &str, expect: &str) {
+    let stderr = fails(rvkit_in(d, &["bundle", "check", name]), 1);
+    assert!(stderr.contains(expect), "{name}: expected {expect:?} in:\n{stderr}");
+    assert!(
+        stderr.lines().filter(|l| l.starts_with("error: ")).count() >= 2,
+        "one line per finding, then a summary:\n{stderr}"
+    );
+}
+
+#[test]
+fn bundle_check_catches_single_edits() {
+    if !have_tools("bundle_check_catches_single_edits", TOOLS) {
+        return;
+    }
+    let dir = tempdir();
+    let d = dir.path();
+    let c = &CASES[0];
+    let h = host(c);
+    let config = setup_case(d, c, "cert-manager");
+    let cert = openssl_cert(d, &h, c.org, 365);
+    ok(rvkit_in(d, &["bundle", "--config", config, "-o", "fresh", "--kbs-cert", cert.to_str().unwrap()]));
+    ok(rvkit_in(d, &["bundle", "--config", config, "-o", "fresh-local", "--keys", "local"]));
+    let json = ok(rvkit_in(d, &["bundle", "check", "fresh", "--json"]));
+    assert!(json.contains("\"consistent\": true"), "{json}");
+
+    let edits = [
+        Edit {
+            file: "secret-trustee-image-policy.yaml",
+            from: "name: trustee-image-policy",
+            to: "name: trustee-image-policies",
+            expect: "names the Secret trustee-image-policy, which is not in the bundle",
+        },
+        Edit {
+            file: "secret-conf-devhub-signature.yaml",
+            from: "name: conf-devhub-signature",
+            to: "name: conf-devhub-sig",
+            expect: "kbsconfig-patch.yaml: operation 1 adds the Secret conf-devhub-signature, which is not in the bundle",
+        },
+        Edit {
+            file: "route.yaml",
+            from: "host: kbs-service-",
+            to: "host: kbs-",
+            expect: "but the Route host is kbs-trustee-operator-system",
+        },
+        Edit {
+            file: "route.yaml",
+            from: "termination: passthrough",
+            to: "termination: edge",
+            expect: "is not a passthrough route",
+        },
+        Edit {
+            file: "route.yaml",
+            from: "targetPort: kbs-port",
+            to: "targetPort: http",
+            expect: "does not target the port kbs-port",
+        },
+        Edit {
+            file: "initdata.toml",
+            from: "ExecProcessRequest := false",
+            to: "ExecProcessRequest := true ",
+            expect: "does not allow initdata.toml",
+        },
+        Edit {
+            file: "initdata.toml",
+            from: "name = \"cc_kbc\"",
+            to: "name = \"cc_kbd\"",
+            expect: "initdata.annotation: does not decode to initdata.toml",
+        },
+        Edit {
+            file: "kbsconfig-patch.yaml",
+            from: "  value: trustee-image-policy\n",
+            to: "  value: trusteeconfig-auth-secret\n",
+            expect: "does not add the Secret trustee-image-policy",
+        },
+        Edit {
+            file: "kbsconfig-patch.yaml",
+            from: "path: /spec/kbsSecretResources/-",
+            to: "path: /spec/kbsSecretResources/0",
+            expect: "operation 1 is not an add to /spec/kbsSecretResources/-",
+        },
+        Edit {
+            file: "rvps-configmap.yaml",
+            from: "\"expiration\": \"2027-12-12T00:00:00Z\"",
+            to: "\"expiration\": \"2021-12-12T00:00:00Z\"",
+            expect: "expired at 2021-12-12T00:00:00Z",
+        },
+        Edit {
+            file: "rvps-configmap.yaml",
+            from: "\"name\": \"tdx_pcr08\"",
+            to: "\"name\": \"tdx_pcr07\"",
+            expect: "has no tdx_pcr08 reference value",
+        },
+        Edit {
+            file: "trusteeconfig.yaml",
+            from: "tlsSecretName: trustee-tls-cert",
+            to: "tlsSecretName: trustee-tls",
+            expect: "names trustee-tls, but no Secret or cert-manager Certificate in the bundle provides it",
+        },
+        Edit {
+            file: "trusteeconfig.yaml",
+            from: "profileType: Restricted",
+            to: "profileType: Strict",
+            expect: "profileType \"Strict\" is not Restricted or Permissive",
+        },
+        Edit {
+            file: "trusteeconfig.yaml",
+            from: "namespace: trustee-operator-system",
+            to: "namespace: trustee",
+            expect: "is in namespace trustee-operator-system, the TrusteeConfig in trustee",
+        },
+        Edit {
+            file: "certificate-kbs-https.yaml",
+            from: "  - kbs-service-trustee",
+            to: "  - kbs-svc-trustee",
+            expect: "dnsNames do not name the Route host",
+        },
+        Edit {
+            file: "certificate-kbs-token.yaml",
+            from: "name: kbs-issuer",
+            to: "name: kbs-issuer2",
+            expect: "names the Issuer kbs-issuer2, which is not in the bundle",
+        },
+        Edit {
+            file: "kustomization.yaml",
+            from: "- route.yaml\n",
+            to: "",
+            expect: "route.yaml: is a Kubernetes object that kustomization.yaml does not list",
+        },
+        Edit {
+            file: "kustomization.yaml",
+            from: "- route.yaml\n",
+            to: "- route.yaml\n- routes.yaml\n",
+            expect: "lists routes.yaml, which is not in the bundle",
+        },
+        Edit {
+            file: "issuer.yaml",
+            from: "apiVersion: cert-manager.io/v1\n",
+            to: "",
+            expect: "issuer.yaml: is not a Kubernetes object",
+        },
+        Edit { file: "pcr8.txt", from: "  initdata.toml", to: "0  initdata.toml", expect: "pcr8.txt: gives" },
+        Edit {
+            file: "peer-pods-cm-initdata.yaml",
+            from: "INITDATA: H4sI",
+            to: "INITDATA: H4sJ",
+            expect: "INITDATA is not initdata.annotation",
+        },
+        Edit {
+            file: "verification-policy.json",
+            from: "\"reject\"",
+            to: "\"insecureAcceptAnything\"",
+            expect: "differs from the policy in Secret trustee-image-policy",
+        },
+    ];
+    for (i, e) in edits.iter().enumerate() {
+        let name = format!("edit{i}");
+        bash(d, &format!("cp -r fresh {name}"));
+        let path = d.join(&name).join(e.file);
+        let text = fs::read_to_string(&path).unwrap();
+        assert!(text.contains(e.from), "edit {i}: {} has no {:?}", e.file, e.from);
+        fs::write(&path, text.replacen(e.from, e.to, 1)).unwrap();
+        check_finds(d, &name, e.expect);
+    }
+
+    // Edits inside base64 Secret data and in the certificate.
+    let cases: [(&str, &str, &str, &str, &str); 4] = [
+        (
+            "secret-trustee-image-policy.yaml",
+            "policy",
+            "conf-devhub-signature/pub-key",
+            "conf-devhub-signature/pubkey",
+            "has no key pubkey",
+        ),
+        (
+            "secret-trustee-image-policy.yaml",
+            "policy",
+            "kbs:///default/conf",
+            "kbs:///conf",
+            "is not kbs:///default/<secret>/<key>",
+        ),
+        (
+            "secret-conf-devhub-signature.yaml",
+            "pub-key",
+            "PUBLIC KEY-----\n",
+            "CERTIFICATE-----\n",
+            "unsupported key type",
+        ),
+        (
+            "secret-trustee-image-policy.yaml",
+            "policy",
+            "\"default\"",
+            "\"defaults\"",
+            "has no default requirement",
+        ),
+    ];
+    for (i, (file, key, from, to, expect)) in cases.iter().enumerate() {
+        let name = format!("data{i}");
+        bash(d, &format!("cp -r fresh {name}"));
+        edit_secret_data(&d.join(&name), file, key, |s| s.replacen(from, to, 1));
+        check_finds(d, &name, expect);
+    }
+    let other = openssl_cert(d, &h, "someone else", 365);
+    bash(d, &format!("cp -r fresh cert && cp '{}' cert/kbs-https.crt", other.display()));
+    check_finds(d, "cert", "aa.toml token_configs.kbs.cert is not the certificate of kbs-https.crt");
+
+    // Local mode: a key that does not belong to its certificate.
+    bash(d, "cp -r fresh-local swapped");
+    let token = fs::read_to_string(d.join("swapped/secret-trustee-token-cert.yaml")).unwrap();
+    let token_key = token.lines().find(|l| l.starts_with("  tls.key: ")).unwrap().to_owned();
+    let tls_path = d.join("swapped/secret-trustee-tls-cert.yaml");
+    let tls = fs::read_to_string(&tls_path).unwrap();
+    let tls_key = tls.lines().find(|l| l.starts_with("  tls.key: ")).unwrap().to_owned();
+    fs::write(&tls_path, tls.replace(&tls_key, &token_key)).unwrap();
+    check_finds(d, "swapped", "Secret trustee-tls-cert tls.key does not belong to its tls.crt");
+}
+
+#[test]
+fn podvm_images_are_verified_and_give_what_their_measurements_file_gives() {
+    use crate::harness::{Image, Registry, Rekor, Sig, SignatureManifest, Signer};
+    let Some(reg) = Registry::start() else { return };
+    if !have_tools("podvm_images_are_verified_and_give_what_their_measurements_file_gives", TOOLS) {
+        return;
+    }
+    let dir = tempdir();
+    let d = dir.path();
+    let c = &CASES[0];
+    let config = setup_case(d, c, "cert-manager");
+    let (signer, rekor) = (Signer::new("prime256v1"), Rekor::new());
+    fs::write(d.join("podvm-signing.pub"), &signer.public_pem).unwrap();
+    fs::write(d.join("rekor.pub"), &rekor.signer.public_pem).unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let img = Image::podvm("podvm/bundle");
+        let digest = reg.push_image("podvm/bundle", "v1", &img).await;
+        let sig = Sig::make(&signer, Some(&rekor), &format!("{}/podvm/bundle", reg.addr), &digest);
+        reg.push_signatures("podvm/bundle", &digest, &SignatureManifest::new(&[sig])).await;
+    });
+    let image = format!("docker://{}/podvm/bundle:v1", reg.addr);
+    let cert = openssl_cert(d, &host(c), c.org, 365);
+    let cert = cert.to_str().unwrap();
+    let access = ["--key", "podvm-signing.pub", "--rekor-key", "rekor.pub", "--insecure-registry", &reg.addr];
+    let with = |extra: &[&str]| -> Vec<String> {
+        let mut v: Vec<String> =
+            ["bundle", "--config", config, "--kbs-cert", cert].iter().map(|s| s.to_string()).collect();
+        v.extend(extra.iter().map(|s| s.to_string()));
+        v
+    };
+    let args = with(&[&["--image", &image, "--measurements=", "-o", "from-image"][..], &access].concat());
+    ok(rvkit_in(d, &args.iter().map(String::as_str).collect::<Vec<_>>()));
+    ok(rvkit_in(d, &[&["podvm", "fetch", &image, "-o", "podvm.json"][..], &access].concat()));
+    let args = with(&["--measurements", "podvm.json", "-o", "from-file"]);
+    ok(rvkit_in(d, &args.iter().map(String::as_str).collect::<Vec<_>>()));
+    assert_eq!(files(&d.join("from-image")), files(&d.join("from-file")));
+
+    // Another key: verification fails (exit 1) and nothing is written.
+    fs::copy(d.join("cosign.pub"), d.join("other.pub")).unwrap();
+    let args = with(&[
+        "--image",
+        &image,
+        "--measurements=",
+        "-o",
+        "wrong",
+        "--key",
+        "other.pub",
+        "--rekor-key",
+        "rekor.pub",
+        "--insecure-registry",
+        &reg.addr,
+    ]);
+    fails(rvkit_in(d, &args.iter().map(String::as_str).collect::<Vec<_>>()), 1);
+    assert!(!d.join("wrong").exists());
+}
