@@ -23,11 +23,11 @@ use crate::rekor::{Bundle, check_bundle};
 use crate::source::{Source, small_blob};
 
 /// Annotation holding the base64 signature.
-const SIGNATURE_ANNOTATION: &str = "dev.cosignproject.cosign/signature";
+pub(crate) const SIGNATURE_ANNOTATION: &str = "dev.cosignproject.cosign/signature";
 /// Annotation holding the Rekor bundle JSON.
-const BUNDLE_ANNOTATION: &str = "dev.sigstore.cosign/bundle";
+pub(crate) const BUNDLE_ANNOTATION: &str = "dev.sigstore.cosign/bundle";
 /// The `critical.type` of an image signature payload.
-const PAYLOAD_TYPE: &str = "cosign container image signature";
+pub(crate) const PAYLOAD_TYPE: &str = "cosign container image signature";
 /// Simple-signing payloads are a few hundred bytes; anything above this is refused.
 const MAX_PAYLOAD: u64 = 1 << 20;
 
@@ -155,30 +155,36 @@ impl SignatureReport {
     }
 }
 
-/// The fields of the simple-signing payload that are checked.
-#[derive(Deserialize)]
-struct Payload {
-    critical: Critical,
+/// The simple-signing payload. The fields are in the order cosign writes
+/// them, so serialising one (as the `publish` feature does) gives cosign's
+/// exact bytes.
+#[derive(Deserialize, Serialize)]
+pub(crate) struct Payload {
+    pub critical: Critical,
+    /// Free-form annotations; cosign writes `null` when there are none.
+    /// Anything is accepted when reading, as cosign does.
+    #[serde(default)]
+    pub optional: Option<serde_json::Value>,
 }
 
-#[derive(Deserialize)]
-struct Critical {
-    identity: Identity,
-    image: ImageClaim,
+#[derive(Deserialize, Serialize)]
+pub(crate) struct Critical {
+    pub identity: Identity,
+    pub image: ImageClaim,
     #[serde(rename = "type")]
-    kind: String,
+    pub kind: String,
 }
 
-#[derive(Deserialize)]
-struct Identity {
+#[derive(Deserialize, Serialize)]
+pub(crate) struct Identity {
     #[serde(rename = "docker-reference")]
-    docker_reference: String,
+    pub docker_reference: String,
 }
 
-#[derive(Deserialize)]
-struct ImageClaim {
+#[derive(Deserialize, Serialize)]
+pub(crate) struct ImageClaim {
     #[serde(rename = "docker-manifest-digest")]
-    docker_manifest_digest: String,
+    pub docker_manifest_digest: String,
 }
 
 /// Checks the options before any network traffic.

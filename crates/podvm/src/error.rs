@@ -38,6 +38,23 @@ pub enum Error {
         /// Why it was refused.
         reason: String,
     },
+    /// A private key that is not an unencrypted PKCS#8 ECDSA P-256 key.
+    #[error("{what} is not an unencrypted PKCS#8 ECDSA P-256 private key: {reason}")]
+    InvalidPrivateKey {
+        /// Which key (a file name the caller gave).
+        what: String,
+        /// Why it was refused.
+        reason: String,
+    },
+    /// Generating a key or making a signature failed (the operating
+    /// system's random number generator, or the signer, reported an error).
+    #[error("cannot {operation}: {reason}")]
+    Crypto {
+        /// What was attempted (`generate a signing key`, `make a signature`).
+        operation: &'static str,
+        /// What the library reported.
+        reason: String,
+    },
     /// Signature verification was requested without a public key.
     #[error("no public key given to verify {image}")]
     MissingKey {
@@ -64,6 +81,15 @@ pub enum Error {
     #[error("cannot read {path}: {source}")]
     Io {
         /// The file.
+        path: PathBuf,
+        /// The underlying error.
+        source: io::Error,
+    },
+    /// A file or directory (a layout being written, a key file) could not be
+    /// created, written or renamed into place.
+    #[error("cannot write {path}: {source}")]
+    Write {
+        /// The file or directory.
         path: PathBuf,
         /// The underlying error.
         source: io::Error,

@@ -52,6 +52,12 @@ impl ImagePath {
     pub fn display(&self) -> String {
         format!("/{}", String::from_utf8_lossy(&self.bytes))
     }
+
+    /// The normalised path without a leading slash, as a layer entry names it.
+    #[cfg_attr(not(feature = "publish"), allow(dead_code))]
+    pub(crate) fn as_bytes(&self) -> &[u8] {
+        &self.bytes
+    }
 }
 
 /// Normalises a tar entry name: `./` and empty components are dropped;

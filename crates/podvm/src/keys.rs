@@ -176,7 +176,7 @@ impl PartialEq for PublicKey {
 impl Eq for PublicKey {}
 
 /// The first `-----BEGIN ...-----` ... `-----END ...-----` block, if any.
-fn find_pem_block(data: &[u8]) -> Option<&[u8]> {
+pub(crate) fn find_pem_block(data: &[u8]) -> Option<&[u8]> {
     let text = std::str::from_utf8(data).ok()?;
     let start = text.find("-----BEGIN ")?;
     let end_marker = text[start..].find("-----END ")? + start;

@@ -13,13 +13,10 @@ use std::path::{Path, PathBuf};
 
 use crate::digest::BlobDigest;
 use crate::error::Error;
-use crate::manifest::{Descriptor, ImageIndex, MAX_MANIFEST_SIZE, Manifest};
+use crate::manifest::{Descriptor, ImageIndex, MAX_MANIFEST_SIZE, Manifest, REF_NAME};
 use crate::reference::LocalRef;
 use crate::source::{Source, check_manifest_bytes};
 use crate::tar::{EntryKind, TarReader};
-
-/// The annotation holding a tag in `index.json`.
-const REF_NAME: &str = "org.opencontainers.image.ref.name";
 
 enum Store {
     Dir(PathBuf),

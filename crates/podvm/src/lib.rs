@@ -17,6 +17,9 @@
 //! [OCI distribution specification]: https://github.com/opencontainers/distribution-spec
 //! [simple signing]: https://github.com/containers/image/blob/main/docs/containers-signature.5.md
 //!
+//! With the `publish` feature, `publish` writes what this crate reads: signed
+//! images in OCI layouts, built offline (for demonstrations and tests).
+//!
 //! ```
 //! use rvkit_podvm::{Error, ImagePath, ImageRef, PublicKey};
 //!
@@ -78,6 +81,8 @@ mod keys;
 mod layout;
 mod manifest;
 mod progress;
+#[cfg(feature = "publish")]
+pub mod publish;
 mod reference;
 mod registry;
 mod rekor;
@@ -253,8 +258,7 @@ fn open_source(image: &ImageRef, pull: &PullOptions, handle: Handle) -> Result<B
 
 /// The config media types of container images; anything else is an
 /// artifact this crate does not read.
-const IMAGE_CONFIG_TYPES: [&str; 2] =
-    ["application/vnd.oci.image.config.v1+json", "application/vnd.docker.container.image.v1+json"];
+const IMAGE_CONFIG_TYPES: [&str; 2] = [manifest::OCI_CONFIG, manifest::DOCKER_CONFIG];
 
 /// Resolution and verification, on a blocking thread.
 fn resolve(

@@ -1,9 +1,13 @@
 //! The parts of the OCI image specification (and Docker's schema 2, which
 //! registries still serve) this crate reads: manifests, indexes, descriptors.
+//!
+//! The same types serialise the manifests the `publish` feature writes. Their
+//! field order is the specification's and maps are sorted, so the bytes (and
+//! with them the digests) do not depend on how `serde_json` is configured.
 
 use std::collections::BTreeMap;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::digest::BlobDigest;
 use crate::reference::Platform;
@@ -20,30 +24,38 @@ pub(crate) const DOCKER_LIST: &str = "application/vnd.docker.distribution.manife
 pub(crate) const ACCEPTED_MANIFEST_TYPES: [&str; 4] = [OCI_MANIFEST, OCI_INDEX, DOCKER_MANIFEST, DOCKER_LIST];
 /// The media type of a cosign simple-signing payload layer.
 pub(crate) const SIMPLE_SIGNING: &str = "application/vnd.dev.cosign.simplesigning.v1+json";
+/// OCI image configuration.
+pub(crate) const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
+/// Docker image configuration.
+pub(crate) const DOCKER_CONFIG: &str = "application/vnd.docker.container.image.v1+json";
+/// OCI layer, a gzip-compressed tar archive.
+pub(crate) const OCI_LAYER_GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
+/// The annotation naming a manifest's tag in an image layout's `index.json`.
+pub(crate) const REF_NAME: &str = "org.opencontainers.image.ref.name";
 
 /// Manifests larger than this are refused: the OCI distribution
 /// specification only obliges registries to accept 4 MiB.
 pub(crate) const MAX_MANIFEST_SIZE: usize = 4 << 20;
 
 /// A content descriptor.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct Descriptor {
     pub media_type: String,
     pub digest: BlobDigest,
     pub size: u64,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub annotations: BTreeMap<String, String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub platform: Option<DescriptorPlatform>,
 }
 
 /// The `platform` of an index entry.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 pub(crate) struct DescriptorPlatform {
     pub os: String,
     pub architecture: String,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub variant: Option<String>,
 }
 
@@ -55,19 +67,23 @@ impl<'de> Deserialize<'de> for BlobDigest {
 }
 
 /// An image manifest: a config and the layers, lowest first.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct ImageManifest {
     pub schema_version: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub media_type: Option<String>,
     pub config: Descriptor,
     pub layers: Vec<Descriptor>,
 }
 
 /// An image index (manifest list).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct ImageIndex {
     pub schema_version: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub media_type: Option<String>,
     pub manifests: Vec<Descriptor>,
 }
 
@@ -151,7 +167,7 @@ pub(crate) fn layer_compression(media_type: &str) -> Option<Compression> {
         "application/vnd.oci.image.layer.v1.tar"
         | "application/vnd.oci.image.layer.nondistributable.v1.tar"
         | "application/vnd.docker.image.rootfs.diff.tar" => Some(Compression::None),
-        "application/vnd.oci.image.layer.v1.tar+gzip"
+        OCI_LAYER_GZIP
         | "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip"
         | "application/vnd.docker.image.rootfs.diff.tar.gzip"
         | "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip" => Some(Compression::Gzip),

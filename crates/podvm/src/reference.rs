@@ -200,6 +200,16 @@ impl LocalRef {
         self.digest
     }
 
+    /// A reference to `tag` (or to the only image) in the layout at `path`,
+    /// which may contain any character since it is not parsed from a string.
+    #[cfg_attr(not(feature = "publish"), allow(dead_code))]
+    pub(crate) fn from_parts(path: PathBuf, tag: Option<&str>) -> Result<LocalRef, &'static str> {
+        if let Some(t) = tag {
+            validate_tag(t)?;
+        }
+        Ok(LocalRef { path, tag: tag.map(str::to_owned), digest: None })
+    }
+
     /// Splits `PATH[:TAG]` at the first colon, as containers/image does for
     /// these transports, so paths cannot contain a colon. `PATH:@DIGEST`
     /// names a manifest by digest.

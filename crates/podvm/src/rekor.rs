@@ -12,12 +12,12 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use rvkit_pcr::HashAlg;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::keys::PublicKey;
 
 /// The bundle as cosign writes it.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(rename_all = "PascalCase")]
 pub(crate) struct Bundle {
     pub signed_entry_timestamp: String,
@@ -25,7 +25,7 @@ pub(crate) struct Bundle {
 }
 
 /// The part of a bundle the signed entry timestamp covers.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct BundlePayload {
     pub body: String,
@@ -91,46 +91,50 @@ pub(crate) fn check_bundle(
 }
 
 /// `hashedrekord` and `rekord` v0.0.1 bodies share the fields checked here.
-#[derive(Deserialize)]
+///
+/// Rekor stores entry bodies as canonical JSON; the fields are declared in
+/// sorted order so that serialising an entry (as the `publish` feature does)
+/// gives that form.
+#[derive(Deserialize, Serialize)]
 #[serde(rename_all = "camelCase")]
-struct Entry {
-    api_version: String,
-    kind: String,
-    spec: Spec,
+pub(crate) struct Entry {
+    pub api_version: String,
+    pub kind: String,
+    pub spec: Spec,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Serialize)]
 #[serde(rename_all = "camelCase")]
-struct Spec {
-    signature: EntrySignature,
-    data: EntryData,
+pub(crate) struct Spec {
+    pub data: EntryData,
+    pub signature: EntrySignature,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Serialize)]
 #[serde(rename_all = "camelCase")]
-struct EntrySignature {
-    content: String,
-    public_key: EntryKey,
+pub(crate) struct EntrySignature {
+    pub content: String,
+    pub public_key: EntryKey,
 }
 
-#[derive(Deserialize)]
-struct EntryKey {
-    content: String,
+#[derive(Deserialize, Serialize)]
+pub(crate) struct EntryKey {
+    pub content: String,
 }
 
-#[derive(Deserialize)]
-struct EntryData {
-    #[serde(default)]
-    hash: Option<EntryHash>,
+#[derive(Deserialize, Serialize)]
+pub(crate) struct EntryData {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hash: Option<EntryHash>,
     /// `rekord` entries may carry the data itself instead of its hash.
-    #[serde(default)]
-    content: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content: Option<String>,
 }
 
-#[derive(Deserialize)]
-struct EntryHash {
-    algorithm: String,
-    value: String,
+#[derive(Deserialize, Serialize)]
+pub(crate) struct EntryHash {
+    pub algorithm: String,
+    pub value: String,
 }
 
 fn check_entry(body_b64: &str, signing_key: &PublicKey, sig: &[u8], payload: &[u8]) -> Result<(), String> {

@@ -3,4 +3,6 @@
 //! by OpenSSL, layouts written by skopeo.
 
 mod harness;
+#[cfg(feature = "publish")]
+mod publish;
 mod registry;
