@@ -1,100 +1,137 @@
-//! `cargo xtask demo`: the walkthrough's initdata and reference-value steps on
-//! an embedded default, computed by the `rvkit` binary.
+//! `cargo xtask demo`: the whole walkthrough on an embedded default, offline.
+//!
+//! It builds a small signed podvm image on the spot (an OCI layout with the
+//! demo measurements, signed with a demo cosign key, with a bundle from a demo
+//! Rekor key), renders the Trustee configuration with `rvkit bundle` against
+//! it, and checks the result with `rvkit bundle check`. Every value is
+//! computed by the `rvkit` binary or the library crates.
 
 use std::fs;
 use std::path::Path;
 use std::process::Command;
+use std::time::Instant;
 
 use anyhow::{Context, Result};
+use rvkit_podvm::Platform;
+use rvkit_podvm::publish::{CosignKey, DemoRekorLog, sign_layout_image, write_image_layout};
 
 use crate::util::{build_rvkit, output, root, target_dir};
 
-/// The walkthrough's route host on a demo cluster domain.
-const KBS_HOST: &str = "kbs-service-trustee-operator-system.apps.demo.example.com";
+/// The repository the demo image claims to come from (it is only ever read
+/// from the local layout).
+const IMAGE_REPO: &str = "registry.example/openshift-sandboxed-containers/osc-dm-verity-image";
+const TAG: &str = "demo";
 
 pub fn run(_args: &[String]) -> Result<()> {
     let rvkit = build_rvkit(false)?;
+    let started = Instant::now();
     let out = target_dir().join("demo");
     if out.exists() {
         fs::remove_dir_all(&out).with_context(|| format!("cannot clean {}", out.display()))?;
     }
     fs::create_dir_all(&out)?;
 
-    // A self-signed certificate standing in for the one cert-manager issues
-    // in the walkthrough (CN kbs-trustee-operator-system, SAN = route host).
-    let cert_pem = demo_certificate()?;
-    let cert = out.join("kbs-tls.crt");
-    fs::write(&cert, cert_pem)?;
+    // 1. A signed podvm image, as a release pipeline would publish it.
+    let measurements = fs::read(root().join("data/demo/measurements.json"))?;
+    let qcow2 = b"demo podvm disk image: a real one is several GiB\n";
+    let image_dir = out.join("podvm-image");
+    write_image_layout(
+        &image_dir,
+        TAG,
+        &[("image/measurements.json", &measurements), ("image/podvm.qcow2", qcow2)],
+        &Platform::default(),
+    )?;
+    let signing_key = CosignKey::generate()?;
+    let rekor = DemoRekorLog::generate()?;
+    let digest = sign_layout_image(&image_dir, TAG, &signing_key, IMAGE_REPO, Some(&rekor))?;
+    fs::write(out.join("podvm-cosign.pub"), signing_key.public_key_pem())?;
+    fs::write(out.join("rekor.pub"), rekor.public_key_pem())?;
+    // The key that signs workload container images (the walkthrough's cosign.pub).
+    fs::write(out.join("cosign.pub"), CosignKey::generate()?.public_key_pem())?;
+
+    // 2. The configuration: the walkthrough's values, local keys so the
+    //    bundle is complete in one run, the demo image as the podvm.
+    fs::write(out.join("trustee.toml"), DEMO_CONFIG)?;
 
     let rv = |args: &[&str]| -> Result<String> {
         let bytes = output(Command::new(&rvkit).args(args).current_dir(&out))?;
         Ok(String::from_utf8(bytes)?.trim_end().to_owned())
     };
-    let kbs_url = format!("https://{KBS_HOST}");
-    rv(&["initdata", "render", "--kbs-url", &kbs_url, "--kbs-cert", "kbs-tls.crt", "-o", "initdata.toml"])?;
-    rv(&["initdata", "check", "initdata.toml"])?;
-    let digest = rv(&["initdata", "digest", "initdata.toml"])?;
-    let pcr8 = rv(&["initdata", "digest", "initdata.toml", "--platform", "vtpm"])?;
-    rv(&["initdata", "encode", "initdata.toml", "-o", "initdata.annotation"])?;
-    let measurements = root().join("data/demo/measurements.json");
-    let m = measurements.to_str().context("non-UTF-8 path")?;
-    rv(&[
-        "rvps",
-        "emit",
-        "--measurements",
-        m,
-        "--initdata",
-        "initdata.toml",
-        "--configmap",
-        "-o",
-        "rvps-configmap.yaml",
+    let pinned = rv(&[
+        "podvm", "verify", &format!("oci:podvm-image:{TAG}"), "--key", "podvm-cosign.pub", "--rekor-key",
+        "rekor.pub", "--identity", IMAGE_REPO,
     ])?;
-    rv(&[
-        "rvps",
-        "emit",
-        "--measurements",
-        m,
-        "--initdata",
-        "initdata.toml",
-        "--format",
-        "kv",
-        "-o",
-        "reference-values.kv.json",
-    ])?;
+    let summary = rv(&["bundle", "--config", "trustee.toml", "-o", "bundle", "--json"])?;
+    rv(&["bundle", "check", "bundle"])?;
+    let elapsed = started.elapsed();
 
-    let annotation_len = fs::metadata(out.join("initdata.annotation"))?.len();
-    println!("rvkit demo: the walkthrough's initdata and reference values for {KBS_HOST}");
-    println!();
-    println!("  initdata.toml             {}", short(&digest));
-    println!("  PCR8 (vTPM, SHA-256)      {pcr8}");
-    println!("  initdata.annotation       {annotation_len} bytes of gzip+base64 for");
-    println!("                            io.katacontainers.config.hypervisor.cc_init_data");
-    println!("  rvps-configmap.yaml       reference values (array format, Trustee <= v0.18)");
-    println!("  reference-values.kv.json  the same in the key/value format (Trustee v0.19+)");
-    println!();
-    println!("written to {}", show(&out));
-    println!(
-        "explain a value:  {} initdata digest {}/initdata.toml --platform vtpm --transcript",
-        show(&rvkit),
-        show(&out)
-    );
+    let summary: serde_json::Value = serde_json::from_str(&summary).context("rvkit bundle --json")?;
+    println!("rvkit demo: the walkthrough's Trustee configuration, computed offline\n");
+    println!("podvm image   {pinned}");
+    println!("              signature by podvm-cosign.pub over {digest},");
+    println!("              logged by the demo Rekor key rekor.pub; both checked before any value is used");
+    if let Some(url) = summary["kbs_url"].as_str() {
+        println!("KBS URL       {url}");
+    }
+    if let Some(pcr8) = summary["pcr8"].as_object() {
+        for (document, value) in pcr8 {
+            println!("PCR8          {}  ({document})", value.as_str().unwrap_or("?"));
+        }
+    }
+    println!("\nbundle/ (checked with `rvkit bundle check`):");
+    let mut files: Vec<String> = fs::read_dir(out.join("bundle"))?
+        .map(|e| e.map(|e| e.file_name().to_string_lossy().into_owned()))
+        .collect::<Result<_, _>>()?;
+    files.sort();
+    for f in files.iter().filter(|f| !f.starts_with('.')) {
+        println!("  {f}");
+    }
+    println!("\nwritten to {} in {:.1} s", show(&out), elapsed.as_secs_f64());
+    println!("next: read {}/bundle/NEXT-STEPS.md; explain PCR8 with", show(&out));
+    println!("  {} initdata digest {}/bundle/initdata.toml --platform vtpm --transcript", show(&rvkit), show(&out));
     Ok(())
-}
-
-fn short(sha256sum_line: &str) -> &str {
-    sha256sum_line.split_whitespace().next().unwrap_or(sha256sum_line)
 }
 
 fn show(p: &Path) -> String {
     p.strip_prefix(root()).map(|r| r.display().to_string()).unwrap_or_else(|_| p.display().to_string())
 }
 
-fn demo_certificate() -> Result<String> {
-    let mut params = rcgen::CertificateParams::new(vec![KBS_HOST.to_owned()])?;
-    let mut dn = rcgen::DistinguishedName::new();
-    dn.push(rcgen::DnType::CommonName, "kbs-trustee-operator-system");
-    dn.push(rcgen::DnType::OrganizationName, "my_org");
-    params.distinguished_name = dn;
-    let key = rcgen::KeyPair::generate()?;
-    Ok(params.self_signed(&key)?.pem())
-}
+/// The demo configuration: `rvkit bundle --init`'s walkthrough values with a
+/// demo cluster domain, locally generated keys and the demo podvm image.
+const DEMO_CONFIG: &str = r#"# rvkit demo configuration (see `rvkit bundle --init` for every field)
+domain = "apps.demo.example.com"
+namespace = "trustee-operator-system"
+route_name = "kbs-service"
+profile = "Restricted"
+service_type = "ClusterIP"
+keys = "local"
+
+[certificate]
+common_name = "kbs-trustee-operator-system"
+organization = "my_org"
+
+[image_policy]
+default_policy = "reject"
+policy_secret = "trustee-image-policy"
+policy_key = "policy"
+
+[[image_policy.signed]]
+scope = "quay.io/confidential-devhub/signed"
+key = "cosign.pub"
+secret = "conf-devhub-signature"
+secret_key = "pub-key"
+
+[initdata]
+algorithm = "sha256"
+
+[reference_values]
+format = "array"
+expiration = "2027-12-12T00:00:00Z"
+tees = ["snp", "tdx"]
+
+[podvm]
+images = ["oci:podvm-image:demo"]
+key = "podvm-cosign.pub"
+rekor_key = "rekor.pub"
+identity = "registry.example/openshift-sandboxed-containers/osc-dm-verity-image"
+"#;

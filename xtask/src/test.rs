@@ -17,6 +17,12 @@ pub const REQUIRED: &[(&str, &str)] = &[
     ("swtpm_setup", "swtpm-tools"),
     ("tpm2_pcrextend", "tpm2-tools"),
     ("tpm2_pcrread", "tpm2-tools"),
+    ("docker-registry", "docker-registry"),
+    ("htpasswd", "apache2-utils"),
+    ("skopeo", "skopeo"),
+    ("tar", "tar"),
+    ("basenc", "coreutils"),
+    ("python3", "python3"),
 ];
 
 pub fn run(args: &[String]) -> Result<()> {
@@ -31,6 +37,16 @@ pub fn run(args: &[String]) -> Result<()> {
             progs.join(", "),
             if progs.len() == 1 { "is" } else { "are" },
             pkgs.join(" ")
+        );
+    }
+    if std::process::Command::new("python3")
+        .args(["-c", "import kubernetes_validate, jsonschema, yaml"])
+        .output()
+        .map_or(true, |o| !o.status.success())
+    {
+        bail!(
+            "the schema tests need Python packages that are not installed; install with:\n  \
+             python3 -m pip install kubernetes-validate==1.37.0 jsonschema==4.26.0 PyYAML==6.0.3"
         );
     }
     // Tests that need a service start it themselves on 127.0.0.1 with an
