@@ -30,7 +30,12 @@ fn main() {
     }
     for tool in ["docker-registry", "skopeo", "tar", "gzip", "openssl", "time"] {
         let probe = if tool == "time" { "/usr/bin/time" } else { tool };
-        if Command::new("sh").arg("-c").arg(format!("command -v {probe}")).output().map_or(true, |o| !o.status.success()) {
+        if Command::new("sh")
+            .arg("-c")
+            .arg(format!("command -v {probe}"))
+            .output()
+            .map_or(true, |o| !o.status.success())
+        {
             panic!("podvm_fetch needs {tool} (apt-get install docker-registry skopeo tar gzip openssl time)");
         }
     }
@@ -53,7 +58,11 @@ fn main() {
         let sig = Sig::make(&signer, Some(&rekor), &format!("{}/podvm/bench", reg.addr), &digest);
         reg.push_signatures("podvm/bench", &digest, &SignatureManifest::new(&[sig])).await;
     });
-    let layer_size: u64 = fs::read_dir(w.join("layout/blobs/sha256")).unwrap().map(|e| e.unwrap().metadata().unwrap().len()).max().unwrap();
+    let layer_size: u64 = fs::read_dir(w.join("layout/blobs/sha256"))
+        .unwrap()
+        .map(|e| e.unwrap().metadata().unwrap().len())
+        .max()
+        .unwrap();
 
     let rvkit = env!("CARGO_BIN_EXE_rvkit");
     let mut ours = Vec::new();
@@ -63,23 +72,41 @@ fn main() {
         let tmp = w.join(format!("tmp-{run}"));
         fs::create_dir_all(&tmp).unwrap();
         let out = w.join(format!("rvkit-{run}.json"));
-        let (secs, rss_kib) = timed(w, &format!(
-            "TMPDIR={} {rvkit} podvm fetch {dest} --key cosign.pub --rekor-key rekor.pub --insecure-registry {} -o {}",
-            tmp.display(), reg.addr, out.display()
-        ));
+        let (secs, rss_kib) = timed(
+            w,
+            &format!(
+                "TMPDIR={} {rvkit} podvm fetch {dest} --key cosign.pub --rekor-key rekor.pub --insecure-registry {} -o {}",
+                tmp.display(),
+                reg.addr,
+                out.display()
+            ),
+        );
         let tmp_bytes = du(&tmp);
         assert_eq!(fs::read(&out).unwrap(), fs::read(w.join("image/measurements.json")).unwrap());
         ours.push((secs, rss_kib, tmp_bytes));
 
         // The usual path: copy the whole image to disk, then extract the file.
         let pulled = w.join(format!("pulled-{run}"));
-        let (s1, r1) = timed(w, &format!("skopeo copy -q --src-tls-verify=false docker://{}/podvm/bench@{digest} dir:{}", reg.addr, pulled.display()));
+        let (s1, r1) = timed(
+            w,
+            &format!(
+                "skopeo copy -q --src-tls-verify=false docker://{}/podvm/bench@{digest} dir:{}",
+                reg.addr,
+                pulled.display()
+            ),
+        );
         let tmp_bytes = du(&pulled);
         let layer = largest_file(&pulled);
         let extract = w.join(format!("extract-{run}"));
         fs::create_dir_all(&extract).unwrap();
-        let (s2, r2) = timed(w, &format!("tar -xzf {} -C {} image/measurements.json", layer.display(), extract.display()));
-        assert_eq!(fs::read(extract.join("image/measurements.json")).unwrap(), fs::read(w.join("image/measurements.json")).unwrap());
+        let (s2, r2) = timed(
+            w,
+            &format!("tar -xzf {} -C {} image/measurements.json", layer.display(), extract.display()),
+        );
+        assert_eq!(
+            fs::read(extract.join("image/measurements.json")).unwrap(),
+            fs::read(w.join("image/measurements.json")).unwrap()
+        );
         theirs.push((s1 + s2, r1.max(r2), tmp_bytes));
         fs::remove_dir_all(&pulled).unwrap();
     }
@@ -113,16 +140,21 @@ fn build_layout(w: &Path) {
          tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner -cf - image | gzip -1 -n > layer.tar.gz"
     ));
     fs::remove_file(w.join("image/podvm.qcow2")).unwrap();
-    let layer_digest = String::from_utf8(sh(w, "sha256sum layer.tar.gz | cut -d' ' -f1")).unwrap().trim().to_owned();
+    let layer_digest =
+        String::from_utf8(sh(w, "sha256sum layer.tar.gz | cut -d' ' -f1")).unwrap().trim().to_owned();
     let layer_size = fs::metadata(w.join("layer.tar.gz")).unwrap().len();
-    let diff_id = String::from_utf8(sh(w, "gzip -dc layer.tar.gz | sha256sum | cut -d' ' -f1")).unwrap().trim().to_owned();
+    let diff_id = String::from_utf8(sh(w, "gzip -dc layer.tar.gz | sha256sum | cut -d' ' -f1"))
+        .unwrap()
+        .trim()
+        .to_owned();
     let blobs = w.join("layout/blobs/sha256");
     fs::create_dir_all(&blobs).unwrap();
     fs::rename(w.join("layer.tar.gz"), blobs.join(&layer_digest)).unwrap();
     let config = serde_json::to_vec(&serde_json::json!({
         "architecture": "amd64", "os": "linux", "config": {},
         "rootfs": {"type": "layers", "diff_ids": [format!("sha256:{diff_id}")]},
-    })).unwrap();
+    }))
+    .unwrap();
     let config_digest = harness::sha256_hex(&config);
     fs::write(blobs.join(&config_digest), &config).unwrap();
     let manifest = serde_json::to_vec(&serde_json::json!({
@@ -143,7 +175,12 @@ fn build_layout(w: &Path) {
 }
 
 fn sh(dir: &Path, script: &str) -> Vec<u8> {
-    let out = Command::new("bash").arg("-c").arg(format!("set -euo pipefail\n{script}")).current_dir(dir).output().unwrap();
+    let out = Command::new("bash")
+        .arg("-c")
+        .arg(format!("set -euo pipefail\n{script}"))
+        .current_dir(dir)
+        .output()
+        .unwrap();
     assert!(out.status.success(), "{script}\n{}", String::from_utf8_lossy(&out.stderr));
     out.stdout
 }
@@ -162,9 +199,17 @@ fn shell_quote(s: &str) -> String {
 }
 
 fn du(p: &Path) -> u64 {
-    String::from_utf8(sh(Path::new("/"), &format!("du -sb {} | cut -f1", p.display()))).unwrap().trim().parse().unwrap()
+    String::from_utf8(sh(Path::new("/"), &format!("du -sb {} | cut -f1", p.display())))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap()
 }
 
 fn largest_file(dir: &Path) -> PathBuf {
-    fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).max_by_key(|p| fs::metadata(p).unwrap().len()).unwrap()
+    fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .max_by_key(|p| fs::metadata(p).unwrap().len())
+        .unwrap()
 }

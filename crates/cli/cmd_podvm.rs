@@ -6,8 +6,8 @@ use std::sync::Arc;
 use anyhow::{Context, anyhow};
 use clap::{Args, Subcommand};
 use rvkit_podvm::{
-    DEFAULT_MAX_SIZE, DEFAULT_PATH, ImagePath, ImageRef, NoProgress, Outcome, Platform, Progress,
-    PublicKey, PullOptions, VerifiedImage, VerifyOptions,
+    DEFAULT_MAX_SIZE, DEFAULT_PATH, ImagePath, ImageRef, NoProgress, Outcome, Platform, Progress, PublicKey,
+    PullOptions, VerifiedImage, VerifyOptions,
 };
 
 use crate::io::{read_input, warn, write_output};
@@ -91,7 +91,9 @@ impl ImageArgs {
             )));
         }
         if self.insecure_skip_verify {
-            warn("--insecure-skip-verify: the image signature is NOT checked; values from it are not trustworthy");
+            warn(
+                "--insecure-skip-verify: the image signature is NOT checked; values from it are not trustworthy",
+            );
         } else if self.rekor_key.is_none() && self.insecure_ignore_tlog {
             warn("--insecure-ignore-tlog: signatures are accepted without a transparency-log check");
         }
@@ -156,7 +158,8 @@ pub fn run(cmd: Command) -> CmdResult {
         Command::Verify { image, access, platform, json } => {
             let image = ImageRef::parse(&image).map_err(Failure::input)?;
             let (pull, verify) = access.options(&platform)?;
-            let verified = runtime()?.block_on(rvkit_podvm::verify(&image, &pull, &verify)).map_err(podvm_failure)?;
+            let verified =
+                runtime()?.block_on(rvkit_podvm::verify(&image, &pull, &verify)).map_err(podvm_failure)?;
             describe(&verified);
             let out = if json {
                 format!("{}\n", serde_json::to_string_pretty(&verified)?)

@@ -1,27 +1,139 @@
 //! `rvkit rvps ...`: reference values for Trustee's RVPS.
 
-use std::path::PathBuf;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::anyhow;
 use clap::{Args, Subcommand};
 use rvkit_pcr::HashAlg;
-use rvkit_rvps::{ConfigMapOptions, EmitInput, Expiration, Format, Measurements, Tee, build};
+use rvkit_policy::{Claims, Policy, evaluate, hints};
+use rvkit_rvps::{
+    ConfigMapOptions, EmitInput, Expiration, Format, Measurements, Published, ReferenceValueSet, Source, Tee,
+    build, read_published,
+};
+use serde_json::{Value, json};
 
+use crate::cmd_podvm::{ImageArgs, fetch};
 use crate::io::{display, read_input, warn, write_output};
 use crate::{CmdResult, Failure};
 
+// The enum is parsed once per run; boxing the large emit arguments would buy
+// nothing but indirection.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 pub enum Command {
     /// Turn podvm measurements and initdata into reference values.
     Emit(EmitArgs),
+    /// Evaluate an attestation policy offline, as Trustee would, and explain failed comparisons.
+    Check(CheckArgs),
+    /// List the reference names a policy reads: present, missing, unused.
+    Coverage(CoverageArgs),
+    /// Compare two sets of reference values (any format, ConfigMaps included).
+    Diff(DiffArgs),
+    /// Merge sets of reference values (union of values per name, latest expiration).
+    Merge(MergeArgs),
+}
+
+#[derive(Args)]
+pub struct CheckArgs {
+    /// Claims: the policy input as JSON, one TEE's claims (with --tee), an EAR token, or tpm2_pcrread output.
+    #[arg(long, value_name = "FILE")]
+    claims: PathBuf,
+    /// Reference values: array, kv or sample format, or a ConfigMap of array or kv.
+    #[arg(long, value_name = "FILE")]
+    reference_values: PathBuf,
+    /// The attestation policy: Rego, or its ConfigMap as `oc get configmap -o yaml` prints it
+    /// [default: rvkit's built-in peer-pods policy in the style of the operator's].
+    #[arg(long, value_name = "FILE")]
+    policy: Option<PathBuf>,
+    /// The TEE of the claims (az-snp-vtpm, az-tdx-vtpm, snp, tdx, ...); needed for one TEE's bare claims.
+    #[arg(long, value_name = "TEE")]
+    tee: Option<String>,
+    /// Initdata documents the pod may use, to explain a failing pcr08.
+    #[arg(long, num_args = 1.., value_name = "FILE")]
+    initdata: Vec<PathBuf>,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+pub struct CoverageArgs {
+    /// The attestation policy: Rego or its ConfigMap.
+    #[arg(long, value_name = "FILE")]
+    policy: Option<PathBuf>,
+    /// Reference values in any format rvkit reads.
+    #[arg(long, value_name = "FILE")]
+    reference_values: PathBuf,
+    /// Only rules that compare claims of this TEE.
+    #[arg(long, value_name = "TEE")]
+    tee: Option<String>,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+    /// Exit 1 if the policy queries names the reference values lack.
+    #[arg(long)]
+    fail_on_missing: bool,
+}
+
+#[derive(Args)]
+pub struct DiffArgs {
+    /// The old set.
+    old: PathBuf,
+    /// The new set.
+    new: PathBuf,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+    /// Exit 1 if anything changed.
+    #[arg(long)]
+    fail_on_change: bool,
+}
+
+#[derive(Args)]
+pub struct MergeArgs {
+    /// Sets to merge, in order (any format rvkit reads).
+    #[arg(required = true, num_args = 1..)]
+    inputs: Vec<PathBuf>,
+    /// Output format [default: the first input's, array for sample].
+    #[arg(long)]
+    format: Option<Format>,
+    /// Expiration for names that come only from sample inputs (which carry none)
+    /// [default: 12 months from today, 00:00:00Z].
+    #[arg(long, value_name = "T")]
+    expiration: Option<Expiration>,
+    /// Wrap the result in a Kubernetes ConfigMap.
+    #[arg(long)]
+    configmap: bool,
+    /// ConfigMap name [default: the first input ConfigMap's, else trusteeconfig-rvps-reference-values].
+    #[arg(long, requires = "configmap")]
+    name: Option<String>,
+    /// ConfigMap namespace [default: the first input ConfigMap's, else trustee-operator-system].
+    #[arg(long, requires = "configmap")]
+    namespace: Option<String>,
+    /// ConfigMap data key [default: the format's key].
+    #[arg(long, requires = "configmap")]
+    data_key: Option<String>,
+    /// Write here (atomically) instead of stdout.
+    #[arg(short, long, value_name = "FILE")]
+    output: Option<PathBuf>,
 }
 
 #[derive(Args)]
 pub struct EmitArgs {
     /// measurements.json files of podvm images; several are merged.
-    #[arg(long, num_args = 1.., required = true, value_name = "FILE")]
+    #[arg(long, num_args = 1.., value_name = "FILE", required_unless_present = "image")]
     measurements: Vec<PathBuf>,
+    /// Podvm images to read /image/measurements.json from, after verifying them
+    /// (repeatable; merged like several --measurements).
+    #[arg(long, value_name = "IMAGE")]
+    image: Vec<String>,
+    #[command(flatten)]
+    access: ImageArgs,
+    /// Platform an image index resolves to.
+    #[arg(long, value_name = "OS/ARCH", default_value = "linux/amd64")]
+    image_platform: String,
     /// Initdata documents whose PCR8 values are allowed.
     #[arg(long, num_args = 1.., value_name = "FILE")]
     initdata: Vec<PathBuf>,
@@ -63,6 +175,10 @@ pub struct EmitArgs {
 pub fn run(cmd: Command) -> CmdResult {
     match cmd {
         Command::Emit(args) => emit(args),
+        Command::Check(args) => check(&args),
+        Command::Coverage(args) => coverage(&args),
+        Command::Diff(args) => diff(&args),
+        Command::Merge(args) => merge(args),
     }
 }
 
@@ -77,17 +193,26 @@ fn emit(args: EmitArgs) -> CmdResult {
         }
         measurements.push((label, m));
     }
+    for image in &args.image {
+        let (verified, bytes) = fetch(
+            image,
+            &args.access,
+            &args.image_platform,
+            rvkit_podvm::DEFAULT_PATH,
+            rvkit_podvm::DEFAULT_MAX_SIZE,
+        )?;
+        let label = format!("{}:{}", verified.pinned, rvkit_podvm::DEFAULT_PATH);
+        let (m, warnings) = Measurements::parse(&bytes).map_err(|e| anyhow!("{label}: {e}"))?;
+        for w in warnings {
+            warn(format_args!("{label}: {w}"));
+        }
+        measurements.push((label, m));
+    }
     let mut initdata_bytes = Vec::new();
     for path in &args.initdata {
         initdata_bytes.push((display(path), read_input(path)?));
     }
-    let expiration = match args.expiration {
-        Some(e) => e,
-        None => {
-            let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
-            Expiration::months_after_midnight(now, 12)
-        }
-    };
+    let expiration = args.expiration.unwrap_or_else(default_expiration);
     let input = EmitInput {
         measurements,
         initdata: initdata_bytes.iter().map(|(l, b)| (l.clone(), b.as_slice())).collect(),
@@ -110,6 +235,256 @@ fn emit(args: EmitArgs) -> CmdResult {
         rvkit_rvps::render(&set, args.format)
     };
     eprintln!("note: {}", args.format.note());
+    write_output(args.output.as_ref(), text.as_bytes())?;
+    Ok(())
+}
+
+fn now_unix() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+}
+
+/// Twelve months from today at midnight UTC, Trustee's own default.
+fn default_expiration() -> Expiration {
+    Expiration::months_after_midnight(now_unix(), 12)
+}
+
+/// Reads reference values in any format, naming the file in errors.
+fn read_values(path: &Path) -> Result<Published, Failure> {
+    let bytes = read_input(path)?;
+    read_published(&bytes).map_err(|e| Failure::input(anyhow!("{}: {e}", display(path))))
+}
+
+fn read_policy(path: Option<&PathBuf>) -> Result<Policy, Failure> {
+    match path {
+        Some(p) => {
+            let bytes = read_input(p)?;
+            Policy::parse(&bytes).map_err(|e| Failure::input(anyhow!("{}: {e}", display(p))))
+        }
+        None => Policy::parse(rvkit_policy::PEER_PODS_POLICY.as_bytes()).map_err(Failure::input),
+    }
+}
+
+fn policy_label(path: Option<&PathBuf>, policy: &Policy) -> String {
+    match path {
+        Some(p) => format!("{} ({})", display(p), policy.origin()),
+        None => "rvkit's built-in peer-pods policy (pass --policy with the cluster's policy for its verdict)"
+            .to_owned(),
+    }
+}
+
+/// A JSON value on one line; strings without quotes.
+fn show(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn check(args: &CheckArgs) -> CmdResult {
+    let policy = read_policy(args.policy.as_ref())?;
+    let claims_bytes = read_input(&args.claims)?;
+    let claims = Claims::parse(&claims_bytes, args.tee.as_deref())
+        .map_err(|e| Failure::input(anyhow!("{}: {e}", display(&args.claims))))?;
+    let values = read_values(&args.reference_values)?;
+    let mut initdata = Vec::new();
+    for path in &args.initdata {
+        initdata.push((display(path), read_input(path)?));
+    }
+    let result = evaluate(&policy, &claims, &values.values).map_err(Failure::input)?;
+    let now = Expiration::from_unix(now_unix());
+    let failed: Vec<_> = result
+        .failed()
+        .map(|c| {
+            let h = hints(c, &values.values, &initdata, Some(now));
+            (c, h)
+        })
+        .collect();
+    let out = if args.json {
+        let doc = json!({
+            "verdict": match &result.verdict {
+                rvkit_policy::Verdict::Ear { status, trust_vector } => json!({
+                    "status": status.name(),
+                    "trust_vector": trust_vector.iter().map(|(k, v)| (k.clone(), json!(v))).collect::<serde_json::Map<_, _>>(),
+                }),
+                rvkit_policy::Verdict::Allow(a) => json!({"allow": a}),
+                other => json!(other.to_string()),
+            },
+            "passes": result.verdict.passes(),
+            "tee": claims.tee(),
+            "queried": result.queried,
+            "comparisons": result.comparisons.len(),
+            "failed": failed.iter().map(|(c, h)| json!({
+                "line": c.query.line,
+                "claim": c.query.claim,
+                "op": c.query.op,
+                "value": c.value,
+                "reference": c.query.name,
+                "allowed": c.reference.as_ref().map(|r| r.value.clone()),
+                "hints": h,
+            })).collect::<Vec<_>>(),
+        });
+        let mut s = serde_json::to_string_pretty(&doc)?;
+        s.push('\n');
+        s
+    } else {
+        let mut s = String::new();
+        let _ = writeln!(s, "verdict: {}", result.verdict);
+        let _ = writeln!(s, "policy: {}", policy_label(args.policy.as_ref(), &policy));
+        let _ = writeln!(s, "claims: {} ({})", display(&args.claims), claims.tee());
+        let _ = writeln!(
+            s,
+            "reference values: {} ({}, {} names)",
+            display(&args.reference_values),
+            values.origin,
+            values.values.len()
+        );
+        for (c, h) in &failed {
+            let _ = writeln!(
+                s,
+                "failed (policy line {}): {} {} query_reference_value({:?})",
+                c.query.line,
+                c.query.claim.as_deref().unwrap_or("?"),
+                c.query.op.as_deref().unwrap_or("?"),
+                c.query.name.as_deref().unwrap_or("?")
+            );
+            let _ = writeln!(
+                s,
+                "  claim value: {}",
+                c.value.as_ref().map_or("(missing from the claims)".to_owned(), show)
+            );
+            match &c.reference {
+                Some(rv) => {
+                    let _ = writeln!(s, "  allowed ({}): {}", rv.name, show(&rv.value));
+                }
+                None => {
+                    let _ = writeln!(
+                        s,
+                        "  allowed: no reference value named {:?}",
+                        c.query.name.as_deref().unwrap_or("")
+                    );
+                }
+            }
+            for hint in h {
+                let _ = writeln!(s, "  hint: {hint}");
+            }
+        }
+        let _ = writeln!(s, "{} comparisons, {} failed", result.comparisons.len(), failed.len());
+        s
+    };
+    write_output(None, out.as_bytes())?;
+    if !result.verdict.passes() {
+        return Err(Failure::invalid(anyhow!(
+            "the policy does not affirm these claims ({}), {} failed comparison(s)",
+            result.verdict,
+            failed.len()
+        )));
+    }
+    Ok(())
+}
+
+fn coverage(args: &CoverageArgs) -> CmdResult {
+    let policy = read_policy(args.policy.as_ref())?;
+    if let Some(t) = &args.tee
+        && !rvkit_policy::KNOWN_TEES.contains(&t.as_str())
+    {
+        return Err(Failure::input(rvkit_policy::Error::UnknownTee { name: t.clone() }));
+    }
+    let values = read_values(&args.reference_values)?;
+    let c = rvkit_policy::coverage(&policy, &values.values, args.tee.as_deref());
+    let out = if args.json {
+        let doc = json!({
+            "tee": args.tee,
+            "queried": c.queried.iter().map(|(n, lines)| json!({"name": n, "lines": lines})).collect::<Vec<_>>(),
+            "present": c.present,
+            "missing": c.missing,
+            "unused": c.unused,
+            "dynamic_lines": c.dynamic,
+        });
+        let mut s = serde_json::to_string_pretty(&doc)?;
+        s.push('\n');
+        s
+    } else {
+        let mut s = String::new();
+        let scope = args.tee.as_deref().map(|t| format!(" by {t} rules")).unwrap_or_default();
+        let _ = writeln!(s, "policy: {}", policy_label(args.policy.as_ref(), &policy));
+        let _ = writeln!(s, "queried{scope}: {}", join(c.queried.iter().map(|(n, _)| n.as_str())));
+        let _ = writeln!(s, "present: {}", join(c.present.iter().map(String::as_str)));
+        let _ = writeln!(s, "missing: {}", join(c.missing.iter().map(String::as_str)));
+        let _ = writeln!(s, "unused: {}", join(c.unused.iter().map(String::as_str)));
+        if !c.dynamic.is_empty() {
+            let lines: Vec<String> = c.dynamic.iter().map(usize::to_string).collect();
+            let _ = writeln!(s, "not a literal name on policy line(s): {}", lines.join(", "));
+        }
+        s
+    };
+    write_output(None, out.as_bytes())?;
+    if args.fail_on_missing && !c.missing.is_empty() {
+        return Err(Failure::invalid(anyhow!(
+            "the policy queries {} name(s) the reference values lack",
+            c.missing.len()
+        )));
+    }
+    Ok(())
+}
+
+fn join<'a>(items: impl Iterator<Item = &'a str>) -> String {
+    let v: Vec<&str> = items.collect();
+    if v.is_empty() { "(none)".to_owned() } else { v.join(" ") }
+}
+
+fn diff(args: &DiffArgs) -> CmdResult {
+    let old = read_values(&args.old)?;
+    let new = read_values(&args.new)?;
+    let d = rvkit_rvps::diff(&old.values, &new.values, old.has_expirations() && new.has_expirations());
+    let out = if args.json {
+        let mut s = serde_json::to_string_pretty(&d.to_json())?;
+        s.push('\n');
+        s
+    } else {
+        d.to_string()
+    };
+    write_output(None, out.as_bytes())?;
+    if args.fail_on_change && !d.is_empty() {
+        return Err(Failure::invalid(anyhow!(
+            "{} differs from {}: {} added, {} removed, {} changed",
+            display(&args.new),
+            display(&args.old),
+            d.added.len(),
+            d.removed.len(),
+            d.changed.len()
+        )));
+    }
+    Ok(())
+}
+
+fn merge(args: MergeArgs) -> CmdResult {
+    let mut inputs = Vec::new();
+    for path in &args.inputs {
+        inputs.push((display(path), read_values(path)?));
+    }
+    let first = &inputs[0].1.origin;
+    let format = args.format.unwrap_or(match first.format() {
+        Format::Sample => Format::Array,
+        f => f,
+    });
+    let merged = rvkit_rvps::merge(&inputs, args.expiration.unwrap_or_else(default_expiration))?;
+    let set = ReferenceValueSet::from_values(merged)?;
+    let text = if args.configmap {
+        let (cm_name, cm_namespace) = match first {
+            Source::ConfigMap { name, namespace, .. } => (name.clone(), namespace.clone()),
+            Source::Payload(_) => (None, None),
+        };
+        let defaults = ConfigMapOptions::default();
+        let opts = ConfigMapOptions {
+            name: args.name.or(cm_name).unwrap_or(defaults.name),
+            namespace: args.namespace.or(cm_namespace).unwrap_or(defaults.namespace),
+            data_key: args.data_key,
+        };
+        rvkit_rvps::render_configmap(&set, format, &opts)?
+    } else {
+        rvkit_rvps::render(&set, format)
+    };
+    eprintln!("note: {}", format.note());
     write_output(args.output.as_ref(), text.as_bytes())?;
     Ok(())
 }

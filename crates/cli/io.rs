@@ -73,9 +73,11 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
         Ok(meta) => meta.permissions(),
         Err(_) => std::os::unix::fs::PermissionsExt::from_mode(0o644),
     };
+    // No fsync: the promise is atomicity (old or new content, never a mix),
+    // which the rename gives; the results are reproducible from their inputs,
+    // and an fsync costs more than the whole computation.
     tmp.write_all(bytes)
         .and_then(|()| tmp.as_file().set_permissions(perms))
-        .and_then(|()| tmp.as_file().sync_all())
         .with_context(|| format!("cannot write {}", path.display()))?;
     tmp.persist(path).with_context(|| format!("cannot write {}", path.display()))?;
     Ok(())

@@ -5,8 +5,10 @@
 //! Exit codes: 0 ok, 1 verification or validation failed, 2 usage or input
 //! error.
 
+mod cmd_bundle;
 mod cmd_initdata;
 mod cmd_pcr;
+mod cmd_podvm;
 mod cmd_rvps;
 mod io;
 
@@ -24,12 +26,17 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Render the walkthrough's whole Trustee configuration for `oc apply -k`, or check one.
+    Bundle(Box<cmd_bundle::Command>),
     /// Render, check, digest and encode initdata documents.
     #[command(subcommand)]
     Initdata(cmd_initdata::Command),
     /// Hash files, simulate PCR extends, compute the PCR8 of initdata.
     #[command(subcommand)]
     Pcr(cmd_pcr::Command),
+    /// Verify signed podvm images and fetch files from them.
+    #[command(subcommand)]
+    Podvm(cmd_podvm::Command),
     /// Emit Trustee RVPS reference values.
     #[command(subcommand)]
     Rvps(cmd_rvps::Command),
@@ -66,8 +73,10 @@ pub type CmdResult = Result<(), Failure>;
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Bundle(c) => cmd_bundle::run(*c),
         Command::Initdata(c) => cmd_initdata::run(c),
         Command::Pcr(c) => cmd_pcr::run(c),
+        Command::Podvm(c) => cmd_podvm::run(c),
         Command::Rvps(c) => cmd_rvps::run(c),
     };
     match result {
@@ -76,5 +85,15 @@ fn main() -> ExitCode {
             eprintln!("error: {:#}", f.error);
             ExitCode::from(f.code)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        super::Cli::command().debug_assert();
     }
 }

@@ -1,5 +1,7 @@
 //! End-to-end tests of the `rvkit` binary, grouped by purpose.
 
+mod attest;
+mod bundle;
 mod cli;
 #[path = "../../crates/podvm/tests/it/harness.rs"]
 #[allow(dead_code)]

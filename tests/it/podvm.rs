@@ -50,13 +50,17 @@ fn verify_fetch_and_emit_from_a_signed_image() {
     assert_eq!(ok(rvkit_in(d, &access(&reg, &["podvm", "fetch", &image, "-o", "m.json"]))), "");
     fs::write(d.join("i.toml"), rvkit_initdata::DUMMY_INITDATA).unwrap();
     let common = ["--initdata", "i.toml", "--expiration", "2027-12-12T00:00:00Z"];
-    let from_image = ok(rvkit_in(d, &access(&reg, &[&["rvps", "emit", "--image", &image][..], &common].concat())));
+    let from_image =
+        ok(rvkit_in(d, &access(&reg, &[&["rvps", "emit", "--image", &image][..], &common].concat())));
     let from_file = ok(rvkit_in(d, &[&["rvps", "emit", "--measurements", "m.json"][..], &common].concat()));
     assert_eq!(from_image, from_file);
 
     // The walkthrough's path: pull the whole image (skopeo), take the file
     // out of the layer (tar), run its jq program; same reference values.
-    if have_tools("verify_fetch_and_emit_from_a_signed_image", &[("skopeo", "skopeo"), ("jq", "jq"), ("tar", "tar")]) {
+    if have_tools(
+        "verify_fetch_and_emit_from_a_signed_image",
+        &[("skopeo", "skopeo"), ("jq", "jq"), ("tar", "tar")],
+    ) {
         let script = format!(
             "skopeo copy -q --src-tls-verify=false docker://{addr}/podvm/e2e@{digest} dir:pulled
              for layer in $(jq -r '.layers[].digest | sub(\"sha256:\"; \"\")' pulled/manifest.json); do

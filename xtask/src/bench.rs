@@ -102,12 +102,21 @@ impl Row {
 /// Rows from `benches/podvm_fetch.rs`, which writes its own result file.
 fn podvm_rows() -> Result<Vec<Row>> {
     let path = target_dir().join("bench-podvm.json");
-    let text = fs::read_to_string(&path).with_context(|| format!("no podvm benchmark result at {}", path.display()))?;
+    let text = fs::read_to_string(&path)
+        .with_context(|| format!("no podvm benchmark result at {}", path.display()))?;
     let v: serde_json::Value = serde_json::from_str(&text)?;
-    let get = |who: &str, what: &str| v[who][what].as_f64().with_context(|| format!("{} lacks {who}.{what}", path.display()));
+    let get = |who: &str, what: &str| {
+        v[who][what].as_f64().with_context(|| format!("{} lacks {who}.{what}", path.display()))
+    };
     let peer = "skopeo copy dir: + tar -x";
     Ok(vec![
-        Row::new("podvm fetch, 1 GiB image: wall (s)".to_owned(), get("rvkit", "wall_s")?, peer, get("skopeo_tar", "wall_s")?, false),
+        Row::new(
+            "podvm fetch, 1 GiB image: wall (s)".to_owned(),
+            get("rvkit", "wall_s")?,
+            peer,
+            get("skopeo_tar", "wall_s")?,
+            false,
+        ),
         Row::new(
             "podvm fetch: peak RSS (MiB)".to_owned(),
             get("rvkit", "peak_rss_kib")? / 1024.0,

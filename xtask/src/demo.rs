@@ -58,8 +58,15 @@ pub fn run(_args: &[String]) -> Result<()> {
         Ok(String::from_utf8(bytes)?.trim_end().to_owned())
     };
     let pinned = rv(&[
-        "podvm", "verify", &format!("oci:podvm-image:{TAG}"), "--key", "podvm-cosign.pub", "--rekor-key",
-        "rekor.pub", "--identity", IMAGE_REPO,
+        "podvm",
+        "verify",
+        &format!("oci:podvm-image:{TAG}"),
+        "--key",
+        "podvm-cosign.pub",
+        "--rekor-key",
+        "rekor.pub",
+        "--identity",
+        IMAGE_REPO,
     ])?;
     let summary = rv(&["bundle", "--config", "trustee.toml", "-o", "bundle", "--json"])?;
     rv(&["bundle", "check", "bundle"])?;
@@ -88,7 +95,11 @@ pub fn run(_args: &[String]) -> Result<()> {
     }
     println!("\nwritten to {} in {:.1} s", show(&out), elapsed.as_secs_f64());
     println!("next: read {}/bundle/NEXT-STEPS.md; explain PCR8 with", show(&out));
-    println!("  {} initdata digest {}/bundle/initdata.toml --platform vtpm --transcript", show(&rvkit), show(&out));
+    println!(
+        "  {} initdata digest {}/bundle/initdata.toml --platform vtpm --transcript",
+        show(&rvkit),
+        show(&out)
+    );
     Ok(())
 }
 

@@ -10,6 +10,9 @@ impl PcrIndex {
     /// The number of PCRs in a PC Client bank.
     pub const COUNT: usize = 24;
 
+    /// PCR0, where a StartupLocality event changes the start value.
+    pub(crate) const PCR0: PcrIndex = PcrIndex(0);
+
     /// Checks that `index` is in range.
     pub fn new(index: u32) -> Result<PcrIndex, Error> {
         if index < Self::COUNT as u32 {

@@ -4,8 +4,11 @@
 //! Registers (TCG *TPM 2.0 Library, Part 1*, section 17: an extend replaces a
 //! register with `H(old || digest)`) and the TDX mapping of PCR indices to
 //! runtime measurement registers (TCG/Intel *TDX Virtual Firmware Design Guide*,
-//! section 4.3.4). It is pure: it reads only the bytes and readers a caller
-//! hands in and never touches the network.
+//! section 4.3.4). Its [`eventlog`] module parses and replays the
+//! crypto-agile TCG event logs of the *TCG PC Client Platform Firmware
+//! Profile* (section 10) that firmware leaves for the OS, and the TDX CCEL
+//! log in the same format. It is pure: it reads only the bytes and readers
+//! a caller hands in and never touches the network.
 //!
 //! ```
 //! use rvkit_pcr::{Digest, HashAlg, PcrBank, PcrIndex};
@@ -27,6 +30,7 @@ mod alg;
 mod bank;
 mod digest;
 mod error;
+pub mod eventlog;
 mod tdx;
 
 pub use alg::{HashAlg, Hasher, hash_reader};

@@ -208,4 +208,30 @@ pub enum Error {
         /// What is wrong.
         message: String,
     },
+    /// A ConfigMap that cannot be read, or holds no reference values.
+    #[error("ConfigMap: {message}")]
+    ConfigMap {
+        /// What is wrong.
+        message: String,
+    },
+    /// A name whose values are of different kinds in two merged sets.
+    #[error("cannot merge {name:?}: {first} but {second}")]
+    MergeKindConflict {
+        /// The name.
+        name: String,
+        /// The first kind and where it came from.
+        first: String,
+        /// The other kind and where it came from.
+        second: String,
+    },
+    /// A name whose (non-array) values differ in two merged sets.
+    #[error("cannot merge {name:?}: its value is {first} but {second} (only array values are merged)")]
+    MergeValueConflict {
+        /// The name.
+        name: String,
+        /// The first value and where it came from.
+        first: String,
+        /// The other value and where it came from.
+        second: String,
+    },
 }

@@ -10,7 +10,9 @@
 //! message) and of trustee-operator's reference-value ConfigMap
 //! (<https://github.com/confidential-containers/trustee-operator>), and
 //! reproduces the reference-value step of the Confidential Containers
-//! Trustee walkthrough byte for byte.
+//! Trustee walkthrough byte for byte. [`read_published`] reads every form
+//! back (ConfigMaps included), and [`diff`] and [`merge`] compare and
+//! combine sets, for example several podvm releases in one policy.
 //!
 //! The crate is pure: it reads only bytes a caller hands in, and never
 //! touches the network or the file system.
@@ -42,6 +44,7 @@ mod error;
 mod expiration;
 mod measurements;
 mod name;
+mod published;
 mod raw;
 mod render;
 #[cfg(test)]
@@ -53,5 +56,6 @@ pub use error::Error;
 pub use expiration::Expiration;
 pub use measurements::{DEFAULT_MEASUREMENTS_LABEL, Measurements, Warning};
 pub use name::{RvName, Tee};
+pub use published::{Change, ConfigMap, Diff, Published, Source, diff, merge, read_published};
 pub use render::{ConfigMapOptions, Format, render, render_configmap};
 pub use value::{REFERENCE_VALUE_VERSION, ReferenceValue, parse_published};
