@@ -5,6 +5,10 @@
 //! Exit codes: 0 ok, 1 verification or validation failed, 2 usage or input
 //! error.
 
+// The doc comments on clap types are the command's help texts, written for a
+// terminal (`[:TAG]`, bare URLs, `<name>`), not rustdoc markup.
+#![allow(rustdoc::broken_intra_doc_links, rustdoc::bare_urls, rustdoc::invalid_html_tags)]
+
 mod cmd_bundle;
 mod cmd_initdata;
 mod cmd_pcr;
