@@ -168,7 +168,8 @@ fn whole_process(runs: usize) -> Result<(Duration, Duration)> {
     fs::create_dir_all(&dir)?;
     fs::copy(root().join("data/demo/measurements.json"), dir.join("measurements.json"))?;
     fs::write(dir.join("initdata.toml"), rvkit_initdata::DUMMY_INITDATA)?;
-    fs::write(dir.join("pipeline.sh"), PIPELINE)?;
+    let jq = root().join("crates/rvps/tests/data/walkthrough-reference-values.jq");
+    fs::write(dir.join("pipeline.sh"), PIPELINE.replace("{jq}", jq.to_str().context("non-UTF-8 path")?))?;
     let mut ours = Vec::new();
     let mut theirs = Vec::new();
     for _ in 0..runs {
@@ -215,41 +216,17 @@ fn median(mut v: Vec<Duration>) -> Duration {
     v[v.len() / 2]
 }
 
-/// The walkthrough's own steps, as in the seed file, on fixed file names.
+/// The walkthrough's own steps on fixed file names; the jq program is the
+/// walkthrough's, kept with the rvps crate's parity tests (`{jq}` is replaced
+/// by its path).
 const PIPELINE: &str = r#"set -euo pipefail
+JQ_PROGRAM=$(cat '{jq}')
 initial_pcr=0000000000000000000000000000000000000000000000000000000000000000
 hash=$(sha256sum initdata.toml | cut -d' ' -f1)
 PCR8_HASH=$(echo -n "$initial_pcr$hash" | xxd -r -p | sha256sum | cut -d' ' -f1)
 JSON_DATA=$(cat measurements.json)
 REFERENCE_VALUES_JSON=$(echo "$JSON_DATA" | jq \
---arg pcr8_val "$PCR8_HASH" '
-(
-(.measurements.sha256 | to_entries)
-+
-[{"key": "pcr08", "value": $pcr8_val}]
-)
-| map(
-([ (.value | ltrimstr("0x")) ]) as $val |
-(.key | ltrimstr("pcr") | tonumber) as $idx |
-[
-{
-"name": ("snp_" + .key),
-"expiration": "2027-12-12T00:00:00Z",
-"value": $val,
-"sort_idx": $idx
-},
-{
-"name": ("tdx_" + .key),
-"expiration": "2027-12-12T00:00:00Z",
-"value": $val,
-"sort_idx": $idx
-}
-]
-)
-| flatten
-| sort_by(.sort_idx, .name)
-| map(del(.sort_idx))
-' | sed 's/^/    /')
+--arg pcr8_val "$PCR8_HASH" "$JQ_PROGRAM" | sed 's/^/    /')
 cat > shell.yaml <<EOF
 apiVersion: v1
 kind: ConfigMap

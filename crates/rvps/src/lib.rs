@@ -42,6 +42,7 @@
 mod emit;
 mod error;
 mod expiration;
+pub mod k8s;
 mod measurements;
 mod name;
 mod published;

@@ -221,7 +221,7 @@ fn bad(field: &'static str, value: &str, reason: &'static str) -> Error {
 fn check_dns_subdomain(field: &'static str, s: &str) -> Result<(), Error> {
     const REASON: &str = "must be at most 253 lowercase letters, digits, '-' or '.', \
                           starting and ending with a letter or digit";
-    if s.is_empty() || s.len() > 253 || !s.split('.').all(is_dns_label) {
+    if !crate::k8s::is_dns_subdomain(s) {
         return Err(bad(field, s, REASON));
     }
     Ok(())
@@ -229,7 +229,7 @@ fn check_dns_subdomain(field: &'static str, s: &str) -> Result<(), Error> {
 
 /// Namespaces: RFC 1123 label.
 fn check_dns_label(field: &'static str, s: &str) -> Result<(), Error> {
-    if !is_dns_label(s) {
+    if !crate::k8s::is_dns_label(s) {
         return Err(bad(
             field,
             s,
@@ -239,25 +239,10 @@ fn check_dns_label(field: &'static str, s: &str) -> Result<(), Error> {
     Ok(())
 }
 
-fn is_dns_label(s: &str) -> bool {
-    let alnum = |c: u8| c.is_ascii_lowercase() || c.is_ascii_digit();
-    let b = s.as_bytes();
-    !b.is_empty()
-        && b.len() <= 63
-        && b.iter().all(|&c| alnum(c) || c == b'-')
-        && alnum(b[0])
-        && alnum(b[b.len() - 1])
-}
-
 /// ConfigMap data keys: `[-._a-zA-Z0-9]+`, at most 253 characters, not `.`
 /// or `..` (Kubernetes `IsConfigMapKey`).
 fn check_data_key(s: &str) -> Result<(), Error> {
-    let ok = !s.is_empty()
-        && s.len() <= 253
-        && s != "."
-        && s != ".."
-        && s.bytes().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_'));
-    if !ok {
+    if !crate::k8s::is_configmap_key(s) {
         return Err(bad(
             "data key",
             s,

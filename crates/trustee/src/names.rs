@@ -5,6 +5,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use crate::Error;
+use rvkit_rvps::k8s::{is_configmap_key, is_dns_label as is_label};
 
 /// Defines a string newtype that is valid by construction: `FromStr`,
 /// `TryFrom<String>` (for serde) and `Display` all go through `check`.
@@ -113,16 +114,6 @@ checked_name!(
     check_scope
 );
 
-fn is_label(s: &str) -> bool {
-    let alnum = |c: u8| c.is_ascii_lowercase() || c.is_ascii_digit();
-    let b = s.as_bytes();
-    !b.is_empty()
-        && b.len() <= 63
-        && b.iter().all(|&c| alnum(c) || c == b'-')
-        && alnum(b[0])
-        && alnum(b[b.len() - 1])
-}
-
 const LABEL_RULE: &str =
     "must be at most 63 lowercase letters, digits or '-', starting and ending with a letter or digit";
 
@@ -154,12 +145,7 @@ fn check_hostname(s: &str) -> Result<(), String> {
 }
 
 fn check_data_key(s: &str) -> Result<(), String> {
-    let ok = !s.is_empty()
-        && s.len() <= 253
-        && s != "."
-        && s != ".."
-        && s.bytes().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_'));
-    if ok {
+    if is_configmap_key(s) {
         Ok(())
     } else {
         Err("must be at most 253 letters, digits, '-', '.' or '_', and not '.' or '..'".to_owned())
