@@ -1,7 +1,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use rvkit_pcr::{Digest, ExtendStep, HashAlg, PcrIndex};
+use rvkit_pcr::{Digest, ExtendStep, HashAlg, PcrBank, PcrIndex};
 
 use crate::{Error, InitData};
 
@@ -119,13 +119,14 @@ pub fn fit(bytes: &[u8], len: usize) -> Vec<u8> {
 /// Returns the new PCR value and the extend step that produced it.
 pub fn pcr8_from_digest(d: &Digest) -> (Digest, ExtendStep) {
     let fitted = fit(d.as_bytes(), HashAlg::Sha256.digest_len());
-    // `fit` returns exactly 32 bytes, so this cannot fail; fall back to zero
-    // rather than panic to keep the function total.
-    let digest = Digest::from_slice(HashAlg::Sha256, &fitted).unwrap_or(Digest::zero(HashAlg::Sha256));
-    let old = Digest::zero(HashAlg::Sha256);
-    let new = HashAlg::Sha256.hash_parts(&[old.as_bytes(), digest.as_bytes()]);
+    // `fit` returns exactly 32 bytes and 8 is a PCR of the SHA-256 bank, so
+    // neither step can fail.
+    let digest = Digest::from_slice(HashAlg::Sha256, &fitted).unwrap_or_else(|_| unreachable!("32 bytes"));
     let pcr = PcrIndex::new(INITDATA_PCR).unwrap_or_else(|_| unreachable!("8 is below 24"));
-    (new, ExtendStep { pcr, old, digest, new })
+    let step = PcrBank::new(HashAlg::Sha256)
+        .extend(pcr, &digest)
+        .unwrap_or_else(|_| unreachable!("a SHA-256 digest extends the SHA-256 bank"));
+    (step.new, step)
 }
 
 impl InitData {

@@ -1,12 +1,10 @@
 use std::fmt::Write as _;
 
-use rvkit_pcr::{Digest, ExtendStep, HashAlg, PcrBank, PcrIndex};
+use rvkit_initdata::INITDATA_PCR;
+use rvkit_pcr::{Digest, ExtendStep, HashAlg, PcrIndex};
 
 use crate::measurements::canonical_key;
 use crate::{Error, Expiration, Measurements, ReferenceValue, RvName, Tee, Warning};
-
-/// The PCR the peer-pods vTPM measures initdata into.
-const INITDATA_PCR: u32 = 8;
 
 /// The label of the built-in dummy initdata document in warnings and
 /// transcripts.
@@ -293,17 +291,9 @@ pub fn build(input: &EmitInput) -> Result<(ReferenceValueSet, Vec<Warning>), Err
 }
 
 /// The extend of PCR8 from reset that a vTPM performs for an initdata
-/// digest: SHA-256 over 32 zero bytes and the digest's first 32 bytes (the
-/// peer-pods podvm truncates longer digests).
+/// digest (computed by rvkit-initdata, the one place that knows the rule).
 fn pcr8_extend(digest: &Digest) -> ExtendStep {
-    let mut first32 = [0u8; 32];
-    let bytes = digest.as_bytes();
-    let n = bytes.len().min(32);
-    first32[..n].copy_from_slice(&bytes[..n]);
-    let first32 = Digest::from_slice(HashAlg::Sha256, &first32).expect("32 bytes is a SHA-256 digest");
-    PcrBank::new(HashAlg::Sha256)
-        .extend(pcr_index(INITDATA_PCR), &first32)
-        .expect("a SHA-256 digest extends the SHA-256 bank")
+    rvkit_initdata::pcr8_from_digest(digest).1
 }
 
 /// A PCR index from a number this module knows to be below 24.
