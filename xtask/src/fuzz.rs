@@ -9,7 +9,18 @@ use anyhow::{Context, Result, bail};
 
 use crate::util::{cargo, output, root, run as run_cmd, target_dir};
 
-pub const TARGETS: &[&str] = &["initdata_parse", "annotation_decode", "measurements_parse", "eventlog_parse"];
+pub const TARGETS: &[&str] = &[
+    "initdata_parse",
+    "annotation_decode",
+    "measurements_parse",
+    "eventlog_parse",
+    "image_ref_parse",
+    "public_key_parse",
+    "podvm_layers",
+    "published_parse",
+    "policy_inputs",
+    "bundle_config",
+];
 
 /// The flags cargo-fuzz passes for `--sanitizer none`: SanitizerCoverage with
 /// inline 8-bit counters, PC tables and comparison tracing, plus `cfg(fuzzing)`.

@@ -77,6 +77,9 @@ mod cosign;
 mod digest;
 mod error;
 mod extract;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 mod keys;
 mod layout;
 mod manifest;

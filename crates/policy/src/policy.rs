@@ -50,6 +50,14 @@ impl Policy {
         } else {
             (text.to_owned(), "Rego".to_owned())
         };
+        let depth = bracket_depth(&text);
+        if depth > MAX_BRACKET_DEPTH {
+            return Err(Error::PolicyParse {
+                message: format!(
+                    "brackets and braces nest {depth} levels deep, more than the {MAX_BRACKET_DEPTH} accepted"
+                ),
+            });
+        }
         let mut engine = regorus::Engine::new();
         engine
             .add_policy("policy.rego".to_owned(), text.clone())
@@ -97,6 +105,38 @@ impl Policy {
 }
 
 const CALL: &str = "query_reference_value(";
+
+/// The deepest nesting of `[` and `{` accepted in a policy. The Rego parser
+/// (regorus 0.11) first tries each `[` or `{` as a comprehension and parses
+/// it again as a literal when that fails, so its time doubles with every
+/// level: 20 levels take tens of seconds. Attestation policies nest a few
+/// levels (rule body, comprehension, object, index).
+const MAX_BRACKET_DEPTH: usize = 10;
+
+/// The deepest nesting of `[` and `{` outside strings and comments.
+fn bracket_depth(text: &str) -> usize {
+    let (mut depth, mut max) = (0usize, 0usize);
+    let (mut in_str, mut raw, mut escaped, mut comment) = (false, false, false, false);
+    for c in text.chars() {
+        match c {
+            '\n' if comment => comment = false,
+            _ if comment => {}
+            _ if escaped => escaped = false,
+            '\\' if in_str => escaped = true,
+            '"' if !raw => in_str = !in_str,
+            '`' if !in_str => raw = !raw,
+            _ if in_str || raw => {}
+            '#' => comment = true,
+            '[' | '{' => {
+                depth += 1;
+                max = max.max(depth);
+            }
+            ']' | '}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    max
+}
 
 /// One `query_reference_value` call in a policy.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -214,6 +254,25 @@ executables := 3 if {
 	x := query_reference_value("dynamic")
 }
 "##;
+
+    #[test]
+    fn deep_brackets_are_refused_before_the_parser_sees_them() {
+        // Found by the policy_inputs fuzz target: 60 nested `[` kept the
+        // Rego parser busy for minutes.
+        let deep = format!("package policy\n\nx := {} 1\n", "[".repeat(60));
+        let started = std::time::Instant::now();
+        let err = Policy::parse(deep.as_bytes()).unwrap_err();
+        assert!(matches!(&err, Error::PolicyParse { message } if message.contains("60 levels")), "{err}");
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
+        // Brackets in strings and comments do not count; closed ones do not add up.
+        let fine = format!(
+            "package policy\n\n# {open}\ns := \"{open}\"\nr := `{open}`\nx := [[1]]\ny := {{\"a\": [2]}}\n",
+            open = "[{".repeat(30)
+        );
+        Policy::parse(fine.as_bytes()).unwrap();
+        assert_eq!(bracket_depth(&fine), 2);
+        assert!(bracket_depth(crate::PEER_PODS_POLICY) <= MAX_BRACKET_DEPTH);
+    }
 
     #[test]
     fn finds_calls_and_their_comparisons_outside_comments() {

@@ -1,0 +1,58 @@
+//! An entry point for the libFuzzer targets, behind the `fuzzing` feature.
+//!
+//! The layer reader is private: the only public way to reach it is
+//! [`fetch_file`](crate::fetch_file), which needs a signed image and a
+//! runtime, and a fuzzer cannot forge layer digests. This module runs the same
+//! extraction code on one uncompressed layer whose descriptor is made from
+//! the bytes themselves, so the digest and size checks always pass and every
+//! input reaches the tar reader and the layer merger. It is not part of the
+//! supported API.
+
+use std::io::{self, Read};
+use std::sync::Arc;
+
+use crate::digest::BlobDigest;
+use crate::error::Error;
+use crate::extract::{ImagePath, extract};
+use crate::manifest::Descriptor;
+use crate::progress::{NoProgress, Progress};
+
+/// The media type of an uncompressed OCI layer.
+const OCI_LAYER_TAR: &str = "application/vnd.oci.image.layer.v1.tar";
+
+/// Extracts `path` from the uncompressed layer `tar`, at most `max` bytes,
+/// as [`fetch_file`](crate::fetch_file) would from an image with that one
+/// layer.
+pub fn extract_from_tar(tar: &[u8], path: &str, max: u64) -> Result<Vec<u8>, Error> {
+    let target = ImagePath::parse(path)?;
+    let layer = Descriptor {
+        media_type: OCI_LAYER_TAR.to_owned(),
+        digest: BlobDigest::sha256_of(tar),
+        size: tar.len() as u64,
+        annotations: Default::default(),
+        platform: None,
+    };
+    let data = tar.to_vec();
+    let mut open = |_: &Descriptor| -> Result<Box<dyn Read + Send>, Error> {
+        Ok(Box::new(io::Cursor::new(data.clone())))
+    };
+    let progress: Arc<dyn Progress> = Arc::new(NoProgress);
+    extract("fuzz", &[layer], &target, max, &mut open, &progress)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tar::tests::raw_archive;
+
+    #[test]
+    fn extracts_within_the_cap() {
+        let tar = raw_archive(&[(b"./image/measurements.json", b'0', b"{}", b"")]);
+        assert_eq!(extract_from_tar(&tar, "/image/measurements.json", 2).unwrap(), b"{}");
+        assert!(matches!(
+            extract_from_tar(&tar, "/image/measurements.json", 1),
+            Err(Error::FileTooLarge { limit: 1, .. })
+        ));
+        assert!(matches!(extract_from_tar(&tar, "/", 2), Err(Error::InvalidPath { .. })));
+    }
+}
