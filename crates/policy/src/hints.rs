@@ -43,7 +43,7 @@ pub fn hints(
     if op == "in" && !rv.value.is_array() && !rv.value.is_object() {
         out.push(format!(
             "reference value {name:?} is {}, but `in` needs an array of allowed values",
-            kind(&rv.value)
+            rvkit_rvps::json_kind(&rv.value)
         ));
     }
     if now.is_some_and(|n| rv.expiration < n) {
@@ -109,17 +109,6 @@ pub fn hints(
         }
     }
     out
-}
-
-fn kind(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
 }
 
 /// What a PCR8 value could have come from.

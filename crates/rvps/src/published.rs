@@ -201,8 +201,8 @@ fn parse_sample(doc: &Value) -> Result<Vec<ReferenceValue>, Error> {
     map.into_iter().map(|(k, v)| Ok(ReferenceValue::new(RvName::new(k)?, Expiration::MAX, v))).collect()
 }
 
-/// How a JSON value is named in messages.
-fn kind(v: &Value) -> &'static str {
+/// How a JSON value is named in messages ("a string", "an array", ...).
+pub fn json_kind(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",
@@ -333,7 +333,7 @@ pub fn diff(old: &[ReferenceValue], new: &[ReferenceValue], expirations: bool) -
                 let added: Vec<Value> = ne.iter().filter(|v| !oe.contains(v)).map(|v| (*v).clone()).collect();
                 let removed: Vec<Value> =
                     oe.iter().filter(|v| !ne.contains(v)).map(|v| (*v).clone()).collect();
-                let kinds = (kind(&o.value), kind(&n.value));
+                let kinds = (json_kind(&o.value), json_kind(&n.value));
                 let kind = (kinds.0 != kinds.1).then_some(kinds);
                 let expiration =
                     (expirations && o.expiration != n.expiration).then_some((o.expiration, n.expiration));
@@ -378,11 +378,11 @@ pub fn merge(
                         }
                     }
                 }
-                (a, b) if kind(a) != kind(b) => {
+                (a, b) if json_kind(a) != json_kind(b) => {
                     return Err(Error::MergeKindConflict {
                         name: rv.name.as_str().to_owned(),
-                        first: format!("{} in {first_label}", kind(a)),
-                        second: format!("{} in {label}", kind(b)),
+                        first: format!("{} in {first_label}", json_kind(a)),
+                        second: format!("{} in {label}", json_kind(b)),
                     });
                 }
                 (a, b) if a != b => {
