@@ -22,6 +22,16 @@ pub const TARGETS: &[&str] = &[
     "bundle_config",
 ];
 
+/// Runs per target in a smoke run: about 10 s each on a development machine.
+fn smoke_runs(target: &str) -> u64 {
+    match target {
+        "bundle_config" => 30_000,
+        "policy_inputs" => 150_000,
+        "podvm_layers" | "published_parse" => 300_000,
+        _ => 500_000,
+    }
+}
+
 /// The flags cargo-fuzz passes for `--sanitizer none`: SanitizerCoverage with
 /// inline 8-bit counters, PC tables and comparison tracing, plus `cfg(fuzzing)`.
 const RUSTFLAGS: &str = "-Cpasses=sancov-module \
@@ -33,11 +43,12 @@ const RUSTFLAGS: &str = "-Cpasses=sancov-module \
 
 pub fn run(args: &[String]) -> Result<()> {
     let mut seconds: u64 = 600;
+    let mut smoke = false;
     let mut only = None;
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
-            "--smoke" => seconds = 15,
+            "--smoke" => smoke = true,
             "--seconds" => {
                 seconds = it.next().context("--seconds needs a number")?.parse().context("--seconds")?;
             }
@@ -59,15 +70,29 @@ pub fn run(args: &[String]) -> Result<()> {
     run_cmd(&mut build)?;
 
     for target in TARGETS.iter().filter(|t| only.as_deref().is_none_or(|o| o == **t)) {
-        let corpus = fuzz_target_dir.join("corpus").join(target);
-        fs::create_dir_all(&corpus)?;
         let seeds = root().join("fuzz/seeds").join(target);
         let bin = fuzz_target_dir.join(&host).join("release").join(target);
-        println!("fuzz {target}: {seconds} s");
+        let mut fuzz = Command::new(bin);
+        // A smoke run is reproducible: a fixed random seed, a fixed number of
+        // runs and a fresh corpus from the committed seeds only, so CI and a
+        // developer's machine explore exactly the same inputs. A long run
+        // keeps and grows its corpus under target/fuzz/corpus.
+        let corpus = if smoke {
+            let runs = smoke_runs(target);
+            println!("fuzz {target}: {runs} runs from the seeds, random seed 1");
+            fuzz.args(["-seed=1", &format!("-runs={runs}")]);
+            fuzz_target_dir.join("smoke-corpus").join(target)
+        } else {
+            println!("fuzz {target}: {seconds} s");
+            fuzz.arg(format!("-max_total_time={seconds}"));
+            fuzz_target_dir.join("corpus").join(target)
+        };
+        if smoke && corpus.exists() {
+            fs::remove_dir_all(&corpus)?;
+        }
+        fs::create_dir_all(&corpus)?;
         run_cmd(
-            Command::new(bin)
-                .arg(format!("-max_total_time={seconds}"))
-                .arg("-max_len=65536")
+            fuzz.arg("-max_len=65536")
                 .arg("-rss_limit_mb=1024")
                 .arg("-print_final_stats=1")
                 .arg(&corpus)

@@ -93,7 +93,19 @@ impl FromStr for ImageRef {
 impl fmt::Display for ImageRef {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            ImageRef::Registry(r) => write!(f, "{r}"),
+            ImageRef::Registry(r) => {
+                // The bare form reads back as a registry reference unless the
+                // registry host itself looks like a transport prefix
+                // (`docker://oci:99/x` is host `oci`, port 99); keep the
+                // transport then, so the text always parses back to `self`.
+                let bare = r.to_string();
+                if bare.starts_with("oci:") || bare.starts_with("oci-archive:") || bare.starts_with("docker:")
+                {
+                    write!(f, "docker://{bare}")
+                } else {
+                    f.write_str(&bare)
+                }
+            }
             ImageRef::Layout(l) => write!(f, "oci:{l}"),
             ImageRef::Archive(l) => write!(f, "oci-archive:{l}"),
         }
@@ -437,6 +449,11 @@ mod tests {
         assert_eq!(pinned.digest().unwrap().to_string(), D);
         assert_eq!(pinned.to_string(), format!("oci:dir:@{D}"));
         assert!(ImageRef::parse("oci::tag").is_err());
+        // Found by the image_ref_parse fuzz target: a registry host named
+        // like a transport must keep its transport when printed.
+        let odd = ImageRef::parse("docker://oci:99/9").unwrap();
+        assert!(matches!(odd, ImageRef::Registry(_)));
+        assert_eq!(ImageRef::parse(&odd.to_string()).unwrap(), odd);
         assert!(ImageRef::parse("oci:dir:bad tag").is_err());
     }
 
