@@ -49,6 +49,19 @@ pub fn run(args: &[String]) -> Result<()> {
              python3 -m pip install kubernetes-validate==1.37.0 jsonschema==4.26.0 PyYAML==6.0.3"
         );
     }
+    // The OpenShift and cert-manager schemas come from two packages; the
+    // validator knows where it looks and prints the install line of each
+    // one it cannot find.
+    let probe = std::process::Command::new("python3")
+        .arg(crate::util::root().join("tests/data/bundle/validate.py"))
+        .arg("--probe")
+        .output()?;
+    if !probe.status.success() {
+        bail!(
+            "the schema tests need the OpenShift Route and cert-manager schemas; install with:\n  {}",
+            String::from_utf8_lossy(&probe.stdout).trim().replace('\n', "\n  ")
+        );
+    }
     // Tests that need a service start it themselves on 127.0.0.1 with an
     // ephemeral port; this variable makes them fail instead of skip when a
     // tool is missing, exactly as they do in CI.
