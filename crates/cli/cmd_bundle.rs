@@ -69,6 +69,11 @@ struct RenderArgs {
     /// (`oc get secret trustee-tls-cert -o yaml`).
     #[arg(long, value_name = "FILE.yaml")]
     kbs_cert_from_secret: Option<PathBuf>,
+    /// local mode: make new keys even when the bundle directory holds keys
+    /// of an earlier run that still fit (by default those are kept, so the
+    /// KBS certificate, initdata and PCR8 stay the same).
+    #[arg(long)]
+    new_keys: bool,
     /// Print what was written (files, KBS URL, PCR8 values) as JSON on stdout.
     #[arg(long)]
     json: bool,
@@ -388,7 +393,15 @@ fn render(args: RenderArgs) -> CmdResult {
         inputs.kbs_cert = Some((origin, cert));
     }
     if config.keys == KeyMode::Local {
-        inputs.local_keys = Some(LocalKeys::generate(&config, now).map_err(Failure::input)?);
+        let kept = if args.new_keys { None } else { previous_keys(&out_dir, &previous, &config, now) };
+        inputs.local_keys = Some(match kept {
+            Some(keys) => keys,
+            None => LocalKeys::generate(&config, now).map_err(Failure::input)?,
+        });
+    } else if args.new_keys {
+        return Err(Failure::input(anyhow!(
+            "--new-keys is for local mode; in cert-manager mode cert-manager makes the keys"
+        )));
     }
 
     let bundle = rvkit_trustee::render(&config, &inputs).map_err(Failure::input)?;
@@ -415,6 +428,30 @@ fn render(args: RenderArgs) -> CmdResult {
         write_output(None, format!("{}\n", serde_json::to_string_pretty(&out)?).as_bytes())?;
     }
     Ok(())
+}
+
+/// The keys of the local-mode bundle already in `dir`, when it has both
+/// TLS Secrets and they still fit `config`; says on stderr which it is.
+fn previous_keys(dir: &Path, previous: &BTreeSet<String>, config: &Config, now: i64) -> Option<LocalKeys> {
+    let c = &config.certificate;
+    let names = [format!("secret-{}.yaml", c.tls_secret), format!("secret-{}.yaml", c.token_secret)];
+    if !names.iter().all(|n| previous.contains(n)) {
+        return None;
+    }
+    let read = |n: &String| fs::read(dir.join(n)).map_err(|e| format!("cannot read {n}: {e}"));
+    match read(&names[0])
+        .and_then(|https| Ok((https, read(&names[1])?)))
+        .and_then(|(https, token)| LocalKeys::reuse(config, now, &https, &token))
+    {
+        Ok(keys) => {
+            eprintln!("kept the keys of {} (--new-keys makes new ones)", dir.display());
+            Some(keys)
+        }
+        Err(why) => {
+            eprintln!("making new keys: {why}");
+            None
+        }
+    }
 }
 
 /// The files a previous `rvkit bundle` wrote into `dir` (from its

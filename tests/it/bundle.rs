@@ -616,6 +616,90 @@ fn rendering_is_deterministic() {
     );
 }
 
+/// Local mode keeps the keys of the bundle it re-renders while they still
+/// fit the configuration, so the KBS certificate, initdata and PCR8 do not
+/// change under a GitOps pipeline that renders again; anything that would
+/// make `generate` give another certificate makes new keys, and says why.
+#[test]
+fn local_mode_keeps_fitting_keys_across_renders() {
+    const TEST: &str = "local_mode_keeps_fitting_keys_across_renders";
+    if !have_tools(TEST, TOOLS) {
+        return;
+    }
+    let dir = tempdir();
+    let d = dir.path();
+    let c = &CASES[2];
+    let config = setup_case(d, c, "local");
+    let render = |extra: &[&str]| {
+        let mut args = vec!["bundle", "--config", config, "-o", "b"];
+        args.extend_from_slice(extra);
+        let out = rvkit_in(d, &args);
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        ok(out);
+        (files(&d.join("b")), stderr)
+    };
+    let (first, _) = render(&[]);
+    let (again, stderr) = render(&[]);
+    assert!(stderr.contains("kept the keys of b"), "{stderr}");
+    assert_eq!(first, again, "a second render in place is byte-identical");
+    ok(rvkit_in(d, &["bundle", "check", "b"]));
+
+    let (rotated, stderr) = render(&["--new-keys"]);
+    assert!(!stderr.contains("kept the keys"), "{stderr}");
+    for name in
+        ["secret-trustee-tls-cert.yaml", "secret-trustee-token-cert.yaml", "initdata.toml", "pcr8.txt"]
+    {
+        assert_ne!(first[name], rotated[name], "--new-keys: {name}");
+    }
+    ok(rvkit_in(d, &["bundle", "check", "b"]));
+
+    // Each of these makes `generate` give another certificate. (Keys close
+    // to expiry are renewed too: a unit test in rvkit-trustee's keys.rs.)
+    let changes: &[(&[&str], &str)] = &[
+        (&["--domain", "apps.elsewhere.example"], "not r-kbs-1.apps.elsewhere.example"),
+        (&["--common-name", "another-cn"], "subject is not the configured one"),
+        (&["--organization", "Another Org"], "subject is not the configured one"),
+        (&["--duration", "4380h"], "lifetime is not 4380h"),
+    ];
+    for (flags, why) in changes {
+        render(&[]); // back to the configured keys
+        let before = files(&d.join("b"));
+        let (after, stderr) = render(flags);
+        assert!(stderr.contains("making new keys: ") && stderr.contains(why), "{flags:?}: {stderr}");
+        assert_ne!(
+            before["secret-trustee-tls-cert.yaml"], after["secret-trustee-tls-cert.yaml"],
+            "{flags:?}"
+        );
+        ok(rvkit_in(d, &["bundle", "check", "b"]));
+    }
+
+    // Keys that were tampered with are not kept: the token Secret given the
+    // TLS Secret's key.
+    render(&[]);
+    let tls = String::from_utf8(fs::read(d.join("b/secret-trustee-tls-cert.yaml")).unwrap()).unwrap();
+    let tls_key = tls.lines().find(|l| l.contains("tls.key:")).unwrap();
+    let token = String::from_utf8(fs::read(d.join("b/secret-trustee-token-cert.yaml")).unwrap()).unwrap();
+    let token_key = token.lines().find(|l| l.contains("tls.key:")).unwrap();
+    fs::write(d.join("b/secret-trustee-token-cert.yaml"), token.replace(token_key, tls_key)).unwrap();
+    let (_, stderr) = render(&[]);
+    assert!(
+        stderr.contains("making new keys: the kbs-token key does not belong to its certificate"),
+        "{stderr}"
+    );
+    ok(rvkit_in(d, &["bundle", "check", "b"]));
+
+    // A fresh directory gets fresh keys; --new-keys is refused outside local mode.
+    ok(rvkit_in(d, &["bundle", "--config", config, "-o", "other"]));
+    assert_ne!(
+        files(&d.join("other"))["secret-trustee-tls-cert.yaml"],
+        files(&d.join("b"))["secret-trustee-tls-cert.yaml"]
+    );
+    let out =
+        rvkit_in(d, &["bundle", "--config", config, "-o", "cm", "--keys", "cert-manager", "--new-keys"]);
+    assert!(fails(out, 2).contains("--new-keys is for local mode"));
+    assert!(!d.join("cm").exists());
+}
+
 #[test]
 fn the_two_phase_cert_manager_flow() {
     if !have_tools("the_two_phase_cert_manager_flow", TOOLS) {

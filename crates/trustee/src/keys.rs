@@ -90,6 +90,121 @@ impl LocalKeys {
     }
 }
 
+impl LocalKeys {
+    /// The keys of a previous `local` bundle, read back from its two TLS
+    /// Secrets (`secret-<name>.yaml` as [`render`](crate::render) writes
+    /// them), when they are still what [`generate`](LocalKeys::generate)
+    /// would make for `config`: the same subject, DNS name, key type and
+    /// lifetime, the key belonging to the certificate, and more than the
+    /// configured `renew_before` left before expiry (when cert-manager
+    /// would renew). Keeping them keeps the KBS certificate, and so
+    /// initdata and PCR8, stable across renders. `Err` says why not.
+    pub fn reuse(
+        config: &Config,
+        now_unix: i64,
+        https_secret: &[u8],
+        token_secret: &[u8],
+    ) -> Result<LocalKeys, String> {
+        let c = &config.certificate;
+        let host = config.host().map_err(|e| e.to_string())?;
+        let lifetime = c.duration.seconds();
+        let renew_at = now_unix.saturating_add(c.renew_before.seconds());
+        let expect = |what: &str, pair: &TlsPair, want: &Wanted<'_>| -> Result<(), String> {
+            let der = Pem::iter_from_buffer(pair.cert_pem.as_bytes())
+                .next()
+                .and_then(Result::ok)
+                .filter(|b| b.label == "CERTIFICATE")
+                .ok_or_else(|| format!("the {what} certificate is not PEM"))?
+                .contents;
+            let info = CertInfo::parse(&der).map_err(|e| format!("the {what} certificate {e}"))?;
+            if private_key_spki(pair.key_pem())? != info.spki_der {
+                return Err(format!("the {what} key does not belong to its certificate"));
+            }
+            let label = Pem::iter_from_buffer(pair.key_pem().as_bytes()).next().and_then(Result::ok);
+            if label.as_ref().map(|b| b.label.as_str()) != Some(want.key_label) {
+                return Err(format!("the {what} key is not a {} PEM", want.key_label));
+            }
+            if info.key != want.key {
+                return Err(format!("the {what} key is {}, not {}", info.key, want.key));
+            }
+            if info.dns_names != [want.dns_name] {
+                return Err(format!(
+                    "the {what} certificate names {}, not {}",
+                    info.dns_names.join(", "),
+                    want.dns_name
+                ));
+            }
+            if (info.common_name.as_deref(), info.organization.as_deref()) != (want.cn, want.org) {
+                return Err(format!("the {what} certificate's subject is not the configured one"));
+            }
+            if info.not_after - info.not_before != lifetime {
+                return Err(format!("the {what} certificate's lifetime is not {}", c.duration));
+            }
+            if info.not_after <= renew_at {
+                return Err(format!(
+                    "the {what} certificate expires at {}, within renew_before {}",
+                    crate::rfc3339(info.not_after),
+                    c.renew_before
+                ));
+            }
+            Ok(())
+        };
+        let https = tls_pair_from_secret(https_secret).map_err(|e| format!("the kbs-https Secret {e}"))?;
+        expect(
+            "kbs-https",
+            &https,
+            &Wanted {
+                key: "RSA 2048".to_owned(),
+                key_label: "RSA PRIVATE KEY",
+                dns_name: host.as_str(),
+                cn: Some(c.common_name.as_str()),
+                org: Some(c.organization.as_str()),
+            },
+        )?;
+        let token = tls_pair_from_secret(token_secret).map_err(|e| format!("the kbs-token Secret {e}"))?;
+        expect(
+            "kbs-token",
+            &token,
+            &Wanted {
+                key: "ECDSA P-256".to_owned(),
+                key_label: "PRIVATE KEY",
+                dns_name: SERVICE_NAME,
+                cn: None,
+                org: None,
+            },
+        )?;
+        Ok(LocalKeys { https, token })
+    }
+}
+
+/// What a reusable certificate must be.
+struct Wanted<'a> {
+    key: String,
+    key_label: &'a str,
+    dns_name: &'a str,
+    cn: Option<&'a str>,
+    org: Option<&'a str>,
+}
+
+/// `tls.crt` and `tls.key` of a `kubernetes.io/tls` Secret in YAML.
+fn tls_pair_from_secret(bytes: &[u8]) -> Result<TlsPair, String> {
+    let doc: serde_yaml_ng::Value =
+        serde_yaml_ng::from_slice(bytes).map_err(|e| format!("is not YAML: {e}"))?;
+    if doc.get("type").and_then(|t| t.as_str()) != Some("kubernetes.io/tls") {
+        return Err("is not a kubernetes.io/tls Secret".to_owned());
+    }
+    let field = |key: &str| -> Result<String, String> {
+        let b64 = doc
+            .get("data")
+            .and_then(|d| d.get(key))
+            .and_then(|v| v.as_str())
+            .ok_or_else(|| format!("has no data.\"{key}\""))?;
+        let bytes = STANDARD.decode(b64.trim()).map_err(|e| format!("data.\"{key}\" is not base64: {e}"))?;
+        String::from_utf8(bytes).map_err(|_| format!("data.\"{key}\" is not text"))
+    };
+    Ok(TlsPair::new(field("tls.crt")?, field("tls.key")?))
+}
+
 /// A leaf certificate's parameters as cert-manager's self-signed issuer
 /// makes them: not a CA (a self-signed CA certificate would be refused as
 /// a server certificate by webpki-based clients), key usages digital
@@ -224,8 +339,14 @@ pub(crate) fn names_match(names: &[String], host: &str) -> bool {
 /// What the bundle needs to know about a certificate.
 pub(crate) struct CertInfo {
     pub dns_names: Vec<String>,
+    pub not_before: i64,
     pub not_after: i64,
     pub spki_der: Vec<u8>,
+    /// The subject's first CN and O.
+    pub common_name: Option<String>,
+    pub organization: Option<String>,
+    /// The key's type and size, e.g. `RSA 2048`, `ECDSA P-256`.
+    pub key: String,
 }
 
 impl CertInfo {
@@ -248,10 +369,29 @@ impl CertInfo {
             Ok(None) => Vec::new(),
             Err(e) => return Err(format!("has an invalid subject alternative name: {e}")),
         };
+        let subject = cert.subject();
+        fn first<'a>(
+            mut it: impl Iterator<Item = &'a x509_parser::x509::AttributeTypeAndValue<'a>>,
+        ) -> Option<String> {
+            it.next().and_then(|a| a.as_str().ok()).map(str::to_owned)
+        }
+        let spki = cert.public_key();
+        let key = match key_type(spki) {
+            Ok(PublicKeyType::Rsa) => format!("RSA {}", spki.parsed().map(|k| k.key_size()).unwrap_or(0)),
+            Ok(PublicKeyType::EcdsaP256) => "ECDSA P-256".to_owned(),
+            Ok(PublicKeyType::EcdsaP384) => "ECDSA P-384".to_owned(),
+            Ok(PublicKeyType::EcdsaP521) => "ECDSA P-521".to_owned(),
+            Ok(PublicKeyType::Ed25519) => "Ed25519".to_owned(),
+            Err(other) => other,
+        };
         Ok(CertInfo {
             dns_names,
+            not_before: cert.validity().not_before.timestamp(),
             not_after: cert.validity().not_after.timestamp(),
-            spki_der: cert.public_key().raw.to_vec(),
+            spki_der: spki.raw.to_vec(),
+            common_name: first(subject.iter_common_name()),
+            organization: first(subject.iter_organization()),
+            key,
         })
     }
 }
@@ -396,6 +536,36 @@ mod tests {
             CertInfo::parse(&KbsCert::from_pem("t", keys.https.cert_pem.as_bytes()).unwrap().der).unwrap();
         assert_eq!(private_key_spki(keys.https.key_pem()).unwrap(), info.spki_der);
         assert_ne!(private_key_spki(keys.token.key_pem()).unwrap(), info.spki_der);
+    }
+
+    #[test]
+    fn local_keys_are_kept_until_renew_before() {
+        let config = config();
+        let keys = LocalKeys::generate(&config, NOW).unwrap();
+        let secret = |p: &TlsPair| {
+            format!(
+                "apiVersion: v1\nkind: Secret\ntype: kubernetes.io/tls\ndata:\n  tls.crt: {}\n  tls.key: {}\n",
+                STANDARD.encode(&p.cert_pem),
+                STANDARD.encode(p.key_pem())
+            )
+        };
+        let (https, token) = (secret(&keys.https), secret(&keys.token));
+        let reuse = |now: i64| LocalKeys::reuse(&config, now, https.as_bytes(), token.as_bytes());
+        assert_eq!(reuse(NOW).unwrap(), keys);
+        // 8760h lifetime, renewed 360h before the end.
+        let renew = NOW + (8760 - 360) * 3600;
+        assert_eq!(reuse(renew - 1).unwrap(), keys);
+        let err = reuse(renew).unwrap_err();
+        assert!(
+            err.contains("kbs-https certificate expires at") && err.contains("within renew_before 360h"),
+            "{err}"
+        );
+        // The two Secrets swapped.
+        let err = LocalKeys::reuse(&config, NOW, token.as_bytes(), https.as_bytes()).unwrap_err();
+        assert!(err.contains("the kbs-https key is not a RSA PRIVATE KEY PEM"), "{err}");
+        let err =
+            LocalKeys::reuse(&config, NOW, b"kind: Secret\ntype: Opaque\n", token.as_bytes()).unwrap_err();
+        assert_eq!(err, "the kbs-https Secret is not a kubernetes.io/tls Secret");
     }
 
     #[test]
