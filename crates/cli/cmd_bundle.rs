@@ -138,7 +138,8 @@ struct FieldArgs {
     #[arg(long, value_name = "KEY")]
     policy_key: Option<DataKey>,
     /// A signed-image rule, replacing the file's rules when given (repeatable):
-    /// scope=REGISTRY/REPO,key=PUBKEY.pem,secret=NAME[,secret_key=KEY].
+    /// scope=REGISTRY/REPO,key=PUBKEY.pem,secret=NAME[,secret_key=KEY]. Quote a
+    /// field holding a comma as in CSV: "key=my,key.pem".
     #[arg(long, value_name = "FIELDS")]
     signed_image: Vec<String>,
     /// Initdata algorithm: sha256, sha384 or sha512 [default: sha256].
@@ -148,7 +149,8 @@ struct FieldArgs {
     #[arg(long, value_name = "FILE")]
     agent_policy: Option<PathBuf>,
     /// A per-pod initdata variant, replacing the file's variants when given
-    /// (repeatable): name=NAME,agent_policy=FILE or name=NAME,document=FILE.
+    /// (repeatable): name=NAME,agent_policy=FILE or name=NAME,document=FILE
+    /// (fields quoted as for --signed-image).
     #[arg(long, value_name = "FIELDS")]
     variant: Vec<String>,
     /// Reference-value ConfigMap format: array (Trustee <= v0.18) or kv (v0.19+) [default: array].

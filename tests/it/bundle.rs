@@ -773,7 +773,8 @@ fn variants_are_rendered_and_all_their_pcr8_values_allowed() {
     let d = dir.path();
     let c = &CASES[0];
     let config = setup_case(d, c, "local");
-    fs::write(d.join("debug.rego"), "package agent_policy\ndefault ExecProcessRequest := true\n").unwrap();
+    // A file name with a comma, quoted as in CSV.
+    fs::write(d.join("debug,v2.rego"), "package agent_policy\ndefault ExecProcessRequest := true\n").unwrap();
     ok(rvkit_in(
         d,
         &[
@@ -783,7 +784,7 @@ fn variants_are_rendered_and_all_their_pcr8_values_allowed() {
             "-o",
             "b",
             "--variant",
-            "name=debug,agent_policy=debug.rego",
+            r#"name=debug,"agent_policy=debug,v2.rego""#,
             "--dummy-initdata",
         ],
     ));

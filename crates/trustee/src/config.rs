@@ -542,20 +542,17 @@ pub const FIELDS: &[(&str, &str)] = &[
 
 /// Reads a table given on the command line as `field=value,field=value`
 /// (for `--signed-image` and `--variant`), with the same field names, checks
-/// and defaults as in the configuration file. Values cannot contain `,`.
+/// and defaults as in the configuration file. A field holding a comma is
+/// quoted as in CSV (and `docker --mount`): `"key=my,key.pub"`, with `""`
+/// for a quote inside.
 pub fn parse_flag_table<T: DeserializeOwned>(flag: &str, text: &str) -> Result<T, Error> {
+    let bad = |message: String| Error::Config { source_name: flag.to_owned(), message };
     let mut toml = String::new();
-    for pair in text.split(',') {
-        let (key, value) = pair.split_once('=').ok_or_else(|| Error::Config {
-            source_name: flag.to_owned(),
-            message: format!("{pair:?} is not field=value"),
-        })?;
+    for pair in csv_fields(text).map_err(bad)? {
+        let (key, value) = pair.split_once('=').ok_or_else(|| bad(format!("{pair:?} is not field=value")))?;
         let key = key.trim();
         if key.is_empty() || !key.bytes().all(|c| c.is_ascii_lowercase() || c == b'_') {
-            return Err(Error::Config {
-                source_name: flag.to_owned(),
-                message: format!("bad field name {key:?}"),
-            });
+            return Err(bad(format!("bad field name {key:?}")));
         }
         toml.push_str(key);
         toml.push_str(" = ");
@@ -563,8 +560,51 @@ pub fn parse_flag_table<T: DeserializeOwned>(flag: &str, text: &str) -> Result<T
         toml.push_str(&serde_json::to_string(value).unwrap_or_default());
         toml.push('\n');
     }
-    toml_edit::de::from_str(&toml)
-        .map_err(|e| Error::Config { source_name: flag.to_owned(), message: one_line(&e.to_string()) })
+    toml_edit::de::from_str(&toml).map_err(|e| bad(one_line(&e.to_string())))
+}
+
+/// The comma-separated fields of one CSV record (RFC 4180): a field that
+/// starts with `"` runs to the next lone `"`, and `""` inside it is a quote.
+fn csv_fields(text: &str) -> Result<Vec<String>, String> {
+    let mut fields = Vec::new();
+    let mut chars = text.chars().peekable();
+    loop {
+        let mut field = String::new();
+        if chars.peek() == Some(&'"') {
+            chars.next();
+            loop {
+                match chars.next() {
+                    Some('"') if chars.peek() == Some(&'"') => {
+                        chars.next();
+                        field.push('"');
+                    }
+                    Some('"') => break,
+                    Some(c) => field.push(c),
+                    None => return Err(format!("a quoted field in {text:?} has no closing quote")),
+                }
+            }
+            match chars.next() {
+                None => {
+                    fields.push(field);
+                    return Ok(fields);
+                }
+                Some(',') => fields.push(field),
+                Some(c) => return Err(format!("{c:?} follows a closing quote in {text:?}; expected ','")),
+            }
+        } else {
+            loop {
+                match chars.next() {
+                    None => {
+                        fields.push(field);
+                        return Ok(fields);
+                    }
+                    Some(',') => break,
+                    Some(c) => field.push(c),
+                }
+            }
+            fields.push(field);
+        }
+    }
 }
 
 /// The TOML reader's messages span several lines (location, the line, a
@@ -930,6 +970,30 @@ mod tests {
         }
         let v: Variant = parse_flag_table("--variant", "name=debug,agent_policy=debug.rego").unwrap();
         assert_eq!(v.name.as_str(), "debug");
+        // Commas and quotes in values, quoted as in CSV.
+        let r: SignedImage =
+            parse_flag_table("--signed-image", r#"scope=quay.io/x,"key=keys/a,b ""c"".pub",secret=sig"#)
+                .unwrap();
+        assert_eq!(r.key, PathBuf::from(r#"keys/a,b "c".pub"#));
+        for (bad, why) in [
+            (r#"scope=x,"key=k,secret=s"#, "no closing quote"),
+            (r#"scope=x,"key=k"x,secret=s"#, "follows a closing quote"),
+        ] {
+            let e = parse_flag_table::<SignedImage>("--signed-image", bad).unwrap_err();
+            assert!(e.to_string().contains(why), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn csv_fields_split_like_rfc_4180() {
+        let f = |s: &str| csv_fields(s).unwrap();
+        assert_eq!(f("a=1,b=2"), ["a=1", "b=2"]);
+        assert_eq!(f(""), [""]);
+        assert_eq!(f("a=1,"), ["a=1", ""]);
+        assert_eq!(f(r#""a=1,2",b"#), ["a=1,2", "b"]);
+        assert_eq!(f(r#""a=""q""""#), [r#"a="q""#]);
+        // A quote that does not open the field is an ordinary character.
+        assert_eq!(f(r#"a="1",b"#), [r#"a="1""#, "b"]);
     }
 
     fn valid() -> Config {
