@@ -455,6 +455,96 @@ fn every_manifest_validates_against_its_schema() {
     validated(&out, "ConfigMap/", &[K8S, CLUSTER]);
 }
 
+/// `oc apply -k DIR` sends what kustomize builds: kubectl's own kustomize
+/// must build every bundle into exactly the objects of its files. And the
+/// KbsConfig patch, uncommented as the kustomization explains for a pipeline
+/// that owns the KbsConfig, must add the Secrets when kustomize applies it.
+#[test]
+fn kustomize_builds_every_bundle_and_applies_the_kbsconfig_patch() {
+    const TEST: &str = "kustomize_builds_every_bundle_and_applies_the_kbsconfig_patch";
+    if !have_tools(TEST, &[("kubectl", "kubernetes-client")]) || !have_tools(TEST, TOOLS) {
+        return;
+    }
+    let dir = tempdir();
+    let d = dir.path();
+    let c = &CASES[1];
+    let config = setup_case(d, c, "cert-manager");
+    let cert = openssl_cert(d, &host(c), c.org, 365);
+    ok(rvkit_in(d, &["bundle", "--config", config, "-o", "phase1"]));
+    ok(rvkit_in(d, &["bundle", "--config", config, "-o", "phase2", "--kbs-cert", cert.to_str().unwrap()]));
+    ok(rvkit_in(d, &["bundle", "--config", config, "-o", "local", "--keys", "local", "--format", "kv"]));
+    let kustomize = |bundle: &Path| -> Vec<serde_yaml_ng::Value> {
+        let out = Command::new("kubectl").arg("kustomize").arg(bundle).output().expect("kubectl runs");
+        assert!(
+            out.status.success(),
+            "kubectl kustomize {}: {}",
+            bundle.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        yaml_docs(&out.stdout)
+    };
+    let key = |v: &serde_yaml_ng::Value| {
+        (v["kind"].as_str().unwrap().to_owned(), v["metadata"]["name"].as_str().unwrap().to_owned())
+    };
+    for name in ["phase1", "phase2", "local"] {
+        let bundle = d.join(name);
+        let b = files(&bundle);
+        let kustomization: serde_yaml_ng::Value =
+            serde_yaml_ng::from_slice(&b["kustomization.yaml"]).unwrap();
+        let mut want: BTreeMap<(String, String), serde_yaml_ng::Value> = BTreeMap::new();
+        for file in kustomization["resources"].as_sequence().unwrap() {
+            for doc in yaml_docs(&b[file.as_str().unwrap()]) {
+                want.insert(key(&doc), doc);
+            }
+        }
+        let built: BTreeMap<_, _> = kustomize(&bundle).into_iter().map(|v| (key(&v), v)).collect();
+        assert_eq!(built, want, "{name}: kustomize builds other objects than the files hold");
+    }
+
+    // The pipeline that owns the KbsConfig: the operator's object as a
+    // resource, and the patch entry the kustomization carries commented.
+    let bundle = d.join("phase2");
+    let k = fs::read_to_string(bundle.join("kustomization.yaml")).unwrap();
+    let mut uncommented = String::new();
+    let mut in_patches = false;
+    for line in k.lines() {
+        if line == "# patches:" {
+            in_patches = true;
+        }
+        match line.strip_prefix("# ") {
+            Some(rest) if in_patches => uncommented.push_str(rest),
+            _ => uncommented.push_str(line),
+        }
+        uncommented.push('\n');
+    }
+    assert!(in_patches, "the kustomization carries no commented patches entry:\n{k}");
+    let mut uncommented = uncommented.replace("resources:\n", "resources:\n- kbsconfig.yaml\n");
+    // kubectl before 1.21 (Debian's kubernetes-client) embeds kustomize
+    // v2, which knows the same entry as `patchesJson6902`.
+    let version = Command::new("kubectl").args(["version", "--client"]).output().unwrap();
+    if !String::from_utf8_lossy(&version.stdout).contains("Kustomize Version") {
+        uncommented = uncommented.replace("\npatches:\n", "\npatchesJson6902:\n");
+    }
+    fs::write(bundle.join("kustomization.yaml"), uncommented).unwrap();
+    fs::write(
+        bundle.join("kbsconfig.yaml"),
+        format!(
+            "apiVersion: confidentialcontainers.org/v1alpha1\nkind: KbsConfig\nmetadata:\n  name: trusteeconfig-kbs-config\n  \
+             namespace: {}\nspec:\n  kbsConfigMapName: trusteeconfig-kbs-config\n  kbsSecretResources:\n  - kbsres1\n",
+            c.namespace
+        ),
+    )
+    .unwrap();
+    let kbsconfig = kustomize(&bundle).into_iter().find(|v| v["kind"].as_str() == Some("KbsConfig")).unwrap();
+    let resources: Vec<&str> = kbsconfig["spec"]["kbsSecretResources"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert_eq!(resources, ["kbsres1", c.signature.0, c.policy.0]);
+}
+
 /// The validator is an oracle only if it can say no: single edits that the
 /// API server would refuse, each reported by the source that knows the
 /// field.

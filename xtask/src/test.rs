@@ -23,6 +23,7 @@ pub const REQUIRED: &[(&str, &str)] = &[
     ("tar", "tar"),
     ("basenc", "coreutils"),
     ("python3", "python3"),
+    ("kubectl", "kubernetes-client"),
 ];
 
 pub fn run(args: &[String]) -> Result<()> {
