@@ -110,21 +110,21 @@ impl FromStr for HashAlg {
 /// An incremental hasher for any [`HashAlg`].
 ///
 /// SHA-1 and SHA-256 use the `sha1`/`sha2` crates, which pick the SHA-NI
-/// instructions at run time. With the default `aws-lc` feature, SHA-384 and
-/// SHA-512 use AWS-LC (statically linked), whose assembly is faster than the
+/// instructions at run time. With the default `libcrypto` feature, SHA-384 and
+/// SHA-512 use the system libcrypto, whose AVX2 code is markedly faster than the
 /// portable Rust code on x86-64; without it they use `sha2` as well.
 pub struct Hasher(Inner);
 
 enum Inner {
     Sha1(sha1::Sha1),
     Sha256(sha2::Sha256),
-    #[cfg(feature = "aws-lc")]
-    Sha384(aws_lc_rs::digest::Context),
-    #[cfg(feature = "aws-lc")]
-    Sha512(aws_lc_rs::digest::Context),
-    #[cfg(not(feature = "aws-lc"))]
+    #[cfg(feature = "libcrypto")]
+    Sha384(openssl::sha::Sha384),
+    #[cfg(feature = "libcrypto")]
+    Sha512(openssl::sha::Sha512),
+    #[cfg(not(feature = "libcrypto"))]
     Sha384(sha2::Sha384),
-    #[cfg(not(feature = "aws-lc"))]
+    #[cfg(not(feature = "libcrypto"))]
     Sha512(sha2::Sha512),
 }
 
@@ -134,13 +134,13 @@ impl Hasher {
         Hasher(match alg {
             HashAlg::Sha1 => Inner::Sha1(sha1::Sha1::new()),
             HashAlg::Sha256 => Inner::Sha256(sha2::Sha256::new()),
-            #[cfg(feature = "aws-lc")]
-            HashAlg::Sha384 => Inner::Sha384(aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA384)),
-            #[cfg(feature = "aws-lc")]
-            HashAlg::Sha512 => Inner::Sha512(aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA512)),
-            #[cfg(not(feature = "aws-lc"))]
+            #[cfg(feature = "libcrypto")]
+            HashAlg::Sha384 => Inner::Sha384(openssl::sha::Sha384::new()),
+            #[cfg(feature = "libcrypto")]
+            HashAlg::Sha512 => Inner::Sha512(openssl::sha::Sha512::new()),
+            #[cfg(not(feature = "libcrypto"))]
             HashAlg::Sha384 => Inner::Sha384(sha2::Sha384::new()),
-            #[cfg(not(feature = "aws-lc"))]
+            #[cfg(not(feature = "libcrypto"))]
             HashAlg::Sha512 => Inner::Sha512(sha2::Sha512::new()),
         })
     }
@@ -171,13 +171,13 @@ impl Hasher {
         match self.0 {
             Inner::Sha1(h) => Digest::from_slice(alg, &h.finalize()),
             Inner::Sha256(h) => Digest::from_slice(alg, &h.finalize()),
-            #[cfg(feature = "aws-lc")]
-            Inner::Sha384(h) => Digest::from_slice(alg, h.finish().as_ref()),
-            #[cfg(feature = "aws-lc")]
-            Inner::Sha512(h) => Digest::from_slice(alg, h.finish().as_ref()),
-            #[cfg(not(feature = "aws-lc"))]
+            #[cfg(feature = "libcrypto")]
+            Inner::Sha384(h) => Digest::from_slice(alg, &h.finish()),
+            #[cfg(feature = "libcrypto")]
+            Inner::Sha512(h) => Digest::from_slice(alg, &h.finish()),
+            #[cfg(not(feature = "libcrypto"))]
             Inner::Sha384(h) => Digest::from_slice(alg, &h.finalize()),
-            #[cfg(not(feature = "aws-lc"))]
+            #[cfg(not(feature = "libcrypto"))]
             Inner::Sha512(h) => Digest::from_slice(alg, &h.finalize()),
         }
         .expect("hash output length matches its algorithm")
