@@ -60,7 +60,7 @@ pub fn run(args: &[String]) -> Result<()> {
     let fuzz_target_dir = target_dir().join("fuzz");
     let mut build = cargo();
     build
-        .args(["build", "--release", "--quiet", "--manifest-path"])
+        .args(["build", "--release", "--quiet", "--locked", "--manifest-path"])
         .arg(root().join("fuzz/Cargo.toml"))
         .arg("--target-dir")
         .arg(&fuzz_target_dir)
