@@ -98,13 +98,33 @@ impl Registry {
         Self::launch(Some((user.to_owned(), password.to_owned())))
     }
 
+    /// A registry with bearer-token authentication, as public registries
+    /// use: clients get a token from `tokens` (with their credentials, or
+    /// anonymously) and present it to the registry.
+    pub fn start_with_tokens(tokens: &TokenServer) -> Option<Registry> {
+        if !require("docker-registry", "docker-registry") {
+            return None;
+        }
+        let auth = format!(
+            "auth:\n  token:\n    realm: http://{}/token\n    service: {TOKEN_SERVICE}\n    issuer: {TOKEN_ISSUER}\n    rootcertbundle: {}\n",
+            tokens.addr,
+            tokens.cert.display()
+        );
+        Self::launch_with(Some((tokens.user.clone(), tokens.password.clone())), auth)
+    }
+
     fn launch(credentials: Option<(String, String)>) -> Option<Registry> {
         if !require("docker-registry", "docker-registry") {
             return None;
         }
+        Self::launch_with(credentials, String::new())
+    }
+
+    fn launch_with(credentials: Option<(String, String)>, mut auth: String) -> Option<Registry> {
         let dir = tempfile::tempdir().unwrap();
-        let mut auth = String::new();
-        if let Some((user, password)) = &credentials {
+        if auth.is_empty()
+            && let Some((user, password)) = &credentials
+        {
             let out = Command::new("htpasswd").args(["-Bbn", user, password]).output().unwrap();
             assert!(out.status.success());
             let file = dir.path().join("htpasswd");
@@ -552,6 +572,223 @@ pub enum Fault {
 }
 
 /// A loopback HTTP proxy in front of a registry that injects a [`Fault`].
+pub const TOKEN_SERVICE: &str = "rvkit-test-registry";
+
+/// The token requests a [`TokenServer`] saw: (the basic-auth user, or ""
+/// when anonymous; the scopes asked for).
+pub type TokenRequests = Arc<std::sync::Mutex<Vec<(String, Vec<String>)>>>;
+pub const TOKEN_ISSUER: &str = "rvkit-test-token-issuer";
+
+/// A bearer-token server for docker-registry's `token` authentication (the
+/// flow of the Docker registry token specification): `GET /token?service=
+/// &scope=repository:NAME:ACTIONS` with optional basic credentials answers
+/// `{"token": JWT}`, an RS256 JWT signed with OpenSSL whose `x5c` header
+/// carries a self-signed certificate the registry trusts. `user` with the
+/// right password gets what it asks for; `reader` with its password gets a
+/// token that grants nothing; anonymous requests get a token that grants
+/// nothing; a wrong password gets 401.
+pub struct TokenServer {
+    pub addr: String,
+    pub user: String,
+    pub password: String,
+    pub cert: PathBuf,
+    pub requests: TokenRequests,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+    _dir: tempfile::TempDir,
+}
+
+impl TokenServer {
+    pub fn start(user: &str, password: &str) -> Option<TokenServer> {
+        if !require("openssl", "openssl") {
+            return None;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        openssl(
+            d,
+            &[
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-keyout",
+                "token.key",
+                "-out",
+                "token.crt",
+                "-days",
+                "2",
+                "-subj",
+                "/CN=rvkit test token issuer",
+            ],
+        );
+        let der = openssl(d, &["x509", "-in", "token.crt", "-outform", "DER"]);
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let stop = Arc::new(AtomicBool::new(false));
+        let requests = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let accounts = vec![
+            (user.to_owned(), password.to_owned(), true),
+            ("reader".to_owned(), "reader-password".to_owned(), false),
+        ];
+        let (stop2, requests2, key) = (stop.clone(), requests.clone(), d.join("token.key"));
+        let x5c = STANDARD.encode(der);
+        let thread = std::thread::spawn(move || {
+            let deadline = Instant::now() + Duration::from_secs(300);
+            while !stop2.load(Ordering::SeqCst) && Instant::now() < deadline {
+                match listener.accept() {
+                    Ok((mut client, _)) => {
+                        client.set_nonblocking(false).unwrap();
+                        token_request(&mut client, &accounts, &key, &x5c, &requests2);
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(5)),
+                }
+            }
+        });
+        Some(TokenServer {
+            addr,
+            user: user.to_owned(),
+            password: password.to_owned(),
+            cert: d.join("token.crt"),
+            requests,
+            stop,
+            thread: Some(thread),
+            _dir: dir,
+        })
+    }
+}
+
+impl Drop for TokenServer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'%' if i + 2 < b.len() => {
+                let h = u8::from_str_radix(std::str::from_utf8(&b[i + 1..i + 3]).unwrap_or("??"), 16);
+                out.push(h.unwrap_or(b'?'));
+                i += 3;
+            }
+            b'+' => {
+                out.push(b' ');
+                i += 1;
+            }
+            c => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn b64url(data: &[u8]) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(data)
+}
+
+fn token_request(
+    client: &mut TcpStream,
+    accounts: &[(String, String, bool)],
+    key: &Path,
+    x5c: &str,
+    requests: &TokenRequests,
+) {
+    let _ = client.set_read_timeout(Some(Duration::from_secs(10)));
+    let Some(head) = read_head(client) else { return };
+    let text = String::from_utf8_lossy(&head).into_owned();
+    let target = text.lines().next().unwrap_or_default().split(' ').nth(1).unwrap_or_default().to_owned();
+    let query = target.split_once('?').map(|(_, q)| q).unwrap_or_default();
+    let mut service = String::new();
+    let mut scopes = Vec::new();
+    for pair in query.split('&') {
+        match pair.split_once('=') {
+            Some(("service", v)) => service = percent_decode(v),
+            Some(("scope", v)) => scopes.push(percent_decode(v)),
+            _ => {}
+        }
+    }
+    let basic = text.lines().find_map(|l| {
+        let (name, value) = l.split_once(':')?;
+        if !name.eq_ignore_ascii_case("authorization") {
+            return None;
+        }
+        let decoded = STANDARD.decode(value.trim().strip_prefix("Basic ")?).ok()?;
+        let (u, p) =
+            String::from_utf8(decoded).ok()?.split_once(':').map(|(u, p)| (u.to_owned(), p.to_owned()))?;
+        Some((u, p))
+    });
+    requests
+        .lock()
+        .unwrap()
+        .push((basic.as_ref().map(|(u, _)| u.clone()).unwrap_or_default(), scopes.clone()));
+    let grants = match &basic {
+        None => false,
+        Some((u, p)) => match accounts.iter().find(|(au, ap, _)| au == u && ap == p) {
+            Some((_, _, grants)) => *grants,
+            None => {
+                let body = r#"{"errors":[{"code":"UNAUTHORIZED","message":"bad credentials"}]}"#;
+                let _ = write!(
+                    client,
+                    "HTTP/1.1 401 Unauthorized\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                return;
+            }
+        },
+    };
+    let access: Vec<serde_json::Value> = scopes
+        .iter()
+        .filter(|_| grants)
+        .filter_map(|s| {
+            let mut parts = s.splitn(3, ':');
+            let (kind, name, actions) = (parts.next()?, parts.next()?, parts.next()?);
+            Some(json!({"type": kind, "name": name, "actions": actions.split(',').collect::<Vec<_>>()}))
+        })
+        .collect();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let header = json!({"typ": "JWT", "alg": "RS256", "x5c": [x5c]});
+    let claims = json!({
+        "iss": TOKEN_ISSUER,
+        "sub": basic.as_ref().map(|(u, _)| u.as_str()).unwrap_or(""),
+        "aud": service,
+        "exp": now + 300,
+        "nbf": now - 10,
+        "iat": now,
+        "jti": format!("{now}-{}", requests.lock().unwrap().len()),
+        "access": access,
+    });
+    let signing_input =
+        format!("{}.{}", b64url(header.to_string().as_bytes()), b64url(claims.to_string().as_bytes()));
+    let mut sign = Command::new("openssl")
+        .args(["dgst", "-sha256", "-sign"])
+        .arg(key)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    sign.stdin.take().unwrap().write_all(signing_input.as_bytes()).unwrap();
+    let signature = sign.wait_with_output().unwrap();
+    assert!(signature.status.success());
+    let token = format!("{signing_input}.{}", b64url(&signature.stdout));
+    let body = json!({"token": token, "access_token": token, "expires_in": 300}).to_string();
+    let _ = write!(
+        client,
+        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+}
+
 /// Every forwarded request gets `Connection: close`, so each connection
 /// carries one request and the proxy sees them all.
 pub struct Proxy {

@@ -505,3 +505,51 @@ async fn layout_from_skopeo_verifies_offline() {
     let e = fetch(&format!("oci:{}:v1", layout.display()), &p, &opts).await.unwrap_err();
     assert!(matches!(e, Error::DigestMismatch { .. }), "{e}");
 }
+
+/// Public registries (quay.io, registry.redhat.io) hand out bearer tokens:
+/// the pull secret's credentials go to the token server, the token to the
+/// registry. A wrong password, credentials without access and no
+/// credentials at all are each refused as access denied.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bearer_token_auth_with_authfile() {
+    let Some(tokens) = TokenServer::start("puller", "t0ken-s3cret") else { return };
+    let Some(reg) = Registry::start_with_tokens(&tokens) else { return };
+    let (signer, rekor) = (Signer::new("prime256v1"), Rekor::new());
+    signed_podvm(&reg, "podvm/token", &signer, &rekor).await;
+    let dir = tempfile::tempdir().unwrap();
+    let authfile = dir.path().join("pull-secret.json");
+    let write = |user: &str, pass: &str| {
+        let auth = STANDARD.encode(format!("{user}:{pass}"));
+        std::fs::write(&authfile, format!(r#"{{"auths":{{"{}":{{"auth":"{auth}"}}}}}}"#, reg.addr)).unwrap();
+    };
+    let image = format!("{}/podvm/token:v1", reg.addr);
+    let mut p = pull(&reg.addr);
+    p.authfile = Some(authfile.clone());
+
+    write("puller", "t0ken-s3cret");
+    tokens.requests.lock().unwrap().clear();
+    let (verified, bytes) = fetch(&image, &p, &keys(&signer, &rekor)).await.unwrap();
+    assert_eq!(bytes, measurements("podvm/token"));
+    assert!(verified.pinned.to_string().contains("podvm/token@sha256:"));
+    let asked = tokens.requests.lock().unwrap().clone();
+    assert!(
+        asked
+            .iter()
+            .any(|(user, scopes)| user == "puller"
+                && scopes.iter().any(|s| s == "repository:podvm/token:pull")),
+        "the token server was not asked for a pull token with the pull secret's credentials: {asked:?}"
+    );
+
+    for (user, pass) in [("puller", "wrong"), ("reader", "reader-password")] {
+        write(user, pass);
+        let e = fetch(&image, &p, &keys(&signer, &rekor)).await.unwrap_err();
+        assert!(
+            matches!(&e, Error::AccessDenied { image: i, .. } if i.contains("podvm/token")),
+            "{user}: {e}"
+        );
+        assert!(!e.is_verification_failure());
+    }
+    std::fs::write(&authfile, r#"{"auths":{}}"#).unwrap();
+    let e = fetch(&image, &p, &keys(&signer, &rekor)).await.unwrap_err();
+    assert!(matches!(e, Error::AccessDenied { .. }), "{e}");
+}
