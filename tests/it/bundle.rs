@@ -378,12 +378,7 @@ fn validate_schemas(test: &str, bundle: &Path) -> Option<String> {
         eprintln!("skipped: {test}: the schemas are not beside the project");
         return None;
     }
-    let out = Command::new("python3")
-        .arg(root.join("tests/data/bundle/validate.py"))
-        .arg(bundle)
-        .arg(&schemas)
-        .output()
-        .expect("python3 runs");
+    let out = run_validator(bundle);
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&out.stderr);
     match out.status.code() {
@@ -397,6 +392,17 @@ fn validate_schemas(test: &str, bundle: &Path) -> Option<String> {
     }
     eprint!("{stdout}");
     Some(stdout)
+}
+
+/// tests/data/bundle/validate.py on `bundle`, against the shared CRDs.
+fn run_validator(bundle: &Path) -> std::process::Output {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    Command::new("python3")
+        .arg(root.join("tests/data/bundle/validate.py"))
+        .arg(bundle)
+        .arg(root.join("../shared/schemas"))
+        .output()
+        .expect("python3 runs")
 }
 
 /// Asserts that the validator's output has an `ok:` line for `object`
@@ -597,13 +603,7 @@ fn the_schema_validator_refuses_what_the_api_server_would() {
         let text = fs::read_to_string(bad.join(file)).unwrap();
         assert!(text.contains(from), "{file} has no {from:?}:\n{text}");
         fs::write(bad.join(file), text.replacen(from, to, 1)).unwrap();
-        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-        let out = Command::new("python3")
-            .arg(root.join("tests/data/bundle/validate.py"))
-            .arg(&bad)
-            .arg(root.join("../shared/schemas"))
-            .output()
-            .unwrap();
+        let out = run_validator(&bad);
         let stdout = String::from_utf8_lossy(&out.stdout);
         assert_eq!(out.status.code(), Some(1), "{file}: {from:?} -> {to:?} was accepted:\n{stdout}");
         assert!(
