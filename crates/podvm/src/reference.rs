@@ -5,6 +5,7 @@ use std::fmt;
 use std::path::PathBuf;
 use std::str::FromStr;
 
+use rvkit_names::image::{is_host_name, is_path_component, is_port, is_tag};
 use serde::{Serialize, Serializer};
 
 use crate::digest::BlobDigest;
@@ -270,65 +271,29 @@ impl fmt::Display for LocalRef {
     }
 }
 
-/// Tags: `[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}` (OCI distribution specification).
 fn validate_tag(t: &str) -> Result<(), &'static str> {
-    let ok = !t.is_empty()
-        && t.len() <= 128
-        && t.bytes()
-            .enumerate()
-            .all(|(i, b)| b.is_ascii_alphanumeric() || b == b'_' || (i > 0 && (b == b'.' || b == b'-')));
-    if ok { Ok(()) } else { Err("tag must match [A-Za-z0-9_][A-Za-z0-9_.-]{0,127}") }
+    if is_tag(t) { Ok(()) } else { Err("tag must match [A-Za-z0-9_][A-Za-z0-9_.-]{0,127}") }
 }
 
-/// Repository path components: `[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*`.
 fn validate_path_component(c: &str) -> Result<(), &'static str> {
-    const MSG: &str = "repository path components must be lowercase [a-z0-9] joined by '.', '_', '__' or '-'";
-    let b = c.as_bytes();
-    let alnum = |x: u8| x.is_ascii_lowercase() || x.is_ascii_digit();
-    if b.is_empty() || !alnum(b[0]) || !alnum(b[b.len() - 1]) {
-        return Err(MSG);
+    if is_path_component(c) {
+        Ok(())
+    } else {
+        Err("repository path components must be lowercase [a-z0-9] joined by '.', '_', '__' or '-'")
     }
-    let mut i = 0;
-    while i < b.len() {
-        if alnum(b[i]) {
-            i += 1;
-            continue;
-        }
-        let start = i;
-        while i < b.len() && !alnum(b[i]) {
-            i += 1;
-        }
-        let sep = &c[start..i];
-        let ok = sep == "." || sep == "_" || sep == "__" || sep.bytes().all(|x| x == b'-');
-        if !ok {
-            return Err(MSG);
-        }
-    }
-    Ok(())
 }
 
 /// Hosts: DNS labels or an IPv4 address, optionally `:PORT`.
 fn validate_host(h: &str) -> Result<(), &'static str> {
-    const MSG: &str = "registry host must be a DNS name or IPv4 address with an optional :PORT";
     let (host, port) = match h.rsplit_once(':') {
         Some((host, port)) => (host, Some(port)),
         None => (h, None),
     };
-    if let Some(p) = port
-        && p.parse::<u16>().is_err()
-    {
-        return Err(MSG);
+    if is_host_name(host) && port.is_none_or(is_port) {
+        Ok(())
+    } else {
+        Err("registry host must be a DNS name or IPv4 address with an optional :PORT")
     }
-    let label_ok = |l: &str| {
-        !l.is_empty()
-            && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-            && !l.starts_with('-')
-            && !l.ends_with('-')
-    };
-    if host.is_empty() || !host.split('.').all(label_ok) {
-        return Err(MSG);
-    }
-    Ok(())
 }
 
 /// The platform an image index is resolved to (`OS/ARCH[/VARIANT]`).

@@ -42,7 +42,6 @@
 mod emit;
 mod error;
 mod expiration;
-pub mod k8s;
 mod measurements;
 mod name;
 mod published;

@@ -221,7 +221,7 @@ fn bad(field: &'static str, value: &str, reason: &'static str) -> Error {
 fn check_dns_subdomain(field: &'static str, s: &str) -> Result<(), Error> {
     const REASON: &str = "must be at most 253 lowercase letters, digits, '-' or '.', \
                           starting and ending with a letter or digit";
-    if !crate::k8s::is_dns_subdomain(s) {
+    if !rvkit_names::k8s::is_dns_subdomain(s) {
         return Err(bad(field, s, REASON));
     }
     Ok(())
@@ -229,7 +229,7 @@ fn check_dns_subdomain(field: &'static str, s: &str) -> Result<(), Error> {
 
 /// Namespaces: RFC 1123 label.
 fn check_dns_label(field: &'static str, s: &str) -> Result<(), Error> {
-    if !crate::k8s::is_dns_label(s) {
+    if !rvkit_names::k8s::is_dns_label(s) {
         return Err(bad(
             field,
             s,
@@ -242,7 +242,7 @@ fn check_dns_label(field: &'static str, s: &str) -> Result<(), Error> {
 /// ConfigMap data keys: `[-._a-zA-Z0-9]+`, at most 253 characters, not `.`
 /// or `..` (Kubernetes `IsConfigMapKey`).
 fn check_data_key(s: &str) -> Result<(), Error> {
-    if !crate::k8s::is_configmap_key(s) {
+    if !rvkit_names::k8s::is_configmap_key(s) {
         return Err(bad(
             "data key",
             s,

@@ -5,7 +5,8 @@ use std::fmt;
 use std::str::FromStr;
 
 use crate::Error;
-use rvkit_rvps::k8s::{is_configmap_key, is_dns_label as is_label};
+use rvkit_names::image::{is_host_name, is_path_component, is_port, is_tag};
+use rvkit_names::k8s::{is_configmap_key, is_dns_label as is_label};
 
 /// Defines a string newtype that is valid by construction: `FromStr`,
 /// `TryFrom<String>` (for serde) and `Display` all go through `check`.
@@ -161,22 +162,13 @@ fn check_scope(s: &str) -> Result<(), String> {
         Some((h, p)) => (h, Some(p)),
         None => (host, None),
     };
-    let host_name = host.strip_prefix("*.").unwrap_or(host);
-    if host_name.is_empty()
-        || !host_name.split('.').all(|l| {
-            let b = l.as_bytes();
-            !b.is_empty()
-                && b.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'-')
-                && b[0] != b'-'
-                && b[b.len() - 1] != b'-'
-        })
-    {
+    if !is_host_name(host.strip_prefix("*.").unwrap_or(host)) {
         return Err(format!("registry host {host:?} must be a host name, optionally starting with '*.'"));
     }
     if let Some(p) = port
-        && (p.is_empty() || p.len() > 5 || !p.bytes().all(|c| c.is_ascii_digit()))
+        && !is_port(p)
     {
-        return Err(format!("registry port {p:?} must be a number"));
+        return Err(format!("registry port {p:?} must be a number from 0 to 65535"));
     }
     if host.starts_with("*.") && !path.is_empty() {
         return Err("a wildcard scope cannot have a repository path".to_owned());
@@ -210,39 +202,8 @@ fn check_scope(s: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// The docker reference grammar's path component:
-/// `[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*`.
-fn is_path_component(s: &str) -> bool {
-    let b = s.as_bytes();
-    let alnum = |c: u8| c.is_ascii_lowercase() || c.is_ascii_digit();
-    if b.is_empty() || !alnum(b[0]) || !alnum(b[b.len() - 1]) {
-        return false;
-    }
-    let mut i = 0;
-    while i < b.len() {
-        if alnum(b[i]) {
-            i += 1;
-            continue;
-        }
-        let start = i;
-        while i < b.len() && !alnum(b[i]) {
-            i += 1;
-        }
-        let sep = &s[start..i];
-        if !(sep == "." || sep == "_" || sep == "__" || sep.bytes().all(|c| c == b'-')) {
-            return false;
-        }
-    }
-    true
-}
-
 fn check_tag(tag: &str) -> Result<(), String> {
-    let b = tag.as_bytes();
-    let ok = !b.is_empty()
-        && b.len() <= 128
-        && (b[0].is_ascii_alphanumeric() || b[0] == b'_')
-        && b.iter().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-'));
-    if ok { Ok(()) } else { Err(format!("tag {tag:?} is not a valid image tag")) }
+    if is_tag(tag) { Ok(()) } else { Err(format!("tag {tag:?} is not a valid image tag")) }
 }
 
 fn check_digest(digest: &str) -> Result<(), String> {

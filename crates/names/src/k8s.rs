@@ -1,7 +1,6 @@
 //! The Kubernetes name rules the rendered objects must follow
 //! (k8s.io/apimachinery `validation`: `IsDNS1123Label`,
-//! `IsDNS1123Subdomain`, `IsConfigMapKey`), shared with the crates that
-//! render other objects.
+//! `IsDNS1123Subdomain`, `IsConfigMapKey`).
 
 /// An RFC 1123 label (namespaces, most names): at most 63 lowercase letters,
 /// digits or `-`, starting and ending with a letter or digit.
