@@ -7,7 +7,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use anyhow::anyhow;
 use clap::{Args, Subcommand};
 use rvkit_pcr::HashAlg;
-use rvkit_policy::{Claims, Policy, evaluate, hints};
+use rvkit_policy::{Claims, ClaimsSource, Policy, TokenKey, evaluate, hints, verify_ear};
 use rvkit_rvps::{
     ConfigMapOptions, EmitInput, Expiration, Format, Measurements, Published, ReferenceValueSet, Source, Tee,
     build, read_published,
@@ -53,6 +53,11 @@ pub struct CheckArgs {
     /// Initdata documents the pod may use, to explain a failing pcr08.
     #[arg(long, num_args = 1.., value_name = "FILE")]
     initdata: Vec<PathBuf>,
+    /// Verify the EAR token's ES256 signature first, with the token signer's
+    /// certificate or public key (PEM) or its TLS Secret (the walkthrough's
+    /// trustee-token-cert); a token that does not verify is refused (exit 1).
+    #[arg(long, value_name = "FILE")]
+    token_cert: Option<PathBuf>,
     /// Print JSON.
     #[arg(long)]
     json: bool,
@@ -285,13 +290,34 @@ fn check(args: &CheckArgs) -> CmdResult {
     let claims_bytes = read_input(&args.claims)?;
     let claims = Claims::parse(&claims_bytes, args.tee.as_deref())
         .map_err(|e| Failure::input(anyhow!("{}: {e}", display(&args.claims))))?;
+    let token = match &args.token_cert {
+        None => None,
+        Some(path) => {
+            if claims.source() != ClaimsSource::EarToken {
+                return Err(Failure::input(anyhow!(
+                    "--token-cert verifies EAR tokens; {} is not one",
+                    display(&args.claims)
+                )));
+            }
+            let key = TokenKey::parse(&read_input(path)?)
+                .map_err(|e| Failure::input(anyhow!("{}: {e}", display(path))))?;
+            let text = String::from_utf8_lossy(&claims_bytes);
+            let info = verify_ear(&text, &key).map_err(|e| {
+                Failure::invalid(anyhow!("{}: {e} ({})", display(&args.claims), display(path)))
+            })?;
+            Some((display(path), info))
+        }
+    };
     let values = read_values(&args.reference_values)?;
     let mut initdata = Vec::new();
     for path in &args.initdata {
         initdata.push((display(path), read_input(path)?));
     }
     let result = evaluate(&policy, &claims, &values.values).map_err(Failure::input)?;
-    let now = Expiration::from_unix(now_unix());
+    let now_s = now_unix();
+    let now = Expiration::from_unix(now_s);
+    let time = |t: Option<i64>| t.map(|t| Expiration::from_unix(t).to_string());
+    let expired = |info: &rvkit_policy::TokenInfo| info.expires_at.is_some_and(|e| e <= now_s);
     let failed: Vec<_> = result
         .failed()
         .map(|c| {
@@ -311,6 +337,13 @@ fn check(args: &CheckArgs) -> CmdResult {
             },
             "passes": result.verdict.passes(),
             "tee": claims.tee(),
+            "token": token.as_ref().map(|(key, info)| json!({
+                "signature": "verified",
+                "key": key,
+                "issued_at": time(info.issued_at),
+                "expires_at": time(info.expires_at),
+                "expired": expired(info),
+            })),
             "queried": result.queried,
             "comparisons": result.comparisons.len(),
             "failed": failed.iter().map(|(c, h)| json!({
@@ -331,6 +364,15 @@ fn check(args: &CheckArgs) -> CmdResult {
         let _ = writeln!(s, "verdict: {}", result.verdict);
         let _ = writeln!(s, "policy: {}", policy_label(args.policy.as_ref(), &policy));
         let _ = writeln!(s, "claims: {} ({})", display(&args.claims), claims.tee());
+        if let Some((key, info)) = &token {
+            let _ = writeln!(
+                s,
+                "token: ES256 signature verified with {key}; issued {}, expires {}{}",
+                time(info.issued_at).unwrap_or_else(|| "(no iat)".to_owned()),
+                time(info.expires_at).unwrap_or_else(|| "(no exp)".to_owned()),
+                if expired(info) { " (expired)" } else { "" }
+            );
+        }
         let _ = writeln!(
             s,
             "reference values: {} ({}, {} names)",

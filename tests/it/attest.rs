@@ -985,3 +985,152 @@ fn bad_policies_claims_and_reference_values_exit_2_without_output() {
         assert!(stderr.contains(needle), "{args:?}: {stderr}");
     }
 }
+
+/// The raw `r || s` (32 bytes each) of a DER ECDSA signature, as JWS wants it.
+fn jws_signature(der: &[u8]) -> Vec<u8> {
+    assert_eq!(der[0], 0x30, "a DER SEQUENCE");
+    let mut i = 2;
+    let mut out = Vec::new();
+    for _ in 0..2 {
+        assert_eq!(der[i], 0x02, "a DER INTEGER");
+        let len = der[i + 1] as usize;
+        let int = &der[i + 2..i + 2 + len];
+        let int = &int[int.len().saturating_sub(32)..];
+        out.extend(std::iter::repeat_n(0u8, 32 - int.len()));
+        out.extend_from_slice(int);
+        i += 2 + len;
+    }
+    out
+}
+
+/// EAR tokens signed by OpenSSL as Trustee's token broker signs them (ES256,
+/// the signer's key in the `jwk` header) verify with the signer's
+/// certificate, its public key or its TLS Secret; any change, another key,
+/// another algorithm is refused with exit 1 before the policy is evaluated.
+#[test]
+fn ear_token_signatures_are_verified_with_the_token_signer_certificate() {
+    use base64::Engine as _;
+    let b64 = |s: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
+    if !have_tools(
+        "ear_token_signatures_are_verified_with_the_token_signer_certificate",
+        &[("openssl", "openssl")],
+    ) {
+        return;
+    }
+    let dir = tempdir();
+    let d = dir.path();
+    fs::write(d.join("a.toml"), doc("a")).unwrap();
+    fs::write(d.join("m.json"), format!("{{\"measurements\":{{\"sha256\":{{\"pcr03\":\"{PCR3}\"}}}}}}"))
+        .unwrap();
+    ok(rvkit_in(d, &["rvps", "emit", "--measurements", "m.json", "--initdata", "a.toml", "-o", "rv.json"]));
+    // The walkthrough's token signer: ECDSA P-256, self-signed, DNS kbs-service.
+    for (key, cert) in [("token.key", "token.crt"), ("other.key", "other.crt")] {
+        bash(
+            d,
+            &format!(
+                "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout {key} \
+                 -out {cert} -days 30 -subj /CN=kbs-service -addext subjectAltName=DNS:kbs-service 2>/dev/null\n\
+                 openssl pkey -in {key} -pubout -out {key}.pub"
+            ),
+        );
+    }
+    bash(
+        d,
+        "openssl req -x509 -newkey rsa:2048 -nodes -keyout rsa.key -out rsa.crt -days 30 -subj /CN=x 2>/dev/null",
+    );
+    let spki = bash(d, "openssl pkey -in token.key -pubout -outform DER");
+    let point = &spki[spki.len() - 65..];
+    let jwk = serde_json::json!({"kty": "EC", "crv": "P-256", "alg": "ES256", "x": b64(&point[1..33]), "y": b64(&point[33..])});
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+    let token = |alg: &str, exp: i64, pcr03: &str, key: &str| {
+        let header = serde_json::json!({"alg": alg, "typ": "JWT", "jwk": jwk});
+        let evidence = serde_json::json!({"az-snp-vtpm": {"tpm": {"pcr03": pcr03}}, "init_data": "00"});
+        let payload = serde_json::json!({"eat_profile": "tag:github.com,2024:confidential-containers/Trustee", "iat": now - 60, "exp": exp, "submods": {"cpu0": {"ear.status": "affirming", "ear.veraison.annotated-evidence": evidence}}});
+        let signed =
+            format!("{}.{}", b64(header.to_string().as_bytes()), b64(payload.to_string().as_bytes()));
+        fs::write(d.join("signed.txt"), &signed).unwrap();
+        let der = bash(d, &format!("openssl dgst -sha256 -sign {key} signed.txt"));
+        format!("{signed}.{}\n", b64(&jws_signature(&der)))
+    };
+    let check = |token: &str, cert: &str| {
+        fs::write(d.join("token.jwt"), token).unwrap();
+        rvkit_in(
+            d,
+            &[
+                "rvps",
+                "check",
+                "--claims",
+                "token.jwt",
+                "--reference-values",
+                "rv.json",
+                "--token-cert",
+                cert,
+            ],
+        )
+    };
+    let secret = format!(
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: trustee-token-cert\ntype: kubernetes.io/tls\ndata:\n  tls.crt: {}\n",
+        base64::engine::general_purpose::STANDARD.encode(fs::read(d.join("token.crt")).unwrap())
+    );
+    fs::write(d.join("secret.yaml"), secret).unwrap();
+
+    let good = token("ES256", now + 300, PCR3, "token.key");
+    for cert in ["token.crt", "token.key.pub", "secret.yaml"] {
+        let out = check(&good, cert);
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            text.contains(&format!("token: ES256 signature verified with {cert}; issued ")),
+            "{cert}: {text}"
+        );
+        assert!(!text.contains("(expired)"), "{text}");
+        assert!(text.contains("verdict: "), "the policy was evaluated: {text}");
+    }
+    let out = check(&token("ES256", now - 10, PCR3, "token.key"), "token.crt");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("(expired)"));
+
+    // A claim changed after signing.
+    let tampered = {
+        let parts: Vec<&str> = good.trim().split('.').collect();
+        let other = token("ES256", now + 300, &"ab".repeat(32), "token.key");
+        let other_payload = other.split('.').nth(1).unwrap().to_owned();
+        format!("{}.{}.{}", parts[0], other_payload, parts[2])
+    };
+    let refused = [
+        (tampered, "token.crt", "signature does not verify with the given key"),
+        (good.clone(), "other.crt", "header jwk names another signing key"),
+        (token("ES256", now + 300, PCR3, "other.key"), "token.crt", "signature does not verify"),
+        (
+            good.replacen(&good[..good.find('.').unwrap()], &b64(br#"{"alg":"HS256","typ":"JWT"}"#), 1),
+            "token.crt",
+            "is signed with HS256",
+        ),
+    ];
+    for (t, cert, why) in &refused {
+        let stderr = fails(check(t, cert), 1);
+        assert!(stderr.contains(why) && stderr.contains("token.jwt"), "{why}: {stderr}");
+    }
+    // Keys that cannot verify an EAR token, and claims that are not one.
+    for (cert, why) in [("token.key", "holds a private key"), ("rsa.crt", "not an ECDSA P-256 key")] {
+        let stderr = fails(check(&good, cert), 2);
+        assert!(stderr.contains(why) && stderr.contains(cert), "{stderr}");
+    }
+    fs::write(d.join("claims.json"), format!("{{\"az-snp-vtpm\":{{\"tpm\":{{\"pcr03\":\"{PCR3}\"}}}}}}"))
+        .unwrap();
+    let stderr = fails(
+        rvkit_in(
+            d,
+            &[
+                "rvps",
+                "check",
+                "--claims",
+                "claims.json",
+                "--reference-values",
+                "rv.json",
+                "--token-cert",
+                "token.crt",
+            ],
+        ),
+        2,
+    );
+    assert!(stderr.contains("--token-cert verifies EAR tokens"), "{stderr}");
+}

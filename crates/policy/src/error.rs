@@ -41,4 +41,16 @@ pub enum Error {
         /// What is wrong.
         message: String,
     },
+    /// A key to verify EAR tokens with that cannot be used.
+    #[error("token key {message}")]
+    TokenKey {
+        /// What is wrong.
+        message: String,
+    },
+    /// An EAR token that does not verify: a failed security check.
+    #[error("EAR token {message}")]
+    TokenSignature {
+        /// What is wrong.
+        message: String,
+    },
 }

@@ -40,6 +40,7 @@
 
 mod claims;
 mod coverage;
+mod ear;
 mod error;
 mod eval;
 mod hints;
@@ -47,6 +48,7 @@ mod policy;
 
 pub use claims::{Claims, ClaimsSource};
 pub use coverage::{Coverage, coverage};
+pub use ear::{TokenInfo, TokenKey, verify_ear};
 pub use error::Error;
 pub use eval::{
     ALLOW_RULE, Comparison, Evaluation, TRUST_CLAIMS, TRUST_CLAIMS_RULE, Tier, Verdict, evaluate,
