@@ -88,9 +88,7 @@ impl LocalKeys {
         let token = TlsPair::new(cert.pem(), ec.serialize_pem());
         Ok(LocalKeys { https, token })
     }
-}
 
-impl LocalKeys {
     /// The keys of a previous `local` bundle, read back from its two TLS
     /// Secrets (`secret-<name>.yaml` as [`render`](crate::render) writes
     /// them), when they are still what [`generate`](LocalKeys::generate)
@@ -193,16 +191,22 @@ fn tls_pair_from_secret(bytes: &[u8]) -> Result<TlsPair, String> {
     if doc.get("type").and_then(|t| t.as_str()) != Some("kubernetes.io/tls") {
         return Err("is not a kubernetes.io/tls Secret".to_owned());
     }
-    let field = |key: &str| -> Result<String, String> {
-        let b64 = doc
-            .get("data")
-            .and_then(|d| d.get(key))
-            .and_then(|v| v.as_str())
-            .ok_or_else(|| format!("has no data.\"{key}\""))?;
-        let bytes = STANDARD.decode(b64.trim()).map_err(|e| format!("data.\"{key}\" is not base64: {e}"))?;
-        String::from_utf8(bytes).map_err(|_| format!("data.\"{key}\" is not text"))
+    let field = |key: &str| {
+        String::from_utf8(secret_data(&doc, key)?).map_err(|_| format!("data.\"{key}\" is not text"))
     };
     Ok(TlsPair::new(field("tls.crt")?, field("tls.key")?))
+}
+
+/// `data.<key>` of a Secret, base64-decoded (line breaks allowed, as
+/// `oc get -o yaml` may fold long values).
+fn secret_data(doc: &serde_yaml_ng::Value, key: &str) -> Result<Vec<u8>, String> {
+    let b64 = doc
+        .get("data")
+        .and_then(|d| d.get(key))
+        .and_then(|v| v.as_str())
+        .ok_or_else(|| format!("has no data.\"{key}\""))?;
+    let compact: String = b64.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+    STANDARD.decode(compact).map_err(|e| format!("data.\"{key}\" is not base64: {e}"))
 }
 
 /// A leaf certificate's parameters as cert-manager's self-signed issuer
@@ -292,14 +296,7 @@ impl KbsCert {
         if doc.get("kind").and_then(|k| k.as_str()) != Some("Secret") {
             return Err(bad("is not a Kubernetes Secret (kind: Secret)".to_owned()));
         }
-        let b64 = doc
-            .get("data")
-            .and_then(|d| d.get("tls.crt"))
-            .and_then(|v| v.as_str())
-            .ok_or_else(|| bad("has no data.\"tls.crt\"".to_owned()))?;
-        let compact: String = b64.chars().filter(|c| !c.is_ascii_whitespace()).collect();
-        let pem =
-            STANDARD.decode(compact).map_err(|e| bad(format!("data.\"tls.crt\" is not base64: {e}")))?;
+        let pem = secret_data(&doc, "tls.crt").map_err(bad)?;
         KbsCert::from_pem(origin, &pem)
     }
 
