@@ -614,7 +614,9 @@ fn next_steps(
     if config.keys == KeyMode::Local {
         m.push_str(&format!(
             "`secret-{}.yaml` and `secret-{}.yaml` hold private keys (mode 0600). Keep them out of\n\
-             version control, or seal them, before committing this directory.\n\n",
+             version control, or seal them, before committing this directory. `rvkit bundle` run again\n\
+             into this directory keeps these keys while they fit the configuration, so the KBS\n\
+             certificate, initdata and PCR8 stay the same; `--new-keys` rotates them.\n\n",
             c.tls_secret, c.token_secret
         ));
     }
