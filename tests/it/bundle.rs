@@ -952,6 +952,12 @@ fn bad_configurations_exit_2_and_write_nothing() {
     let bad_secret = with("secret.toml", base.replace("conf-devhub-signature", "Conf_Devhub"));
     refused(d, &["--config", &bad_secret], "object name \"Conf_Devhub\" is invalid");
     refused(d, &["--config", config, "--tls-secret", "tls.secret!"], "tls.secret!");
+    // A past expiration, refused in the first cert-manager phase too (which writes no reference values).
+    refused(
+        d,
+        &["--config", config, "--keys", "cert-manager", "--expiration", "2020-01-01T00:00:00Z"],
+        "reference_values.expiration expires at 2020-01-01T00:00:00Z",
+    );
     bash(
         d,
         "openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:1024 2>/dev/null | openssl pkey -pubout > weak.pub",

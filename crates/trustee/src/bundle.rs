@@ -128,6 +128,16 @@ pub fn render(config: &Config, inputs: &Inputs) -> Result<Bundle, Error> {
     let now = inputs.now_unix;
     let ns = config.namespace.as_str();
     let mut warnings = Vec::new();
+    // Checked in both phases: a first cert-manager run writes no reference
+    // values yet, but its configuration must not fail the second.
+    if let Some(expiration) = config.reference_values.expiration
+        && expiration.to_unix() <= now
+    {
+        return Err(Error::Expired {
+            what: "reference_values.expiration".to_owned(),
+            at: expiration.to_string(),
+        });
+    }
 
     // Which certificate the guest will trust, and where the key Secrets come from.
     let (kbs_cert, local) = match (config.keys, &inputs.local_keys, &inputs.kbs_cert) {
@@ -328,12 +338,6 @@ fn reference_values(
 ) -> Result<String, Error> {
     let rv = &config.reference_values;
     let expiration = rv.expiration.unwrap_or_else(|| Expiration::months_after_midnight(inputs.now_unix, 12));
-    if expiration.to_unix() <= inputs.now_unix {
-        return Err(Error::Expired {
-            what: "reference_values.expiration".to_owned(),
-            at: expiration.to_string(),
-        });
-    }
     let mut measurements = Vec::new();
     for path in &config.podvm.measurements {
         let label = path.display().to_string();
