@@ -200,6 +200,23 @@ impl<'a> Reader<'a> {
         }
         self.take(len, field)
     }
+
+    /// A `u32` count of entries that take at least `entry_size` bytes each,
+    /// refused when what remains cannot hold them, so that a corrupt count
+    /// neither reserves memory nor drives a loop for long.
+    fn count(&mut self, entry_size: usize, field: &'static str) -> Result<u32, Error> {
+        let at = self.pos;
+        let count = self.u32(field)?;
+        if count as usize > self.remaining() / entry_size {
+            return Err(Error::EventLogTooLarge {
+                offset: at,
+                field,
+                size: u64::from(count) * entry_size as u64,
+                available: self.remaining(),
+            });
+        }
+        Ok(count)
+    }
 }
 
 fn bad_header(offset: usize, reason: impl Into<String>) -> Error {
@@ -241,17 +258,8 @@ fn parse_header(r: &mut Reader<'_>) -> Result<(SpecId, Event), Error> {
         let errata = d.u8("Spec ID specErrata")?;
         let uintn_size = d.u8("Spec ID uintnSize")?;
         let count_at = d.pos;
-        let count = d.u32("Spec ID numberOfAlgorithms")?;
-        // Each entry takes four bytes; refuse a count the data cannot hold
-        // before reserving anything for it.
-        if count as usize > d.remaining() / 4 {
-            return Err(Error::EventLogTooLarge {
-                offset: count_at,
-                field: "Spec ID numberOfAlgorithms",
-                size: u64::from(count) * 4,
-                available: d.remaining(),
-            });
-        }
+        // Each entry takes four bytes (algorithm id and digest size).
+        let count = d.count(4, "Spec ID numberOfAlgorithms")?;
         if count == 0 {
             return Err(bad_header(count_at, "the Spec ID event lists no algorithms"));
         }
@@ -320,18 +328,8 @@ fn parse_event2(r: &mut Reader<'_>, spec: &SpecId, number: usize) -> Result<Even
     let offset = r.pos;
     let pcr = r.u32("PCRIndex")?;
     let event_type = EventType(r.u32("EventType")?);
-    let count_at = r.pos;
-    let count = r.u32("digest count")?;
-    // A digest takes at least two bytes (its algorithm id); bound the count
-    // by what remains so a corrupt count cannot drive the loop for long.
-    if count as usize > r.remaining() / 2 {
-        return Err(Error::EventLogTooLarge {
-            offset: count_at,
-            field: "digest count",
-            size: u64::from(count) * 2,
-            available: r.remaining(),
-        });
-    }
+    // A digest takes at least two bytes (its algorithm id).
+    let count = r.count(2, "digest count")?;
     let mut digests: Vec<Digest> = Vec::new();
     for _ in 0..count {
         let at = r.pos;
