@@ -213,7 +213,9 @@ pub(crate) fn verify_signatures(
     let key = opts.key.as_ref().ok_or_else(|| Error::MissingKey { image: src.image().to_owned() })?;
     let tag = digest.cosign_signature_tag();
     let Some((bytes, sig_digest)) = src.manifest_by_tag(&tag)? else {
-        return Err(Error::Unsigned { image: pinned.to_owned(), tag });
+        // Only to explain the refusal: a failed lookup changes nothing.
+        let bundles = src.sigstore_bundle_referrers(digest).unwrap_or(0);
+        return Err(Error::Unsigned { image: pinned.to_owned(), tag, bundles });
     };
     let layers = match Manifest::parse(&bytes) {
         Ok(Manifest::Image(m)) => m.layers,

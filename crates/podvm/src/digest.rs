@@ -63,6 +63,12 @@ impl BlobDigest {
     pub fn cosign_signature_tag(&self) -> String {
         format!("{}-{}.sig", self.alg(), self.hex())
     }
+
+    /// The tag of the referrers index of this manifest in the OCI
+    /// distribution specification's referrers tag schema: `sha256-<hex>`.
+    pub fn referrers_tag(&self) -> String {
+        format!("{}-{}", self.alg(), self.hex())
+    }
 }
 
 impl FromStr for BlobDigest {
@@ -232,6 +238,7 @@ mod tests {
         assert_eq!(d.to_string(), EMPTY);
         assert_eq!(d, BlobDigest::sha256_of(b""));
         assert_eq!(d.cosign_signature_tag(), format!("sha256-{}.sig", &EMPTY[7..]));
+        assert_eq!(d.referrers_tag(), format!("sha256-{}", &EMPTY[7..]));
     }
 
     #[test]

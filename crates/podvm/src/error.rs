@@ -220,12 +220,15 @@ pub enum Error {
         reason: &'static str,
     },
     /// The image has no `sha256-<hex>.sig` signature tag.
-    #[error("{image} is not signed: no signature tag {tag}")]
+    #[error("{image} is not signed: no signature tag {tag}{}", bundles_note(*bundles))]
     Unsigned {
         /// The image, pinned to its digest.
         image: String,
         /// The tag that was looked for.
         tag: String,
+        /// Sigstore bundles attached as OCI referrers, which are not
+        /// verified (cosign 3's format).
+        bundles: usize,
     },
     /// Signatures exist but none passed every check.
     #[error("no signature of {image} passed all checks ({} checked{})", reports.len(), first_failure(reports))]
@@ -309,4 +312,17 @@ impl Error {
                 | Error::UnsafeEntry { .. }
         )
     }
+}
+
+/// What an unsigned image has instead of a cosign signature tag.
+fn bundles_note(bundles: usize) -> String {
+    if bundles == 0 {
+        return String::new();
+    }
+    format!(
+        "; it has {bundles} Sigstore bundle{} attached as OCI referrers (the format cosign 3 writes by \
+         default), which rvkit does not verify: sign it with `cosign sign --new-bundle-format=false` \
+         as well to add the signature tag",
+        if bundles == 1 { "" } else { "s" }
+    )
 }

@@ -19,7 +19,7 @@ use crate::digest::BlobDigest;
 use crate::error::Error;
 use crate::manifest::{ACCEPTED_MANIFEST_TYPES, Descriptor};
 use crate::reference::RegistryRef;
-use crate::source::{Source, digest_like};
+use crate::source::{SIGSTORE_BUNDLE_PREFIX, Source, digest_like};
 
 /// How many downloaded chunks may wait for the extractor; with the chunk
 /// sizes HTTP clients deliver this is well under a few MiB.
@@ -250,6 +250,17 @@ impl Source for RegistrySource {
     fn manifest(&self, digest: &BlobDigest) -> Result<Vec<u8>, Error> {
         let r = self.oci_ref(None, Some(digest));
         self.get_manifest(&r, &format!("manifest {digest}"))
+    }
+
+    fn sigstore_bundle_referrers(&self, digest: &BlobDigest) -> Result<usize, Error> {
+        // The referrers API, or the tag schema where a registry lacks it.
+        let r = self.oci_ref(None, Some(digest));
+        let index = self.with_retries("referrers", || self.client.pull_referrers(&r, None))?;
+        Ok(index
+            .manifests
+            .iter()
+            .filter(|e| e.artifact_type.as_deref().is_some_and(|t| t.starts_with(SIGSTORE_BUNDLE_PREFIX)))
+            .count())
     }
 
     fn blob(&self, desc: &Descriptor) -> Result<Box<dyn Read + Send>, Error> {

@@ -28,7 +28,32 @@ pub(crate) trait Source: Send + Sync {
 
     /// A blob's byte stream (unchecked).
     fn blob(&self, desc: &Descriptor) -> Result<Box<dyn Read + Send>, Error>;
+
+    /// How many Sigstore bundles are attached to the manifest `digest` as
+    /// OCI referrers (the signature format of cosign 3), to explain an image
+    /// without a cosign signature tag. Read from the referrers tag schema
+    /// unless the source has a referrers API.
+    fn sigstore_bundle_referrers(&self, digest: &BlobDigest) -> Result<usize, Error> {
+        let Some((bytes, _)) = self.manifest_by_tag(&digest.referrers_tag())? else {
+            return Ok(0);
+        };
+        let index: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
+        let entries = index.get("manifests").and_then(serde_json::Value::as_array);
+        Ok(entries.map_or(0, |m| {
+            m.iter()
+                .filter(|e| {
+                    e.get("artifactType")
+                        .and_then(serde_json::Value::as_str)
+                        .is_some_and(|t| t.starts_with(SIGSTORE_BUNDLE_PREFIX))
+                })
+                .count()
+        }))
+    }
 }
+
+/// The media type prefix of Sigstore bundles
+/// (`application/vnd.dev.sigstore.bundle.v0.3+json` and its versions).
+pub(crate) const SIGSTORE_BUNDLE_PREFIX: &str = "application/vnd.dev.sigstore.bundle";
 
 /// Fetches the manifest `digest` and checks that the bytes hash to it.
 pub(crate) fn checked_manifest(src: &dyn Source, digest: &BlobDigest, what: &str) -> Result<Vec<u8>, Error> {

@@ -553,3 +553,60 @@ async fn bearer_token_auth_with_authfile() {
     let e = fetch(&image, &p, &keys(&signer, &rekor)).await.unwrap_err();
     assert!(matches!(e, Error::AccessDenied { .. }), "{e}");
 }
+
+/// An image signed only in the Sigstore bundle format, attached as an OCI
+/// referrer (as cosign 3 does by default; Debian's registry has no referrers
+/// API, so the referrers tag schema holds the index, as cosign writes it
+/// then), is still refused, and the refusal says what was found.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bundle_referrers_are_named_when_the_signature_tag_is_missing() {
+    let Some(reg) = Registry::start() else { return };
+    let (signer, rekor) = (Signer::new("prime256v1"), Rekor::new());
+    let img = Image::podvm("referrers");
+    let digest = reg.push_image("podvm/referrers", "v1", &img).await;
+    const BUNDLE: &str = "application/vnd.dev.sigstore.bundle.v0.3+json";
+    let bundle = br#"{"mediaType":"application/vnd.dev.sigstore.bundle.v0.3+json"}"#.to_vec();
+    let empty = b"{}".to_vec();
+    let artifact = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "artifactType": BUNDLE,
+        "config": {"mediaType": "application/vnd.oci.empty.v1+json", "digest": digest_of(&empty), "size": 2},
+        "layers": [{"mediaType": BUNDLE, "digest": digest_of(&bundle), "size": bundle.len()}],
+        "subject": {"mediaType": OCI_MANIFEST, "digest": digest, "size": img.manifest.len()},
+    })
+    .to_string()
+    .into_bytes();
+    let artifact_digest = digest_of(&artifact);
+    reg.push(
+        "podvm/referrers",
+        &artifact_digest.replace(':', "-"),
+        &[&bundle, &empty],
+        &artifact,
+        OCI_MANIFEST,
+    )
+    .await;
+    let index = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": OCI_INDEX,
+        "manifests": [{"mediaType": OCI_MANIFEST, "digest": artifact_digest, "size": artifact.len(), "artifactType": BUNDLE}],
+    })
+    .to_string()
+    .into_bytes();
+    reg.push("podvm/referrers", &digest.replace(':', "-"), &[], &index, OCI_INDEX).await;
+
+    let image = format!("{}/podvm/referrers:v1", reg.addr);
+    let e = fetch(&image, &pull(&reg.addr), &keys(&signer, &rekor)).await.unwrap_err();
+    assert!(matches!(e, Error::Unsigned { bundles: 1, .. }), "{e}");
+    assert!(e.is_verification_failure());
+    let message = e.to_string();
+    assert!(message.contains("1 Sigstore bundle attached as OCI referrers"), "{message}");
+    // Without referrers the message stays as it was.
+    let img = Image::podvm("plain");
+    reg.push_image("podvm/plain", "v1", &img).await;
+    let e = fetch(&format!("{}/podvm/plain:v1", reg.addr), &pull(&reg.addr), &keys(&signer, &rekor))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, Error::Unsigned { bundles: 0, .. }), "{e}");
+    assert!(!e.to_string().contains("referrers"), "{e}");
+}
