@@ -65,26 +65,37 @@ def strict(schema):
     schema = copy.deepcopy(schema)
 
     def walk(s, constraint):
-        if isinstance(s, dict):
-            for k in [k for k, v in s.items() if v is None]:
-                del s[k]
-            if s.pop("x-kubernetes-int-or-string", False) or s.get("format") == "int-or-string":
-                s.pop("type", None)
-                s.pop("format", None)
-                s["anyOf"] = [{"type": "integer"}, {"type": "string"}]
-            if (
-                not constraint
-                and "properties" in s
-                and "additionalProperties" not in s
-                and not s.get("x-kubernetes-preserve-unknown-fields")
-            ):
-                s["additionalProperties"] = False
-            for k, v in s.items():
-                if k != "enum" and k != "default":
-                    walk(v, constraint or k in ("allOf", "anyOf", "oneOf", "not"))
-        elif isinstance(s, list):
+        """`s` is a schema (a dict) or a list of schemas."""
+        if isinstance(s, list):
             for v in s:
                 walk(v, constraint)
+            return
+        if not isinstance(s, dict):
+            return
+        for k in [k for k, v in s.items() if v is None]:
+            del s[k]
+        if s.pop("x-kubernetes-int-or-string", False) or s.get("format") == "int-or-string":
+            s.pop("type", None)
+            s.pop("format", None)
+            s["anyOf"] = [{"type": "integer"}, {"type": "string"}]
+        if (
+            not constraint
+            and "properties" in s
+            and "additionalProperties" not in s
+            and not s.get("x-kubernetes-preserve-unknown-fields")
+        ):
+            s["additionalProperties"] = False
+        for k, v in s.items():
+            if k in ("properties", "patternProperties", "definitions"):
+                # A map of names to schemas: each value is a schema, the map
+                # itself is not (a property may be called "properties").
+                for sub in v.values():
+                    walk(sub, constraint)
+            elif k in ("allOf", "anyOf", "oneOf", "not"):
+                walk(v, True)
+            elif k in ("items", "additionalProperties", "additionalItems", "contains", "propertyNames"):
+                walk(v, constraint)
+            # Everything else (enum, default, description, ...) holds values, not schemas.
 
     walk(schema, False)
     return schema
