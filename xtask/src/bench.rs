@@ -165,11 +165,11 @@ fn openssl_speed(alg: &str) -> Result<f64> {
 fn whole_process(runs: usize) -> Result<(Duration, Duration)> {
     let rvkit = build_rvkit(true)?;
     let dir = target_dir().join("bench-pipeline");
-    fs::create_dir_all(&dir)?;
-    fs::copy(root().join("data/demo/measurements.json"), dir.join("measurements.json"))?;
+    fs::create_dir_all(dir.join("podvm"))?;
+    fs::copy(root().join("data/demo/measurements.json"), dir.join("podvm/measurements.json"))?;
     fs::write(dir.join("initdata.toml"), rvkit_initdata::DUMMY_INITDATA)?;
-    let jq = root().join("crates/rvps/tests/data/walkthrough-reference-values.jq");
-    fs::write(dir.join("pipeline.sh"), PIPELINE.replace("{jq}", jq.to_str().context("non-UTF-8 path")?))?;
+    // The walkthrough's steps as the rvps parity tests run them.
+    let pipeline = root().join("crates/rvps/tests/data/walkthrough-reference-values.sh");
     let mut ours = Vec::new();
     let mut theirs = Vec::new();
     for _ in 0..runs {
@@ -177,7 +177,7 @@ fn whole_process(runs: usize) -> Result<(Duration, Duration)> {
             "rvps",
             "emit",
             "--measurements",
-            "measurements.json",
+            "podvm/measurements.json",
             "--initdata",
             "initdata.toml",
             "--expiration",
@@ -186,11 +186,11 @@ fn whole_process(runs: usize) -> Result<(Duration, Duration)> {
             "-o",
             "rvkit.yaml",
         ]))?);
-        theirs.push(time(Command::new("bash").arg("pipeline.sh").current_dir(&dir))?);
+        theirs.push(time(Command::new("bash").arg(&pipeline).current_dir(&dir))?);
     }
     // Both must have produced the same reference values for the timing to mean anything.
     let a = fs::read_to_string(dir.join("rvkit.yaml"))?;
-    let b = fs::read_to_string(dir.join("shell.yaml"))?;
+    let b = fs::read_to_string(dir.join("rvps-configmap.yaml"))?;
     if strip_ws(&a) != strip_ws(&b) {
         bail!("rvkit and the shell pipeline disagree; see {}", dir.display());
     }
@@ -215,26 +215,3 @@ fn median(mut v: Vec<Duration>) -> Duration {
     v.sort();
     v[v.len() / 2]
 }
-
-/// The walkthrough's own steps on fixed file names; the jq program is the
-/// walkthrough's, kept with the rvps crate's parity tests (`{jq}` is replaced
-/// by its path).
-const PIPELINE: &str = r#"set -euo pipefail
-JQ_PROGRAM=$(cat '{jq}')
-initial_pcr=0000000000000000000000000000000000000000000000000000000000000000
-hash=$(sha256sum initdata.toml | cut -d' ' -f1)
-PCR8_HASH=$(echo -n "$initial_pcr$hash" | xxd -r -p | sha256sum | cut -d' ' -f1)
-JSON_DATA=$(cat measurements.json)
-REFERENCE_VALUES_JSON=$(echo "$JSON_DATA" | jq \
---arg pcr8_val "$PCR8_HASH" "$JQ_PROGRAM" | sed 's/^/    /')
-cat > shell.yaml <<EOF
-apiVersion: v1
-kind: ConfigMap
-metadata:
-  name: trusteeconfig-rvps-reference-values
-  namespace: trustee-operator-system
-data:
-  reference-values.json: |
-$REFERENCE_VALUES_JSON
-EOF
-"#;
