@@ -10,17 +10,12 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::seed;
-use crate::util::{bash, fails, have_tools, ok, openssl_cert, rvkit_in, services_required, tempdir};
+use crate::util::{
+    WALKTHROUGH_TOOLS, bash, fails, have_tools, ok, openssl_cert, rvkit_in, services_required, tempdir,
+};
 
-const TOOLS: &[(&str, &str)] = &[
-    ("bash", "bash"),
-    ("gzip", "gzip"),
-    ("base64", "coreutils"),
-    ("sha256sum", "coreutils"),
-    ("xxd", "xxd"),
-    ("jq", "jq"),
-    ("openssl", "openssl"),
-];
+/// The programs the walkthrough's shell steps use.
+const TOOLS: &[(&str, &str)] = WALKTHROUGH_TOOLS;
 
 /// One set of walkthrough inputs.
 struct Case {

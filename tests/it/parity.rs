@@ -6,17 +6,10 @@ use std::fs;
 use std::path::Path;
 
 use crate::seed;
-use crate::util::{bash, have_tools, ok, openssl_cert, rvkit_in, tempdir};
+use crate::util::{WALKTHROUGH_TOOLS, bash, have_tools, ok, openssl_cert, rvkit_in, tempdir};
 
-const TOOLS: &[(&str, &str)] = &[
-    ("bash", "bash"),
-    ("gzip", "gzip"),
-    ("base64", "coreutils"),
-    ("sha256sum", "coreutils"),
-    ("xxd", "xxd"),
-    ("jq", "jq"),
-    ("openssl", "openssl"),
-];
+/// The programs the walkthrough's shell steps use.
+const TOOLS: &[(&str, &str)] = WALKTHROUGH_TOOLS;
 
 /// Hosts unlike the walkthrough's example: other clusters, other domains.
 const HOSTS: &[&str] = &[

@@ -7,6 +7,17 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+/// The programs the walkthrough's shell steps run, and their Debian packages.
+pub const WALKTHROUGH_TOOLS: &[(&str, &str)] = &[
+    ("bash", "bash"),
+    ("gzip", "gzip"),
+    ("base64", "coreutils"),
+    ("sha256sum", "coreutils"),
+    ("xxd", "xxd"),
+    ("jq", "jq"),
+    ("openssl", "openssl"),
+];
+
 /// The `rvkit` binary under test.
 pub fn rvkit() -> Command {
     Command::new(env!("CARGO_BIN_EXE_rvkit"))
