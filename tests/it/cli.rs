@@ -305,3 +305,30 @@ fn help_groups_output_options_apart_from_image_access() {
     let output = bundle.iter().find(|(n, _)| n == "Output").map(|(_, f)| f.clone()).unwrap();
     assert_eq!(output, ["--output", "--json"]);
 }
+
+/// `-q` leaves only errors on stderr: a known warning and note go, the
+/// result on stdout stays the same, and an error is still printed.
+#[test]
+fn quiet_silences_warnings_and_notes_but_not_errors() {
+    let dir = tempdir();
+    let d = dir.path();
+    let value = format!("0x{}", "0a".repeat(32));
+    fs::write(d.join("m.json"), format!("{{\"measurements\":{{\"sha256\":{{\"pcr03\":\"{value}\"}}}}}}"))
+        .unwrap();
+    let args = ["rvps", "emit", "--measurements", "m.json", "--expiration", "2030-01-01T00:00:00Z"];
+    let loud = rvkit_in(d, &args);
+    assert_eq!(
+        String::from_utf8_lossy(&loud.stderr),
+        "warning: reference values: no pcr08 value: Trustee's default attestation policy for peer pods \
+         checks snp_pcr08/tdx_pcr08, so attestation will fail; give the initdata documents the pods use \
+         (or the dummy initdata for pods without one)\n\
+         note: format array (ConfigMap key reference-values.json) is read by Trustee and trustee-operator \
+         up to v0.18; for v0.19 and later use --format kv\n"
+    );
+    let quiet = rvkit_in(d, &[&["-q"][..], &args].concat());
+    assert!(quiet.status.success());
+    assert_eq!(String::from_utf8_lossy(&quiet.stderr), "");
+    assert_eq!(quiet.stdout, ok(loud).into_bytes());
+    let stderr = fails(rvkit_in(d, &["rvps", "emit", "--quiet", "--measurements", "missing.json"]), 2);
+    assert_eq!(stderr, "error: cannot read missing.json: No such file or directory (os error 2)\n");
+}
