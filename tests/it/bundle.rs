@@ -8,6 +8,8 @@ use std::fs;
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use crate::seed;
 use crate::util::{
@@ -1036,30 +1038,45 @@ fn stderr_of(dir: &Path, args: &[&str]) -> (Option<i32>, String) {
 }
 
 /// A stand-in registry on loopback that counts the connections made to it
-/// and closes each at once.
+/// and closes each at once; stopped on drop.
 struct CountingListener {
     port: u16,
-    count: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    count: Arc<AtomicUsize>,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl CountingListener {
     fn start() -> CountingListener {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
-        let count = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-        let seen = count.clone();
-        // The thread ends with the test process.
-        std::thread::spawn(move || {
+        let (count, stop) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicBool::new(false)));
+        let (seen, stopped) = (count.clone(), stop.clone());
+        let thread = std::thread::spawn(move || {
             for conn in listener.incoming() {
-                seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                if stopped.load(Ordering::SeqCst) {
+                    return;
+                }
+                seen.fetch_add(1, Ordering::SeqCst);
                 drop(conn);
             }
         });
-        CountingListener { port, count }
+        CountingListener { port, count, stop, thread: Some(thread) }
     }
 
     fn connections(&self) -> usize {
-        self.count.load(std::sync::atomic::Ordering::SeqCst)
+        self.count.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for CountingListener {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        // One last connection wakes the accepting thread so that it sees the flag.
+        let _ = std::net::TcpStream::connect(("127.0.0.1", self.port));
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
     }
 }
 
