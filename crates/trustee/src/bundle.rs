@@ -745,7 +745,7 @@ algorithm = "sha256"
 [reference_values]
 # array (ConfigMap key reference-values.json, Trustee up to v0.18) or kv (v0.19 and later).
 format = "array"
-# When the values expire [default: 12 months from the day you render, midnight UTC]:
+# When the values expire [default: 12 months from today, 00:00:00Z]:
 # expiration = "2027-12-31T00:00:00Z"
 # Also accept pods that run without any initdata.
 dummy_initdata = false
