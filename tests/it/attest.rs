@@ -1134,3 +1134,84 @@ fn ear_token_signatures_are_verified_with_the_token_signer_certificate() {
     );
     assert!(stderr.contains("--token-cert verifies EAR tokens"), "{stderr}");
 }
+
+/// The trustee-operator's default policy (see crates/policy/tests/data/README.md):
+/// its TDX helper rules compare event digests, not claims of a named TEE.
+const OPERATOR_POLICY: &str =
+    include_str!("../../crates/policy/tests/data/trustee-operator-default-cpu.rego");
+
+#[test]
+fn coverage_of_the_operators_default_policy_attributes_helper_rules_to_their_tee() {
+    let dir = tempdir();
+    let d = dir.path();
+    fs::write(d.join("operator.rego"), OPERATOR_POLICY).unwrap();
+    fs::write(d.join("a.toml"), doc("a")).unwrap();
+    fs::write(
+        d.join("m.json"),
+        format!(
+            "{{\"measurements\":{{\"sha256\":{{\"pcr03\":\"{PCR3}\",\"pcr09\":\"{}\",\"pcr11\":\"{}\",\"pcr12\":\"{}\"}}}}}}",
+            "09".repeat(32),
+            "11".repeat(32),
+            "12".repeat(32)
+        ),
+    )
+    .unwrap();
+    ok(rvkit_in(
+        d,
+        &[
+            "rvps",
+            "emit",
+            "--measurements",
+            "m.json",
+            "--initdata",
+            "a.toml",
+            "--platform",
+            "snp",
+            "--expiration",
+            "2030-01-01T00:00:00Z",
+            "-o",
+            "rv.json",
+        ],
+    ));
+    let coverage = |tee: &str| {
+        rvkit_in(
+            d,
+            &[
+                "rvps",
+                "coverage",
+                "--policy",
+                "operator.rego",
+                "--reference-values",
+                "rv.json",
+                "--tee",
+                tee,
+                "--fail-on-missing",
+            ],
+        )
+    };
+    // A complete az-snp-vtpm set passes: tdvfkernel and tdvfkernelparams
+    // are read by rules that read only input.tdx.
+    assert_eq!(
+        ok(coverage("az-snp-vtpm")),
+        "policy: operator.rego (Rego)\n\
+         queried by az-snp-vtpm rules: snp_pcr03 snp_pcr08 snp_pcr09 snp_pcr11 snp_pcr12\n\
+         present: snp_pcr03 snp_pcr08 snp_pcr09 snp_pcr11 snp_pcr12\n\
+         missing: (none)\n\
+         unused: (none)\n"
+    );
+    // For tdx they are queried, and missing from this set.
+    let out = coverage("tdx");
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "policy: operator.rego (Rego)\n\
+         queried by tdx rules: rtmr_1 rtmr_2 mr_td xfam tdvfkernel tdvfkernelparams\n\
+         present: (none)\n\
+         missing: rtmr_1 rtmr_2 mr_td xfam tdvfkernel tdvfkernelparams\n\
+         unused: snp_pcr03 snp_pcr08 snp_pcr09 snp_pcr11 snp_pcr12\n"
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "error: the policy queries 6 name(s) the reference values lack\n"
+    );
+}
