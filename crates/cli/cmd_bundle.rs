@@ -382,13 +382,14 @@ fn render(args: RenderArgs) -> CmdResult {
         inputs.image_measurements.push((format!("{}:{}", verified.pinned, rvkit_podvm::DEFAULT_PATH), bytes));
     }
     if let Some((path, from_secret)) = cert_arg {
+        let flag = if from_secret { "--kbs-cert-from-secret" } else { "--kbs-cert" };
         if config.keys == KeyMode::Local {
             return Err(Failure::input(anyhow!(
                 "--kbs-cert and --kbs-cert-from-secret complete a cert-manager bundle; local mode makes its own keys"
             )));
         }
         let bytes = read_input(path)?;
-        let origin = path.display().to_string();
+        let origin = format!("{flag} {}", path.display());
         let cert = if from_secret {
             KbsCert::from_secret_yaml(&origin, &bytes)
         } else {
@@ -409,7 +410,8 @@ fn render(args: RenderArgs) -> CmdResult {
         )));
     }
 
-    let bundle = rvkit_trustee::render(&config, &inputs).map_err(Failure::input)?;
+    let bundle = rvkit_trustee::render(&config, &inputs)
+        .map_err(|e| if e.is_check_failure() { Failure::invalid(e) } else { Failure::input(e) })?;
     for w in &bundle.warnings {
         warn(w);
     }

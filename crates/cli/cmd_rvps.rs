@@ -188,11 +188,17 @@ pub fn run(cmd: Command) -> CmdResult {
 }
 
 fn emit(args: EmitArgs) -> CmdResult {
+    // Refused before any image is pulled.
+    let expiration = match args.expiration {
+        Some(e) => e.require_future("--expiration", now_unix())?,
+        None => default_expiration(),
+    };
     let mut measurements = Vec::new();
     for path in &args.measurements {
         let label = display(path);
         let bytes = read_input(path)?;
-        let (m, warnings) = Measurements::parse(&bytes).map_err(|e| anyhow!("{label}: {e}"))?;
+        let (m, warnings) =
+            Measurements::parse(&bytes).map_err(|e| anyhow::Error::new(e).context(label.clone()))?;
         for w in warnings {
             warn(format_args!("{label}: {w}"));
         }
@@ -207,7 +213,8 @@ fn emit(args: EmitArgs) -> CmdResult {
             rvkit_podvm::DEFAULT_MAX_SIZE,
         )?;
         let label = format!("{}:{}", verified.pinned, rvkit_podvm::DEFAULT_PATH);
-        let (m, warnings) = Measurements::parse(&bytes).map_err(|e| anyhow!("{label}: {e}"))?;
+        let (m, warnings) =
+            Measurements::parse(&bytes).map_err(|e| anyhow::Error::new(e).context(label.clone()))?;
         for w in warnings {
             warn(format_args!("{label}: {w}"));
         }
@@ -217,7 +224,6 @@ fn emit(args: EmitArgs) -> CmdResult {
     for path in &args.initdata {
         initdata_bytes.push((display(path), read_input(path)?));
     }
-    let expiration = args.expiration.unwrap_or_else(default_expiration);
     let input = EmitInput {
         measurements,
         initdata: initdata_bytes.iter().map(|(l, b)| (l.clone(), b.as_slice())).collect(),
@@ -256,7 +262,7 @@ fn default_expiration() -> Expiration {
 /// Reads reference values in any format, naming the file in errors.
 fn read_values(path: &Path) -> Result<Published, Failure> {
     let bytes = read_input(path)?;
-    read_published(&bytes).map_err(|e| Failure::input(anyhow!("{}: {e}", display(path))))
+    read_published(&bytes).map_err(|e| Failure::input(anyhow::Error::new(e).context(display(path))))
 }
 
 fn read_policy(path: Option<&PathBuf>) -> Result<Policy, Failure> {
@@ -509,7 +515,15 @@ fn merge(args: MergeArgs) -> CmdResult {
         Format::Sample => Format::Array,
         f => f,
     });
-    let merged = rvkit_rvps::merge(&inputs, args.expiration.unwrap_or_else(default_expiration))?;
+    let now = now_unix();
+    let default = match args.expiration {
+        Some(e) => e.require_future("--expiration", now)?,
+        None => default_expiration(),
+    };
+    let merged = rvkit_rvps::merge(&inputs, default)?;
+    for rv in &merged {
+        rv.expiration.require_future(&format!("the expiration of {}", rv.name), now)?;
+    }
     let set = ReferenceValueSet::from_values(merged)?;
     let text = if args.configmap {
         let (cm_name, cm_namespace) = match first {

@@ -130,13 +130,8 @@ pub fn render(config: &Config, inputs: &Inputs) -> Result<Bundle, Error> {
     let mut warnings = config.warnings();
     // Checked in both phases: a first cert-manager run writes no reference
     // values yet, but its configuration must not fail the second.
-    if let Some(expiration) = config.reference_values.expiration
-        && expiration.to_unix() <= now
-    {
-        return Err(Error::Expired {
-            what: "reference_values.expiration".to_owned(),
-            at: expiration.to_string(),
-        });
+    if let Some(expiration) = config.reference_values.expiration {
+        expiration.require_future("reference_values.expiration", now).map_err(Error::ReferenceValues)?;
     }
 
     // Which certificate the guest will trust, and where the key Secrets come from.

@@ -303,12 +303,10 @@ impl KbsCert {
     /// Checks that the certificate can serve `host` at `now_unix`.
     pub fn check_serves(&self, origin: &str, host: &str, now_unix: i64) -> Result<(), Error> {
         if !names_match(&self.dns_names, host) {
-            return Err(Error::KbsCert {
+            return Err(Error::KbsCertHost {
                 origin: origin.to_owned(),
-                reason: format!(
-                    "does not name the KBS host {host} (its DNS names: {})",
-                    if self.dns_names.is_empty() { "none".to_owned() } else { self.dns_names.join(", ") }
-                ),
+                host: host.to_owned(),
+                names: if self.dns_names.is_empty() { "none".to_owned() } else { self.dns_names.join(", ") },
             });
         }
         if self.not_after <= now_unix {
