@@ -888,7 +888,9 @@ fn variants_are_rendered_and_all_their_pcr8_values_allowed() {
     fs::write(d.join("debug.annotation"), &b["initdata-debug.annotation"]).unwrap();
     assert_eq!(bash(d, "base64 -d debug.annotation | gzip -d"), b["initdata-debug.toml"]);
 
-    // A variant document that points at another KBS is refused before anything is written.
+    // A variant document that points at another KBS is refused before
+    // anything is written: it was read and fails validation (exit 1, as
+    // `initdata check` gives for it).
     let other = String::from_utf8_lossy(&b["initdata.toml"]).replace(&host(c), "evil.example.com");
     fs::write(d.join("other.toml"), other).unwrap();
     let stderr = fails(
@@ -896,7 +898,7 @@ fn variants_are_rendered_and_all_their_pcr8_values_allowed() {
             d,
             &["bundle", "--config", config, "-o", "c", "--variant", "name=other,document=other.toml"],
         ),
-        2,
+        1,
     );
     assert!(stderr.contains("initdata-other.toml") && stderr.contains("evil.example.com"), "{stderr}");
     assert!(!d.join("c").exists());
