@@ -114,21 +114,7 @@ fn a_kbs_certificate_for_another_host_fails_verification_in_render_and_bundle() 
     ok(rvkit_in(d, &["bundle", "--config", "trustee.toml", "-o", "b"]));
     let before = fs::read_dir(d.join("b")).unwrap().count();
     let host = "kbs-service-trustee-operator-system.apps.example.com";
-    let stderr = fails(
-        rvkit_in(
-            d,
-            &["bundle", "--config", "trustee.toml", "-o", "b", "--kbs-cert", "other.example.com.crt"],
-        ),
-        1,
-    );
-    assert_eq!(
-        stderr,
-        format!(
-            "error: kbs certificate from --kbs-cert other.example.com.crt: does not name the KBS host {host} \
-             (its DNS names: other.example.com)\n"
-        )
-    );
-    // The same certificate in the TLS Secret cert-manager writes.
+    // The certificate as a PEM file, and in the TLS Secret cert-manager writes.
     let pem = fs::read(d.join("other.example.com.crt")).unwrap();
     fs::write(
         d.join("secret.yaml"),
@@ -138,20 +124,16 @@ fn a_kbs_certificate_for_another_host_fails_verification_in_render_and_bundle() 
         ),
     )
     .unwrap();
-    let stderr = fails(
-        rvkit_in(
-            d,
-            &["bundle", "--config", "trustee.toml", "-o", "b", "--kbs-cert-from-secret", "secret.yaml"],
-        ),
-        1,
-    );
-    assert_eq!(
-        stderr,
-        format!(
-            "error: kbs certificate from --kbs-cert-from-secret secret.yaml: does not name the KBS host {host} \
-             (its DNS names: other.example.com)\n"
-        )
-    );
+    for (flag, file) in [("--kbs-cert", "other.example.com.crt"), ("--kbs-cert-from-secret", "secret.yaml")] {
+        let stderr = fails(rvkit_in(d, &["bundle", "--config", "trustee.toml", "-o", "b", flag, file]), 1);
+        assert_eq!(
+            stderr,
+            format!(
+                "error: kbs certificate from {flag} {file}: does not name the KBS host {host} \
+                 (its DNS names: other.example.com)\n"
+            )
+        );
+    }
     assert_eq!(fs::read_dir(d.join("b")).unwrap().count(), before, "nothing written");
 
     // A file that is no certificate at all is an unreadable input (exit 2).
