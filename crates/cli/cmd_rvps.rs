@@ -71,7 +71,7 @@ pub struct CoverageArgs {
     /// Reference values in any format rvkit reads.
     #[arg(long, value_name = "FILE")]
     reference_values: PathBuf,
-    /// Only rules that compare claims of this TEE.
+    /// Only rules of this TEE: those that read its claims, directly or through the rules they call.
     #[arg(long, value_name = "TEE")]
     tee: Option<String>,
     /// Print JSON.

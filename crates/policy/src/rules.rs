@@ -9,9 +9,9 @@
 //!
 //! The tree comes from regorus's parser, the one the engine evaluates with,
 //! so rule boundaries, `else` chains, strings and comments are read exactly
-//! as Trustee reads them. regorus publishes its syntax tree as `unstable`;
-//! the version is pinned in Cargo.toml, and this module's tests pin what is
-//! read from it.
+//! as Trustee reads them. regorus publishes its syntax tree as `unstable`
+//! (it may change in any release): Cargo.lock fixes the version, and this
+//! module's tests fail if an update changes what is read from it.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -204,6 +204,11 @@ fn walk(e: &Expr, d: &mut Definition) {
             if is_input(refr) {
                 add_root(Some(field.0.text()), d);
             }
+            // `data.policy.rule` names a rule too; the package segment is
+            // taken as a name as well, which matches no rule.
+            if root_var(refr) == Some("data") {
+                d.vars.insert(field.0.text().to_owned());
+            }
             walk(refr, d);
         }
         Expr::RefBrack { refr, index, .. } => {
@@ -297,7 +302,7 @@ tdx_kernel_ok if {
 }
 
 tdx_boot_ok if {
-	tdx_kernel_ok
+	data.policy.tdx_kernel_ok
 }
 
 init_ok(value) if {
@@ -356,7 +361,7 @@ orphan(x) if {
                 // through wrapped_init_ok, by a tdx rule.
                 (21, v(&["az-snp-vtpm", "tdx"])),
                 (35, v(&["az-snp-vtpm"])),
-                // hardware: through tdx_boot_ok, then tdx_kernel_ok.
+                // hardware: through tdx_boot_ok, then data.policy.tdx_kernel_ok.
                 (47, v(&["tdx"])),
                 // configuration: `debug` reads snp and tdx claims (mixed);
                 // input.init_data is every TEE's and adds none.
