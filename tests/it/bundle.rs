@@ -955,7 +955,7 @@ fn bad_configurations_exit_2_and_write_nothing() {
     refused(
         d,
         &["--config", config, "--keys", "cert-manager", "--expiration", "2020-01-01T00:00:00Z"],
-        "reference_values.expiration is 2020-01-01T00:00:00Z, which is not in the future",
+        "reference_values.expiration (--expiration) is 2020-01-01T00:00:00Z, which is not in the future",
     );
     bash(
         d,

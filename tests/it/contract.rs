@@ -73,7 +73,7 @@ fn every_writer_of_reference_values_refuses_a_past_expiration() {
         fails(rvkit_in(d, &["bundle", "--config", "trustee.toml", "-o", "b", "--expiration", past]), 2);
     assert_eq!(
         stderr,
-        "error: reference_values.expiration is 2020-01-01T00:00:00Z, which is not in the future\n"
+        "error: reference_values.expiration (--expiration) is 2020-01-01T00:00:00Z, which is not in the future\n"
     );
     assert!(!d.join("b").exists());
 }

@@ -131,7 +131,9 @@ pub fn render(config: &Config, inputs: &Inputs) -> Result<Bundle, Error> {
     // Checked in both phases: a first cert-manager run writes no reference
     // values yet, but its configuration must not fail the second.
     if let Some(expiration) = config.reference_values.expiration {
-        expiration.require_future("reference_values.expiration", now).map_err(Error::ReferenceValues)?;
+        let field = "reference_values.expiration";
+        let what = crate::flag_of(field).map_or(field.to_owned(), |flag| format!("{field} ({flag})"));
+        expiration.require_future(&what, now).map_err(Error::ReferenceValues)?;
     }
 
     // Which certificate the guest will trust, and where the key Secrets come from.
