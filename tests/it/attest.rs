@@ -795,8 +795,8 @@ fn coverage_diff_and_merge_work_on_configmaps_of_both_formats() {
             ],
         ));
     };
-    emit("old.json", "array", "old-array.yaml", "2030-01-01T00:00:00Z");
-    emit("new.json", "kv", "new-kv.yaml", "2031-01-01T00:00:00Z");
+    emit("old.json", "array", "old-array.yaml", "2098-01-01T00:00:00Z");
+    emit("new.json", "kv", "new-kv.yaml", "2099-01-01T00:00:00Z");
 
     // Coverage: the az-snp-vtpm rules read five names; pcr12 is missing.
     let cov: serde_json::Value = serde_json::from_str(&ok(rvkit_in(
@@ -840,7 +840,7 @@ fn coverage_diff_and_merge_work_on_configmaps_of_both_formats() {
     let text = ok(rvkit_in(d, &["rvps", "diff", "old-array.yaml", "new-kv.yaml"]));
     assert!(
         text.contains(&format!(
-            "~ snp_pcr09\n    + {}\n    - {}\n    expiration 2030-01-01T00:00:00Z -> 2031-01-01T00:00:00Z\n",
+            "~ snp_pcr09\n    + {}\n    - {}\n    expiration 2098-01-01T00:00:00Z -> 2099-01-01T00:00:00Z\n",
             "19".repeat(32),
             "09".repeat(32)
         )),
@@ -858,7 +858,7 @@ fn coverage_diff_and_merge_work_on_configmaps_of_both_formats() {
 
     // Merge: both releases in one set, names it did not compute kept,
     // latest expiration, written as a kv ConfigMap that reads back.
-    fs::write(d.join("extra.json"), r#"[{"name":"mr_td","expiration":"2029-01-01T00:00:00Z","value":["abcd"]},{"name":"xfam","expiration":"2029-01-01T00:00:00Z","value":["e718060000000000"]}]"#).unwrap();
+    fs::write(d.join("extra.json"), r#"[{"name":"mr_td","expiration":"2097-01-01T00:00:00Z","value":["abcd"]},{"name":"xfam","expiration":"2097-01-01T00:00:00Z","value":["e718060000000000"]}]"#).unwrap();
     let out = rvkit_in(
         d,
         &[
@@ -890,12 +890,12 @@ fn coverage_diff_and_merge_work_on_configmaps_of_both_formats() {
     let pcr9 = back["changed"].as_array().unwrap().iter().find(|c| c["name"] == "snp_pcr09").unwrap();
     assert_eq!(pcr9["values_added"], serde_json::json!(["19".repeat(32)]));
     assert_eq!(pcr9["values_removed"], serde_json::json!([]));
-    assert_eq!(pcr9["expiration"]["new"], "2031-01-01T00:00:00Z");
+    assert_eq!(pcr9["expiration"]["new"], "2099-01-01T00:00:00Z");
 
     // A name whose values differ in kind is refused, and nothing is written.
     fs::write(
         d.join("conflict.json"),
-        r#"[{"name":"mr_td","expiration":"2029-01-01T00:00:00Z","value":"abcd"}]"#,
+        r#"[{"name":"mr_td","expiration":"2097-01-01T00:00:00Z","value":"abcd"}]"#,
     )
     .unwrap();
     let stderr = fails(rvkit_in(d, &["rvps", "merge", "extra.json", "conflict.json", "-o", "never.json"]), 2);
@@ -1168,7 +1168,7 @@ fn coverage_of_the_operators_default_policy_attributes_helper_rules_to_their_tee
             "--platform",
             "snp",
             "--expiration",
-            "2030-01-01T00:00:00Z",
+            "2099-01-01T00:00:00Z",
             "-o",
             "rv.json",
         ],

@@ -140,7 +140,7 @@ fn several_files_merge_and_dummy_initdata_is_optional() {
             "--platform",
             "snp",
             "--expiration",
-            "2027-12-12T00:00:00Z",
+            "2099-12-12T00:00:00Z",
         ],
     ));
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
@@ -194,7 +194,7 @@ fn configmap_names_and_keys_are_overridable() {
             "--namespace",
             "ns",
             "--expiration",
-            "2027-12-12T00:00:00Z",
+            "2099-12-12T00:00:00Z",
         ],
     ));
     let v: serde_yaml_ng::Value = serde_yaml_ng::from_str(&yaml).unwrap();
@@ -241,7 +241,7 @@ fn diff_merge_and_check_read_the_array_format_under_the_kv_key() {
             "--platform",
             "snp",
             "--expiration",
-            "2030-01-01T00:00:00Z",
+            "2099-01-01T00:00:00Z",
         ];
         args.extend_from_slice(extra);
         ok(rvkit_in(d, &args))
