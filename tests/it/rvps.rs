@@ -41,7 +41,7 @@ fn kv_format_decodes_with_a_url_safe_decoder_into_reference_values() {
             "--format",
             "kv",
             "--expiration",
-            "2030-01-31T00:00:00Z",
+            "2099-01-31T00:00:00Z",
             "-o",
             "kv.json",
         ],
@@ -60,7 +60,7 @@ fn kv_format_decodes_with_a_url_safe_decoder_into_reference_values() {
         let v: serde_json::Value = serde_json::from_str(line).unwrap();
         let rv = &v["rv"];
         assert_eq!(rv["name"], v["k"], "the key names its reference value");
-        assert_eq!(rv["expiration"], "2030-01-31T00:00:00Z");
+        assert_eq!(rv["expiration"], "2099-01-31T00:00:00Z");
         assert!(rv["value"].as_array().is_some_and(|a| !a.is_empty()), "{rv}");
         names.push(v["k"].as_str().unwrap().to_owned());
     }
