@@ -35,6 +35,24 @@ pub const ANNOTATION_KEY: &str = "io.katacontainers.config.hypervisor.cc_init_da
 /// the total size of an object's annotations.
 pub const DEFAULT_MAX_DECODED: usize = 256 * 1024;
 
+/// The Kubernetes limit on the total size of all annotations of an object,
+/// keys and values: 256 KiB (`TotalAnnotationSizeLimitB` in
+/// k8s.io/apimachinery `pkg/api/validation/objectmeta.go`). An encoded
+/// annotation longer than this cannot be set on a pod.
+pub const ANNOTATION_SIZE_LIMIT: usize = 256 * 1024;
+
+/// A warning when the encoded annotation `text` is longer than
+/// [`ANNOTATION_SIZE_LIMIT`], naming its size.
+pub fn size_warning(text: &str) -> Option<String> {
+    (text.len() > ANNOTATION_SIZE_LIMIT).then(|| {
+        format!(
+            "the annotation is {} bytes; Kubernetes allows {} KiB for all annotations of a pod",
+            text.len(),
+            ANNOTATION_SIZE_LIMIT / 1024
+        )
+    })
+}
+
 /// The OS byte GNU gzip writes on Unix; fixed so output does not depend on
 /// the machine.
 const OS_UNIX: u8 = 3;
