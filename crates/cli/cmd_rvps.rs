@@ -7,12 +7,12 @@ use anyhow::anyhow;
 use clap::{Args, Subcommand};
 use rvkit_pcr::HashAlg;
 use rvkit_policy::{
-    CheckInputs, CheckReport, Claims, ClaimsSource, CoverageReport, Policy, TokenKey, TokenReport, check_tee, evaluate,
-    policy_label, verify_ear,
+    CheckInputs, CheckReport, Claims, ClaimsSource, CoverageReport, Policy, TokenKey, TokenReport, check_tee,
+    evaluate, policy_label, verify_ear,
 };
 use rvkit_rvps::{
-    ConfigMapOptions, EmitInput, Expiration, Format, Measurements, Published, ReferenceValueSet, Source, Tee,
-    build, read_published,
+    ConfigMapOptions, EmitInput, Expiration, Format, Measurements, Published, ReferenceValueSet, Tee, build,
+    read_published,
 };
 
 use crate::cmd_podvm::{ImageArgs, fetch};
@@ -252,7 +252,7 @@ fn now_unix() -> i64 {
 
 /// Twelve months from today at midnight UTC, Trustee's own default.
 fn default_expiration() -> Expiration {
-    Expiration::months_after_midnight(now_unix(), 12)
+    Expiration::default_at(now_unix())
 }
 
 /// Reads reference values in any format, naming the file in errors.
@@ -351,13 +351,7 @@ fn diff(args: &DiffArgs) -> CmdResult {
     let old = read_values(&args.old)?;
     let new = read_values(&args.new)?;
     let d = rvkit_rvps::diff(&old.values, &new.values, old.has_expirations() && new.has_expirations());
-    let out = if args.json {
-        let mut s = serde_json::to_string_pretty(&d.to_json())?;
-        s.push('\n');
-        s
-    } else {
-        d.to_string()
-    };
+    let out = if args.json { to_json(&d)? } else { d.to_string() };
     write_output(None, out.as_bytes())?;
     if args.fail_on_change && !d.is_empty() {
         return Err(Failure::invalid(anyhow!(
@@ -377,24 +371,12 @@ fn merge(args: MergeArgs) -> CmdResult {
     for path in &args.inputs {
         inputs.push((display(path), read_values(path)?));
     }
-    let first = &inputs[0].1.origin;
-    let format = args.format.unwrap_or(match first.format() {
-        Format::Sample => Format::Array,
-        f => f,
-    });
+    let first = &inputs[0].1;
+    let format = args.format.unwrap_or(first.merge_format());
     let merged = rvkit_rvps::merge(&inputs, args.expiration.unwrap_or_else(default_expiration))?;
     let set = ReferenceValueSet::from_values(merged)?;
     let text = if args.configmap {
-        let (cm_name, cm_namespace) = match first {
-            Source::ConfigMap { name, namespace, .. } => (name.clone(), namespace.clone()),
-            Source::Payload(_) => (None, None),
-        };
-        let defaults = ConfigMapOptions::default();
-        let opts = ConfigMapOptions {
-            name: args.name.or(cm_name).unwrap_or(defaults.name),
-            namespace: args.namespace.or(cm_namespace).unwrap_or(defaults.namespace),
-            data_key: args.data_key,
-        };
+        let opts = first.configmap_options(args.name, args.namespace, args.data_key);
         rvkit_rvps::render_configmap(&set, format, &opts)?
     } else {
         rvkit_rvps::render(&set, format)

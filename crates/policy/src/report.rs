@@ -9,8 +9,8 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use rvkit_rvps::{Expiration, Published};
-use serde::ser::{SerializeStruct, Serializer};
 use serde::Serialize;
+use serde::ser::{SerializeStruct, Serializer};
 use serde_json::Value;
 
 use crate::{Claims, Coverage, Evaluation, InitdataFiles, Policy, TokenInfo, Verdict, hints};
@@ -222,7 +222,11 @@ impl fmt::Display for CheckReport {
                 c.op.as_deref().unwrap_or("?"),
                 name.unwrap_or("?")
             )?;
-            writeln!(f, "  claim value: {}", c.value.as_ref().map_or("(missing from the claims)".to_owned(), show))?;
+            writeln!(
+                f,
+                "  claim value: {}",
+                c.value.as_ref().map_or("(missing from the claims)".to_owned(), show)
+            )?;
             match &c.allowed {
                 Some(v) => writeln!(f, "  allowed ({}): {}", name.unwrap_or_default(), show(v))?,
                 None => writeln!(f, "  allowed: no reference value named {:?}", name.unwrap_or_default())?,

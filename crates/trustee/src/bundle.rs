@@ -337,7 +337,7 @@ fn reference_values(
     warnings: &mut Vec<String>,
 ) -> Result<String, Error> {
     let rv = &config.reference_values;
-    let expiration = rv.expiration.unwrap_or_else(|| Expiration::months_after_midnight(inputs.now_unix, 12));
+    let expiration = rv.expiration.unwrap_or_else(|| Expiration::default_at(inputs.now_unix));
     let mut measurements = Vec::new();
     for path in &config.podvm.measurements {
         let label = path.display().to_string();
