@@ -8,6 +8,7 @@ mod cli;
 mod harness;
 mod parity;
 mod podvm;
+mod reports;
 mod rvps;
 mod seed;
 mod tpm;
