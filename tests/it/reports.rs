@@ -53,7 +53,7 @@ fn fixtures() -> tempfile::TempDir {
 
 /// Runs `rvkit args` in `dir` and shows what a user sees: the command, its
 /// exit code, stdout and stderr.
-fn run(dir: &Path, args: &[&str]) -> String {
+pub fn run(dir: &Path, args: &[&str]) -> String {
     let out = rvkit_in(dir, args);
     format!(
         "$ rvkit {}\nexit: {}\n--- stdout\n{}--- stderr\n{}",
