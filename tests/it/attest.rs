@@ -1053,21 +1053,12 @@ fn ear_token_signatures_are_verified_with_the_token_signer_certificate() {
         format!("{signed}.{}\n", b64(&jws_signature(&der)))
     };
     let token = |alg: &str, exp: i64, pcr03: &str, key: &str| token_at(alg, now - 60, exp, pcr03, key);
+    fn check_args(cert: &str) -> [&str; 8] {
+        ["rvps", "check", "--claims", "token.jwt", "--reference-values", "rv.json", "--token-cert", cert]
+    }
     let check = |token: &str, cert: &str| {
         fs::write(d.join("token.jwt"), token).unwrap();
-        rvkit_in(
-            d,
-            &[
-                "rvps",
-                "check",
-                "--claims",
-                "token.jwt",
-                "--reference-values",
-                "rv.json",
-                "--token-cert",
-                cert,
-            ],
-        )
+        rvkit_in(d, &check_args(cert))
     };
     let secret = format!(
         "apiVersion: v1\nkind: Secret\nmetadata:\n  name: trustee-token-cert\ntype: kubernetes.io/tls\ndata:\n  tls.crt: {}\n",
@@ -1092,16 +1083,7 @@ fn ear_token_signatures_are_verified_with_the_token_signer_certificate() {
     // 2023-11-14, expires 2033-05-18).
     fs::write(d.join("token.jwt"), token_at("ES256", 1_700_000_000, 2_000_000_000, PCR3, "token.key"))
         .unwrap();
-    let args = [
-        "rvps",
-        "check",
-        "--claims",
-        "token.jwt",
-        "--reference-values",
-        "rv.json",
-        "--token-cert",
-        "token.crt",
-    ];
+    let args = check_args("token.crt");
     insta::assert_snapshot!("rvps_check_token", crate::reports::run(d, &args));
     insta::assert_snapshot!(
         "rvps_check_token_json",

@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use rvkit_rvps::{Expiration, Published};
+use rvkit_rvps::{Expiration, Published, compact};
 use serde::Serialize;
 use serde::ser::{SerializeStruct, Serializer};
 use serde_json::Value;
@@ -185,14 +185,6 @@ impl CheckReport {
     }
 }
 
-/// A JSON value on one line; strings without quotes.
-fn show(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    }
-}
-
 impl fmt::Display for CheckReport {
     /// The verdict and what it was computed from, then each failed
     /// comparison with the claim's value, the allowed values and hints, then
@@ -225,10 +217,10 @@ impl fmt::Display for CheckReport {
             writeln!(
                 f,
                 "  claim value: {}",
-                c.value.as_ref().map_or("(missing from the claims)".to_owned(), show)
+                c.value.as_ref().map_or("(missing from the claims)".to_owned(), compact)
             )?;
             match &c.allowed {
-                Some(v) => writeln!(f, "  allowed ({}): {}", name.unwrap_or_default(), show(v))?,
+                Some(v) => writeln!(f, "  allowed ({}): {}", name.unwrap_or_default(), compact(v))?,
                 None => writeln!(f, "  allowed: no reference value named {:?}", name.unwrap_or_default())?,
             }
             for hint in &c.hints {

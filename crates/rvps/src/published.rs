@@ -342,7 +342,9 @@ impl Serialize for Diff {
     }
 }
 
-fn compact(v: &Value) -> String {
+/// A JSON value on one line, a string without its quotes: how reports show
+/// a value.
+pub fn compact(v: &Value) -> String {
     match v {
         Value::String(s) => s.clone(),
         other => other.to_string(),
