@@ -180,11 +180,8 @@ pub fn run(cmd: Command) -> CmdResult {
 fn decode_annotation(text: &[u8], label: &str, max_decoded: usize) -> Result<Vec<u8>, Failure> {
     let decoded = annotation::decode(text, &DecodeOptions { max_decoded })
         .map_err(|e| Failure::input(anyhow!("{label}: {e}")))?;
-    if decoded.gzip_members > 1 {
-        warn(format_args!(
-            "{label}: the annotation holds {} concatenated gzip members; the kata runtime reads them all as one document",
-            decoded.gzip_members
-        ));
+    if let Some(w) = decoded.warning() {
+        warn(format_args!("{label}: {w}"));
     }
     Ok(decoded.bytes)
 }

@@ -249,13 +249,7 @@ fn replay_tdx(
     let r = log.replay_rtmrs(mode).map_err(|e| Failure::input(anyhow!("{label}: {e}")))?;
     if args.transcript {
         for step in r.steps() {
-            eprintln!(
-                "rtmr{} = sha384(… || {}) = {} (event {})",
-                step.rtmr.index(),
-                step.digest,
-                step.value,
-                step.event
-            );
+            eprintln!("{step}");
         }
     }
     let report = RtmrReport::new(log, &r, pcr_filter);

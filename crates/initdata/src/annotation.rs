@@ -125,6 +125,18 @@ pub struct Decoded {
     pub gzip_members: usize,
 }
 
+impl Decoded {
+    /// A warning when the annotation holds more than one gzip member.
+    pub fn warning(&self) -> Option<String> {
+        (self.gzip_members > 1).then(|| {
+            format!(
+                "the annotation holds {} concatenated gzip members; the kata runtime reads them all as one document",
+                self.gzip_members
+            )
+        })
+    }
+}
+
 /// Decodes an annotation value into the document bytes.
 ///
 /// ASCII whitespace anywhere is ignored. The rest must be standard base64
@@ -290,6 +302,22 @@ mod tests {
         let d = decode(STRICT.encode(&gz).as_bytes(), &opts(100)).unwrap();
         assert_eq!(d.bytes, b"first\nsecond\n");
         assert_eq!(d.gzip_members, 3);
+        assert_eq!(
+            d.warning().as_deref(),
+            Some(
+                "the annotation holds 3 concatenated gzip members; the kata runtime reads them all as one document"
+            )
+        );
+        assert_eq!(decode(encode(b"x").as_bytes(), &opts(100)).unwrap().warning(), None);
+    }
+
+    #[test]
+    fn warns_about_annotations_kubernetes_refuses() {
+        assert_eq!(size_warning(&"a".repeat(ANNOTATION_SIZE_LIMIT)), None);
+        assert_eq!(
+            size_warning(&"a".repeat(ANNOTATION_SIZE_LIMIT + 1)).as_deref(),
+            Some("the annotation is 262145 bytes; Kubernetes allows 256 KiB for all annotations of a pod")
+        );
     }
 
     #[test]
