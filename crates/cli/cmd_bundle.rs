@@ -20,7 +20,7 @@ use rvkit_trustee::{
 };
 
 use crate::cmd_podvm::{ImageArgs, fetch};
-use crate::io::{read_input, warn, write_output};
+use crate::io::{detail, note, quiet, read_input, warn, write_output};
 use crate::report::to_json;
 use crate::{CmdResult, Failure};
 
@@ -315,11 +315,11 @@ fn init(output: Option<&Path>, force: bool) -> CmdResult {
                 )));
             }
             write_output(Some(&path.to_path_buf()), text.as_bytes())?;
-            eprintln!(
+            note(format_args!(
                 "wrote {}; edit it, then: rvkit bundle --config {} -o DIR",
                 path.display(),
                 path.display()
-            );
+            ));
         }
         _ => write_output(None, text.as_bytes())?,
     }
@@ -356,9 +356,13 @@ fn render(args: RenderArgs) -> CmdResult {
     let previous = existing_bundle(&out_dir, args.force)?;
     let now = now_unix();
 
+    let cert_arg =
+        args.kbs_cert.as_ref().map(|p| (p, false)).or(args.kbs_cert_from_secret.as_ref().map(|p| (p, true)));
+    let first_phase = config.is_first_phase(cert_arg.is_some());
     let mut inputs = Inputs::new(now);
-    for (_field, path) in config.referenced_files() {
-        inputs.files.insert(path.to_owned(), read_input(path)?);
+    read_files(&config, cert_arg.is_some(), &mut inputs)?;
+    if first_phase {
+        later_files(&config);
     }
     let pv = &config.podvm;
     let access = ImageArgs {
@@ -371,14 +375,13 @@ fn render(args: RenderArgs) -> CmdResult {
         insecure_registry: pv.insecure_registries.clone(),
         retries: pv.retries,
     };
-    for image in &pv.images {
+    // The first phase writes no reference values: no registry to contact.
+    for image in pv.images.iter().filter(|_| !first_phase) {
         let (verified, bytes) =
             fetch(image, &access, &pv.platform, rvkit_podvm::DEFAULT_PATH, rvkit_podvm::DEFAULT_MAX_SIZE)?;
-        eprintln!("verified {}", verified.pinned);
+        note(format_args!("verified {}", verified.pinned));
         inputs.image_measurements.push((format!("{}:{}", verified.pinned, rvkit_podvm::DEFAULT_PATH), bytes));
     }
-    let cert_arg =
-        args.kbs_cert.as_ref().map(|p| (p, false)).or(args.kbs_cert_from_secret.as_ref().map(|p| (p, true)));
     if let Some((path, from_secret)) = cert_arg {
         if config.keys == KeyMode::Local {
             return Err(Failure::input(anyhow!(
@@ -412,12 +415,65 @@ fn render(args: RenderArgs) -> CmdResult {
         warn(w);
     }
     write_bundle(&out_dir, &bundle, &previous)?;
+    for f in &bundle.files {
+        detail(format_args!("wrote {}", out_dir.join(&f.name).display()));
+    }
     let report = bundle.report(&out_dir.display().to_string());
-    eprint!("{report}");
+    note(report.to_string().trim_end());
     if args.json {
         write_output(None, to_json(&report)?.as_bytes())?;
     }
     Ok(())
+}
+
+/// Reads every file the render needs into `inputs`; all that cannot be read
+/// are named in one error, each with its field and flag.
+fn read_files(config: &Config, kbs_cert_given: bool, inputs: &mut Inputs) -> Result<(), Failure> {
+    let mut unreadable = Vec::new();
+    let mut seen = BTreeSet::new();
+    for f in config.input_files(kbs_cert_given) {
+        if !seen.insert(f.path) {
+            continue;
+        }
+        match read_input(f.path) {
+            Ok(bytes) => {
+                detail(format_args!("read {} ({})", f.path.display(), f.field));
+                inputs.files.insert(f.path.to_owned(), bytes);
+            }
+            Err(e) => unreadable.push(format!(
+                "  {} ({}, {}): {}",
+                f.path.display(),
+                f.field,
+                f.flag,
+                e.root_cause()
+            )),
+        }
+    }
+    match unreadable.len() {
+        0 => Ok(()),
+        n => Err(Failure::input(anyhow!(
+            "{n} input file{} cannot be read:\n{}",
+            if n == 1 { "" } else { "s" },
+            unreadable.join("\n")
+        ))),
+    }
+}
+
+/// Says which files the second cert-manager run will read that are not
+/// there yet, so that they can be fetched while cert-manager works.
+fn later_files(config: &Config) {
+    let now: BTreeSet<&Path> = config.input_files(false).iter().map(|f| f.path).collect();
+    let mut seen = BTreeSet::new();
+    for f in config.input_files(true) {
+        if !now.contains(f.path) && seen.insert(f.path) && fs::metadata(f.path).is_err() {
+            note(format_args!(
+                "note: the second run also reads {} ({}, {}), which is not there yet",
+                f.path.display(),
+                f.field,
+                f.flag
+            ));
+        }
+    }
 }
 
 /// The keys of the local-mode bundle already in `dir`, when it has both
@@ -434,11 +490,11 @@ fn previous_keys(dir: &Path, previous: &BTreeSet<String>, config: &Config, now: 
         .and_then(|(https, token)| LocalKeys::reuse(config, now, &https, &token))
     {
         Ok(keys) => {
-            eprintln!("kept the keys of {} (--new-keys makes new ones)", dir.display());
+            note(format_args!("kept the keys of {} (--new-keys makes new ones)", dir.display()));
             Some(keys)
         }
         Err(why) => {
-            eprintln!("making new keys: {why}");
+            note(format_args!("making new keys: {why}"));
             None
         }
     }
@@ -539,7 +595,13 @@ fn check(dir: &Path, json: bool) -> CmdResult {
         CheckReport::new(&dir.display().to_string(), files.len(), rvkit_trustee::check(&files, now_unix()));
     if json {
         write_output(None, to_json(&report)?.as_bytes())?;
-        eprint!("{}", report.diagnostics());
+    }
+    // Notes and the closing line are progress (-q silences them); errors
+    // always print.
+    if quiet() {
+        eprint!("{}", report.errors_text());
+    } else if json {
+        eprint!("{}{}", report.notes_text(), report.errors_text());
     } else {
         eprint!("{report}");
     }

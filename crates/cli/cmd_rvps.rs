@@ -16,7 +16,7 @@ use rvkit_rvps::{
 };
 
 use crate::cmd_podvm::{ImageArgs, fetch};
-use crate::io::{display, read_input, warn, write_output};
+use crate::io::{display, note, read_input, warn, write_output};
 use crate::report::to_json;
 use crate::{CmdResult, Failure};
 
@@ -241,7 +241,7 @@ fn emit(args: EmitArgs) -> CmdResult {
     } else {
         rvkit_rvps::render(&set, args.format)
     };
-    eprintln!("note: {}", args.format.note());
+    note(format_args!("note: {}", args.format.note()));
     write_output(args.output.as_ref(), text.as_bytes())?;
     Ok(())
 }
@@ -381,7 +381,7 @@ fn merge(args: MergeArgs) -> CmdResult {
     } else {
         rvkit_rvps::render(&set, format)
     };
-    eprintln!("note: {}", format.note());
+    note(format_args!("note: {}", format.note()));
     write_output(args.output.as_ref(), text.as_bytes())?;
     Ok(())
 }

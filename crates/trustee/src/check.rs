@@ -80,10 +80,14 @@ impl CheckReport {
         }
     }
 
-    /// `note: …` per note, then `error: FILE: MESSAGE` per finding.
-    pub fn diagnostics(&self) -> String {
-        let notes = self.notes.iter().map(|n| format!("note: {n}\n"));
-        notes.chain(self.findings.iter().map(|f| format!("error: {f}\n"))).collect()
+    /// `note: …`, one line per note.
+    pub fn notes_text(&self) -> String {
+        self.notes.iter().map(|n| format!("note: {n}\n")).collect()
+    }
+
+    /// `error: FILE: MESSAGE`, one line per finding.
+    pub fn errors_text(&self) -> String {
+        self.findings.iter().map(|f| format!("error: {f}\n")).collect()
     }
 
     /// The one-line failure, `DIR: N inconsistencies`, if there are any.
@@ -94,10 +98,12 @@ impl CheckReport {
 }
 
 impl fmt::Display for CheckReport {
-    /// The [diagnostics](CheckReport::diagnostics), then `DIR: consistent
-    /// (N files)` for a consistent bundle.
+    /// The [notes](CheckReport::notes_text) and
+    /// [errors](CheckReport::errors_text), then `DIR: consistent (N files)`
+    /// for a consistent bundle.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.diagnostics())?;
+        f.write_str(&self.notes_text())?;
+        f.write_str(&self.errors_text())?;
         if self.consistent {
             writeln!(f, "{}: consistent ({} files)", self.dir, self.files)?;
         }
