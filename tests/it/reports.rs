@@ -224,8 +224,7 @@ fn bundle_reports() {
     report!("bundle_check", d, ["bundle", "check", "cm"]);
     report!("bundle_check_json", d, ["bundle", "check", "cm", "--json"]);
     // A complete local-mode bundle whose Route no longer matches.
-    let out = rvkit_in(d, &[&render[..], &["--keys", "local", "-o", "local"]].concat());
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    report!("bundle_render_local", d, [&render[..], &["--keys", "local", "-o", "local"]].concat());
     let route = d.join("local/route.yaml");
     let text = fs::read_to_string(&route).unwrap().replace("host: kbs-service-", "host: kbs-other-");
     fs::write(&route, text).unwrap();
