@@ -7,7 +7,7 @@ use anyhow::{Context, anyhow};
 use clap::{Args, Subcommand};
 use rvkit_initdata::{InitData, Pcr8Report};
 use rvkit_pcr::eventlog::{EventLog, ExpectReport, MrNumbering, PcrValues, Replay, ReplayReport, RtmrReport};
-use rvkit_pcr::{Digest, HashAlg, PcrBank, PcrIndex, Transcript, hash_reader};
+use rvkit_pcr::{ChecksumLine, Digest, HashAlg, PcrBank, PcrIndex, Transcript, hash_reader};
 
 use crate::io::{display, read_input, warn, write_output};
 use crate::report::to_json;
@@ -116,7 +116,7 @@ fn hash(files: &[PathBuf], alg: HashAlg) -> CmdResult {
                 std::fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
             hash_reader(alg, file).with_context(|| format!("cannot read {}", path.display()))?
         };
-        out.push_str(&format!("{digest}  {}\n", path.display()));
+        out.push_str(&ChecksumLine { hex: &digest.to_hex(), name: &path.display().to_string() }.to_string());
     }
     write_output(None, out.as_bytes())?;
     Ok(())

@@ -7,6 +7,7 @@
 
 use std::fmt;
 
+use rvkit_pcr::ChecksumLine;
 use serde::Serialize;
 
 use crate::{Finding, InitData, Platform, Report, Severity};
@@ -157,7 +158,7 @@ impl fmt::Display for DigestReport {
         };
         match one {
             Some(v) => writeln!(f, "{}", v.value),
-            None => writeln!(f, "{}  {}", self.digest, self.file),
+            None => ChecksumLine { hex: &self.digest, name: &self.file }.fmt(f),
         }
     }
 }
@@ -193,6 +194,6 @@ impl Pcr8Report {
 impl fmt::Display for Pcr8Report {
     /// `PCR8  FILE`, as `sha256sum` lays out its lines.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "{}  {}", self.pcr8, self.file)
+        ChecksumLine { hex: &self.pcr8, name: &self.file }.fmt(f)
     }
 }
