@@ -349,6 +349,33 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        /// Values written as nested JSON, as flat `pcrNN` keys of their one
+        /// bank, and as `tpm2_pcrread` output all read back the same.
+        #[test]
+        fn json_and_pcrread_forms_read_back(
+            alg_index in 0..4usize,
+            entries in proptest::collection::btree_map(0..24u32, proptest::prelude::any::<u8>(), 0..24),
+        ) {
+            let alg = HashAlg::ALL[alg_index];
+            let mut values = PcrValues::new();
+            for (pcr, byte) in &entries {
+                values.insert(PcrIndex::new(*pcr).unwrap(), alg.hash(&[*byte]));
+            }
+            let hex = |pcr: PcrIndex, d: &Digest| (pcr.get(), d.to_hex());
+            let pairs: Vec<(u8, String)> = values.iter().map(|(p, d)| hex(p, d)).collect();
+            let nested: Vec<String> = pairs.iter().map(|(p, h)| format!("\"{p}\":\"0x{h}\"")).collect();
+            let nested = format!("{{\"{}\":{{{}}}}}", alg.name(), nested.join(","));
+            proptest::prop_assert_eq!(PcrValues::parse(&nested, HashAlg::Sha1), Ok(values.clone()));
+            let flat: Vec<String> = pairs.iter().map(|(p, h)| format!("\"pcr{p:02}\":\"{}\"", h.to_uppercase())).collect();
+            proptest::prop_assert_eq!(PcrValues::parse(&format!("{{{}}}", flat.join(",")), alg), Ok(values.clone()));
+            let pcrread: String = std::iter::once(format!("  {}:\n", alg.name()))
+                .chain(pairs.iter().map(|(p, h)| format!("    {p} : 0x{h}\n")))
+                .collect();
+            proptest::prop_assert_eq!(PcrValues::parse(&pcrread, HashAlg::Sha1), Ok(values));
+        }
+    }
+
     #[test]
     fn names_the_first_event_the_tpm_did_not_see() {
         let log = LogBuilder::new(&[HashAlg::Sha256])
