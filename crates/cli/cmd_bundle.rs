@@ -15,12 +15,13 @@ use rvkit_pcr::HashAlg;
 use rvkit_rvps::{Expiration, Tee};
 use rvkit_trustee::names::{DataKey, DnsLabel, Hostname, ObjectName};
 use rvkit_trustee::{
-    Bundle, Config, DefaultPolicy, Hours, Inputs, KbsCert, KeyMode, LocalKeys, MANIFEST, Profile, RvFormat,
-    ServiceType, SignedImage, Variant, parse_flag_table,
+    Bundle, CheckReport, Config, DefaultPolicy, Hours, Inputs, KbsCert, KeyMode, LocalKeys, MANIFEST,
+    Profile, RvFormat, ServiceType, SignedImage, Variant, parse_flag_table, parse_manifest,
 };
 
 use crate::cmd_podvm::{ImageArgs, fetch};
-use crate::io::{detail, note, read_input, warn, write_output};
+use crate::io::{detail, note, quiet, read_input, warn, write_output};
+use crate::report::to_json;
 use crate::{CmdResult, Failure};
 
 /// Render the walkthrough's Trustee configuration into a directory, or check one.
@@ -419,23 +420,10 @@ fn render(args: RenderArgs) -> CmdResult {
     for f in &bundle.files {
         detail(format_args!("wrote {}", out_dir.join(&f.name).display()));
     }
-    note(format_args!("wrote {} files to {}", bundle.files.len(), out_dir.display()));
-    if !bundle.complete {
-        note(format_args!(
-            "note: cert-manager issues the KBS certificate only once these objects are applied; \
-             initdata and reference values follow in a second run (see {}/NEXT-STEPS.md)",
-            out_dir.display()
-        ));
-    }
+    let report = bundle.report(&out_dir.display().to_string());
+    note(report.to_string().trim_end());
     if args.json {
-        let out = serde_json::json!({
-            "dir": out_dir.display().to_string(),
-            "kbs_url": bundle.kbs_url,
-            "complete": bundle.complete,
-            "files": bundle.files.iter().map(|f| f.name.as_str()).collect::<Vec<_>>(),
-            "pcr8": bundle.pcr8.iter().map(|(f, d)| (f.clone(), serde_json::Value::from(d.to_hex()))).collect::<serde_json::Map<_, _>>(),
-        });
-        write_output(None, format!("{}\n", serde_json::to_string_pretty(&out)?).as_bytes())?;
+        write_output(None, to_json(&report)?.as_bytes())?;
     }
     Ok(())
 }
@@ -527,10 +515,8 @@ fn existing_bundle(dir: &Path, force: bool) -> Result<BTreeSet<String>, Failure>
         let entry = entry.with_context(|| format!("cannot list {}", dir.display()))?;
         present.insert(entry.file_name().to_string_lossy().into_owned());
     }
-    let previous: BTreeSet<String> = match fs::read_to_string(dir.join(MANIFEST)) {
-        Ok(text) => {
-            text.lines().filter(|l| !l.starts_with('#') && !l.is_empty()).map(str::to_owned).collect()
-        }
+    let previous = match fs::read_to_string(dir.join(MANIFEST)) {
+        Ok(text) => parse_manifest(&text),
         Err(_) => BTreeSet::new(),
     };
     let foreign: Vec<&String> = present.iter().filter(|n| *n != MANIFEST && !previous.contains(*n)).collect();
@@ -607,34 +593,24 @@ fn check(dir: &Path, json: bool) -> CmdResult {
         }
         files.insert(entry.file_name().to_string_lossy().into_owned(), read_input(&path)?);
     }
-    let report = rvkit_trustee::check(&files, now_unix());
+    let report =
+        CheckReport::new(&dir.display().to_string(), files.len(), rvkit_trustee::check(&files, now_unix()));
     if json {
-        let out = serde_json::json!({
-            "dir": dir.display().to_string(),
-            "consistent": report.findings.is_empty(),
-            "findings": report.findings.iter().map(|f| serde_json::json!({"file": f.file, "message": f.message})).collect::<Vec<_>>(),
-            "notes": report.notes,
-        });
-        write_output(None, format!("{}\n", serde_json::to_string_pretty(&out)?).as_bytes())?;
+        write_output(None, to_json(&report)?.as_bytes())?;
     }
-    for n in &report.notes {
-        note(format_args!("note: {n}"));
+    // Notes and the closing line are progress (-q silences them); errors
+    // always print.
+    if quiet() {
+        eprint!("{}", report.errors_text());
+    } else if json {
+        eprint!("{}{}", report.notes_text(), report.errors_text());
+    } else {
+        eprint!("{report}");
     }
-    if report.findings.is_empty() {
-        if !json {
-            note(format_args!("{}: consistent ({} files)", dir.display(), files.len()));
-        }
-        return Ok(());
+    match report.failure() {
+        Some(failure) => Err(Failure::invalid(anyhow!(failure))),
+        None => Ok(()),
     }
-    for f in &report.findings {
-        eprintln!("error: {}", f);
-    }
-    Err(Failure::invalid(anyhow!(
-        "{}: {} inconsistenc{}",
-        dir.display(),
-        report.findings.len(),
-        if report.findings.len() == 1 { "y" } else { "ies" }
-    )))
 }
 
 #[cfg(test)]

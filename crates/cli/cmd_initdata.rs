@@ -7,10 +7,11 @@ use anyhow::{Context, anyhow};
 use clap::Subcommand;
 use rvkit_initdata::annotation::{self, DecodeOptions};
 use rvkit_initdata::render::{DEFAULT_IMAGE_POLICY_URI, RenderParams, render};
-use rvkit_initdata::{InitData, Platform, Report, Severity, ValidateOptions};
+use rvkit_initdata::{CheckReport, DigestReport, InitData, Platform, ValidateOptions};
 use rvkit_pcr::HashAlg;
 
 use crate::io::{display, read_input, read_text_arg, warn, write_output};
+use crate::report::to_json;
 use crate::{CmdResult, Failure};
 
 #[derive(Subcommand)]
@@ -103,7 +104,9 @@ pub fn run(cmd: Command) -> CmdResult {
             // Validate what we produced before anything is written, so a bad
             // certificate or URL is reported instead of published.
             let doc = InitData::parse(text.as_bytes()).context("rendered document")?;
-            report_findings("rendered document", &doc.validate(&validate_options()))?;
+            let report = CheckReport::new("rendered document", &doc, &doc.validate(&validate_options()));
+            eprint!("{}", report.findings_text());
+            fail_on_errors(&report)?;
             write_output(output.as_ref(), text.as_bytes())?;
             Ok(())
         }
@@ -117,33 +120,14 @@ pub fn run(cmd: Command) -> CmdResult {
                 (None, None) => unreachable!("clap requires one input"),
             };
             let doc = InitData::parse(&raw).map_err(|e| Failure::input(anyhow!("{label}: {e}")))?;
-            let report = doc.validate(&validate_options());
+            let report = CheckReport::new(&label, &doc, &doc.validate(&validate_options()));
             if json {
-                let findings: Vec<_> = report
-                    .findings
-                    .iter()
-                    .map(|f| {
-                        serde_json::json!({
-                            "severity": match f.severity { Severity::Error => "error", _ => "warning" },
-                            "key": f.key,
-                            "message": f.message,
-                        })
-                    })
-                    .collect();
-                let out = serde_json::json!({
-                    "input": label,
-                    "valid": report.is_ok(),
-                    "algorithm": doc.algorithm().name(),
-                    "digest": doc.digest().to_hex(),
-                    "findings": findings,
-                });
-                write_output(None, format!("{}\n", serde_json::to_string_pretty(&out)?).as_bytes())?;
+                write_output(None, to_json(&report)?.as_bytes())?;
+                eprint!("{}", report.findings_text());
+            } else {
+                eprint!("{report}");
             }
-            report_findings(&label, &report)?;
-            if !json {
-                eprintln!("{label}: ok ({} warning(s))", report.warnings().count());
-            }
-            Ok(())
+            fail_on_errors(&report)
         }
         Command::Digest { file, platform, json, transcript } => {
             let raw = read_input(&file)?;
@@ -153,7 +137,6 @@ pub fn run(cmd: Command) -> CmdResult {
                 Some(p) => vec![p],
                 None => vec![Platform::Vtpm, Platform::Tdx, Platform::Snp, Platform::Cca],
             };
-            let mut bindings = serde_json::Map::new();
             for p in &platforms {
                 let b = doc.binding(*p);
                 if platform.is_some() || json {
@@ -167,24 +150,9 @@ pub fn run(cmd: Command) -> CmdResult {
                         eprintln!("{step}");
                     }
                 }
-                bindings.insert(
-                    p.name().to_owned(),
-                    serde_json::json!({ "field": b.field, "value": b.to_hex() }),
-                );
             }
-            let out = if json {
-                let v = serde_json::json!({
-                    "file": label,
-                    "algorithm": doc.algorithm().name(),
-                    "digest": doc.digest().to_hex(),
-                    "bindings": bindings,
-                });
-                format!("{}\n", serde_json::to_string_pretty(&v)?)
-            } else if let Some(p) = platform {
-                format!("{}\n", doc.binding(p).to_hex())
-            } else {
-                format!("{}  {label}\n", doc.digest())
-            };
+            let report = DigestReport::new(&label, &doc, platform);
+            let out = if json { to_json(&report)? } else { report.to_string() };
             write_output(None, out.as_bytes())?;
             Ok(())
         }
@@ -194,11 +162,8 @@ pub fn run(cmd: Command) -> CmdResult {
             // Encoding a document the guest would reject helps nobody: parse it first.
             let doc = InitData::parse(&raw).map_err(|e| Failure::input(anyhow!("{label}: {e}")))?;
             let text = annotation::encode(doc.raw());
-            if text.len() > annotation::DEFAULT_MAX_DECODED {
-                warn(format_args!(
-                    "{label}: the annotation is {} bytes; Kubernetes allows 256 KiB for all annotations of a pod",
-                    text.len()
-                ));
+            if let Some(w) = annotation::size_warning(&text) {
+                warn(format_args!("{label}: {w}"));
             }
             write_output(output.as_ref(), format!("{text}\n").as_bytes())?;
             Ok(())
@@ -215,11 +180,8 @@ pub fn run(cmd: Command) -> CmdResult {
 fn decode_annotation(text: &[u8], label: &str, max_decoded: usize) -> Result<Vec<u8>, Failure> {
     let decoded = annotation::decode(text, &DecodeOptions { max_decoded })
         .map_err(|e| Failure::input(anyhow!("{label}: {e}")))?;
-    if decoded.gzip_members > 1 {
-        warn(format_args!(
-            "{label}: the annotation holds {} concatenated gzip members; the kata runtime reads them all as one document",
-            decoded.gzip_members
-        ));
+    if let Some(w) = decoded.warning() {
+        warn(format_args!("{label}: {w}"));
     }
     Ok(decoded.bytes)
 }
@@ -229,18 +191,10 @@ pub fn validate_options() -> ValidateOptions {
     ValidateOptions { now_unix }
 }
 
-/// Prints warnings and errors; errors make the command fail with exit 1.
-fn report_findings(label: &str, report: &Report) -> CmdResult {
-    for f in &report.findings {
-        let key = f.key.as_deref().map(|k| format!(" [{k}]")).unwrap_or_default();
-        match f.severity {
-            Severity::Error => eprintln!("error: {label}{key}: {}", f.message),
-            _ => warn(format_args!("{label}{key}: {}", f.message)),
-        }
+/// Fails with exit 1 when the report has errors.
+fn fail_on_errors(report: &CheckReport) -> CmdResult {
+    match report.errors() {
+        0 => Ok(()),
+        errors => Err(Failure::invalid(anyhow!("{}: {errors} validation error(s)", report.input))),
     }
-    let errors = report.errors().count();
-    if errors > 0 {
-        return Err(Failure::invalid(anyhow!("{label}: {errors} validation error(s)")));
-    }
-    Ok(())
 }

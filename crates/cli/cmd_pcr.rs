@@ -1,17 +1,16 @@
 //! `rvkit pcr ...`: hashing, extend simulation, the PCR8 of initdata and
 //! event-log replay.
 
-use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, anyhow, bail};
+use anyhow::{Context, anyhow};
 use clap::{Args, Subcommand};
-use rvkit_initdata::InitData;
-use rvkit_pcr::eventlog::{Event, EventLog, MrNumbering, Outcome, PcrValues, Replay};
-use rvkit_pcr::{Digest, HashAlg, PcrBank, PcrIndex, Rtmr, Transcript, hash_reader};
-use serde_json::{Map, Value, json};
+use rvkit_initdata::{InitData, Pcr8Report};
+use rvkit_pcr::eventlog::{EventLog, ExpectReport, MrNumbering, PcrValues, Replay, ReplayReport, RtmrReport};
+use rvkit_pcr::{ChecksumLine, Digest, HashAlg, PcrBank, PcrIndex, Transcript, hash_reader};
 
 use crate::io::{display, read_input, warn, write_output};
+use crate::report::to_json;
 use crate::{CmdResult, Failure};
 
 #[derive(Subcommand)]
@@ -117,7 +116,7 @@ fn hash(files: &[PathBuf], alg: HashAlg) -> CmdResult {
                 std::fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
             hash_reader(alg, file).with_context(|| format!("cannot read {}", path.display()))?
         };
-        out.push_str(&format!("{digest}  {}\n", path.display()));
+        out.push_str(&ChecksumLine { hex: &digest.to_hex(), name: &path.display().to_string() }.to_string());
     }
     write_output(None, out.as_bytes())?;
     Ok(())
@@ -143,8 +142,7 @@ fn extend(args: &ExtendArgs) -> CmdResult {
 }
 
 fn initdata(files: &[PathBuf], json: bool, transcript: bool) -> CmdResult {
-    let mut lines = String::new();
-    let mut records = Vec::new();
+    let mut reports = Vec::new();
     for path in files {
         let raw = read_input(path)?;
         let doc =
@@ -159,22 +157,10 @@ fn initdata(files: &[PathBuf], json: bool, transcript: bool) -> CmdResult {
                 eprintln!("{step}");
             }
         }
-        let pcr8 = doc.pcr8();
-        lines.push_str(&format!("{pcr8}  {}\n", display(path)));
-        records.push(serde_json::json!({
-            "file": display(path),
-            "algorithm": doc.algorithm().name(),
-            "digest": doc.digest().to_hex(),
-            "pcr8": pcr8.to_hex(),
-        }));
+        reports.push(Pcr8Report::new(&display(path), &doc));
     }
-    if json {
-        let mut s = serde_json::to_string_pretty(&records)?;
-        s.push('\n');
-        write_output(None, s.as_bytes())?;
-    } else {
-        write_output(None, lines.as_bytes())?;
-    }
+    let out = if json { to_json(&reports)? } else { reports.iter().map(ToString::to_string).collect() };
+    write_output(None, out.as_bytes())?;
     Ok(())
 }
 
@@ -211,102 +197,8 @@ fn replay(args: &ReplayArgs) -> CmdResult {
     if let Some(path) = &args.expect {
         return expect(&log, &replay, path, &banks, args);
     }
-    let touched: Vec<PcrIndex> = replay.touched().filter(|p| pcr_filter(u32::from(p.get()))).collect();
-    let events: Vec<&Event> = log.events().iter().filter(|e| pcr_filter(e.pcr)).collect();
-    let out = if args.json {
-        let events: Vec<Value> = events
-            .iter()
-            .map(|e| {
-                let digests: Map<String, Value> = e
-                    .digests
-                    .iter()
-                    .filter(|d| e.number == 0 || banks.contains(&d.alg()))
-                    .map(|d| (d.alg().name().to_owned(), d.to_hex().into()))
-                    .collect();
-                let values: Option<Map<String, Value>> = e.extends().then(|| {
-                    banks
-                        .iter()
-                        .filter_map(|alg| {
-                            replay
-                                .value_after(e.number, *alg)
-                                .map(|v| (alg.name().to_owned(), v.to_hex().into()))
-                        })
-                        .collect()
-                });
-                json!({
-                    "number": e.number,
-                    "offset": e.offset,
-                    "pcr": e.pcr,
-                    "type": e.event_type.to_string(),
-                    "type_id": e.event_type.0,
-                    "summary": e.summary(),
-                    "digests": digests,
-                    "values": values.filter(|_| e.number > 0),
-                })
-            })
-            .collect();
-        let pcrs: Map<String, Value> = banks
-            .iter()
-            .filter_map(|alg| replay.bank(*alg))
-            .map(|bank| {
-                let values: Map<String, Value> =
-                    touched.iter().map(|p| (p.get().to_string(), bank.get(*p).to_hex().into())).collect();
-                (bank.alg().name().to_owned(), Value::Object(values))
-            })
-            .collect();
-        let doc = json!({
-            "algorithms": log.algorithms().iter().map(|a| a.name()).collect::<Vec<_>>(),
-            "startup_locality": replay.startup_locality(),
-            "events": events,
-            "pcrs": pcrs,
-            "notes": replay.notes(),
-        });
-        let mut s = serde_json::to_string_pretty(&doc)?;
-        s.push('\n');
-        s
-    } else {
-        let mut s = String::new();
-        let _ = writeln!(
-            s,
-            "# {label}: {} events, banks {}{}",
-            log.events().len(),
-            names(log.algorithms()),
-            replay.startup_locality().map(|l| format!(", StartupLocality {l}")).unwrap_or_default()
-        );
-        for e in &events {
-            let _ = writeln!(
-                s,
-                "event {} (offset {:#x}): pcr {} {}: {}",
-                e.number,
-                e.offset,
-                e.pcr,
-                e.event_type,
-                e.summary()
-            );
-            for alg in &banks {
-                let digest = e.digest(*alg).map(|d| d.to_hex()).unwrap_or_else(|| "-".to_owned());
-                match replay.value_after(e.number, *alg) {
-                    Some(v) if e.number > 0 => {
-                        let _ = writeln!(s, "  {:<6} {digest}\n         pcr{:02} = {v}", alg.name(), e.pcr);
-                    }
-                    _ if e.digest(*alg).is_some() => {
-                        let _ = writeln!(s, "  {:<6} {digest} (not extended)", alg.name());
-                    }
-                    _ => {}
-                }
-            }
-        }
-        s.push_str("pcrs:\n");
-        for alg in &banks {
-            if let Some(bank) = replay.bank(*alg) {
-                let _ = writeln!(s, "  {alg}:");
-                for p in &touched {
-                    let _ = writeln!(s, "    {:<2} : 0x{}", p.get(), bank.get(*p));
-                }
-            }
-        }
-        s
-    };
+    let report = ReplayReport::new(&label, &log, &replay, &banks, pcr_filter);
+    let out = if args.json { to_json(&report)? } else { report.to_string() };
     write_output(None, out.as_bytes())?;
     Ok(())
 }
@@ -315,143 +207,28 @@ fn names(algs: &[HashAlg]) -> String {
     algs.iter().map(|a| a.name()).collect::<Vec<_>>().join(", ")
 }
 
-/// Reads expected PCR values: `tpm2_pcrread` YAML, or JSON mapping banks to
-/// `{index: hex}`, or a flat `{"pcr07": hex}` in the one bank given (or sha256).
-fn read_expected(path: &Path, banks: &[HashAlg], args: &ReplayArgs) -> anyhow::Result<PcrValues> {
+fn expect(log: &EventLog, replay: &Replay, path: &Path, banks: &[HashAlg], args: &ReplayArgs) -> CmdResult {
     let label = display(path);
     let bytes = read_input(path)?;
     let text = std::str::from_utf8(&bytes).with_context(|| format!("{label} is not UTF-8 text"))?;
-    if !text.trim_start().starts_with('{') {
-        return PcrValues::parse_pcrread(text).with_context(|| label.clone());
-    }
-    let doc: Map<String, Value> =
-        serde_json::from_str(text).with_context(|| format!("{label} is not a JSON object"))?;
-    let mut out = PcrValues::new();
+    // Flat JSON values are in the one bank given, or sha256.
     let default_bank = if args.bank.len() == 1 { args.bank[0] } else { HashAlg::Sha256 };
-    let pcr_key = |k: &str| -> anyhow::Result<PcrIndex> {
-        let n = k.strip_prefix("pcr").unwrap_or(k);
-        let n: u32 =
-            n.parse().with_context(|| format!("{label}: {k:?} is not a PCR such as \"7\" or \"pcr07\""))?;
-        PcrIndex::new(n).with_context(|| format!("{label}: {k:?}"))
-    };
-    for (key, value) in &doc {
-        match value {
-            Value::Object(inner) => {
-                let alg: HashAlg = key.parse().with_context(|| format!("{label}: {key:?} is not a bank"))?;
-                for (k, v) in inner {
-                    let hex = v.as_str().with_context(|| format!("{label}: {key}.{k} is not a string"))?;
-                    out.insert(
-                        pcr_key(k)?,
-                        Digest::parse_hex(alg, hex).with_context(|| format!("{label}: {key}.{k}"))?,
-                    );
-                }
-            }
-            Value::String(hex) => {
-                out.insert(
-                    pcr_key(key)?,
-                    Digest::parse_hex(default_bank, hex).with_context(|| format!("{label}: {key}"))?,
-                );
-            }
-            _ => bail!("{label}: {key:?} must be a bank object or a hex string"),
-        }
-    }
-    let _ = banks;
-    Ok(out)
-}
-
-fn expect(log: &EventLog, replay: &Replay, path: &Path, banks: &[HashAlg], args: &ReplayArgs) -> CmdResult {
-    let mut expected = read_expected(path, banks, args).map_err(Failure::input)?;
-    if !args.pcrs.is_empty() || !args.bank.is_empty() {
-        let mut filtered = PcrValues::new();
-        for (pcr, d) in expected.iter() {
-            if (args.pcrs.is_empty() || args.pcrs.contains(&u32::from(pcr.get()))) && banks.contains(&d.alg())
-            {
-                filtered.insert(pcr, *d);
-            }
-        }
-        expected = filtered;
-    }
+    let mut expected =
+        PcrValues::parse(text, default_bank).map_err(|e| Failure::input(anyhow!("{label}: {e}")))?;
+    expected.retain(|alg, pcr| {
+        (args.pcrs.is_empty() || args.pcrs.contains(&u32::from(pcr.get()))) && banks.contains(&alg)
+    });
     if expected.is_empty() {
-        return Err(Failure::input(anyhow!("{} holds no PCR values to compare", display(path))));
+        return Err(Failure::input(anyhow!("{label} holds no PCR values to compare")));
     }
-    let results = replay.compare(log, &expected);
-    let describe = |number: usize| -> String {
-        log.events()
-            .get(number)
-            .map(|e| {
-                format!("event {} (offset {:#x}, {}: {})", e.number, e.offset, e.event_type, e.summary())
-            })
-            .unwrap_or_else(|| format!("event {number}"))
-    };
-    let mut differing = 0;
-    let mut lines = String::new();
-    let mut records = Vec::new();
-    for c in &results {
-        let head = format!("pcr{:02} {}", c.pcr.get(), c.alg);
-        let (status, detail) = match &c.outcome {
-            Outcome::Match => ("match", String::new()),
-            Outcome::BankNotInLog => ("differs", format!("the log has no {} bank", c.alg)),
-            Outcome::ExtraEvents { matched, total, first_divergent } => (
-                "differs",
-                format!(
-                    "the first {matched} of the log's {total} events on this pcr give the expected value; \
-                     the first divergent event is {}",
-                    describe(*first_divergent)
-                ),
-            ),
-            Outcome::NoPrefix { total, first_event } => (
-                "differs",
-                match first_event {
-                    Some(n) => format!(
-                        "no prefix of the log's {total} events on this pcr gives the expected value: the register \
-                         was extended with something the log does not record, or an event's digest differs; \
-                         the first event on this pcr is {}",
-                        describe(*n)
-                    ),
-                    None => {
-                        "the log has no event on this pcr, but the value is not its start value".to_owned()
-                    }
-                },
-            ),
-            _ => ("differs", String::new()),
-        };
-        if status != "match" {
-            differing += 1;
-            let replayed = c.replayed.map(|d| d.to_hex()).unwrap_or_else(|| "-".to_owned());
-            let _ = writeln!(
-                lines,
-                "{head}: differs\n  expected {}\n  replayed {replayed}\n  {detail}",
-                c.expected
-            );
-        } else {
-            let _ = writeln!(lines, "{head}: matches {}", c.expected);
-        }
-        let first_divergent = match &c.outcome {
-            Outcome::ExtraEvents { first_divergent, .. } => Some(*first_divergent),
-            _ => None,
-        };
-        records.push(json!({
-            "pcr": c.pcr.get(),
-            "bank": c.alg.name(),
-            "status": status,
-            "expected": c.expected.to_hex(),
-            "replayed": c.replayed.map(|d| d.to_hex()),
-            "first_divergent_event": first_divergent,
-            "detail": detail,
-        }));
-    }
-    let out = if args.json {
-        let mut s = serde_json::to_string_pretty(&records)?;
-        s.push('\n');
-        s
-    } else {
-        lines
-    };
+    let report = ExpectReport::new(log, &replay.compare(log, &expected));
+    let out = if args.json { to_json(&report)? } else { report.to_string() };
     write_output(None, out.as_bytes())?;
+    let differing = report.differing();
     if differing > 0 {
         return Err(Failure::invalid(anyhow!(
             "{differing} of {} pcr values differ from the replay of {}",
-            results.len(),
+            report.checks.len(),
             display(&args.log)
         )));
     }
@@ -472,65 +249,11 @@ fn replay_tdx(
     let r = log.replay_rtmrs(mode).map_err(|e| Failure::input(anyhow!("{label}: {e}")))?;
     if args.transcript {
         for step in r.steps() {
-            eprintln!(
-                "rtmr{} = sha384(… || {}) = {} (event {})",
-                step.rtmr.index(),
-                step.digest,
-                step.value,
-                step.event
-            );
+            eprintln!("{step}");
         }
     }
-    let rtmrs = [Rtmr::Rtmr0, Rtmr::Rtmr1, Rtmr::Rtmr2, Rtmr::Rtmr3];
-    let steps: Vec<_> = r.steps().iter().filter(|s| pcr_filter(log.events()[s.event].pcr)).collect();
-    let out = if args.json {
-        let events: Vec<Value> = steps
-            .iter()
-            .map(|s| {
-                let e = &log.events()[s.event];
-                json!({
-                    "number": e.number,
-                    "offset": e.offset,
-                    "index": e.pcr,
-                    "rtmr": s.rtmr.index(),
-                    "type": e.event_type.to_string(),
-                    "summary": e.summary(),
-                    "digest": s.digest.to_hex(),
-                    "value": s.value.to_hex(),
-                })
-            })
-            .collect();
-        let values: Map<String, Value> =
-            rtmrs.iter().map(|m| (format!("rtmr{}", m.index()), r.value(*m).to_hex().into())).collect();
-        let mut s = serde_json::to_string_pretty(
-            &json!({"events": events, "rtmrs": values, "skipped_events": r.skipped()}),
-        )?;
-        s.push('\n');
-        s
-    } else {
-        let mut s = String::new();
-        for st in &steps {
-            let e = &log.events()[st.event];
-            let _ = writeln!(
-                s,
-                "event {} (offset {:#x}): index {} -> rtmr{} {}: {}\n  sha384 {}\n         rtmr{} = {}",
-                e.number,
-                e.offset,
-                e.pcr,
-                st.rtmr.index(),
-                e.event_type,
-                e.summary(),
-                st.digest,
-                st.rtmr.index(),
-                st.value
-            );
-        }
-        s.push_str("rtmrs:\n");
-        for m in rtmrs {
-            let _ = writeln!(s, "  rtmr{} : 0x{}", m.index(), r.value(m));
-        }
-        s
-    };
+    let report = RtmrReport::new(log, &r, pcr_filter);
+    let out = if args.json { to_json(&report)? } else { report.to_string() };
     write_output(None, out.as_bytes())?;
     Ok(())
 }

@@ -6,11 +6,12 @@ use std::sync::Arc;
 use anyhow::{Context, anyhow};
 use clap::{Args, Subcommand};
 use rvkit_podvm::{
-    DEFAULT_MAX_SIZE, DEFAULT_PATH, ImagePath, ImageRef, NoProgress, Outcome, Platform, Progress, PublicKey,
+    DEFAULT_MAX_SIZE, DEFAULT_PATH, ImagePath, ImageRef, NoProgress, Platform, Progress, PublicKey,
     PullOptions, VerifiedImage, VerifyOptions,
 };
 
 use crate::io::{read_input, warn, write_output};
+use crate::report::to_json;
 use crate::{CmdResult, Failure};
 
 #[derive(Subcommand)]
@@ -160,44 +161,16 @@ pub fn run(cmd: Command) -> CmdResult {
             let (pull, verify) = access.options(&platform)?;
             let verified =
                 runtime()?.block_on(rvkit_podvm::verify(&image, &pull, &verify)).map_err(podvm_failure)?;
-            describe(&verified);
-            let out = if json {
-                format!("{}\n", serde_json::to_string_pretty(&verified)?)
-            } else {
-                format!("{}\n", verified.pinned)
-            };
+            eprint!("{verified}");
+            let out = if json { to_json(&verified)? } else { format!("{}\n", verified.pinned) };
             write_output(None, out.as_bytes())?;
             Ok(())
         }
         Command::Fetch { image, access, platform, path, max_size, output } => {
             let (verified, bytes) = fetch(&image, &access, &platform, &path, max_size)?;
-            describe(&verified);
+            eprint!("{verified}");
             write_output(output.as_ref(), &bytes)?;
             Ok(())
-        }
-    }
-}
-
-/// One stderr line per signature, so a person sees what was checked.
-fn describe(v: &VerifiedImage) {
-    eprintln!("verified {}", v.pinned);
-    for (i, s) in v.signatures.iter().enumerate() {
-        let status = match s.first_failure() {
-            None => "ok".to_owned(),
-            Some(f) => format!("rejected ({f})"),
-        };
-        let skipped: Vec<String> = s
-            .checks
-            .iter()
-            .filter_map(|c| match &c.outcome {
-                Outcome::Skipped(why) => Some(format!("{}: {why}", c.check)),
-                _ => None,
-            })
-            .collect();
-        let tlog = s.log_index.map(|i| format!(", rekor log index {i}")).unwrap_or_default();
-        eprintln!("  signature {} (payload {}): {status}{tlog}", i + 1, s.payload_digest);
-        for why in skipped {
-            eprintln!("    skipped {why}");
         }
     }
 }

@@ -1,21 +1,23 @@
 //! `rvkit rvps ...`: reference values for Trustee's RVPS.
 
-use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::anyhow;
 use clap::{Args, Subcommand};
 use rvkit_pcr::HashAlg;
-use rvkit_policy::{Claims, ClaimsSource, Policy, TokenKey, evaluate, hints, verify_ear};
-use rvkit_rvps::{
-    ConfigMapOptions, EmitInput, Expiration, Format, Measurements, Published, ReferenceValueSet, Source, Tee,
-    build, read_published,
+use rvkit_policy::{
+    CheckInputs, CheckReport, Claims, ClaimsSource, CoverageReport, Policy, TokenKey, TokenReport, check_tee,
+    evaluate, policy_label, verify_ear,
 };
-use serde_json::{Value, json};
+use rvkit_rvps::{
+    ConfigMapOptions, EmitInput, Expiration, Format, Measurements, Published, ReferenceValueSet, Tee, build,
+    read_published,
+};
 
 use crate::cmd_podvm::{ImageArgs, fetch};
 use crate::io::{display, note, read_input, warn, write_output};
+use crate::report::to_json;
 use crate::{CmdResult, Failure};
 
 // The enum is parsed once per run; boxing the large emit arguments would buy
@@ -256,7 +258,7 @@ fn now_unix() -> i64 {
 
 /// Twelve months from today at midnight UTC, Trustee's own default.
 fn default_expiration() -> Expiration {
-    Expiration::months_after_midnight(now_unix(), 12)
+    Expiration::default_at(now_unix())
 }
 
 /// Reads reference values in any format, naming the file in errors.
@@ -272,22 +274,6 @@ fn read_policy(path: Option<&PathBuf>) -> Result<Policy, Failure> {
             Policy::parse(&bytes).map_err(|e| Failure::input(anyhow!("{}: {e}", display(p))))
         }
         None => Policy::parse(rvkit_policy::PEER_PODS_POLICY.as_bytes()).map_err(Failure::input),
-    }
-}
-
-fn policy_label(path: Option<&PathBuf>, policy: &Policy) -> String {
-    match path {
-        Some(p) => format!("{} ({})", display(p), policy.origin()),
-        None => "rvkit's built-in peer-pods policy (pass --policy with the cluster's policy for its verdict)"
-            .to_owned(),
-    }
-}
-
-/// A JSON value on one line; strings without quotes.
-fn show(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
     }
 }
 
@@ -320,111 +306,28 @@ fn check(args: &CheckArgs) -> CmdResult {
         initdata.push((display(path), read_input(path)?));
     }
     let result = evaluate(&policy, &claims, &values.values).map_err(Failure::input)?;
-    let now_s = now_unix();
-    let now = Expiration::from_unix(now_s);
-    let time = |t: Option<i64>| t.map(|t| Expiration::from_unix(t).to_string());
-    let expired = |info: &rvkit_policy::TokenInfo| info.expires_at.is_some_and(|e| e <= now_s);
-    let failed: Vec<_> = result
-        .failed()
-        .map(|c| {
-            let h = hints(c, &values.values, &initdata, Some(now));
-            (c, h)
-        })
-        .collect();
-    let out = if args.json {
-        let doc = json!({
-            "verdict": match &result.verdict {
-                rvkit_policy::Verdict::Ear { status, trust_vector } => json!({
-                    "status": status.name(),
-                    "trust_vector": trust_vector.iter().map(|(k, v)| (k.clone(), json!(v))).collect::<serde_json::Map<_, _>>(),
-                }),
-                rvkit_policy::Verdict::Allow(a) => json!({"allow": a}),
-                other => json!(other.to_string()),
-            },
-            "passes": result.verdict.passes(),
-            "tee": claims.tee(),
-            "token": token.as_ref().map(|(key, info)| json!({
-                "signature": "verified",
-                "key": key,
-                "issued_at": time(info.issued_at),
-                "expires_at": time(info.expires_at),
-                "expired": expired(info),
-            })),
-            "queried": result.queried,
-            "comparisons": result.comparisons.len(),
-            "failed": failed.iter().map(|(c, h)| json!({
-                "line": c.query.line,
-                "claim": c.query.claim,
-                "op": c.query.op,
-                "value": c.value,
-                "reference": c.query.name,
-                "allowed": c.reference.as_ref().map(|r| r.value.clone()),
-                "hints": h,
-            })).collect::<Vec<_>>(),
-        });
-        let mut s = serde_json::to_string_pretty(&doc)?;
-        s.push('\n');
-        s
-    } else {
-        let mut s = String::new();
-        let _ = writeln!(s, "verdict: {}", result.verdict);
-        let _ = writeln!(s, "policy: {}", policy_label(args.policy.as_ref(), &policy));
-        let _ = writeln!(s, "claims: {} ({})", display(&args.claims), claims.tee());
-        if let Some((key, info)) = &token {
-            let _ = writeln!(
-                s,
-                "token: ES256 signature verified with {key}; issued {}, expires {}{}",
-                time(info.issued_at).unwrap_or_else(|| "(no iat)".to_owned()),
-                time(info.expires_at).unwrap_or_else(|| "(no exp)".to_owned()),
-                if expired(info) { " (expired)" } else { "" }
-            );
-        }
-        let _ = writeln!(
-            s,
-            "reference values: {} ({}, {} names)",
-            display(&args.reference_values),
-            values.origin,
-            values.values.len()
-        );
-        for (c, h) in &failed {
-            let _ = writeln!(
-                s,
-                "failed (policy line {}): {} {} query_reference_value({:?})",
-                c.query.line,
-                c.query.claim.as_deref().unwrap_or("?"),
-                c.query.op.as_deref().unwrap_or("?"),
-                c.query.name.as_deref().unwrap_or("?")
-            );
-            let _ = writeln!(
-                s,
-                "  claim value: {}",
-                c.value.as_ref().map_or("(missing from the claims)".to_owned(), show)
-            );
-            match &c.reference {
-                Some(rv) => {
-                    let _ = writeln!(s, "  allowed ({}): {}", rv.name, show(&rv.value));
-                }
-                None => {
-                    let _ = writeln!(
-                        s,
-                        "  allowed: no reference value named {:?}",
-                        c.query.name.as_deref().unwrap_or("")
-                    );
-                }
-            }
-            for hint in h {
-                let _ = writeln!(s, "  hint: {hint}");
-            }
-        }
-        let _ = writeln!(s, "{} comparisons, {} failed", result.comparisons.len(), failed.len());
-        s
-    };
+    let now_unix = now_unix();
+    let policy_file = args.policy.as_deref().map(display);
+    let report = CheckReport::new(
+        &result,
+        CheckInputs {
+            policy: &policy_label(policy_file.as_deref(), &policy),
+            claims_label: &display(&args.claims),
+            claims: &claims,
+            reference_values_file: &display(&args.reference_values),
+            reference_values: &values,
+            initdata: &initdata,
+            token: token.map(|(key, info)| TokenReport::new(&key, &info, now_unix)),
+            now_unix,
+        },
+    );
+    let out = if args.json { to_json(&report)? } else { report.to_string() };
     write_output(None, out.as_bytes())?;
-    if !result.verdict.passes() {
+    if !report.passes {
         return Err(Failure::invalid(anyhow!(
             "the policy does not affirm these claims ({}), {} failed comparison(s)",
-            result.verdict,
-            failed.len()
+            report.verdict,
+            report.failed.len()
         )));
     }
     Ok(())
@@ -432,39 +335,14 @@ fn check(args: &CheckArgs) -> CmdResult {
 
 fn coverage(args: &CoverageArgs) -> CmdResult {
     let policy = read_policy(args.policy.as_ref())?;
-    if let Some(t) = &args.tee
-        && !rvkit_policy::KNOWN_TEES.contains(&t.as_str())
-    {
-        return Err(Failure::input(rvkit_policy::Error::UnknownTee { name: t.clone() }));
+    if let Some(t) = &args.tee {
+        check_tee(t).map_err(Failure::input)?;
     }
     let values = read_values(&args.reference_values)?;
     let c = rvkit_policy::coverage(&policy, &values.values, args.tee.as_deref());
-    let out = if args.json {
-        let doc = json!({
-            "tee": args.tee,
-            "queried": c.queried.iter().map(|(n, lines)| json!({"name": n, "lines": lines})).collect::<Vec<_>>(),
-            "present": c.present,
-            "missing": c.missing,
-            "unused": c.unused,
-            "dynamic_lines": c.dynamic,
-        });
-        let mut s = serde_json::to_string_pretty(&doc)?;
-        s.push('\n');
-        s
-    } else {
-        let mut s = String::new();
-        let scope = args.tee.as_deref().map(|t| format!(" by {t} rules")).unwrap_or_default();
-        let _ = writeln!(s, "policy: {}", policy_label(args.policy.as_ref(), &policy));
-        let _ = writeln!(s, "queried{scope}: {}", join(c.queried.iter().map(|(n, _)| n.as_str())));
-        let _ = writeln!(s, "present: {}", join(c.present.iter().map(String::as_str)));
-        let _ = writeln!(s, "missing: {}", join(c.missing.iter().map(String::as_str)));
-        let _ = writeln!(s, "unused: {}", join(c.unused.iter().map(String::as_str)));
-        if !c.dynamic.is_empty() {
-            let lines: Vec<String> = c.dynamic.iter().map(usize::to_string).collect();
-            let _ = writeln!(s, "not a literal name on policy line(s): {}", lines.join(", "));
-        }
-        s
-    };
+    let policy_file = args.policy.as_deref().map(display);
+    let report = CoverageReport::new(&policy_label(policy_file.as_deref(), &policy), args.tee.as_deref(), &c);
+    let out = if args.json { to_json(&report)? } else { report.to_string() };
     write_output(None, out.as_bytes())?;
     if args.fail_on_missing && !c.missing.is_empty() {
         return Err(Failure::invalid(anyhow!(
@@ -475,22 +353,11 @@ fn coverage(args: &CoverageArgs) -> CmdResult {
     Ok(())
 }
 
-fn join<'a>(items: impl Iterator<Item = &'a str>) -> String {
-    let v: Vec<&str> = items.collect();
-    if v.is_empty() { "(none)".to_owned() } else { v.join(" ") }
-}
-
 fn diff(args: &DiffArgs) -> CmdResult {
     let old = read_values(&args.old)?;
     let new = read_values(&args.new)?;
     let d = rvkit_rvps::diff(&old.values, &new.values, old.has_expirations() && new.has_expirations());
-    let out = if args.json {
-        let mut s = serde_json::to_string_pretty(&d.to_json())?;
-        s.push('\n');
-        s
-    } else {
-        d.to_string()
-    };
+    let out = if args.json { to_json(&d)? } else { d.to_string() };
     write_output(None, out.as_bytes())?;
     if args.fail_on_change && !d.is_empty() {
         return Err(Failure::invalid(anyhow!(
@@ -510,11 +377,8 @@ fn merge(args: MergeArgs) -> CmdResult {
     for path in &args.inputs {
         inputs.push((display(path), read_values(path)?));
     }
-    let first = &inputs[0].1.origin;
-    let format = args.format.unwrap_or(match first.format() {
-        Format::Sample => Format::Array,
-        f => f,
-    });
+    let first = &inputs[0].1;
+    let format = args.format.unwrap_or(first.merge_format());
     let now = now_unix();
     let default = match args.expiration {
         Some(e) => e.require_future("--expiration", now)?,
@@ -526,16 +390,7 @@ fn merge(args: MergeArgs) -> CmdResult {
     }
     let set = ReferenceValueSet::from_values(merged)?;
     let text = if args.configmap {
-        let (cm_name, cm_namespace) = match first {
-            Source::ConfigMap { name, namespace, .. } => (name.clone(), namespace.clone()),
-            Source::Payload(_) => (None, None),
-        };
-        let defaults = ConfigMapOptions::default();
-        let opts = ConfigMapOptions {
-            name: args.name.or(cm_name).unwrap_or(defaults.name),
-            namespace: args.namespace.or(cm_namespace).unwrap_or(defaults.namespace),
-            data_key: args.data_key,
-        };
+        let opts = first.configmap_options(args.name, args.namespace, args.data_key);
         rvkit_rvps::render_configmap(&set, format, &opts)?
     } else {
         rvkit_rvps::render(&set, format)

@@ -1042,31 +1042,23 @@ fn ear_token_signatures_are_verified_with_the_token_signer_certificate() {
     let point = &spki[spki.len() - 65..];
     let jwk = serde_json::json!({"kty": "EC", "crv": "P-256", "alg": "ES256", "x": b64(&point[1..33]), "y": b64(&point[33..])});
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
-    let token = |alg: &str, exp: i64, pcr03: &str, key: &str| {
+    let token_at = |alg: &str, iat: i64, exp: i64, pcr03: &str, key: &str| {
         let header = serde_json::json!({"alg": alg, "typ": "JWT", "jwk": jwk});
         let evidence = serde_json::json!({"az-snp-vtpm": {"tpm": {"pcr03": pcr03}}, "init_data": "00"});
-        let payload = serde_json::json!({"eat_profile": "tag:github.com,2024:confidential-containers/Trustee", "iat": now - 60, "exp": exp, "submods": {"cpu0": {"ear.status": "affirming", "ear.veraison.annotated-evidence": evidence}}});
+        let payload = serde_json::json!({"eat_profile": "tag:github.com,2024:confidential-containers/Trustee", "iat": iat, "exp": exp, "submods": {"cpu0": {"ear.status": "affirming", "ear.veraison.annotated-evidence": evidence}}});
         let signed =
             format!("{}.{}", b64(header.to_string().as_bytes()), b64(payload.to_string().as_bytes()));
         fs::write(d.join("signed.txt"), &signed).unwrap();
         let der = bash(d, &format!("openssl dgst -sha256 -sign {key} signed.txt"));
         format!("{signed}.{}\n", b64(&jws_signature(&der)))
     };
+    let token = |alg: &str, exp: i64, pcr03: &str, key: &str| token_at(alg, now - 60, exp, pcr03, key);
+    fn check_args(cert: &str) -> [&str; 8] {
+        ["rvps", "check", "--claims", "token.jwt", "--reference-values", "rv.json", "--token-cert", cert]
+    }
     let check = |token: &str, cert: &str| {
         fs::write(d.join("token.jwt"), token).unwrap();
-        rvkit_in(
-            d,
-            &[
-                "rvps",
-                "check",
-                "--claims",
-                "token.jwt",
-                "--reference-values",
-                "rv.json",
-                "--token-cert",
-                cert,
-            ],
-        )
+        rvkit_in(d, &check_args(cert))
     };
     let secret = format!(
         "apiVersion: v1\nkind: Secret\nmetadata:\n  name: trustee-token-cert\ntype: kubernetes.io/tls\ndata:\n  tls.crt: {}\n",
@@ -1087,6 +1079,16 @@ fn ear_token_signatures_are_verified_with_the_token_signer_certificate() {
     }
     let out = check(&token("ES256", now - 10, PCR3, "token.key"), "token.crt");
     assert!(String::from_utf8_lossy(&out.stdout).contains("(expired)"));
+    // The whole report, text and JSON, for a token with fixed times (issued
+    // 2023-11-14, expires 2033-05-18).
+    fs::write(d.join("token.jwt"), token_at("ES256", 1_700_000_000, 2_000_000_000, PCR3, "token.key"))
+        .unwrap();
+    let args = check_args("token.crt");
+    insta::assert_snapshot!("rvps_check_token", crate::reports::run(d, &args));
+    insta::assert_snapshot!(
+        "rvps_check_token_json",
+        crate::reports::run(d, &[&args[..], &["--json"]].concat())
+    );
 
     // A claim changed after signing.
     let tampered = {

@@ -9,6 +9,7 @@ mod contract;
 mod harness;
 mod parity;
 mod podvm;
+mod reports;
 mod rvps;
 mod seed;
 mod tpm;

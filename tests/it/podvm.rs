@@ -42,6 +42,19 @@ fn verify_fetch_and_emit_from_a_signed_image() {
     let pinned = ok(rvkit_in(d, &access(&reg, &["podvm", "verify", &image])));
     assert!(pinned.trim_end().ends_with(&format!("{}/podvm/e2e@{digest}", reg.addr)), "{pinned}");
 
+    // The whole report, text and JSON, with what differs per run (the
+    // registry's port, the digests of freshly built and signed blobs)
+    // replaced by placeholders.
+    let stable = |args: &[&str]| {
+        let text = crate::reports::run(d, args).replace(&reg.addr, "REGISTRY");
+        numbered_digests(&text)
+    };
+    insta::assert_snapshot!("podvm_verify", stable(&access(&reg, &["podvm", "verify", &image])));
+    insta::assert_snapshot!(
+        "podvm_verify_json",
+        stable(&access(&reg, &["podvm", "verify", &image, "--json"]))
+    );
+
     let json = ok(rvkit_in(d, &access(&reg, &["podvm", "verify", &image, "--json"])));
     let v: serde_json::Value = serde_json::from_str(&json).unwrap();
     assert_eq!(v["digest"], digest);
@@ -105,4 +118,29 @@ fn missing_rekor_key_is_refused_unless_the_tlog_is_waived() {
     ok(out);
     let stderr = fails(rvkit_in(d, &["podvm", "verify", &image, "--insecure-registry", &reg.addr]), 2);
     assert!(stderr.contains("--key"), "{stderr}");
+}
+
+/// `text` with each distinct `sha256:HEX` digest replaced by `sha256:<N>`,
+/// numbered in order of first appearance.
+fn numbered_digests(text: &str) -> String {
+    let mut seen: Vec<String> = Vec::new();
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(i) = rest.find("sha256:") {
+        let (head, tail) = rest.split_at(i + "sha256:".len());
+        out.push_str(head);
+        let hex: String = tail.chars().take_while(char::is_ascii_hexdigit).collect();
+        if hex.len() == 64 {
+            let n = seen.iter().position(|h| *h == hex).unwrap_or_else(|| {
+                seen.push(hex.clone());
+                seen.len() - 1
+            });
+            out.push_str(&format!("<{}>", n + 1));
+            rest = &tail[64..];
+        } else {
+            rest = tail;
+        }
+    }
+    out.push_str(rest);
+    out
 }

@@ -14,6 +14,7 @@ pub const TARGETS: &[&str] = &[
     "annotation_decode",
     "measurements_parse",
     "eventlog_parse",
+    "pcr_values_parse",
     "image_ref_parse",
     "public_key_parse",
     "podvm_layers",

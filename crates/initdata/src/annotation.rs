@@ -35,6 +35,24 @@ pub const ANNOTATION_KEY: &str = "io.katacontainers.config.hypervisor.cc_init_da
 /// the total size of an object's annotations.
 pub const DEFAULT_MAX_DECODED: usize = 256 * 1024;
 
+/// The Kubernetes limit on the total size of all annotations of an object,
+/// keys and values: 256 KiB (`TotalAnnotationSizeLimitB` in
+/// k8s.io/apimachinery `pkg/api/validation/objectmeta.go`). An encoded
+/// annotation longer than this cannot be set on a pod.
+pub const ANNOTATION_SIZE_LIMIT: usize = 256 * 1024;
+
+/// A warning when the encoded annotation `text` is longer than
+/// [`ANNOTATION_SIZE_LIMIT`], naming its size.
+pub fn size_warning(text: &str) -> Option<String> {
+    (text.len() > ANNOTATION_SIZE_LIMIT).then(|| {
+        format!(
+            "the annotation is {} bytes; Kubernetes allows {} KiB for all annotations of a pod",
+            text.len(),
+            ANNOTATION_SIZE_LIMIT / 1024
+        )
+    })
+}
+
 /// The OS byte GNU gzip writes on Unix; fixed so output does not depend on
 /// the machine.
 const OS_UNIX: u8 = 3;
@@ -105,6 +123,18 @@ pub struct Decoded {
     /// How many gzip members there were. Encoders write one; more than one is
     /// legal but unusual, and callers should warn about it.
     pub gzip_members: usize,
+}
+
+impl Decoded {
+    /// A warning when the annotation holds more than one gzip member.
+    pub fn warning(&self) -> Option<String> {
+        (self.gzip_members > 1).then(|| {
+            format!(
+                "the annotation holds {} concatenated gzip members; the kata runtime reads them all as one document",
+                self.gzip_members
+            )
+        })
+    }
 }
 
 /// Decodes an annotation value into the document bytes.
@@ -272,6 +302,22 @@ mod tests {
         let d = decode(STRICT.encode(&gz).as_bytes(), &opts(100)).unwrap();
         assert_eq!(d.bytes, b"first\nsecond\n");
         assert_eq!(d.gzip_members, 3);
+        assert_eq!(
+            d.warning().as_deref(),
+            Some(
+                "the annotation holds 3 concatenated gzip members; the kata runtime reads them all as one document"
+            )
+        );
+        assert_eq!(decode(encode(b"x").as_bytes(), &opts(100)).unwrap().warning(), None);
+    }
+
+    #[test]
+    fn warns_about_annotations_kubernetes_refuses() {
+        assert_eq!(size_warning(&"a".repeat(ANNOTATION_SIZE_LIMIT)), None);
+        assert_eq!(
+            size_warning(&"a".repeat(ANNOTATION_SIZE_LIMIT + 1)).as_deref(),
+            Some("the annotation is 262145 bytes; Kubernetes allows 256 KiB for all annotations of a pod")
+        );
     }
 
     #[test]

@@ -30,12 +30,14 @@ mod binding;
 mod document;
 mod error;
 pub mod render;
+mod report;
 mod url;
 mod validate;
 
 pub use binding::{Binding, INITDATA_PCR, Platform, fit, pcr8_from_digest};
 pub use document::{InitData, VERSION};
 pub use error::Error;
+pub use report::{BindingValue, Bindings, CheckReport, DigestReport, Pcr8Report};
 pub use rvkit_pcr::{Digest, HashAlg};
 pub use validate::{Finding, Report, Severity, ValidateOptions};
 

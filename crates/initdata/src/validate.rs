@@ -28,7 +28,8 @@ pub struct ValidateOptions {
 }
 
 /// How serious a finding is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Severity {
     /// The document is unusable as it stands.
     Error,
@@ -46,7 +47,7 @@ impl fmt::Display for Severity {
 }
 
 /// One problem found by [`InitData::validate`].
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Finding {
     /// How serious it is.
     pub severity: Severity,

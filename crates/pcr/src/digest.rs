@@ -192,3 +192,20 @@ mod tests {
         }
     }
 }
+
+/// One line of a checksum list as `sha256sum` prints it: the hex digest, two
+/// spaces, the name, a newline. `rvkit pcr hash`, `rvkit initdata digest`
+/// and `rvkit pcr initdata` print their values this way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChecksumLine<'a> {
+    /// The value, lowercase hex.
+    pub hex: &'a str,
+    /// What it is the value of, usually a file name.
+    pub name: &'a str,
+}
+
+impl fmt::Display for ChecksumLine<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "{}  {}", self.hex, self.name)
+    }
+}

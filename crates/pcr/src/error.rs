@@ -135,6 +135,12 @@ pub enum Error {
         /// The missing algorithm.
         alg: HashAlg,
     },
+    /// PCR values given as JSON that do not parse.
+    #[error("pcr values: {reason}")]
+    PcrValuesJson {
+        /// What is wrong, naming the key.
+        reason: String,
+    },
     /// PCR values (`tpm2_pcrread` output) that do not parse.
     #[error("pcr values, line {line}: {reason}")]
     PcrValuesSyntax {

@@ -35,6 +35,6 @@ mod tdx;
 
 pub use alg::{HashAlg, Hasher, hash_reader};
 pub use bank::{ExtendStep, PcrBank, PcrIndex, Transcript};
-pub use digest::{Digest, MAX_DIGEST_LEN, strip_hex_prefix};
+pub use digest::{ChecksumLine, Digest, MAX_DIGEST_LEN, strip_hex_prefix};
 pub use error::Error;
 pub use tdx::{Rtmr, rtmr_for_pcr};

@@ -89,6 +89,7 @@ pub mod publish;
 mod reference;
 mod registry;
 mod rekor;
+mod report;
 mod source;
 mod tar;
 

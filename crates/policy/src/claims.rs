@@ -133,7 +133,9 @@ impl Claims {
     }
 }
 
-fn check_tee(t: &str) -> Result<(), Error> {
+/// Checks that `t` is a TEE name Trustee's attestation service uses
+/// ([`KNOWN_TEES`](crate::KNOWN_TEES)).
+pub fn check_tee(t: &str) -> Result<(), Error> {
     if KNOWN_TEES.contains(&t) { Ok(()) } else { Err(Error::UnknownTee { name: t.to_owned() }) }
 }
 

@@ -45,9 +45,10 @@ mod error;
 mod eval;
 mod hints;
 mod policy;
+mod report;
 mod rules;
 
-pub use claims::{Claims, ClaimsSource};
+pub use claims::{Claims, ClaimsSource, check_tee};
 pub use coverage::{Coverage, coverage};
 pub use ear::{TokenInfo, TokenKey, verify_ear};
 pub use error::Error;
@@ -56,6 +57,9 @@ pub use eval::{
 };
 pub use hints::{InitdataFiles, hints};
 pub use policy::{DEFAULT_CPU_POLICY_KEY, Policy, Query};
+pub use report::{
+    CheckInputs, CheckReport, CoverageReport, FailedComparison, QueriedName, TokenReport, policy_label,
+};
 
 /// A policy for peer pods written for rvkit in the style of the
 /// trustee-operator's default CPU policy: the AR4SI claims `executables`,

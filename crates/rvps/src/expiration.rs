@@ -50,6 +50,12 @@ impl Expiration {
         self.unix
     }
 
+    /// The default expiration of values made at `now_unix`: midnight UTC,
+    /// 12 months later, as Trustee's own default.
+    pub fn default_at(now_unix: i64) -> Expiration {
+        Expiration::months_after_midnight(now_unix, 12)
+    }
+
     /// Midnight (UTC) of the day `months` calendar months after the UTC date
     /// of `now_unix`; the day is clamped to the end of a shorter month
     /// (31 January + 1 month = 28 or 29 February). This is the default

@@ -6,9 +6,10 @@ use std::fmt;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
+use serde::Serialize;
 use serde_json::Value;
 
-use crate::{Error, Expiration, Format, ReferenceValue, RvName, parse_published};
+use crate::{ConfigMapOptions, Error, Expiration, Format, ReferenceValue, RvName, parse_published};
 
 /// A Kubernetes ConfigMap as `kubectl get configmap -o yaml` (or `-o json`)
 /// prints it, reduced to what rvkit reads.
@@ -76,6 +77,39 @@ impl Source {
     pub fn format(&self) -> Format {
         match self {
             Source::Payload(f) | Source::ConfigMap { format: f, .. } => *f,
+        }
+    }
+}
+
+impl Published {
+    /// The format `rvkit rvps merge` writes values read from here in when
+    /// none is asked for: theirs, but `array` for the `sample` register
+    /// message, which a ConfigMap cannot hold.
+    pub fn merge_format(&self) -> Format {
+        match self.origin.format() {
+            Format::Sample => Format::Array,
+            f => f,
+        }
+    }
+
+    /// Where to write these values back as a ConfigMap: `name` and
+    /// `namespace` when given, else those of the ConfigMap they were read
+    /// from, else the defaults ([`ConfigMapOptions::default`]).
+    pub fn configmap_options(
+        &self,
+        name: Option<String>,
+        namespace: Option<String>,
+        data_key: Option<String>,
+    ) -> ConfigMapOptions {
+        let (from_name, from_namespace) = match &self.origin {
+            Source::ConfigMap { name, namespace, .. } => (name.clone(), namespace.clone()),
+            Source::Payload(_) => (None, None),
+        };
+        let defaults = ConfigMapOptions::default();
+        ConfigMapOptions {
+            name: name.or(from_name).unwrap_or(defaults.name),
+            namespace: namespace.or(from_namespace).unwrap_or(defaults.namespace),
+            data_key,
         }
     }
 }
@@ -247,25 +281,72 @@ impl Diff {
     pub fn is_empty(&self) -> bool {
         self.added.is_empty() && self.removed.is_empty() && self.changed.is_empty()
     }
+}
 
-    /// The difference as JSON: `{"added":[…],"removed":[…],"changed":[…]}`.
-    pub fn to_json(&self) -> Value {
-        let rv = |rv: &ReferenceValue| serde_json::json!({"name": rv.name, "expiration": rv.expiration, "value": rv.value});
-        serde_json::json!({
-            "added": self.added.iter().map(rv).collect::<Vec<_>>(),
-            "removed": self.removed.iter().map(rv).collect::<Vec<_>>(),
-            "changed": self.changed.iter().map(|c| serde_json::json!({
-                "name": c.name,
-                "values_added": c.added,
-                "values_removed": c.removed,
-                "expiration": c.expiration.map(|(a, b)| serde_json::json!({"old": a, "new": b})),
-                "kind": c.kind.map(|(a, b)| serde_json::json!({"old": a, "new": b})),
-            })).collect::<Vec<_>>(),
-        })
+/// The wire form of [`Diff`], `rvkit rvps diff --json`: `{"added": [{"name",
+/// "expiration", "value"}], "removed": […], "changed": [{"name",
+/// "values_added", "values_removed", "expiration": {"old", "new"} | null,
+/// "kind": {"old", "new"} | null}]}`. A stable interface: fields may be
+/// added, existing ones keep their name and meaning.
+#[derive(Serialize)]
+struct DiffJson<'a> {
+    added: Vec<NamedValue<'a>>,
+    removed: Vec<NamedValue<'a>>,
+    changed: Vec<ChangeJson<'a>>,
+}
+
+#[derive(Serialize)]
+struct NamedValue<'a> {
+    name: &'a RvName,
+    expiration: Expiration,
+    value: &'a Value,
+}
+
+impl<'a> From<&'a ReferenceValue> for NamedValue<'a> {
+    fn from(rv: &'a ReferenceValue) -> Self {
+        NamedValue { name: &rv.name, expiration: rv.expiration, value: &rv.value }
     }
 }
 
-fn compact(v: &Value) -> String {
+#[derive(Serialize)]
+struct OldNew<T> {
+    old: T,
+    new: T,
+}
+
+#[derive(Serialize)]
+struct ChangeJson<'a> {
+    name: &'a RvName,
+    values_added: &'a [Value],
+    values_removed: &'a [Value],
+    expiration: Option<OldNew<Expiration>>,
+    kind: Option<OldNew<&'static str>>,
+}
+
+impl Serialize for Diff {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        DiffJson {
+            added: self.added.iter().map(NamedValue::from).collect(),
+            removed: self.removed.iter().map(NamedValue::from).collect(),
+            changed: self
+                .changed
+                .iter()
+                .map(|c| ChangeJson {
+                    name: &c.name,
+                    values_added: &c.added,
+                    values_removed: &c.removed,
+                    expiration: c.expiration.map(|(old, new)| OldNew { old, new }),
+                    kind: c.kind.map(|(old, new)| OldNew { old, new }),
+                })
+                .collect(),
+        }
+        .serialize(s)
+    }
+}
+
+/// A JSON value on one line, a string without its quotes: how reports show
+/// a value.
+pub fn compact(v: &Value) -> String {
     match v {
         Value::String(s) => s.clone(),
         other => other.to_string(),

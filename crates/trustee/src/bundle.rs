@@ -1,7 +1,8 @@
 //! Rendering a bundle: every object of the walkthrough, in its own file,
 //! plus the kustomization that lists them and the steps still to run.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
 use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
@@ -26,6 +27,12 @@ type SecretData<'a> = Vec<(&'a DataKey, &'a [u8])>;
 /// The file listing what a bundle directory holds, so that rendering again
 /// can replace exactly those files and refuse to touch any other.
 pub const MANIFEST: &str = ".rvkit-bundle";
+
+/// The file names a [`MANIFEST`] lists: one per line; blank lines and `#`
+/// comments are skipped.
+pub fn parse_manifest(text: &str) -> BTreeSet<String> {
+    text.lines().filter(|l| !l.starts_with('#') && !l.is_empty()).map(str::to_owned).collect()
+}
 
 /// Everything [`render`] reads besides the configuration.
 #[derive(Debug, Clone)]
@@ -112,6 +119,55 @@ pub struct Bundle {
     pub pcr8: Vec<(String, Digest)>,
     /// Things worth telling the user that do not stop rendering.
     pub warnings: Vec<String>,
+}
+
+/// What a render wrote: `rvkit bundle --json`.
+///
+/// JSON: `{"dir", "kbs_url", "complete", "files", "pcr8": {file: hex}}`. A
+/// stable interface: fields may be added, existing ones keep their name and
+/// meaning.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct RenderReport {
+    /// The bundle directory.
+    pub dir: String,
+    /// The KBS URL the guest is configured with.
+    pub kbs_url: String,
+    /// Whether initdata and reference values are there (see [`Bundle::complete`]).
+    pub complete: bool,
+    /// The files written, in bundle order.
+    pub files: Vec<String>,
+    /// The PCR8 of each initdata document, by file name.
+    pub pcr8: BTreeMap<String, String>,
+}
+
+impl Bundle {
+    /// The report of writing this bundle to `dir`.
+    pub fn report(&self, dir: &str) -> RenderReport {
+        RenderReport {
+            dir: dir.to_owned(),
+            kbs_url: self.kbs_url.clone(),
+            complete: self.complete,
+            files: self.files.iter().map(|f| f.name.clone()).collect(),
+            pcr8: self.pcr8.iter().map(|(f, d)| (f.clone(), d.to_hex())).collect(),
+        }
+    }
+}
+
+impl fmt::Display for RenderReport {
+    /// How many files were written where, and for an incomplete bundle
+    /// what comes next.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "wrote {} files to {}", self.files.len(), self.dir)?;
+        if !self.complete {
+            writeln!(
+                f,
+                "note: cert-manager issues the KBS certificate only once these objects are applied; \
+                 initdata and reference values follow in a second run (see {}/NEXT-STEPS.md)",
+                self.dir
+            )?;
+        }
+        Ok(())
+    }
 }
 
 /// Renders the bundle for `config`.
@@ -334,7 +390,7 @@ fn reference_values(
     warnings: &mut Vec<String>,
 ) -> Result<String, Error> {
     let rv = &config.reference_values;
-    let expiration = rv.expiration.unwrap_or_else(|| Expiration::months_after_midnight(inputs.now_unix, 12));
+    let expiration = rv.expiration.unwrap_or_else(|| Expiration::default_at(inputs.now_unix));
     let mut measurements = Vec::new();
     for path in &config.podvm.measurements {
         let label = path.display().to_string();
@@ -768,6 +824,14 @@ retries = 3
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_manifest_parser_reads_what_render_writes() {
+        let text = "# Files written by rvkit bundle; rendering again replaces or removes them.\n\
+                    kustomization.yaml\nNEXT-STEPS.md\n\n";
+        let names: Vec<String> = parse_manifest(text).into_iter().collect();
+        assert_eq!(names, ["NEXT-STEPS.md", "kustomization.yaml"]);
+    }
 
     #[test]
     fn the_init_template_reads_as_the_walkthrough_configuration() {

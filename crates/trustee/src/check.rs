@@ -24,7 +24,7 @@ use crate::names::{DnsLabel, ObjectName};
 use crate::{SERVICE_NAME, SERVICE_PORT, rfc3339};
 
 /// One inconsistency, in one file.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
 pub struct Finding {
     /// The file it concerns.
     pub file: String,
@@ -46,6 +46,69 @@ pub struct Report {
     pub findings: Vec<Finding>,
     /// What was not checked, and why.
     pub notes: Vec<String>,
+}
+
+/// The check of a bundle directory: `rvkit bundle check`.
+///
+/// JSON: `{"dir", "consistent", "findings": [{"file", "message"}],
+/// "notes"}`. A stable interface: fields may be added, existing ones keep
+/// their name and meaning.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct CheckReport {
+    /// The bundle directory.
+    pub dir: String,
+    /// Whether nothing is inconsistent.
+    pub consistent: bool,
+    /// Every inconsistency, sorted by file.
+    pub findings: Vec<Finding>,
+    /// What was not checked, and why.
+    pub notes: Vec<String>,
+    /// How many files the directory holds.
+    #[serde(skip)]
+    pub files: usize,
+}
+
+impl CheckReport {
+    /// Reports `report` of the `files` files in `dir`.
+    pub fn new(dir: &str, files: usize, report: Report) -> CheckReport {
+        CheckReport {
+            dir: dir.to_owned(),
+            consistent: report.findings.is_empty(),
+            findings: report.findings,
+            notes: report.notes,
+            files,
+        }
+    }
+
+    /// `note: …`, one line per note.
+    pub fn notes_text(&self) -> String {
+        self.notes.iter().map(|n| format!("note: {n}\n")).collect()
+    }
+
+    /// `error: FILE: MESSAGE`, one line per finding.
+    pub fn errors_text(&self) -> String {
+        self.findings.iter().map(|f| format!("error: {f}\n")).collect()
+    }
+
+    /// The one-line failure, `DIR: N inconsistencies`, if there are any.
+    pub fn failure(&self) -> Option<String> {
+        let n = self.findings.len();
+        (n > 0).then(|| format!("{}: {n} inconsistenc{}", self.dir, if n == 1 { "y" } else { "ies" }))
+    }
+}
+
+impl fmt::Display for CheckReport {
+    /// The [notes](CheckReport::notes_text) and
+    /// [errors](CheckReport::errors_text), then `DIR: consistent (N files)`
+    /// for a consistent bundle.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.notes_text())?;
+        f.write_str(&self.errors_text())?;
+        if self.consistent {
+            writeln!(f, "{}: consistent ({} files)", self.dir, self.files)?;
+        }
+        Ok(())
+    }
 }
 
 /// Checks the bundle whose files (name to contents) are `files`, at

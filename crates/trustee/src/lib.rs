@@ -59,8 +59,8 @@ mod keys;
 pub mod names;
 mod yaml;
 
-pub use bundle::{Bundle, BundleFile, Inputs, MANIFEST, init_template, render};
-pub use check::{Finding, Report, check};
+pub use bundle::{Bundle, BundleFile, Inputs, MANIFEST, RenderReport, init_template, parse_manifest, render};
+pub use check::{CheckReport, Finding, Report, check};
 pub use config::{
     CertificateConfig, Config, DefaultPolicy, FIELDS, Hours, ImagePolicyConfig, InitdataConfig, InputFile,
     KeyMode, PLACEHOLDER_TLD, PodvmConfig, Profile, ReferenceValuesConfig, RvFormat, ServiceType,

@@ -42,6 +42,65 @@ impl PcrValues {
         self.values.is_empty()
     }
 
+    /// Keeps only the values for which `keep(bank, pcr)` holds.
+    pub fn retain(&mut self, mut keep: impl FnMut(HashAlg, PcrIndex) -> bool) {
+        self.values.retain(|(alg, pcr), _| keep(*alg, *pcr));
+    }
+
+    /// Reads expected PCR values in any form `rvkit pcr replay --expect`
+    /// takes: text starting with `{` is JSON ([`PcrValues::parse_json`]),
+    /// anything else `tpm2_pcrread` output ([`PcrValues::parse_pcrread`]).
+    pub fn parse(text: &str, default_bank: HashAlg) -> Result<PcrValues, Error> {
+        if text.trim_start().starts_with('{') {
+            PcrValues::parse_json(text, default_bank)
+        } else {
+            PcrValues::parse_pcrread(text)
+        }
+    }
+
+    /// Reads a JSON object mapping banks to PCR values,
+    /// `{"sha256": {"7": "3d45…"}}`, or PCRs to values of `default_bank`,
+    /// `{"pcr07": "3d45…"}`; the two may be mixed. A PCR key is its index,
+    /// with or without a `pcr` prefix; values are hex with an optional `0x`.
+    pub fn parse_json(text: &str, default_bank: HashAlg) -> Result<PcrValues, Error> {
+        let bad = |reason: String| Error::PcrValuesJson { reason };
+        let doc: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_str(text).map_err(|e| bad(format!("not a JSON object: {e}")))?;
+        let pcr_key = |k: &str| -> Result<PcrIndex, Error> {
+            let n: u32 = k
+                .strip_prefix("pcr")
+                .unwrap_or(k)
+                .parse()
+                .map_err(|_| bad(format!("{k:?} is not a PCR such as \"7\" or \"pcr07\"")))?;
+            PcrIndex::new(n).map_err(|e| bad(format!("{k:?}: {e}")))
+        };
+        let mut out = PcrValues::new();
+        for (key, value) in &doc {
+            match value {
+                serde_json::Value::Object(inner) => {
+                    let alg: HashAlg = key.parse().map_err(|_| bad(format!("{key:?} is not a bank")))?;
+                    for (k, v) in inner {
+                        let hex = v.as_str().ok_or_else(|| bad(format!("{key}.{k} is not a string")))?;
+                        let pcr = pcr_key(k)?;
+                        out.insert(
+                            pcr,
+                            Digest::parse_hex(alg, hex).map_err(|e| bad(format!("{key}.{k}: {e}")))?,
+                        );
+                    }
+                }
+                serde_json::Value::String(hex) => {
+                    let pcr = pcr_key(key)?;
+                    out.insert(
+                        pcr,
+                        Digest::parse_hex(default_bank, hex).map_err(|e| bad(format!("{key}: {e}")))?,
+                    );
+                }
+                _ => return Err(bad(format!("{key:?} must be a bank object or a hex string"))),
+            }
+        }
+        Ok(out)
+    }
+
     /// Reads the YAML `tpm2_pcrread` prints:
     ///
     /// ```text
@@ -136,6 +195,44 @@ pub struct PcrComparison {
     pub outcome: Outcome,
 }
 
+impl PcrComparison {
+    /// Whether the replay reproduces the expected value.
+    pub fn matches(&self) -> bool {
+        self.outcome == Outcome::Match
+    }
+
+    /// What the outcome means for a reader, naming events of `log` (the log
+    /// the comparison was made with); empty for a match.
+    pub fn explain(&self, log: &EventLog) -> String {
+        let describe = |number: usize| -> String {
+            log.events()
+                .get(number)
+                .map(|e| {
+                    format!("event {} (offset {:#x}, {}: {})", e.number, e.offset, e.event_type, e.summary())
+                })
+                .unwrap_or_else(|| format!("event {number}"))
+        };
+        match &self.outcome {
+            Outcome::Match => String::new(),
+            Outcome::BankNotInLog => format!("the log has no {} bank", self.alg),
+            Outcome::ExtraEvents { matched, total, first_divergent } => format!(
+                "the first {matched} of the log's {total} events on this pcr give the expected value; \
+                 the first divergent event is {}",
+                describe(*first_divergent)
+            ),
+            Outcome::NoPrefix { total, first_event: Some(n) } => format!(
+                "no prefix of the log's {total} events on this pcr gives the expected value: the register \
+                 was extended with something the log does not record, or an event's digest differs; \
+                 the first event on this pcr is {}",
+                describe(*n)
+            ),
+            Outcome::NoPrefix { first_event: None, .. } => {
+                "the log has no event on this pcr, but the value is not its start value".to_owned()
+            }
+        }
+    }
+}
+
 impl Replay {
     /// Compares every expected value with this replay of `log`, in bank then
     /// PCR order. For a mismatch it finds the longest prefix of the log's
@@ -210,6 +307,76 @@ mod tests {
     }
 
     #[test]
+    fn reads_json_values_nested_and_flat() {
+        let p7 = "3d458cfe55cc03ea1f443f1562beec8df51c75e14a9fcf9a7234a13f198e7969";
+        let nested = format!(
+            r#"{{"sha256":{{"7":"0x{}","16":"{}"}},"sha1":{{"pcr00":"{}"}}}}"#,
+            p7.to_uppercase(),
+            "00".repeat(32),
+            "00".repeat(20)
+        );
+        let v = PcrValues::parse(&nested, HashAlg::Sha384).unwrap();
+        assert_eq!(v.len(), 3);
+        assert_eq!(v.get(HashAlg::Sha256, PcrIndex::new(7).unwrap()).unwrap().to_hex(), p7);
+        assert!(v.get(HashAlg::Sha1, PcrIndex::new(0).unwrap()).is_some());
+        // Flat keys are in the default bank; text that is not JSON is pcrread.
+        let flat = PcrValues::parse(&format!(r#" {{"pcr07":"{p7}"}}"#), HashAlg::Sha256).unwrap();
+        assert_eq!(flat.get(HashAlg::Sha256, PcrIndex::new(7).unwrap()).unwrap().to_hex(), p7);
+        assert_eq!(
+            PcrValues::parse(PCRREAD, HashAlg::Sha1).unwrap(),
+            PcrValues::parse_pcrread(PCRREAD).unwrap()
+        );
+
+        let mut retained = v.clone();
+        retained.retain(|alg, pcr| alg == HashAlg::Sha256 && pcr.get() == 7);
+        assert_eq!(retained.len(), 1);
+
+        for (bad, reason) in [
+            ("{", "not a JSON object: EOF while parsing an object at line 1 column 1"),
+            (r#"{"x7":"00"}"#, r#""x7" is not a PCR such as "7" or "pcr07""#),
+            (r#"{"pcr24":"00"}"#, r#""pcr24": pcr index 24 is out of range (0 to 23)"#),
+            (r#"{"md5":{"1":"00"}}"#, r#""md5" is not a bank"#),
+            (r#"{"sha1":{"1":1}}"#, "sha1.1 is not a string"),
+            (r#"{"sha1":{"1":"00"}}"#, "sha1.1: sha1 digest must be 20 bytes (40 hex digits), got 1 bytes"),
+            (r#"{"7":"zz"}"#, r#"7: invalid hex digit 'z' at position 0 in "zz""#),
+            (r#"{"7":null}"#, r#""7" must be a bank object or a hex string"#),
+        ] {
+            assert_eq!(
+                PcrValues::parse(bad, HashAlg::Sha256),
+                Err(Error::PcrValuesJson { reason: reason.to_owned() }),
+                "{bad}"
+            );
+        }
+    }
+
+    proptest::proptest! {
+        /// Values written as nested JSON, as flat `pcrNN` keys of their one
+        /// bank, and as `tpm2_pcrread` output all read back the same.
+        #[test]
+        fn json_and_pcrread_forms_read_back(
+            alg_index in 0..4usize,
+            entries in proptest::collection::btree_map(0..24u32, proptest::prelude::any::<u8>(), 0..24),
+        ) {
+            let alg = HashAlg::ALL[alg_index];
+            let mut values = PcrValues::new();
+            for (pcr, byte) in &entries {
+                values.insert(PcrIndex::new(*pcr).unwrap(), alg.hash(&[*byte]));
+            }
+            let hex = |pcr: PcrIndex, d: &Digest| (pcr.get(), d.to_hex());
+            let pairs: Vec<(u8, String)> = values.iter().map(|(p, d)| hex(p, d)).collect();
+            let nested: Vec<String> = pairs.iter().map(|(p, h)| format!("\"{p}\":\"0x{h}\"")).collect();
+            let nested = format!("{{\"{}\":{{{}}}}}", alg.name(), nested.join(","));
+            proptest::prop_assert_eq!(PcrValues::parse(&nested, HashAlg::Sha1), Ok(values.clone()));
+            let flat: Vec<String> = pairs.iter().map(|(p, h)| format!("\"pcr{p:02}\":\"{}\"", h.to_uppercase())).collect();
+            proptest::prop_assert_eq!(PcrValues::parse(&format!("{{{}}}", flat.join(",")), alg), Ok(values.clone()));
+            let pcrread: String = std::iter::once(format!("  {}:\n", alg.name()))
+                .chain(pairs.iter().map(|(p, h)| format!("    {p} : 0x{h}\n")))
+                .collect();
+            proptest::prop_assert_eq!(PcrValues::parse(&pcrread, HashAlg::Sha1), Ok(values));
+        }
+    }
+
+    #[test]
     fn names_the_first_event_the_tpm_did_not_see() {
         let log = LogBuilder::new(&[HashAlg::Sha256])
             .event(4, 0x8000_0003, b"a")
@@ -223,6 +390,12 @@ mod tests {
         tpm.insert(p4, r.value_after(2, HashAlg::Sha256).unwrap());
         let c = r.compare(&log, &tpm);
         assert_eq!(c[0].outcome, Outcome::ExtraEvents { matched: 2, total: 3, first_divergent: 3 });
+        assert!(!c[0].matches());
+        assert_eq!(
+            c[0].explain(&log),
+            "the first 2 of the log's 3 events on this pcr give the expected value; the first divergent \
+             event is event 3 (offset 0xaa, EV_EFI_BOOT_SERVICES_APPLICATION: \"b\")"
+        );
 
         tpm.insert(p4, Digest::zero(HashAlg::Sha256));
         assert_eq!(

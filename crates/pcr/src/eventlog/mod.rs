@@ -16,6 +16,7 @@
 
 mod expect;
 mod replay;
+mod report;
 mod summary;
 mod types;
 
@@ -23,6 +24,9 @@ use crate::{Digest, Error, HashAlg};
 
 pub use expect::{Outcome, PcrComparison, PcrValues};
 pub use replay::{MrNumbering, Replay, RtmrReplay, RtmrStep};
+pub use report::{
+    EventReport, ExpectReport, PcrCheck, PcrValueMap, ReplayReport, RtmrEventReport, RtmrReport, Status,
+};
 pub use summary::{guid_to_string, summarize};
 pub use types::EventType;
 

@@ -149,6 +149,20 @@ pub struct RtmrStep {
     pub value: Digest,
 }
 
+impl std::fmt::Display for RtmrStep {
+    /// `rtmr1 = sha384(… || DIGEST) = VALUE (event N)`, one transcript line.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "rtmr{} = sha384(… || {}) = {} (event {})",
+            self.rtmr.index(),
+            self.digest,
+            self.value,
+            self.event
+        )
+    }
+}
+
 /// The result of replaying a log into the four TDX RTMRs (SHA-384, starting
 /// at zero).
 #[derive(Debug, Clone, PartialEq, Eq)]
