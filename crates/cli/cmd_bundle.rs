@@ -7,20 +7,20 @@ use std::fs;
 use std::io::Write as _;
 use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, anyhow};
 use clap::{Args, Subcommand};
 use rvkit_pcr::HashAlg;
-use rvkit_rvps::{Expiration, Tee};
+use rvkit_rvps::{Expiration, Format, PcrPrefix};
+use rvkit_trustee::layout;
 use rvkit_trustee::names::{DataKey, DnsLabel, Hostname, ObjectName};
 use rvkit_trustee::{
-    Bundle, Config, DefaultPolicy, Hours, Inputs, KbsCert, KeyMode, LocalKeys, MANIFEST, Profile, RvFormat,
+    Bundle, Config, DefaultPolicy, Hours, Inputs, KbsCert, KeyMode, LocalKeys, MANIFEST, Profile,
     ServiceType, SignedImage, Variant, parse_flag_table,
 };
 
 use crate::cmd_podvm::{ImageArgs, fetch};
-use crate::io::{read_input, warn, write_output};
+use crate::io::{now_unix, read_input, warn, write_output};
 use crate::{CmdResult, Failure};
 
 /// Render the walkthrough's Trustee configuration into a directory, or check one.
@@ -155,16 +155,16 @@ struct FieldArgs {
     variant: Vec<String>,
     /// Reference-value ConfigMap format: array (Trustee <= v0.18) or kv (v0.19+) [default: array].
     #[arg(long)]
-    format: Option<RvFormat>,
+    format: Option<Format>,
     /// Reference-value expiration, YYYY-MM-DDTHH:MM:SSZ [default: 12 months from today].
     #[arg(long, value_name = "T")]
     expiration: Option<Expiration>,
     /// Also accept the PCR8 of pods without initdata (--dummy-initdata=false to turn off).
     #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
     dummy_initdata: Option<bool>,
-    /// TEE name prefixes, comma-separated [default: snp,tdx].
-    #[arg(long, value_delimiter = ',')]
-    tees: Vec<Tee>,
+    /// vTPM PCR name prefixes (snp_pcrNN, tdx_pcrNN), comma-separated [default: snp,tdx].
+    #[arg(long, value_name = "PREFIXES", value_delimiter = ',', alias = "tees")]
+    pcr_prefixes: Vec<PcrPrefix>,
     /// A signed podvm image to read measurements from, replacing the file's list
     /// (repeatable; `--image=` empties it).
     #[arg(long, value_name = "IMAGE")]
@@ -272,8 +272,8 @@ impl FieldArgs {
         set(&mut rv.format, self.format);
         set_opt(&mut rv.expiration, self.expiration);
         set(&mut rv.dummy_initdata, self.dummy_initdata);
-        if !self.tees.is_empty() {
-            rv.tees = self.tees;
+        if !self.pcr_prefixes.is_empty() {
+            rv.pcr_prefixes = self.pcr_prefixes;
         }
         let pv = &mut c.podvm;
         set_list(&mut pv.images, self.image);
@@ -289,10 +289,6 @@ impl FieldArgs {
         set(&mut pv.retries, self.retries);
         Ok(())
     }
-}
-
-fn now_unix() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
 }
 
 pub fn run(cmd: Command) -> CmdResult {
@@ -415,8 +411,9 @@ fn render(args: RenderArgs) -> CmdResult {
     if !bundle.complete {
         eprintln!(
             "note: cert-manager issues the KBS certificate only once these objects are applied; \
-             initdata and reference values follow in a second run (see {}/NEXT-STEPS.md)",
-            out_dir.display()
+             initdata and reference values follow in a second run (see {}/{})",
+            out_dir.display(),
+            layout::NEXT_STEPS
         );
     }
     if args.json {
@@ -436,7 +433,7 @@ fn render(args: RenderArgs) -> CmdResult {
 /// TLS Secrets and they still fit `config`; says on stderr which it is.
 fn previous_keys(dir: &Path, previous: &BTreeSet<String>, config: &Config, now: i64) -> Option<LocalKeys> {
     let c = &config.certificate;
-    let names = [format!("secret-{}.yaml", c.tls_secret), format!("secret-{}.yaml", c.token_secret)];
+    let names = [layout::secret(c.tls_secret.as_str()), layout::secret(c.token_secret.as_str())];
     if !names.iter().all(|n| previous.contains(n)) {
         return None;
     }
@@ -470,9 +467,7 @@ fn existing_bundle(dir: &Path, force: bool) -> Result<BTreeSet<String>, Failure>
         present.insert(entry.file_name().to_string_lossy().into_owned());
     }
     let previous: BTreeSet<String> = match fs::read_to_string(dir.join(MANIFEST)) {
-        Ok(text) => {
-            text.lines().filter(|l| !l.starts_with('#') && !l.is_empty()).map(str::to_owned).collect()
-        }
+        Ok(text) => rvkit_trustee::layout::parse_manifest(&text),
         Err(_) => BTreeSet::new(),
     };
     let foreign: Vec<&String> = present.iter().filter(|n| *n != MANIFEST && !previous.contains(*n)).collect();

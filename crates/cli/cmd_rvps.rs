@@ -2,20 +2,19 @@
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::anyhow;
 use clap::{Args, Subcommand};
 use rvkit_pcr::HashAlg;
 use rvkit_policy::{Claims, ClaimsSource, Policy, TokenKey, evaluate, hints, verify_ear};
 use rvkit_rvps::{
-    ConfigMapOptions, EmitInput, Expiration, Format, Measurements, Published, ReferenceValueSet, Source, Tee,
-    build, read_published,
+    ConfigMapOptions, EmitInput, Expiration, Format, Measurements, PcrPrefix, Published, ReferenceValueSet,
+    Source, build, read_published,
 };
 use serde_json::{Value, json};
 
 use crate::cmd_podvm::{ImageArgs, fetch};
-use crate::io::{display, read_input, warn, write_output};
+use crate::io::{display, now_unix, read_input, warn, write_output};
 use crate::{CmdResult, Failure};
 
 // The enum is parsed once per run; boxing the large emit arguments would buy
@@ -145,9 +144,15 @@ pub struct EmitArgs {
     /// Also allow the PCR8 of the built-in dummy initdata (pods without an annotation).
     #[arg(long)]
     dummy_initdata: bool,
-    /// TEE name prefixes to emit, comma-separated.
-    #[arg(long, value_delimiter = ',', default_value = "snp,tdx")]
-    platform: Vec<Tee>,
+    /// vTPM PCR name prefixes to emit (snp_pcrNN, tdx_pcrNN), comma-separated.
+    #[arg(
+        long,
+        value_name = "PREFIXES",
+        value_delimiter = ',',
+        default_value = "snp,tdx",
+        alias = "platform"
+    )]
+    pcr_prefixes: Vec<PcrPrefix>,
     /// Measurement bank to read.
     #[arg(long, default_value = "sha256")]
     bank: HashAlg,
@@ -222,7 +227,7 @@ fn emit(args: EmitArgs) -> CmdResult {
         measurements,
         initdata: initdata_bytes.iter().map(|(l, b)| (l.clone(), b.as_slice())).collect(),
         include_dummy_initdata: args.dummy_initdata,
-        tees: args.platform,
+        pcr_prefixes: args.pcr_prefixes,
         bank: args.bank,
         expiration,
     };
@@ -242,10 +247,6 @@ fn emit(args: EmitArgs) -> CmdResult {
     eprintln!("note: {}", args.format.note());
     write_output(args.output.as_ref(), text.as_bytes())?;
     Ok(())
-}
-
-fn now_unix() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
 }
 
 /// Twelve months from today at midnight UTC, Trustee's own default.

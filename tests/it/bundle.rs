@@ -1151,7 +1151,7 @@ fn bundle_check_catches_single_edits() {
             file: "trusteeconfig.yaml",
             from: "profileType: Restricted",
             to: "profileType: Strict",
-            expect: "profileType \"Strict\" is not Restricted or Permissive",
+            expect: "profileType \"Strict\" is not one of Restricted, Permissive",
         },
         Edit {
             file: "trusteeconfig.yaml",

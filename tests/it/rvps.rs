@@ -75,7 +75,7 @@ fn sample_format_is_a_register_message() {
     fs::write(d.join("m.json"), measurements(&[("pcr03", format!("0x{PCR3}"))])).unwrap();
     let out = ok(rvkit_in(
         d,
-        &["rvps", "emit", "--measurements", "m.json", "--format", "sample", "--platform", "snp"],
+        &["rvps", "emit", "--measurements", "m.json", "--format", "sample", "--pcr-prefixes", "snp"],
     ));
     let msg: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(msg["version"], "0.1.0");
@@ -104,7 +104,7 @@ fn pcr08_conflict_names_both_values() {
     .unwrap();
     let out = ok(rvkit_in(
         d,
-        &["rvps", "emit", "--measurements", "same.json", "--initdata", "i.toml", "--platform", "tdx"],
+        &["rvps", "emit", "--measurements", "same.json", "--initdata", "i.toml", "--pcr-prefixes", "tdx"],
     ));
     assert_eq!(out.matches(rvkit_initdata::DUMMY_PCR8_HEX).count(), 1, "{out}");
 }
@@ -137,7 +137,7 @@ fn several_files_merge_and_dummy_initdata_is_optional() {
             "--initdata",
             "i.toml",
             "--dummy-initdata",
-            "--platform",
+            "--pcr-prefixes",
             "snp",
             "--expiration",
             "2027-12-12T00:00:00Z",
@@ -162,6 +162,7 @@ fn default_expiration_is_twelve_months_ahead_at_midnight() {
     let dir = tempdir();
     let d = dir.path();
     fs::write(d.join("m.json"), measurements(&[("pcr03", PCR3.to_owned())])).unwrap();
+    // `--platform` is the old spelling of `--pcr-prefixes`, kept as an alias.
     let out = rvkit_in(d, &["rvps", "emit", "--measurements", "m.json", "--platform", "snp"]);
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     assert!(stderr.contains("v0.19") || stderr.contains("0.19"), "format note on stderr: {stderr}");

@@ -30,7 +30,6 @@ mod binding;
 mod document;
 mod error;
 pub mod render;
-mod url;
 mod validate;
 
 pub use binding::{Binding, INITDATA_PCR, Platform, fit, pcr8_from_digest};

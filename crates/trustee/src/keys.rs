@@ -10,6 +10,7 @@ use rcgen::{
     CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, KeyPair, KeyUsagePurpose,
     PublicKeyData as _,
 };
+use rvkit_names::tls::{self, Host, SubjectAltName};
 use x509_parser::extensions::GeneralName;
 use x509_parser::pem::Pem;
 use x509_parser::prelude::{FromDer, X509Certificate};
@@ -125,10 +126,10 @@ impl LocalKeys {
             if info.key != want.key {
                 return Err(format!("the {what} key is {}, not {}", info.key, want.key));
             }
-            if info.dns_names != [want.dns_name] {
+            if info.names != [SubjectAltName::Dns(want.dns_name.to_owned())] {
                 return Err(format!(
-                    "the {what} certificate names {}, not {}",
-                    info.dns_names.join(", "),
+                    "the {what} certificate names {}, not DNS:{}",
+                    san_list(&info.names),
                     want.dns_name
                 ));
             }
@@ -259,8 +260,8 @@ pub struct KbsCert {
     pub pem: String,
     /// The DER of the first certificate.
     pub der: Vec<u8>,
-    /// Its DNS subject alternative names.
-    pub dns_names: Vec<String>,
+    /// Its subject alternative names (DNS and IP).
+    pub names: Vec<SubjectAltName>,
     /// The end of its validity, in Unix seconds.
     pub not_after: i64,
 }
@@ -278,12 +279,7 @@ impl KbsCert {
             return Err(bad(format!("holds a {:?} PEM block, not a CERTIFICATE", block.label)));
         }
         let info = CertInfo::parse(&block.contents).map_err(bad)?;
-        Ok(KbsCert {
-            pem: pem.to_owned(),
-            der: block.contents,
-            dns_names: info.dns_names,
-            not_after: info.not_after,
-        })
+        Ok(KbsCert { pem: pem.to_owned(), der: block.contents, names: info.names, not_after: info.not_after })
     }
 
     /// Reads the certificate out of a `kubernetes.io/tls` Secret in YAML or
@@ -300,14 +296,15 @@ impl KbsCert {
         KbsCert::from_pem(origin, &pem)
     }
 
-    /// Checks that the certificate can serve `host` at `now_unix`.
+    /// Checks that the certificate can serve `host` at `now_unix`, by the
+    /// rule `initdata check` applies ([`rvkit_names::tls`]).
     pub fn check_serves(&self, origin: &str, host: &str, now_unix: i64) -> Result<(), Error> {
-        if !names_match(&self.dns_names, host) {
+        if !tls::covers(&self.names, &Host::parse(host)) {
             return Err(Error::KbsCert {
                 origin: origin.to_owned(),
                 reason: format!(
-                    "does not name the KBS host {host} (its DNS names: {})",
-                    if self.dns_names.is_empty() { "none".to_owned() } else { self.dns_names.join(", ") }
+                    "does not name the KBS host {host} (its subject alternative names: {})",
+                    san_list(&self.names)
                 ),
             });
         }
@@ -321,21 +318,17 @@ impl KbsCert {
     }
 }
 
-/// Whether a certificate with these DNS names is valid for `host`
-/// (exact, or a `*.` wildcard covering exactly one label).
-pub(crate) fn names_match(names: &[String], host: &str) -> bool {
-    names.iter().any(|n| {
-        let n = n.to_ascii_lowercase();
-        n == host
-            || n.strip_prefix("*.").is_some_and(|rest| {
-                host.split_once('.').is_some_and(|(first, tail)| !first.is_empty() && tail == rest)
-            })
-    })
+/// `DNS:a, IP:b`, or `none`.
+fn san_list(names: &[SubjectAltName]) -> String {
+    if names.is_empty() {
+        return "none".to_owned();
+    }
+    names.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
 }
 
 /// What the bundle needs to know about a certificate.
 pub(crate) struct CertInfo {
-    pub dns_names: Vec<String>,
+    pub names: Vec<SubjectAltName>,
     pub not_before: i64,
     pub not_after: i64,
     pub spki_der: Vec<u8>,
@@ -353,13 +346,14 @@ impl CertInfo {
         if !rest.is_empty() {
             return Err("has trailing bytes after the certificate".to_owned());
         }
-        let dns_names = match cert.subject_alternative_name() {
+        let names = match cert.subject_alternative_name() {
             Ok(Some(san)) => san
                 .value
                 .general_names
                 .iter()
                 .filter_map(|g| match g {
-                    GeneralName::DNSName(n) => Some((*n).to_owned()),
+                    GeneralName::DNSName(n) => Some(SubjectAltName::Dns((*n).to_owned())),
+                    GeneralName::IPAddress(octets) => SubjectAltName::ip_from_octets(octets),
                     _ => None,
                 })
                 .collect(),
@@ -382,7 +376,7 @@ impl CertInfo {
             Err(other) => other,
         };
         Ok(CertInfo {
-            dns_names,
+            names,
             not_before: cert.validity().not_before.timestamp(),
             not_after: cert.validity().not_after.timestamp(),
             spki_der: spki.raw.to_vec(),
@@ -569,7 +563,10 @@ mod tests {
     fn kbs_cert_from_pem_and_from_a_secret() {
         let keys = LocalKeys::generate(&config(), NOW).unwrap();
         let cert = KbsCert::from_pem("tls.crt", keys.https.cert_pem.as_bytes()).unwrap();
-        assert_eq!(cert.dns_names, ["kbs-service-trustee-operator-system.apps.example.com"]);
+        assert_eq!(
+            cert.names,
+            [SubjectAltName::Dns("kbs-service-trustee-operator-system.apps.example.com".into())]
+        );
         assert_eq!(cert.not_after, NOW + 8760 * 3600);
         cert.check_serves("tls.crt", "kbs-service-trustee-operator-system.apps.example.com", NOW).unwrap();
         let e = cert.check_serves("tls.crt", "other.example.com", NOW).unwrap_err();
@@ -602,15 +599,6 @@ mod tests {
         }
         let e = KbsCert::from_pem("k.pem", keys.https.key_pem().as_bytes()).unwrap_err();
         assert!(e.to_string().contains("RSA PRIVATE KEY"), "{e}");
-    }
-
-    #[test]
-    fn wildcard_names() {
-        let names = vec!["*.apps.example.com".to_owned(), "Exact.Example.com".to_owned()];
-        assert!(names_match(&names, "kbs.apps.example.com"));
-        assert!(names_match(&names, "exact.example.com"));
-        assert!(!names_match(&names, "a.kbs.apps.example.com"));
-        assert!(!names_match(&names, "apps.example.com"));
     }
 
     fn openssl_pubkey(genpkey: &[&str]) -> Vec<u8> {

@@ -56,18 +56,19 @@ pub mod check;
 mod config;
 mod error;
 mod keys;
+pub mod layout;
 pub mod names;
 mod yaml;
 
-pub use bundle::{Bundle, BundleFile, Inputs, MANIFEST, init_template, render};
+pub use bundle::{Bundle, BundleFile, Inputs, init_template, render};
 pub use check::{Finding, Report, check};
 pub use config::{
     CertificateConfig, Config, DefaultPolicy, FIELDS, Hours, ImagePolicyConfig, InitdataConfig, KeyMode,
-    PodvmConfig, Profile, ReferenceValuesConfig, RvFormat, ServiceType, SignedImage, Variant,
-    parse_flag_table,
+    PodvmConfig, Profile, ReferenceValuesConfig, ServiceType, SignedImage, Variant, parse_flag_table,
 };
 pub use error::Error;
 pub use keys::{KbsCert, LocalKeys, PublicKeyType, TlsPair, check_public_key};
+pub use layout::MANIFEST;
 
 /// The TrusteeConfig's name, which the operator's derived objects start with.
 pub const TRUSTEECONFIG_NAME: &str = "trusteeconfig";
