@@ -257,7 +257,8 @@ mod tests {
             assert!(!f.note().contains('\n'));
         }
         assert!(matches!("json".parse::<Format>(), Err(Error::UnknownFormat { name }) if name == "json"));
-        assert!("Array".parse::<Format>().is_err());
+        // The spelled-enum rule: any case in, the canonical spelling out.
+        assert_eq!("Array".parse::<Format>().unwrap(), Format::Array);
         assert!(Format::Array.note().contains("v0.18") && Format::Array.note().contains("--format kv"));
         assert!(Format::Kv.note().contains("v0.19") && Format::Kv.note().contains("--format array"));
         assert_eq!(Format::Array.default_data_key(), Some("reference-values.json"));

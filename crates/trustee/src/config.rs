@@ -882,8 +882,12 @@ mod tests {
         let e = Config::from_toml("trustee.toml", "\nnamespace = \"Trustee\"\n").unwrap_err();
         let msg = e.to_string();
         assert!(msg.contains("line 2") && msg.contains("DNS-1123 label"), "{msg}");
-        let e = Config::from_toml("trustee.toml", "profile = \"restricted\"\n").unwrap_err();
-        assert!(e.to_string().contains("Restricted, Permissive"), "{e}");
+        // Spelled values are read in any case and written canonically.
+        let c = Config::from_toml("trustee.toml", "profile = \"permissive\"\n[reference_values]\nformat = \"KV\"\n")
+            .unwrap();
+        assert_eq!((c.profile, c.reference_values.format), (Profile::Permissive, Format::Kv));
+        let e = Config::from_toml("trustee.toml", "profile = \"strict\"\n").unwrap_err();
+        assert!(e.to_string().contains("\"strict\" is not one of Restricted, Permissive"), "{e}");
     }
 
     #[test]
