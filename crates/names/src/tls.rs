@@ -11,10 +11,12 @@
 //!   RFC 4343).
 //! - **Trailing dot**: the reference host (from the URL) may be written as an
 //!   absolute name, `kbs.example.com.`; that is the same host, so the dot is
-//!   dropped. A *presented* dNSName must be in RFC 1034 "preferred name
-//!   syntax" (RFC 5280 4.2.1.6), which has no trailing dot, so a SAN
-//!   `kbs.example.com.` is malformed and matches nothing (webpki and
-//!   OpenSSL both refuse it).
+//!   dropped, as webpki does. A *presented* dNSName must be in RFC 1034
+//!   "preferred name syntax" (RFC 5280 4.2.1.6), which has no trailing dot,
+//!   so a SAN `kbs.example.com.` is malformed and matches nothing (webpki
+//!   refuses it; OpenSSL's `X509_check_host`, which compares the text
+//!   without normalising either side, matches it only to a URL host that
+//!   also ends in a dot, which no KBS URL in practice does).
 //! - **Wildcard**: only as the whole leftmost label of a dNSName (`*.apps.example.com`),
 //!   matching exactly one non-empty label (RFC 6125 6.4.3); partial-label
 //!   wildcards (`f*.example.com`) and wildcards elsewhere match nothing, as

@@ -9,6 +9,7 @@ use base64::engine::general_purpose::STANDARD;
 use rvkit_initdata::annotation::{self, ANNOTATION_KEY};
 use rvkit_initdata::render::RenderParams;
 use rvkit_initdata::{InitData, Severity, ValidateOptions};
+use rvkit_names::tls::Host;
 use rvkit_pcr::Digest;
 use rvkit_rvps::{ConfigMapOptions, EmitInput, Expiration, Measurements};
 
@@ -395,7 +396,13 @@ fn https_certificate(config: &Config, host: &str) -> String {
     open(&mut y, 2, "subject");
     open(&mut y, 4, "organizations");
     item(&mut y, 4, &c.organization);
-    open(&mut y, 2, "dnsNames");
+    // An address host goes in the certificate's iPAddress entries: TLS
+    // clients never match an address against a dNSName (rvkit_names::tls).
+    let sans = match Host::parse(host) {
+        Host::Ip(_) => "ipAddresses",
+        Host::Dns(_) => "dnsNames",
+    };
+    open(&mut y, 2, sans);
     item(&mut y, 2, host);
     open(&mut y, 2, "privateKey");
     kv(&mut y, 4, "algorithm", "RSA");

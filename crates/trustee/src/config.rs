@@ -883,8 +883,11 @@ mod tests {
         let msg = e.to_string();
         assert!(msg.contains("line 2") && msg.contains("DNS-1123 label"), "{msg}");
         // Spelled values are read in any case and written canonically.
-        let c = Config::from_toml("trustee.toml", "profile = \"permissive\"\n[reference_values]\nformat = \"KV\"\n")
-            .unwrap();
+        let c = Config::from_toml(
+            "trustee.toml",
+            "profile = \"permissive\"\n[reference_values]\nformat = \"KV\"\n",
+        )
+        .unwrap();
         assert_eq!((c.profile, c.reference_values.format), (Profile::Permissive, Format::Kv));
         let e = Config::from_toml("trustee.toml", "profile = \"strict\"\n").unwrap_err();
         assert!(e.to_string().contains("\"strict\" is not one of Restricted, Permissive"), "{e}");
