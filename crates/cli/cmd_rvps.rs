@@ -166,10 +166,10 @@ pub struct EmitArgs {
     #[arg(long)]
     configmap: bool,
     /// ConfigMap name.
-    #[arg(long, default_value = "trusteeconfig-rvps-reference-values", requires = "configmap")]
+    #[arg(long, default_value = rvkit_rvps::DEFAULT_CONFIGMAP_NAME, requires = "configmap")]
     name: String,
     /// ConfigMap namespace.
-    #[arg(long, default_value = "trustee-operator-system", requires = "configmap")]
+    #[arg(long, default_value = rvkit_rvps::DEFAULT_NAMESPACE, requires = "configmap")]
     namespace: String,
     /// ConfigMap data key [default: reference-values.json for array, reference_value for kv].
     #[arg(long, requires = "configmap")]

@@ -57,5 +57,7 @@ pub use expiration::Expiration;
 pub use measurements::{DEFAULT_MEASUREMENTS_LABEL, Measurements, Warning};
 pub use name::{PcrPrefix, RvName};
 pub use published::{Change, ConfigMap, Diff, Published, Source, diff, json_kind, merge, read_published};
-pub use render::{ConfigMapOptions, Format, render, render_configmap};
+pub use render::{
+    ConfigMapOptions, DEFAULT_CONFIGMAP_NAME, DEFAULT_NAMESPACE, Format, render, render_configmap,
+};
 pub use value::{REFERENCE_VALUE_VERSION, ReferenceValue, parse_published};

@@ -116,13 +116,19 @@ pub fn render(set: &ReferenceValueSet, format: Format) -> String {
     out
 }
 
+/// The reference-value ConfigMap the operator's TrusteeConfig creates and
+/// hands the KBS.
+pub const DEFAULT_CONFIGMAP_NAME: &str = "trusteeconfig-rvps-reference-values";
+
+/// The namespace the Trustee operator installs into by default.
+pub const DEFAULT_NAMESPACE: &str = "trustee-operator-system";
+
 /// Where [`render_configmap`] puts the reference values.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigMapOptions {
-    /// The ConfigMap's name; the operator's TrusteeConfig creates
-    /// `trusteeconfig-rvps-reference-values`.
+    /// The ConfigMap's name, [`DEFAULT_CONFIGMAP_NAME`] by default.
     pub name: String,
-    /// The namespace, `trustee-operator-system` by default.
+    /// The namespace, [`DEFAULT_NAMESPACE`] by default.
     pub namespace: String,
     /// The data key; `None` means the format's key
     /// ([`Format::default_data_key`]).
@@ -132,8 +138,8 @@ pub struct ConfigMapOptions {
 impl Default for ConfigMapOptions {
     fn default() -> ConfigMapOptions {
         ConfigMapOptions {
-            name: "trusteeconfig-rvps-reference-values".to_owned(),
-            namespace: "trustee-operator-system".to_owned(),
+            name: DEFAULT_CONFIGMAP_NAME.to_owned(),
+            namespace: DEFAULT_NAMESPACE.to_owned(),
             data_key: None,
         }
     }

@@ -10,8 +10,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::path::Path;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD;
 use rvkit_initdata::annotation::{self, DecodeOptions};
 use rvkit_initdata::{InitData, Severity, ValidateOptions};
 use rvkit_rvps::Format;
@@ -22,7 +20,7 @@ use x509_parser::pem::Pem;
 use rvkit_names::tls::{self, Host, HttpUrl, SubjectAltName};
 
 use crate::config::{Profile, ServiceType};
-use crate::keys::{CertInfo, check_public_key, private_key_spki};
+use crate::keys::{CertInfo, check_public_key, private_key_spki, secret_data};
 use crate::layout;
 use crate::names::{DnsLabel, ObjectName};
 use crate::{SERVICE_NAME, SERVICE_PORT, rfc3339};
@@ -291,33 +289,13 @@ impl Checker<'_> {
             if o.api_version != "v1" {
                 self.finding(&o.file, format!("Secret {} has apiVersion {}, not v1", o.name, o.api_version));
             }
-            let mut data = BTreeMap::new();
-            if let Some(map) = get(&o.value, &["data"]).and_then(Value::as_mapping) {
-                for (k, v) in map {
-                    let (Some(k), Some(v)) = (k.as_str(), v.as_str()) else {
-                        self.finding(
-                            &o.file,
-                            format!("Secret {} has a data entry that is not a string", o.name),
-                        );
-                        continue;
-                    };
-                    match STANDARD.decode(v.trim()) {
-                        Ok(bytes) => {
-                            data.insert(k.to_owned(), bytes);
-                        }
-                        Err(e) => {
-                            self.finding(&o.file, format!("Secret {} data {k} is not base64: {e}", o.name))
-                        }
-                    }
+            let data = match secret_data(&o.value) {
+                Ok(data) => data,
+                Err(problem) => {
+                    self.finding(&o.file, format!("Secret {} {problem}", o.name));
+                    BTreeMap::new()
                 }
-            }
-            if let Some(map) = get(&o.value, &["stringData"]).and_then(Value::as_mapping) {
-                for (k, v) in map {
-                    if let (Some(k), Some(v)) = (k.as_str(), v.as_str()) {
-                        data.insert(k.to_owned(), v.as_bytes().to_vec());
-                    }
-                }
-            }
+            };
             let type_ = get_str(&o.value, &["type"]).unwrap_or("Opaque").to_owned();
             out.insert(o.name.clone(), Secret { file: o.file.clone(), type_, data });
         }

@@ -371,7 +371,7 @@ fn name<T: FromStr<Err = Error>>(s: &str) -> T {
 impl Default for Config {
     fn default() -> Config {
         Config {
-            namespace: name("trustee-operator-system"),
+            namespace: name(rvkit_rvps::DEFAULT_NAMESPACE),
             domain: None,
             kbs_host: None,
             route_name: name("kbs-service"),

@@ -1,6 +1,7 @@
 //! Keys and certificates: the ones `local` mode generates, the KBS
 //! certificate handed in for initdata, and the public keys of signed images.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::path::Path;
 
@@ -192,22 +193,40 @@ fn tls_pair_from_secret(bytes: &[u8]) -> Result<TlsPair, String> {
     if doc.get("type").and_then(|t| t.as_str()) != Some("kubernetes.io/tls") {
         return Err("is not a kubernetes.io/tls Secret".to_owned());
     }
+    let data = secret_data(&doc)?;
     let field = |key: &str| {
-        String::from_utf8(secret_data(&doc, key)?).map_err(|_| format!("data.\"{key}\" is not text"))
+        String::from_utf8(secret_entry(&data, key)?).map_err(|_| format!("data.{key} is not text"))
     };
     Ok(TlsPair::new(field("tls.crt")?, field("tls.key")?))
 }
 
-/// `data.<key>` of a Secret, base64-decoded (line breaks allowed, as
-/// `oc get -o yaml` may fold long values).
-fn secret_data(doc: &serde_yaml_ng::Value, key: &str) -> Result<Vec<u8>, String> {
-    let b64 = doc
-        .get("data")
-        .and_then(|d| d.get(key))
-        .and_then(|v| v.as_str())
-        .ok_or_else(|| format!("has no data.\"{key}\""))?;
-    let compact: String = b64.chars().filter(|c| !c.is_ascii_whitespace()).collect();
-    STANDARD.decode(compact).map_err(|e| format!("data.\"{key}\" is not base64: {e}"))
+/// A Secret's entries, as the API server merges them: `data.<key>`
+/// base64-decoded (line breaks allowed, as `oc get -o yaml` may fold long
+/// values), then `stringData.<key>` as it is, overriding. The error names
+/// the first entry that cannot be read (`data.<key> is not base64: ...`).
+pub(crate) fn secret_data(doc: &serde_yaml_ng::Value) -> Result<BTreeMap<String, Vec<u8>>, String> {
+    let mut out = BTreeMap::new();
+    for field in ["data", "stringData"] {
+        let Some(map) = doc.get(field).and_then(serde_yaml_ng::Value::as_mapping) else { continue };
+        for (k, v) in map {
+            let (Some(k), Some(v)) = (k.as_str(), v.as_str()) else {
+                return Err(format!("has a {field} entry that is not a string"));
+            };
+            let bytes = if field == "data" {
+                let compact: String = v.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+                STANDARD.decode(compact).map_err(|e| format!("data.{k} is not base64: {e}"))?
+            } else {
+                v.as_bytes().to_vec()
+            };
+            out.insert(k.to_owned(), bytes);
+        }
+    }
+    Ok(out)
+}
+
+/// One entry of [`secret_data`]'s result, or which is missing.
+fn secret_entry(data: &BTreeMap<String, Vec<u8>>, key: &str) -> Result<Vec<u8>, String> {
+    data.get(key).cloned().ok_or_else(|| format!("has no data.{key}"))
 }
 
 /// A leaf certificate's parameters as cert-manager's self-signed issuer
@@ -292,7 +311,7 @@ impl KbsCert {
         if doc.get("kind").and_then(|k| k.as_str()) != Some("Secret") {
             return Err(bad("is not a Kubernetes Secret (kind: Secret)".to_owned()));
         }
-        let pem = secret_data(&doc, "tls.crt").map_err(bad)?;
+        let pem = secret_data(&doc).and_then(|data| secret_entry(&data, "tls.crt")).map_err(bad)?;
         KbsCert::from_pem(origin, &pem)
     }
 

@@ -75,7 +75,7 @@ pub const TRUSTEECONFIG_NAME: &str = "trusteeconfig";
 /// The KbsConfig the operator creates from the TrusteeConfig.
 pub const KBSCONFIG_NAME: &str = "trusteeconfig-kbs-config";
 /// The reference-value ConfigMap the operator hands the KbsConfig.
-pub const RV_CONFIGMAP_NAME: &str = "trusteeconfig-rvps-reference-values";
+pub const RV_CONFIGMAP_NAME: &str = rvkit_rvps::DEFAULT_CONFIGMAP_NAME;
 /// The KBS Service the operator creates.
 pub const SERVICE_NAME: &str = "kbs-service";
 /// The KBS Service's port name.
