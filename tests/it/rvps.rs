@@ -211,3 +211,44 @@ fn configmap_names_and_keys_are_overridable() {
     let v: serde_yaml_ng::Value = serde_yaml_ng::from_str(&yaml).unwrap();
     assert!(v["data"]["rv.json"].is_string());
 }
+
+/// Every spelled value follows one rule: any case is read, and the result is
+/// the same as with the canonical spelling; an unknown word names the
+/// accepted ones and exits 2.
+#[test]
+fn spelled_values_are_read_in_any_case() {
+    let dir = tempdir();
+    let d = dir.path();
+    fs::write(d.join("m.json"), measurements(&[("pcr03", PCR3.to_owned())])).unwrap();
+    let emit = |format: &str, prefixes: &str, bank: &str| {
+        let args = [
+            "rvps",
+            "emit",
+            "--measurements",
+            "m.json",
+            "--format",
+            format,
+            "--pcr-prefixes",
+            prefixes,
+            "--bank",
+            bank,
+            "--expiration",
+            "2027-12-12T00:00:00Z",
+        ];
+        rvkit_in(d, &args)
+    };
+    let canonical = ok(emit("kv", "snp,tdx", "sha256"));
+    assert_eq!(ok(emit("KV", "SNP,Tdx", "SHA-256")), canonical);
+    assert_eq!(ok(emit("Kv", "snp,TDX", "Sha256")), canonical);
+    let stderr = fails(emit("json", "snp", "sha256"), 2);
+    assert!(
+        stderr.contains("unknown reference value format \"json\" (expected array, kv or sample)"),
+        "{stderr}"
+    );
+    let stderr = fails(emit("kv", "sev", "sha256"), 2);
+    assert!(stderr.contains("unknown pcr name prefix \"sev\" (expected snp or tdx)"), "{stderr}");
+
+    fs::write(d.join("i.toml"), rvkit_initdata::DUMMY_INITDATA).unwrap();
+    let digest = |platform: &str| ok(rvkit_in(d, &["initdata", "digest", "i.toml", "--platform", platform]));
+    assert_eq!(digest("TDX"), digest("tdx"));
+}
