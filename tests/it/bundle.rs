@@ -741,7 +741,7 @@ fn local_mode_keeps_fitting_keys_across_renders() {
     // Each of these makes `generate` give another certificate. (Keys close
     // to expiry are renewed too: a unit test in rvkit-trustee's keys.rs.)
     let changes: &[(&[&str], &str)] = &[
-        (&["--domain", "apps.elsewhere.example"], "not r-kbs-1.apps.elsewhere.example"),
+        (&["--domain", "apps.elsewhere.example"], "not DNS:r-kbs-1.apps.elsewhere.example"),
         (&["--common-name", "another-cn"], "subject is not the configured one"),
         (&["--organization", "Another Org"], "subject is not the configured one"),
         (&["--duration", "4380h"], "lifetime is not 4380h"),

@@ -8,7 +8,7 @@
 
 use std::fmt;
 
-use toml_edit::{Document, TableLike};
+use toml_edit::{Document, Item, TableLike};
 use x509_parser::extensions::GeneralName;
 use x509_parser::pem::Pem;
 
@@ -265,12 +265,23 @@ fn optional_table<'t>(
     report: &mut Report,
 ) -> Option<&'t dyn TableLike> {
     let name = path.rsplit('.').next().unwrap_or(path);
-    let item = parent.get(name)?;
-    let table = item.as_table_like();
-    if table.is_none() {
-        report.error(key, format!("{path} must be a table, found a {}", item.type_name()));
+    typed(parent.get(name)?, Item::as_table_like, key, path, "table", report)
+}
+
+/// `item` read as `read` reads it, or an error saying `path` must be a `kind`.
+fn typed<'t, T: ?Sized>(
+    item: &'t Item,
+    read: fn(&'t Item) -> Option<&'t T>,
+    key: &str,
+    path: &str,
+    kind: &str,
+    report: &mut Report,
+) -> Option<&'t T> {
+    let value = read(item);
+    if value.is_none() {
+        report.error(key, format!("{path} must be a {kind}, found a {}", item.type_name()));
     }
-    table
+    value
 }
 
 fn optional_str<'t>(
@@ -280,14 +291,7 @@ fn optional_str<'t>(
     field: &str,
     report: &mut Report,
 ) -> Option<&'t str> {
-    let item = table.get(field)?;
-    match item.as_str() {
-        Some(s) => Some(s),
-        None => {
-            report.error(key, format!("{path}.{field} must be a string, found a {}", item.type_name()));
-            None
-        }
-    }
+    typed(table.get(field)?, Item::as_str, key, &format!("{path}.{field}"), "string", report)
 }
 
 fn required_str<'t>(

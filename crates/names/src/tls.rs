@@ -101,6 +101,17 @@ impl SubjectAltName {
     }
 }
 
+impl From<Host> for SubjectAltName {
+    /// The entry a certificate for `host` carries: a dNSName for a name, an
+    /// iPAddress for an address (as cert-manager and rcgen write them).
+    fn from(host: Host) -> SubjectAltName {
+        match host {
+            Host::Dns(name) => SubjectAltName::Dns(name),
+            Host::Ip(ip) => SubjectAltName::Ip(ip),
+        }
+    }
+}
+
 impl fmt::Display for SubjectAltName {
     /// `DNS:name` or `IP:address`, as openssl prints them.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -20,7 +20,7 @@ use x509_parser::pem::Pem;
 use rvkit_names::tls::{self, Host, HttpUrl, SubjectAltName};
 
 use crate::config::{Profile, ServiceType};
-use crate::keys::{CertInfo, check_public_key, private_key_spki, secret_data};
+use crate::keys::{CertInfo, check_public_key, private_key_spki};
 use crate::layout;
 use crate::names::{DnsLabel, ObjectName};
 use crate::{SERVICE_NAME, SERVICE_PORT, rfc3339};
@@ -289,7 +289,7 @@ impl Checker<'_> {
             if o.api_version != "v1" {
                 self.finding(&o.file, format!("Secret {} has apiVersion {}, not v1", o.name, o.api_version));
             }
-            let data = match secret_data(&o.value) {
+            let data = match rvkit_keys::secret::data(&o.value) {
                 Ok(data) => data,
                 Err(problem) => {
                     self.finding(&o.file, format!("Secret {} {problem}", o.name));
@@ -302,21 +302,28 @@ impl Checker<'_> {
         out
     }
 
-    /// The Route's host, after checking it is the passthrough Route to the KBS.
-    fn route(&mut self, objects: &[Object]) -> Option<String> {
-        let routes: Vec<&Object> = objects.iter().filter(|o| o.kind == "Route").collect();
-        let [r] = routes.as_slice() else {
-            let file = routes.first().map_or(layout::KUSTOMIZATION, |r| r.file.as_str()).to_owned();
-            self.finding(&file, format!("the bundle needs exactly one Route, it has {}", routes.len()));
+    /// The bundle's only object of `kind`, after checking its apiVersion;
+    /// none or several is a finding.
+    fn the_one<'o>(&mut self, objects: &'o [Object], kind: &str, api_version: &str) -> Option<&'o Object> {
+        let found: Vec<&Object> = objects.iter().filter(|o| o.kind == kind).collect();
+        let [o] = found.as_slice() else {
+            let file = found.first().map_or(layout::KUSTOMIZATION, |o| o.file.as_str()).to_owned();
+            self.finding(&file, format!("the bundle needs exactly one {kind}, it has {}", found.len()));
             return None;
         };
-        let file = r.file.clone();
-        if r.api_version != "route.openshift.io/v1" {
+        if o.api_version != api_version {
             self.finding(
-                &file,
-                format!("Route {} has apiVersion {}, not route.openshift.io/v1", r.name, r.api_version),
+                &o.file,
+                format!("{kind} {} has apiVersion {}, not {api_version}", o.name, o.api_version),
             );
         }
+        Some(o)
+    }
+
+    /// The Route's host, after checking it is the passthrough Route to the KBS.
+    fn route(&mut self, objects: &[Object]) -> Option<String> {
+        let r = self.the_one(objects, "Route", "route.openshift.io/v1")?;
+        let file = r.file.clone();
         let v = &r.value;
         if get_str(v, &["spec", "tls", "termination"]) != Some("passthrough") {
             self.finding(
@@ -347,23 +354,9 @@ impl Checker<'_> {
 
     /// The TrusteeConfig's name and its HTTPS and token Secret names.
     fn trusteeconfig(&mut self, objects: &[Object]) -> Option<(String, String, String)> {
-        let tcs: Vec<&Object> = objects.iter().filter(|o| o.kind == "TrusteeConfig").collect();
-        let [tc] = tcs.as_slice() else {
-            let file = tcs.first().map_or(layout::KUSTOMIZATION, |t| t.file.as_str()).to_owned();
-            self.finding(&file, format!("the bundle needs exactly one TrusteeConfig, it has {}", tcs.len()));
-            return None;
-        };
+        let tc = self.the_one(objects, "TrusteeConfig", "confidentialcontainers.org/v1alpha1")?;
         let file = tc.file.clone();
         let v = &tc.value;
-        if tc.api_version != "confidentialcontainers.org/v1alpha1" {
-            self.finding(
-                &file,
-                format!(
-                    "TrusteeConfig has apiVersion {}, not confidentialcontainers.org/v1alpha1",
-                    tc.api_version
-                ),
-            );
-        }
         // The operator's CRD takes these exactly as spelled, so the canonical
         // spelling is required here, not any case.
         match get_str(v, &["spec", "profileType"]) {

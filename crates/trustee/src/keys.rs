@@ -1,7 +1,6 @@
 //! Keys and certificates: the ones `local` mode generates, the KBS
 //! certificate handed in for initdata, and the public keys of signed images.
 
-use std::collections::BTreeMap;
 use std::fmt;
 use std::path::Path;
 
@@ -11,6 +10,8 @@ use rcgen::{
     CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, KeyPair, KeyUsagePurpose,
     PublicKeyData as _,
 };
+use rvkit_keys::pem;
+use rvkit_keys::secret::Secret;
 use rvkit_names::tls::{self, Host, SubjectAltName};
 use x509_parser::extensions::GeneralName;
 use x509_parser::pem::Pem;
@@ -127,12 +128,9 @@ impl LocalKeys {
             if info.key != want.key {
                 return Err(format!("the {what} key is {}, not {}", info.key, want.key));
             }
-            if info.names != [SubjectAltName::Dns(want.dns_name.to_owned())] {
-                return Err(format!(
-                    "the {what} certificate names {}, not DNS:{}",
-                    san_list(&info.names),
-                    want.dns_name
-                ));
+            let wanted = SubjectAltName::from(Host::parse(want.dns_name));
+            if info.names != [wanted.clone()] {
+                return Err(format!("the {what} certificate names {}, not {wanted}", san_list(&info.names)));
             }
             if (info.common_name.as_deref(), info.organization.as_deref()) != (want.cn, want.org) {
                 return Err(format!("the {what} certificate's subject is not the configured one"));
@@ -188,45 +186,14 @@ struct Wanted<'a> {
 
 /// `tls.crt` and `tls.key` of a `kubernetes.io/tls` Secret in YAML.
 fn tls_pair_from_secret(bytes: &[u8]) -> Result<TlsPair, String> {
-    let doc: serde_yaml_ng::Value =
-        serde_yaml_ng::from_slice(bytes).map_err(|e| format!("is not YAML: {e}"))?;
-    if doc.get("type").and_then(|t| t.as_str()) != Some("kubernetes.io/tls") {
+    let secret = Secret::parse(bytes)?;
+    if secret.type_.as_deref() != Some("kubernetes.io/tls") {
         return Err("is not a kubernetes.io/tls Secret".to_owned());
     }
-    let data = secret_data(&doc)?;
     let field = |key: &str| {
-        String::from_utf8(secret_entry(&data, key)?).map_err(|_| format!("data.{key} is not text"))
+        String::from_utf8(secret.entry(key)?.to_vec()).map_err(|_| format!("data.{key} is not text"))
     };
     Ok(TlsPair::new(field("tls.crt")?, field("tls.key")?))
-}
-
-/// A Secret's entries, as the API server merges them: `data.<key>`
-/// base64-decoded (line breaks allowed, as `oc get -o yaml` may fold long
-/// values), then `stringData.<key>` as it is, overriding. The error names
-/// the first entry that cannot be read (`data.<key> is not base64: ...`).
-pub(crate) fn secret_data(doc: &serde_yaml_ng::Value) -> Result<BTreeMap<String, Vec<u8>>, String> {
-    let mut out = BTreeMap::new();
-    for field in ["data", "stringData"] {
-        let Some(map) = doc.get(field).and_then(serde_yaml_ng::Value::as_mapping) else { continue };
-        for (k, v) in map {
-            let (Some(k), Some(v)) = (k.as_str(), v.as_str()) else {
-                return Err(format!("has a {field} entry that is not a string"));
-            };
-            let bytes = if field == "data" {
-                let compact: String = v.chars().filter(|c| !c.is_ascii_whitespace()).collect();
-                STANDARD.decode(compact).map_err(|e| format!("data.{k} is not base64: {e}"))?
-            } else {
-                v.as_bytes().to_vec()
-            };
-            out.insert(k.to_owned(), bytes);
-        }
-    }
-    Ok(out)
-}
-
-/// One entry of [`secret_data`]'s result, or which is missing.
-fn secret_entry(data: &BTreeMap<String, Vec<u8>>, key: &str) -> Result<Vec<u8>, String> {
-    data.get(key).cloned().ok_or_else(|| format!("has no data.{key}"))
 }
 
 /// A leaf certificate's parameters as cert-manager's self-signed issuer
@@ -289,16 +256,15 @@ impl KbsCert {
     /// Reads a PEM certificate (chain). `origin` names it in errors.
     pub fn from_pem(origin: &str, bytes: &[u8]) -> Result<KbsCert, Error> {
         let bad = |reason: String| Error::KbsCert { origin: origin.to_owned(), reason };
-        let pem = std::str::from_utf8(bytes).map_err(|_| bad("is not UTF-8 text".to_owned()))?;
-        let block = Pem::iter_from_buffer(bytes)
-            .next()
-            .ok_or_else(|| bad("has no -----BEGIN CERTIFICATE----- block".to_owned()))?
-            .map_err(|e| bad(format!("is not valid PEM: {e}")))?;
-        if block.label != "CERTIFICATE" {
-            return Err(bad(format!("holds a {:?} PEM block, not a CERTIFICATE", block.label)));
-        }
+        let block = pem::first_block(bytes, &["CERTIFICATE"]).map_err(|e| bad(e.to_string()))?;
+        let pem = String::from_utf8_lossy(bytes);
         let info = CertInfo::parse(&block.contents).map_err(bad)?;
-        Ok(KbsCert { pem: pem.to_owned(), der: block.contents, names: info.names, not_after: info.not_after })
+        Ok(KbsCert {
+            pem: pem.into_owned(),
+            der: block.contents,
+            names: info.names,
+            not_after: info.not_after,
+        })
     }
 
     /// Reads the certificate out of a `kubernetes.io/tls` Secret in YAML or
@@ -306,13 +272,8 @@ impl KbsCert {
     /// base64-decoded, as the walkthrough does with jq and base64.
     pub fn from_secret_yaml(origin: &str, bytes: &[u8]) -> Result<KbsCert, Error> {
         let bad = |reason: String| Error::KbsCert { origin: origin.to_owned(), reason };
-        let doc: serde_yaml_ng::Value =
-            serde_yaml_ng::from_slice(bytes).map_err(|e| bad(format!("is not YAML: {e}")))?;
-        if doc.get("kind").and_then(|k| k.as_str()) != Some("Secret") {
-            return Err(bad("is not a Kubernetes Secret (kind: Secret)".to_owned()));
-        }
-        let pem = secret_data(&doc).and_then(|data| secret_entry(&data, "tls.crt")).map_err(bad)?;
-        KbsCert::from_pem(origin, &pem)
+        let secret = Secret::parse(bytes).map_err(bad)?;
+        KbsCert::from_pem(origin, secret.entry("tls.crt").map_err(bad)?)
     }
 
     /// Checks that the certificate can serve `host` at `now_unix`, by the
@@ -433,20 +394,19 @@ pub enum PublicKeyType {
 /// names the file in errors.
 pub fn check_public_key(path: &Path, bytes: &[u8]) -> Result<PublicKeyType, Error> {
     let bad = |reason: String| Error::BadPublicKey { path: path.to_owned(), reason };
-    let text = std::str::from_utf8(bytes).map_err(|_| bad("is not PEM text".to_owned()))?;
-    if text.contains("PRIVATE KEY-----") {
-        return Err(bad("holds a PRIVATE key; give the public key (cosign.pub)".to_owned()));
-    }
-    let block = Pem::iter_from_buffer(bytes)
-        .next()
-        .ok_or_else(|| bad("has no -----BEGIN PUBLIC KEY----- block".to_owned()))?
-        .map_err(|e| bad(format!("is not valid PEM: {e}")))?;
-    if block.label != "PUBLIC KEY" {
-        return Err(Error::UnsupportedKeyType {
-            path: path.to_owned(),
-            key_type: format!("PEM block {:?}", block.label),
-        });
-    }
+    let block = match pem::first_block(bytes, &["PUBLIC KEY"]) {
+        Ok(block) => block,
+        Err(pem::Problem::PrivateKey { label }) => {
+            return Err(bad(format!("holds a PRIVATE key ({label}); give the public key (cosign.pub)")));
+        }
+        Err(pem::Problem::WrongLabel { found, .. }) => {
+            return Err(Error::UnsupportedKeyType {
+                path: path.to_owned(),
+                key_type: format!("PEM block {found:?}"),
+            });
+        }
+        Err(other) => return Err(bad(other.to_string())),
+    };
     let (rest, spki) = SubjectPublicKeyInfo::from_der(&block.contents)
         .map_err(|e| bad(format!("is not a SubjectPublicKeyInfo: {e}")))?;
     if !rest.is_empty() {
