@@ -1365,29 +1365,20 @@ fn initdata_check_and_bundle_agree_on_kbs_certificates() {
         let pem = fs::read_to_string(d.join(format!("c{i}.crt"))).unwrap();
         let params = rvkit_initdata::render::RenderParams::new(format!("https://{host}"), pem);
         fs::write(d.join(format!("i{i}.toml")), rvkit_initdata::render::render(&params).unwrap()).unwrap();
-        let out = rvkit_in(d, &["initdata", "check", &format!("i{i}.toml")]);
-        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-        assert_eq!(
-            out.status.code(),
-            Some(if covered { 0 } else { 1 }),
-            "initdata check, {san} for {host}: {stderr}"
-        );
-        if !covered {
-            assert!(stderr.contains(&format!("does not cover the kbs host {host}")), "{stderr}");
-        }
+        // Accepted (exit 0), or refused with `code` and a message naming the host.
+        let verdict = |args: &[&str], code: i32, refusal: &str| {
+            let out = rvkit_in(d, args);
+            let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+            let want = if covered { 0 } else { code };
+            assert_eq!(out.status.code(), Some(want), "{args:?}, {san} for {host}: {stderr}");
+            assert_eq!(stderr.contains(&format!("{refusal} {host}")), !covered, "{stderr}");
+        };
+        verdict(&["initdata", "check", &format!("i{i}.toml")], 1, "does not cover the kbs host");
 
         let config = format!("t{i}.toml");
         fs::write(d.join(&config), base.replace(&domain_line, &format!("kbs_host = \"{host}\""))).unwrap();
         let cert = format!("c{i}.crt");
-        let out = rvkit_in(d, &["bundle", "--config", &config, "-o", &format!("b{i}"), "--kbs-cert", &cert]);
-        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-        assert_eq!(
-            out.status.code(),
-            Some(if covered { 0 } else { 2 }),
-            "bundle, {san} for {host}: {stderr}"
-        );
-        if !covered {
-            assert!(stderr.contains(&format!("does not name the KBS host {host}")), "{stderr}");
-        }
+        let bundle = ["bundle", "--config", &config, "-o", &format!("b{i}"), "--kbs-cert", &cert];
+        verdict(&bundle, 2, "does not name the KBS host");
     }
 }
