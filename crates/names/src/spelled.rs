@@ -17,7 +17,7 @@
 /// use rvkit_names::spelled_enum;
 ///
 /// #[derive(Debug, PartialEq)]
-/// struct Unknown(String);
+/// pub struct Unknown(String);
 ///
 /// spelled_enum! {
 ///     /// A hash.

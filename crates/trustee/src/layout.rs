@@ -1,5 +1,5 @@
 //! The files a bundle directory is made of: their names, written by
-//! [`render`](crate::render) and read back by [`check`](crate::check) and the
+//! [`render`](crate::render) and read back by [`check`](crate::check()) and the
 //! command line, and the [`MANIFEST`] that lists them.
 
 use std::collections::BTreeSet;
