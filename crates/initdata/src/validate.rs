@@ -170,15 +170,16 @@ impl InitData {
             if let Some(tc) = token_configs {
                 if let Some(kbs) = optional_table(tc, AA, "token_configs.kbs", &mut report) {
                     let path = "token_configs.kbs";
-                    if let Some(url) = required_str(kbs, AA, path, "url", &mut report) {
+                    if let Some(url) = string_field(kbs, AA, path, "url", true, &mut report) {
                         urls.push(kbs_url(url, AA, "token_configs.kbs.url", &mut report));
                     }
-                    if let Some(cert) = optional_str(kbs, AA, path, "cert", &mut report) {
+                    if let Some(cert) = string_field(kbs, AA, path, "cert", false, &mut report) {
                         certs.push((AA, "token_configs.kbs.cert", cert.to_owned()));
                     }
                 }
                 if let Some(coco) = optional_table(tc, AA, "token_configs.coco_as", &mut report)
-                    && let Some(url) = required_str(coco, AA, "token_configs.coco_as", "url", &mut report)
+                    && let Some(url) =
+                        string_field(coco, AA, "token_configs.coco_as", "url", true, &mut report)
                 {
                     urls.push(kbs_url(url, AA, "token_configs.coco_as.url", &mut report));
                 }
@@ -190,18 +191,18 @@ impl InitData {
             match optional_table(table, CDH, "kbc", &mut report) {
                 None => report.error(CDH, "has no [kbc] table, which the confidential data hub requires"),
                 Some(kbc) => {
-                    required_str(kbc, CDH, "kbc", "name", &mut report);
-                    if let Some(url) = required_str(kbc, CDH, "kbc", "url", &mut report) {
+                    string_field(kbc, CDH, "kbc", "name", true, &mut report);
+                    if let Some(url) = string_field(kbc, CDH, "kbc", "url", true, &mut report) {
                         urls.push(kbs_url(url, CDH, "kbc.url", &mut report));
                     }
-                    if let Some(cert) = optional_str(kbc, CDH, "kbc", "kbs_cert", &mut report) {
+                    if let Some(cert) = string_field(kbc, CDH, "kbc", "kbs_cert", false, &mut report) {
                         certs.push((CDH, "kbc.kbs_cert", cert.to_owned()));
                     }
                 }
             }
             let field = "image_security_policy_uri";
             if let Some(image) = optional_table(table, CDH, "image", &mut report)
-                && let Some(uri) = optional_str(image, CDH, "image", field, &mut report)
+                && let Some(uri) = string_field(image, CDH, "image", field, false, &mut report)
             {
                 check_resource_uri(uri, CDH, "image.image_security_policy_uri", &mut report);
             }
@@ -284,28 +285,22 @@ fn typed<'t, T: ?Sized>(
     value
 }
 
-fn optional_str<'t>(
+/// `field` of `table` as a string; its absence is an error when `required`.
+fn string_field<'t>(
     table: &'t dyn TableLike,
     key: &str,
     path: &str,
     field: &str,
+    required: bool,
     report: &mut Report,
 ) -> Option<&'t str> {
-    typed(table.get(field)?, Item::as_str, key, &format!("{path}.{field}"), "string", report)
-}
-
-fn required_str<'t>(
-    table: &'t dyn TableLike,
-    key: &str,
-    path: &str,
-    field: &str,
-    report: &mut Report,
-) -> Option<&'t str> {
-    if table.get(field).is_none() {
-        report.error(key, format!("[{path}] has no {field}, which is required"));
+    let Some(item) = table.get(field) else {
+        if required {
+            report.error(key, format!("[{path}] has no {field}, which is required"));
+        }
         return None;
-    }
-    optional_str(table, key, path, field, report)
+    };
+    typed(item, Item::as_str, key, &format!("{path}.{field}"), "string", report)
 }
 
 fn kbs_url(text: &str, key: &'static str, field: &'static str, report: &mut Report) -> UrlAt {
