@@ -20,7 +20,7 @@ use rvkit_trustee::{
 };
 
 use crate::cmd_podvm::{ImageArgs, fetch};
-use crate::io::{now_unix, read_input, warn, write_output};
+use crate::io::{detail, note, now_unix, read_input, warn, write_output};
 use crate::{CmdResult, Failure};
 
 /// Render the walkthrough's Trustee configuration into a directory, or check one.
@@ -310,11 +310,11 @@ fn init(output: Option<&Path>, force: bool) -> CmdResult {
                 )));
             }
             write_output(Some(&path.to_path_buf()), text.as_bytes())?;
-            eprintln!(
+            note(format_args!(
                 "wrote {}; edit it, then: rvkit bundle --config {} -o DIR",
                 path.display(),
                 path.display()
-            );
+            ));
         }
         _ => write_output(None, text.as_bytes())?,
     }
@@ -351,9 +351,13 @@ fn render(args: RenderArgs) -> CmdResult {
     let previous = existing_bundle(&out_dir, args.force)?;
     let now = now_unix();
 
+    let cert_arg =
+        args.kbs_cert.as_ref().map(|p| (p, false)).or(args.kbs_cert_from_secret.as_ref().map(|p| (p, true)));
+    let first_phase = config.is_first_phase(cert_arg.is_some());
     let mut inputs = Inputs::new(now);
-    for (_field, path) in config.referenced_files() {
-        inputs.files.insert(path.to_owned(), read_input(path)?);
+    read_files(&config, cert_arg.is_some(), &mut inputs)?;
+    if first_phase {
+        later_files(&config);
     }
     let pv = &config.podvm;
     let access = ImageArgs {
@@ -366,22 +370,22 @@ fn render(args: RenderArgs) -> CmdResult {
         insecure_registry: pv.insecure_registries.clone(),
         retries: pv.retries,
     };
-    for image in &pv.images {
+    // The first phase writes no reference values: no registry to contact.
+    for image in pv.images.iter().filter(|_| !first_phase) {
         let (verified, bytes) =
             fetch(image, &access, &pv.platform, rvkit_podvm::DEFAULT_PATH, rvkit_podvm::DEFAULT_MAX_SIZE)?;
-        eprintln!("verified {}", verified.pinned);
+        note(format_args!("verified {}", verified.pinned));
         inputs.image_measurements.push((format!("{}:{}", verified.pinned, rvkit_podvm::DEFAULT_PATH), bytes));
     }
-    let cert_arg =
-        args.kbs_cert.as_ref().map(|p| (p, false)).or(args.kbs_cert_from_secret.as_ref().map(|p| (p, true)));
     if let Some((path, from_secret)) = cert_arg {
+        let flag = if from_secret { "--kbs-cert-from-secret" } else { "--kbs-cert" };
         if config.keys == KeyMode::Local {
             return Err(Failure::input(anyhow!(
                 "--kbs-cert and --kbs-cert-from-secret complete a cert-manager bundle; local mode makes its own keys"
             )));
         }
         let bytes = read_input(path)?;
-        let origin = path.display().to_string();
+        let origin = format!("{flag} {}", path.display());
         let cert = if from_secret {
             KbsCert::from_secret_yaml(&origin, &bytes)
         } else {
@@ -402,19 +406,23 @@ fn render(args: RenderArgs) -> CmdResult {
         )));
     }
 
-    let bundle = rvkit_trustee::render(&config, &inputs).map_err(Failure::input)?;
+    let bundle = rvkit_trustee::render(&config, &inputs)
+        .map_err(|e| if e.is_check_failure() { Failure::invalid(e) } else { Failure::input(e) })?;
     for w in &bundle.warnings {
         warn(w);
     }
     write_bundle(&out_dir, &bundle, &previous)?;
-    eprintln!("wrote {} files to {}", bundle.files.len(), out_dir.display());
+    for f in &bundle.files {
+        detail(format_args!("wrote {}", out_dir.join(&f.name).display()));
+    }
+    note(format_args!("wrote {} files to {}", bundle.files.len(), out_dir.display()));
     if !bundle.complete {
-        eprintln!(
+        note(format_args!(
             "note: cert-manager issues the KBS certificate only once these objects are applied; \
              initdata and reference values follow in a second run (see {}/{})",
             out_dir.display(),
             layout::NEXT_STEPS
-        );
+        ));
     }
     if args.json {
         let out = serde_json::json!({
@@ -427,6 +435,56 @@ fn render(args: RenderArgs) -> CmdResult {
         write_output(None, format!("{}\n", serde_json::to_string_pretty(&out)?).as_bytes())?;
     }
     Ok(())
+}
+
+/// Reads every file the render needs into `inputs`; all that cannot be read
+/// are named in one error, each with its field and flag.
+fn read_files(config: &Config, kbs_cert_given: bool, inputs: &mut Inputs) -> Result<(), Failure> {
+    let mut unreadable = Vec::new();
+    let mut seen = BTreeSet::new();
+    for f in config.input_files(kbs_cert_given) {
+        if !seen.insert(f.path) {
+            continue;
+        }
+        match read_input(f.path) {
+            Ok(bytes) => {
+                detail(format_args!("read {} ({})", f.path.display(), f.field));
+                inputs.files.insert(f.path.to_owned(), bytes);
+            }
+            Err(e) => unreadable.push(format!(
+                "  {} ({}, {}): {}",
+                f.path.display(),
+                f.field,
+                f.flag,
+                e.root_cause()
+            )),
+        }
+    }
+    match unreadable.len() {
+        0 => Ok(()),
+        n => Err(Failure::input(anyhow!(
+            "{n} input file{} cannot be read:\n{}",
+            if n == 1 { "" } else { "s" },
+            unreadable.join("\n")
+        ))),
+    }
+}
+
+/// Says which files the second cert-manager run will read that are not
+/// there yet, so that they can be fetched while cert-manager works.
+fn later_files(config: &Config) {
+    let now: BTreeSet<&Path> = config.input_files(false).iter().map(|f| f.path).collect();
+    let mut seen = BTreeSet::new();
+    for f in config.input_files(true) {
+        if !now.contains(f.path) && seen.insert(f.path) && fs::metadata(f.path).is_err() {
+            note(format_args!(
+                "note: the second run also reads {} ({}, {}), which is not there yet",
+                f.path.display(),
+                f.field,
+                f.flag
+            ));
+        }
+    }
 }
 
 /// The keys of the local-mode bundle already in `dir`, when it has both
@@ -443,11 +501,11 @@ fn previous_keys(dir: &Path, previous: &BTreeSet<String>, config: &Config, now: 
         .and_then(|(https, token)| LocalKeys::reuse(config, now, &https, &token))
     {
         Ok(keys) => {
-            eprintln!("kept the keys of {} (--new-keys makes new ones)", dir.display());
+            note(format_args!("kept the keys of {} (--new-keys makes new ones)", dir.display()));
             Some(keys)
         }
         Err(why) => {
-            eprintln!("making new keys: {why}");
+            note(format_args!("making new keys: {why}"));
             None
         }
     }
@@ -554,12 +612,12 @@ fn check(dir: &Path, json: bool) -> CmdResult {
         });
         write_output(None, format!("{}\n", serde_json::to_string_pretty(&out)?).as_bytes())?;
     }
-    for note in &report.notes {
-        eprintln!("note: {note}");
+    for n in &report.notes {
+        note(format_args!("note: {n}"));
     }
     if report.findings.is_empty() {
         if !json {
-            eprintln!("{}: consistent ({} files)", dir.display(), files.len());
+            note(format_args!("{}: consistent ({} files)", dir.display(), files.len()));
         }
         return Ok(());
     }

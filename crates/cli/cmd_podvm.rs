@@ -131,7 +131,7 @@ fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
 }
 
 fn progress() -> Arc<dyn Progress> {
-    match rvkit_podvm::TerminalProgress::if_terminal() {
+    match rvkit_podvm::TerminalProgress::if_terminal().filter(|_| !crate::io::quiet()) {
         Some(p) => Arc::new(p),
         None => Arc::new(NoProgress),
     }

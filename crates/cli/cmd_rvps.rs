@@ -14,7 +14,7 @@ use rvkit_rvps::{
 use serde_json::{Value, json};
 
 use crate::cmd_podvm::{ImageArgs, fetch};
-use crate::io::{display, now_unix, read_input, warn, write_output};
+use crate::io::{display, note, now_unix, read_input, warn, write_output};
 use crate::{CmdResult, Failure};
 
 // The enum is parsed once per run; boxing the large emit arguments would buy
@@ -70,7 +70,7 @@ pub struct CoverageArgs {
     /// Reference values in any format rvkit reads.
     #[arg(long, value_name = "FILE")]
     reference_values: PathBuf,
-    /// Only rules that compare claims of this TEE.
+    /// Only rules of this TEE: those that read its claims, directly or through the rules they call.
     #[arg(long, value_name = "TEE")]
     tee: Option<String>,
     /// Print JSON.
@@ -193,11 +193,17 @@ pub fn run(cmd: Command) -> CmdResult {
 }
 
 fn emit(args: EmitArgs) -> CmdResult {
+    // Refused before any image is pulled.
+    let expiration = match args.expiration {
+        Some(e) => e.require_future("--expiration", now_unix())?,
+        None => default_expiration(),
+    };
     let mut measurements = Vec::new();
     for path in &args.measurements {
         let label = display(path);
         let bytes = read_input(path)?;
-        let (m, warnings) = Measurements::parse(&bytes).map_err(|e| anyhow!("{label}: {e}"))?;
+        let (m, warnings) =
+            Measurements::parse(&bytes).map_err(|e| anyhow::Error::new(e).context(label.clone()))?;
         for w in warnings {
             warn(format_args!("{label}: {w}"));
         }
@@ -212,7 +218,8 @@ fn emit(args: EmitArgs) -> CmdResult {
             rvkit_podvm::DEFAULT_MAX_SIZE,
         )?;
         let label = format!("{}:{}", verified.pinned, rvkit_podvm::DEFAULT_PATH);
-        let (m, warnings) = Measurements::parse(&bytes).map_err(|e| anyhow!("{label}: {e}"))?;
+        let (m, warnings) =
+            Measurements::parse(&bytes).map_err(|e| anyhow::Error::new(e).context(label.clone()))?;
         for w in warnings {
             warn(format_args!("{label}: {w}"));
         }
@@ -222,7 +229,6 @@ fn emit(args: EmitArgs) -> CmdResult {
     for path in &args.initdata {
         initdata_bytes.push((display(path), read_input(path)?));
     }
-    let expiration = args.expiration.unwrap_or_else(default_expiration);
     let input = EmitInput {
         measurements,
         initdata: initdata_bytes.iter().map(|(l, b)| (l.clone(), b.as_slice())).collect(),
@@ -244,7 +250,7 @@ fn emit(args: EmitArgs) -> CmdResult {
     } else {
         rvkit_rvps::render(&set, args.format)
     };
-    eprintln!("note: {}", args.format.note());
+    note(format_args!("note: {}", args.format.note()));
     write_output(args.output.as_ref(), text.as_bytes())?;
     Ok(())
 }
@@ -257,7 +263,7 @@ fn default_expiration() -> Expiration {
 /// Reads reference values in any format, naming the file in errors.
 fn read_values(path: &Path) -> Result<Published, Failure> {
     let bytes = read_input(path)?;
-    read_published(&bytes).map_err(|e| Failure::input(anyhow!("{}: {e}", display(path))))
+    read_published(&bytes).map_err(|e| Failure::input(anyhow::Error::new(e).context(display(path))))
 }
 
 fn read_policy(path: Option<&PathBuf>) -> Result<Policy, Failure> {
@@ -510,7 +516,15 @@ fn merge(args: MergeArgs) -> CmdResult {
         Format::Sample => Format::Array,
         f => f,
     });
-    let merged = rvkit_rvps::merge(&inputs, args.expiration.unwrap_or_else(default_expiration))?;
+    let now = now_unix();
+    let default = match args.expiration {
+        Some(e) => e.require_future("--expiration", now)?,
+        None => default_expiration(),
+    };
+    let merged = rvkit_rvps::merge(&inputs, default)?;
+    for rv in &merged {
+        rv.expiration.require_future(&format!("the expiration of {}", rv.name), now)?;
+    }
     let set = ReferenceValueSet::from_values(merged)?;
     let text = if args.configmap {
         let (cm_name, cm_namespace) = match first {
@@ -527,7 +541,7 @@ fn merge(args: MergeArgs) -> CmdResult {
     } else {
         rvkit_rvps::render(&set, format)
     };
-    eprintln!("note: {}", format.note());
+    note(format_args!("note: {}", format.note()));
     write_output(args.output.as_ref(), text.as_bytes())?;
     Ok(())
 }

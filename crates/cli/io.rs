@@ -3,6 +3,7 @@
 use std::fs;
 use std::io::{IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicI8, Ordering};
 
 use anyhow::{Context, bail};
 
@@ -93,9 +94,38 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Prints a warning on stderr.
+/// How much goes to stderr besides errors: -1 with `-q`, 1 with `-v`.
+static VERBOSITY: AtomicI8 = AtomicI8::new(0);
+
+/// Sets the verbosity of [`warn`], [`note`] and [`detail`] (`-q`: -1, `-v`: 1).
+pub fn set_verbosity(level: i8) {
+    VERBOSITY.store(level, Ordering::Relaxed);
+}
+
+/// Whether `-q` was given: no warnings, notes or progress, only errors.
+pub fn quiet() -> bool {
+    VERBOSITY.load(Ordering::Relaxed) < 0
+}
+
+/// Prints a warning on stderr, unless `-q`.
 pub fn warn(message: impl std::fmt::Display) {
-    eprintln!("warning: {message}");
+    if !quiet() {
+        eprintln!("warning: {message}");
+    }
+}
+
+/// Prints progress or a note on stderr, unless `-q`.
+pub fn note(message: impl std::fmt::Display) {
+    if !quiet() {
+        eprintln!("{message}");
+    }
+}
+
+/// Prints a detail on stderr, only with `-v`.
+pub fn detail(message: impl std::fmt::Display) {
+    if VERBOSITY.load(Ordering::Relaxed) > 0 {
+        eprintln!("{message}");
+    }
 }
 
 /// Whether stderr is a terminal (progress output is only shown there).

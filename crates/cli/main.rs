@@ -16,14 +16,22 @@ mod cmd_podvm;
 mod cmd_rvps;
 mod io;
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use anyhow::Context as _;
+use clap::{CommandFactory as _, FromArgMatches as _, Parser, Subcommand};
 
 /// Compute, verify and publish Trustee reference values for Confidential Containers.
 #[derive(Parser)]
 #[command(name = "rvkit", version, about, propagate_version = true)]
 struct Cli {
+    /// Print only errors on stderr: no warnings, notes or progress.
+    #[arg(short, long, global = true, conflicts_with = "verbose", help_heading = "Global options")]
+    quiet: bool,
+    /// Print more detail on stderr (such as every file read and written).
+    #[arg(short, long, global = true, help_heading = "Global options")]
+    verbose: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -44,6 +52,83 @@ enum Command {
     /// Emit Trustee RVPS reference values.
     #[command(subcommand)]
     Rvps(cmd_rvps::Command),
+    /// Print the completion script for a shell (bash, zsh, fish, elvish, powershell).
+    ///
+    /// For example: `rvkit completions bash > /etc/bash_completion.d/rvkit`,
+    /// `rvkit completions zsh > "${fpath[1]}/_rvkit"`, or
+    /// `rvkit completions fish > ~/.config/fish/completions/rvkit.fish`.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Write the manual pages (rvkit.1 and one per subcommand) into a directory;
+    /// `cargo xtask man` runs it.
+    #[command(hide = true)]
+    Man {
+        /// The directory (created if missing).
+        dir: PathBuf,
+    },
+}
+
+/// The heading of the options that shape what is printed, apart from those
+/// that say what to read and how to reach it.
+const OUTPUT_HEADING: &str = "Output";
+/// Options that shape the output wherever they appear.
+const OUTPUT_OPTIONS: &[&str] = &["output", "json", "transcript"];
+/// Options that shape the output of a command that can wrap it in a ConfigMap.
+const CONFIGMAP_OPTIONS: &[&str] = &["configmap", "format", "name", "namespace", "data_key"];
+
+/// The command line as parsed, printed in help, completions and man pages:
+/// the derived definitions, with the output options of every command under
+/// one heading, and only the image-access options under theirs.
+fn command() -> clap::Command {
+    use clap::Args as _;
+
+    // A flattened group's heading also covers the options declared after it
+    // (clap's `next_help_heading`); this takes them back out.
+    let access = cmd_podvm::ImageArgs::augment_args(clap::Command::new("access"));
+    let access_heading = access.get_arguments().find_map(|a| a.get_help_heading()).map(str::to_owned);
+    let access_ids: Vec<clap::Id> = access.get_arguments().map(|a| a.get_id().clone()).collect();
+
+    let group = |cmd: clap::Command| -> clap::Command {
+        let wraps = cmd.get_arguments().any(|a| a.get_id() == "configmap");
+        let changes: Vec<(clap::Id, Option<&'static str>)> = cmd
+            .get_arguments()
+            .filter_map(|a| {
+                let id = a.get_id();
+                let heading = a.get_help_heading();
+                let leaked =
+                    heading.is_some() && heading == access_heading.as_deref() && !access_ids.contains(id);
+                let output = OUTPUT_OPTIONS.contains(&id.as_str())
+                    || (wraps && CONFIGMAP_OPTIONS.contains(&id.as_str()));
+                match (heading.is_none() || leaked, output) {
+                    (true, true) => Some((id.clone(), Some(OUTPUT_HEADING))),
+                    (true, false) if leaked => Some((id.clone(), None)),
+                    _ => None,
+                }
+            })
+            .collect();
+        changes.into_iter().fold(cmd, |cmd, (id, heading)| cmd.mut_arg(id, |a| a.help_heading(heading)))
+    };
+    fn walk(cmd: clap::Command, f: &dyn Fn(clap::Command) -> clap::Command) -> clap::Command {
+        let names: Vec<String> = cmd.get_subcommands().map(|c| c.get_name().to_owned()).collect();
+        names.into_iter().fold(f(cmd), |cmd, name| cmd.mut_subcommand(name, |sub| walk(sub, f)))
+    }
+    walk(Cli::command(), &group)
+}
+
+fn completions(shell: clap_complete::Shell) -> CmdResult {
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut command(), "rvkit", &mut script);
+    io::write_output(None, &script)?;
+    Ok(())
+}
+
+fn man(dir: &std::path::Path) -> CmdResult {
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    clap_mangen::generate_to(command(), dir)
+        .with_context(|| format!("cannot write into {}", dir.display()))?;
+    Ok(())
 }
 
 /// A failure with the exit code it maps to.
@@ -75,13 +160,16 @@ impl<E: Into<anyhow::Error>> From<E> for Failure {
 pub type CmdResult = Result<(), Failure>;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = Cli::from_arg_matches(&command().get_matches()).unwrap_or_else(|e| e.exit());
+    io::set_verbosity(if cli.quiet { -1 } else { i8::from(cli.verbose) });
     let result = match cli.command {
         Command::Bundle(c) => cmd_bundle::run(*c),
         Command::Initdata(c) => cmd_initdata::run(c),
         Command::Pcr(c) => cmd_pcr::run(c),
         Command::Podvm(c) => cmd_podvm::run(c),
         Command::Rvps(c) => cmd_rvps::run(c),
+        Command::Completions { shell } => completions(shell),
+        Command::Man { dir } => man(&dir),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -94,10 +182,8 @@ fn main() -> ExitCode {
 
 #[cfg(test)]
 mod tests {
-    use clap::CommandFactory;
-
     #[test]
     fn the_command_line_is_consistent() {
-        super::Cli::command().debug_assert();
+        super::command().debug_assert();
     }
 }

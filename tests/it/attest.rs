@@ -795,8 +795,8 @@ fn coverage_diff_and_merge_work_on_configmaps_of_both_formats() {
             ],
         ));
     };
-    emit("old.json", "array", "old-array.yaml", "2030-01-01T00:00:00Z");
-    emit("new.json", "kv", "new-kv.yaml", "2031-01-01T00:00:00Z");
+    emit("old.json", "array", "old-array.yaml", "2098-01-01T00:00:00Z");
+    emit("new.json", "kv", "new-kv.yaml", "2099-01-01T00:00:00Z");
 
     // Coverage: the az-snp-vtpm rules read five names; pcr12 is missing.
     let cov: serde_json::Value = serde_json::from_str(&ok(rvkit_in(
@@ -840,7 +840,7 @@ fn coverage_diff_and_merge_work_on_configmaps_of_both_formats() {
     let text = ok(rvkit_in(d, &["rvps", "diff", "old-array.yaml", "new-kv.yaml"]));
     assert!(
         text.contains(&format!(
-            "~ snp_pcr09\n    + {}\n    - {}\n    expiration 2030-01-01T00:00:00Z -> 2031-01-01T00:00:00Z\n",
+            "~ snp_pcr09\n    + {}\n    - {}\n    expiration 2098-01-01T00:00:00Z -> 2099-01-01T00:00:00Z\n",
             "19".repeat(32),
             "09".repeat(32)
         )),
@@ -858,7 +858,7 @@ fn coverage_diff_and_merge_work_on_configmaps_of_both_formats() {
 
     // Merge: both releases in one set, names it did not compute kept,
     // latest expiration, written as a kv ConfigMap that reads back.
-    fs::write(d.join("extra.json"), r#"[{"name":"mr_td","expiration":"2029-01-01T00:00:00Z","value":["abcd"]},{"name":"xfam","expiration":"2029-01-01T00:00:00Z","value":["e718060000000000"]}]"#).unwrap();
+    fs::write(d.join("extra.json"), r#"[{"name":"mr_td","expiration":"2097-01-01T00:00:00Z","value":["abcd"]},{"name":"xfam","expiration":"2097-01-01T00:00:00Z","value":["e718060000000000"]}]"#).unwrap();
     let out = rvkit_in(
         d,
         &[
@@ -890,12 +890,12 @@ fn coverage_diff_and_merge_work_on_configmaps_of_both_formats() {
     let pcr9 = back["changed"].as_array().unwrap().iter().find(|c| c["name"] == "snp_pcr09").unwrap();
     assert_eq!(pcr9["values_added"], serde_json::json!(["19".repeat(32)]));
     assert_eq!(pcr9["values_removed"], serde_json::json!([]));
-    assert_eq!(pcr9["expiration"]["new"], "2031-01-01T00:00:00Z");
+    assert_eq!(pcr9["expiration"]["new"], "2099-01-01T00:00:00Z");
 
     // A name whose values differ in kind is refused, and nothing is written.
     fs::write(
         d.join("conflict.json"),
-        r#"[{"name":"mr_td","expiration":"2029-01-01T00:00:00Z","value":"abcd"}]"#,
+        r#"[{"name":"mr_td","expiration":"2097-01-01T00:00:00Z","value":"abcd"}]"#,
     )
     .unwrap();
     let stderr = fails(rvkit_in(d, &["rvps", "merge", "extra.json", "conflict.json", "-o", "never.json"]), 2);
@@ -1133,4 +1133,85 @@ fn ear_token_signatures_are_verified_with_the_token_signer_certificate() {
         2,
     );
     assert!(stderr.contains("--token-cert verifies EAR tokens"), "{stderr}");
+}
+
+/// The trustee-operator's default policy (see crates/policy/tests/data/README.md):
+/// its TDX helper rules compare event digests, not claims of a named TEE.
+const OPERATOR_POLICY: &str =
+    include_str!("../../crates/policy/tests/data/trustee-operator-default-cpu.rego");
+
+#[test]
+fn coverage_of_the_operators_default_policy_attributes_helper_rules_to_their_tee() {
+    let dir = tempdir();
+    let d = dir.path();
+    fs::write(d.join("operator.rego"), OPERATOR_POLICY).unwrap();
+    fs::write(d.join("a.toml"), doc("a")).unwrap();
+    fs::write(
+        d.join("m.json"),
+        format!(
+            "{{\"measurements\":{{\"sha256\":{{\"pcr03\":\"{PCR3}\",\"pcr09\":\"{}\",\"pcr11\":\"{}\",\"pcr12\":\"{}\"}}}}}}",
+            "09".repeat(32),
+            "11".repeat(32),
+            "12".repeat(32)
+        ),
+    )
+    .unwrap();
+    ok(rvkit_in(
+        d,
+        &[
+            "rvps",
+            "emit",
+            "--measurements",
+            "m.json",
+            "--initdata",
+            "a.toml",
+            "--pcr-prefixes",
+            "snp",
+            "--expiration",
+            "2099-01-01T00:00:00Z",
+            "-o",
+            "rv.json",
+        ],
+    ));
+    let coverage = |tee: &str| {
+        rvkit_in(
+            d,
+            &[
+                "rvps",
+                "coverage",
+                "--policy",
+                "operator.rego",
+                "--reference-values",
+                "rv.json",
+                "--tee",
+                tee,
+                "--fail-on-missing",
+            ],
+        )
+    };
+    // A complete az-snp-vtpm set passes: tdvfkernel and tdvfkernelparams
+    // are read by rules that read only input.tdx.
+    assert_eq!(
+        ok(coverage("az-snp-vtpm")),
+        "policy: operator.rego (Rego)\n\
+         queried by az-snp-vtpm rules: snp_pcr03 snp_pcr08 snp_pcr09 snp_pcr11 snp_pcr12\n\
+         present: snp_pcr03 snp_pcr08 snp_pcr09 snp_pcr11 snp_pcr12\n\
+         missing: (none)\n\
+         unused: (none)\n"
+    );
+    // For tdx they are queried, and missing from this set.
+    let out = coverage("tdx");
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "policy: operator.rego (Rego)\n\
+         queried by tdx rules: rtmr_1 rtmr_2 mr_td xfam tdvfkernel tdvfkernelparams\n\
+         present: (none)\n\
+         missing: rtmr_1 rtmr_2 mr_td xfam tdvfkernel tdvfkernelparams\n\
+         unused: snp_pcr03 snp_pcr08 snp_pcr09 snp_pcr11 snp_pcr12\n"
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "error: the policy queries 6 name(s) the reference values lack\n"
+    );
 }

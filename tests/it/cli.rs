@@ -181,3 +181,154 @@ fn bad_measurements_and_expirations_exit_2_and_write_nothing() {
     }
     rejects(d, &["rvps", "emit", "--measurements", "missing.json"], 2, "missing.json");
 }
+
+/// `rvkit completions SHELL` prints a script each shell reads without a
+/// syntax error, and that completes a subcommand.
+#[test]
+fn completion_scripts_parse_in_their_shells_and_complete_subcommands() {
+    if !have_tools(
+        "completion_scripts_parse_in_their_shells_and_complete_subcommands",
+        &[("bash", "bash"), ("zsh", "zsh"), ("fish", "fish")],
+    ) {
+        return;
+    }
+    let dir = tempdir();
+    let d = dir.path();
+    for (shell, file, check) in [
+        ("bash", "rvkit.bash", &["bash", "-n"][..]),
+        ("zsh", "_rvkit", &["zsh", "-n"][..]),
+        ("fish", "rvkit.fish", &["fish", "--no-execute"][..]),
+    ] {
+        let script = ok(rvkit_in(d, &["completions", shell]));
+        fs::write(d.join(file), &script).unwrap();
+        let out =
+            std::process::Command::new(check[0]).args(&check[1..]).arg(file).current_dir(d).output().unwrap();
+        assert!(out.status.success(), "{shell}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    let bash = crate::util::bash(
+        d,
+        "source ./rvkit.bash\nCOMP_WORDS=(rvkit bun); COMP_CWORD=1\n_rvkit rvkit bun rvkit\necho \"${COMPREPLY[@]}\"",
+    );
+    assert_eq!(String::from_utf8_lossy(&bash), "bundle\n");
+    let fish = std::process::Command::new("fish")
+        .args(["-c", "source ./rvkit.fish; complete -C 'rvkit rvps em'"])
+        .current_dir(d)
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&fish.stdout),
+        "emit\tTurn podvm measurements and initdata into reference values\n"
+    );
+    let stderr = fails(rvkit_in(d, &["completions", "tcsh"]), 2);
+    assert!(stderr.contains("invalid value 'tcsh'"), "{stderr}");
+}
+
+/// The manual pages `cargo xtask man` writes (with `rvkit man DIR`): one for
+/// rvkit and one for every subcommand, each read by groff without a warning.
+#[test]
+fn man_pages_cover_every_subcommand_and_format_cleanly() {
+    if !have_tools("man_pages_cover_every_subcommand_and_format_cleanly", &[("groff", "groff-base")]) {
+        return;
+    }
+    let dir = tempdir();
+    let d = dir.path();
+    assert_eq!(ok(rvkit_in(d, &["man", "pages"])), "");
+    let pages = listing(&d.join("pages"));
+    let help = ok(rvkit_in(d, &["--help"]));
+    let commands: Vec<&str> = help
+        .lines()
+        .skip_while(|l| *l != "Commands:")
+        .skip(1)
+        .take_while(|l| !l.is_empty())
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|c| *c != "help")
+        .collect();
+    assert_eq!(commands, ["bundle", "initdata", "pcr", "podvm", "rvps", "completions"]);
+    assert!(pages.contains(&"rvkit.1".to_owned()), "{pages:?}");
+    for c in commands {
+        assert!(pages.contains(&format!("rvkit-{c}.1")), "{c}: {pages:?}");
+    }
+    assert!(pages.contains(&"rvkit-rvps-emit.1".to_owned()), "{pages:?}");
+    assert!(!pages.iter().any(|p| p.starts_with("rvkit-man")), "the generator is not a documented command");
+    for page in &pages {
+        let out = std::process::Command::new("groff")
+            .args(["-k", "-man", "-ww", "-z"])
+            .arg(d.join("pages").join(page))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success() && out.stderr.is_empty(),
+            "{page}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let bundle = fs::read_to_string(d.join("pages/rvkit-bundle.1")).unwrap();
+    assert!(bundle.contains("\\-\\-domain"), "the page documents the flags");
+}
+
+/// The long options under each heading of a command's help.
+fn headings(help: &str) -> Vec<(String, Vec<String>)> {
+    let mut out: Vec<(String, Vec<String>)> = Vec::new();
+    for line in help.lines() {
+        if let Some(heading) = line.strip_suffix(':').filter(|l| !l.starts_with(' ') && !l.contains(": ")) {
+            out.push((heading.to_owned(), Vec::new()));
+        } else if let Some((_, flags)) = out.last_mut()
+            && let Some(long) = line.split_whitespace().find(|w| w.starts_with("--"))
+            && line.trim_start().starts_with('-')
+        {
+            flags.push(long.trim_end_matches(',').to_owned());
+        }
+    }
+    out
+}
+
+/// Help groups the output options apart from those that say how to reach
+/// and verify an image, and the global -q/-v apart from both.
+#[test]
+fn help_groups_output_options_apart_from_image_access() {
+    let dir = tempdir();
+    let emit = headings(&ok(rvkit_in(dir.path(), &["rvps", "emit", "--help"])));
+    let names: Vec<&str> = emit.iter().map(|(h, _)| h.as_str()).collect();
+    assert_eq!(names, ["Options", "Image verification and access", "Output", "Global options"]);
+    let section = |h: &str| emit.iter().find(|(n, _)| n == h).map(|(_, f)| f.join(" ")).unwrap();
+    assert_eq!(section("Global options"), "--quiet --verbose");
+    assert_eq!(
+        section("Image verification and access"),
+        "--key --rekor-key --insecure-ignore-tlog --insecure-skip-verify --identity --authfile \
+         --insecure-registry --retries"
+    );
+    assert_eq!(section("Output"), "--format --configmap --name --namespace --data-key --output --transcript");
+    let fetch = headings(&ok(rvkit_in(dir.path(), &["podvm", "fetch", "--help"])));
+    let output = fetch.iter().find(|(n, _)| n == "Output").map(|(_, f)| f.clone()).unwrap();
+    assert_eq!(output, ["--output"]);
+    let bundle = headings(&ok(rvkit_in(dir.path(), &["bundle", "--help"])));
+    let output = bundle.iter().find(|(n, _)| n == "Output").map(|(_, f)| f.clone()).unwrap();
+    assert_eq!(output, ["--output", "--json"]);
+}
+
+/// `-q` leaves only errors on stderr: a known warning and note go, the
+/// result on stdout stays the same, and an error is still printed.
+#[test]
+fn quiet_silences_warnings_and_notes_but_not_errors() {
+    let dir = tempdir();
+    let d = dir.path();
+    let value = format!("0x{}", "0a".repeat(32));
+    fs::write(d.join("m.json"), format!("{{\"measurements\":{{\"sha256\":{{\"pcr03\":\"{value}\"}}}}}}"))
+        .unwrap();
+    let args = ["rvps", "emit", "--measurements", "m.json", "--expiration", "2030-01-01T00:00:00Z"];
+    let loud = rvkit_in(d, &args);
+    assert_eq!(
+        String::from_utf8_lossy(&loud.stderr),
+        "warning: reference values: no pcr08 value: Trustee's default attestation policy for peer pods \
+         checks snp_pcr08/tdx_pcr08, so attestation will fail; give the initdata documents the pods use \
+         (or the dummy initdata for pods without one)\n\
+         note: format array (ConfigMap key reference-values.json) is read by Trustee and trustee-operator \
+         up to v0.18; for v0.19 and later use --format kv\n"
+    );
+    let quiet = rvkit_in(d, &[&["-q"][..], &args].concat());
+    assert!(quiet.status.success());
+    assert_eq!(String::from_utf8_lossy(&quiet.stderr), "");
+    assert_eq!(quiet.stdout, ok(loud).into_bytes());
+    let stderr = fails(rvkit_in(d, &["rvps", "emit", "--quiet", "--measurements", "missing.json"]), 2);
+    assert_eq!(stderr, "error: cannot read missing.json: No such file or directory (os error 2)\n");
+}

@@ -3,6 +3,7 @@
 mod attest;
 mod bundle;
 mod cli;
+mod contract;
 #[path = "../../crates/podvm/tests/it/harness.rs"]
 #[allow(dead_code)]
 mod harness;

@@ -41,7 +41,7 @@ fn kv_format_decodes_with_a_url_safe_decoder_into_reference_values() {
             "--format",
             "kv",
             "--expiration",
-            "2030-01-31T00:00:00Z",
+            "2099-01-31T00:00:00Z",
             "-o",
             "kv.json",
         ],
@@ -60,7 +60,7 @@ fn kv_format_decodes_with_a_url_safe_decoder_into_reference_values() {
         let v: serde_json::Value = serde_json::from_str(line).unwrap();
         let rv = &v["rv"];
         assert_eq!(rv["name"], v["k"], "the key names its reference value");
-        assert_eq!(rv["expiration"], "2030-01-31T00:00:00Z");
+        assert_eq!(rv["expiration"], "2099-01-31T00:00:00Z");
         assert!(rv["value"].as_array().is_some_and(|a| !a.is_empty()), "{rv}");
         names.push(v["k"].as_str().unwrap().to_owned());
     }
@@ -140,7 +140,7 @@ fn several_files_merge_and_dummy_initdata_is_optional() {
             "--pcr-prefixes",
             "snp",
             "--expiration",
-            "2027-12-12T00:00:00Z",
+            "2099-12-12T00:00:00Z",
         ],
     ));
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
@@ -195,7 +195,7 @@ fn configmap_names_and_keys_are_overridable() {
             "--namespace",
             "ns",
             "--expiration",
-            "2027-12-12T00:00:00Z",
+            "2099-12-12T00:00:00Z",
         ],
     ));
     let v: serde_yaml_ng::Value = serde_yaml_ng::from_str(&yaml).unwrap();
@@ -210,6 +210,77 @@ fn configmap_names_and_keys_are_overridable() {
     ));
     let v: serde_yaml_ng::Value = serde_yaml_ng::from_str(&yaml).unwrap();
     assert!(v["data"]["rv.json"].is_string());
+}
+
+/// A ConfigMap with the array format under `reference_value`, as scripts
+/// written for Trustee up to v0.18 publish it, is read by diff, merge and
+/// check like the same values in their usual place.
+#[test]
+fn diff_merge_and_check_read_the_array_format_under_the_kv_key() {
+    let dir = tempdir();
+    let d = dir.path();
+    let hex = |b: &str| b.repeat(32);
+    fs::write(
+        d.join("m.json"),
+        measurements(&[
+            ("pcr03", PCR3.to_owned()),
+            ("pcr09", hex("09")),
+            ("pcr11", hex("11")),
+            ("pcr12", hex("12")),
+        ]),
+    )
+    .unwrap();
+    fs::write(d.join("i.toml"), rvkit_initdata::DUMMY_INITDATA).unwrap();
+    let emit = |extra: &[&str]| {
+        let mut args = vec![
+            "rvps",
+            "emit",
+            "--measurements",
+            "m.json",
+            "--initdata",
+            "i.toml",
+            "--pcr-prefixes",
+            "snp",
+            "--expiration",
+            "2099-01-01T00:00:00Z",
+        ];
+        args.extend_from_slice(extra);
+        ok(rvkit_in(d, &args))
+    };
+    let array = emit(&[]);
+    let indented: String = array.lines().map(|l| format!("    {l}\n")).collect();
+    fs::write(
+        d.join("legacy.yaml"),
+        format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: rvps-reference-values\n  namespace: trustee-operator-system\ndata:\n  reference_value: |\n{indented}"
+        ),
+    )
+    .unwrap();
+    fs::write(d.join("kv.json"), emit(&["--format", "kv"])).unwrap();
+
+    assert_eq!(
+        ok(rvkit_in(d, &["rvps", "diff", "legacy.yaml", "kv.json"])),
+        "0 added, 0 removed, 0 changed\n"
+    );
+    // Merged alone, the set comes back in the array format it was written in.
+    assert_eq!(ok(rvkit_in(d, &["rvps", "merge", "legacy.yaml"])), array);
+
+    let claims = format!(
+        "{{\"az-snp-vtpm\":{{\"tpm\":{{\"pcr03\":\"{PCR3}\",\"pcr08\":\"{}\",\"pcr09\":\"{}\",\"pcr11\":\"{}\",\"pcr12\":\"{}\"}}}}}}",
+        rvkit_initdata::DUMMY_PCR8_HEX,
+        hex("09"),
+        hex("11"),
+        hex("12")
+    );
+    fs::write(d.join("claims.json"), claims).unwrap();
+    assert_eq!(
+        ok(rvkit_in(d, &["rvps", "check", "--claims", "claims.json", "--reference-values", "legacy.yaml"])),
+        "verdict: affirming (configuration 2, executables 3, hardware 2)\n\
+         policy: rvkit's built-in peer-pods policy (pass --policy with the cluster's policy for its verdict)\n\
+         claims: claims.json (az-snp-vtpm)\n\
+         reference values: legacy.yaml (ConfigMap rvps-reference-values key reference_value (array format), 5 names)\n\
+         5 comparisons, 0 failed\n"
+    );
 }
 
 /// Every spelled value follows one rule: any case is read, and the result is
@@ -233,7 +304,7 @@ fn spelled_values_are_read_in_any_case() {
             "--bank",
             bank,
             "--expiration",
-            "2027-12-12T00:00:00Z",
+            "2099-12-12T00:00:00Z",
         ];
         rvkit_in(d, &args)
     };

@@ -4,6 +4,7 @@
 //! - `test`: checks the tools the suite needs, then runs the whole suite.
 //! - `bench`: criterion benchmarks plus a side-by-side table against peers.
 //! - `fuzz [--smoke] [--seconds N] [TARGET]`: libFuzzer targets on stable Rust.
+//! - `man [DIR]`: the manual pages, from the command line's definitions.
 //!
 //! xtask only composes: every value it prints is computed by the `rvkit`
 //! binary or the library crates.
@@ -11,6 +12,7 @@
 mod bench;
 mod demo;
 mod fuzz;
+mod man;
 mod test;
 mod util;
 
@@ -27,6 +29,7 @@ fn main() -> Result<()> {
         "test" => test::run(rest),
         "bench" => bench::run(rest),
         "fuzz" => fuzz::run(rest),
+        "man" => man::run_man(rest),
         "help" | "--help" | "-h" => {
             println!("{}", HELP);
             Ok(())
@@ -44,4 +47,5 @@ commands:
   bench [--quick] [--no-podvm]
                        criterion benchmarks, the 1 GiB podvm fetch, and the side-by-side table
   fuzz [--smoke] [--seconds N] [TARGET]
-                       build and run the libFuzzer targets on stable Rust";
+                       build and run the libFuzzer targets on stable Rust
+  man [DIR]            write the manual pages (default: target/man)";

@@ -78,7 +78,7 @@ pub enum Error {
         reason: &'static str,
     },
     /// A local file (layout, archive, credentials) could not be read.
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot read {path}")]
     Io {
         /// The file.
         path: PathBuf,
@@ -87,7 +87,7 @@ pub enum Error {
     },
     /// A file or directory (a layout being written, a key file) could not be
     /// created, written or renamed into place.
-    #[error("cannot write {path}: {source}")]
+    #[error("cannot write {path}")]
     Write {
         /// The file or directory.
         path: PathBuf,

@@ -20,14 +20,15 @@ pub struct Coverage {
 }
 
 /// Compares the names `policy` queries with the names of `reference_values`.
-/// With `tee`, only queries whose compared claim belongs to that TEE
-/// (`input["az-snp-vtpm"]…`), and queries whose TEE cannot be told, count.
+/// With `tee`, only queries that belong to that TEE ([`Query::belongs_to`]:
+/// by the compared claim, else by the claims the rule around the call reads),
+/// and queries whose TEE cannot be told, count.
+///
+/// [`Query::belongs_to`]: crate::Query::belongs_to
 pub fn coverage(policy: &Policy, reference_values: &[ReferenceValue], tee: Option<&str>) -> Coverage {
     let mut c = Coverage::default();
     for q in policy.queries() {
-        if let (Some(t), Some(qt)) = (tee, q.tee.as_deref())
-            && t != qt
-        {
+        if tee.is_some_and(|t| !q.belongs_to(t)) {
             continue;
         }
         let Some(name) = q.name else {

@@ -45,6 +45,7 @@ mod error;
 mod eval;
 mod hints;
 mod policy;
+mod rules;
 
 pub use claims::{Claims, ClaimsSource};
 pub use coverage::{Coverage, coverage};

@@ -1,6 +1,6 @@
 use rvkit_rvps::ConfigMap;
 
-use crate::Error;
+use crate::{Error, KNOWN_TEES};
 
 /// The data key the operator's attestation-policy ConfigMap holds the CPU
 /// policy under (trustee-operator `internal/controller/common.go`).
@@ -79,6 +79,10 @@ impl Policy {
     /// reading its text (comments excluded), with the comparison around it
     /// where there is one.
     pub fn queries(&self) -> Vec<Query> {
+        let rule_tees = crate::rules::query_tees(&self.text).unwrap_or_default();
+        let tees_at = |line: usize| -> Vec<String> {
+            rule_tees.get(&line).map(|t| t.iter().cloned().collect()).unwrap_or_default()
+        };
         let mut out = Vec::new();
         for (i, raw) in self.text.lines().enumerate() {
             let line = strip_comment(raw);
@@ -91,20 +95,27 @@ impl Policy {
                     continue;
                 }
                 let Some((name, end)) = string_arg(&line[at + CALL.len()..]) else {
-                    out.push(Query { line: i + 1, name: None, claim: None, op: None, tee: None });
+                    out.push(Query {
+                        line: i + 1,
+                        name: None,
+                        claim: None,
+                        op: None,
+                        tee: None,
+                        rule_tees: tees_at(i + 1),
+                    });
                     continue;
                 };
                 let after = &line[at + CALL.len() + end..];
                 let (claim, op) = comparison(&line[..at], after);
                 let tee = claim.as_deref().and_then(tee_of);
-                out.push(Query { line: i + 1, name: Some(name), claim, op, tee });
+                out.push(Query { line: i + 1, name: Some(name), claim, op, tee, rule_tees: tees_at(i + 1) });
             }
         }
         out
     }
 }
 
-const CALL: &str = "query_reference_value(";
+pub(crate) const CALL: &str = "query_reference_value(";
 
 /// The deepest nesting of `[` and `{` accepted in a policy. The Rego parser
 /// (regorus 0.11) first tries each `[` or `{` as a comprehension and parses
@@ -154,6 +165,22 @@ pub struct Query {
     /// The TEE the compared claim belongs to (`input["az-snp-vtpm"]…` or
     /// `input.snp…`), if that can be read off the expression.
     pub tee: Option<String>,
+    /// The TEEs the rule around the call belongs to: those whose claims it
+    /// reads, directly or through the rules and functions it calls, else
+    /// those of the rules that call it. Empty if that cannot be told.
+    pub rule_tees: Vec<String>,
+}
+
+impl Query {
+    /// Whether this query is part of checking claims of `tee`: the compared
+    /// claim is that TEE's, or (when the claim does not say) the rule
+    /// around it belongs to that TEE, or nothing tells.
+    pub fn belongs_to(&self, tee: &str) -> bool {
+        match &self.tee {
+            Some(t) => t == tee,
+            None => self.rule_tees.is_empty() || self.rule_tees.iter().any(|t| t == tee),
+        }
+    }
 }
 
 /// Removes a `#` comment, leaving `#` inside strings alone.
@@ -225,14 +252,17 @@ fn comparison(before: &str, after: &str) -> (Option<String>, Option<String>) {
 }
 
 /// The TEE an `input` expression starts with: `input["az-snp-vtpm"]…` or
-/// `input.snp…`.
+/// `input.snp…`. The other keys of the input (`init_data`, …) belong to
+/// every TEE.
 pub(crate) fn tee_of(expr: &str) -> Option<String> {
-    if let Some(rest) = expr.strip_prefix("input[\"") {
-        return rest.split('"').next().map(str::to_owned);
-    }
-    let rest = expr.strip_prefix("input.")?;
-    let name: String = rest.chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
-    (!name.is_empty()).then_some(name)
+    let name = if let Some(rest) = expr.strip_prefix("input[\"") {
+        rest.split('"').next()?
+    } else {
+        let rest = expr.strip_prefix("input.")?;
+        let end = rest.find(|c: char| !(c.is_alphanumeric() || c == '_')).unwrap_or(rest.len());
+        &rest[..end]
+    };
+    KNOWN_TEES.contains(&name).then(|| name.to_owned())
 }
 
 #[cfg(test)]

@@ -186,13 +186,13 @@ impl ValueList {
 ///   `sort_by(.sort_idx, .name)`); each value is a JSON array of lowercase
 ///   hex strings.
 pub fn build(input: &EmitInput) -> Result<(ReferenceValueSet, Vec<Warning>), Error> {
-    let mut tees: Vec<PcrPrefix> = Vec::new();
-    for tee in &input.pcr_prefixes {
-        if !tees.contains(tee) {
-            tees.push(*tee);
+    let mut prefixes: Vec<PcrPrefix> = Vec::new();
+    for prefix in &input.pcr_prefixes {
+        if !prefixes.contains(prefix) {
+            prefixes.push(*prefix);
         }
     }
-    if tees.is_empty() {
+    if prefixes.is_empty() {
         return Err(Error::NoPcrPrefixes);
     }
     let pcr8 = pcr_index(INITDATA_PCR);
@@ -276,8 +276,8 @@ pub fn build(input: &EmitInput) -> Result<(ReferenceValueSet, Vec<Warning>), Err
         }
         let pcr = pcr_index(n as u32);
         let value: Vec<serde_json::Value> = list.0.iter().map(|v| v.value.clone().into()).collect();
-        for tee in &tees {
-            let name = RvName::for_pcr(*tee, pcr);
+        for prefix in &prefixes {
+            let name = RvName::for_pcr(*prefix, pcr);
             let rv = ReferenceValue::new(name.clone(), input.expiration, value.clone().into());
             entries.push((pcr.get(), name, rv, list.0.clone()));
         }

@@ -94,7 +94,7 @@ pub enum Error {
         found: &'static str,
     },
     /// A PCR value that is not hex of the bank's digest length.
-    #[error("bad value for {key:?} in measurements.{bank}: {source}")]
+    #[error("bad value for {key:?} in measurements.{bank}")]
     BadDigest {
         /// The bank holding the key.
         bank: HashAlg,
@@ -112,6 +112,15 @@ pub enum Error {
         input: String,
         /// What is wrong with it.
         reason: &'static str,
+    },
+    /// An expiration that is not after the current time: values published
+    /// with it could never attest.
+    #[error("{what} is {at}, which is not in the future")]
+    Expired {
+        /// What gave it (`--expiration`, a configuration field, a value's name).
+        what: String,
+        /// The expiration.
+        at: crate::Expiration,
     },
     /// A reference-value name outside `[A-Za-z0-9_.-]{1,255}`.
     #[error("bad reference value name {name:?}: {reason}")]
@@ -145,7 +154,7 @@ pub enum Error {
         bank: HashAlg,
     },
     /// An initdata document that does not parse or validate.
-    #[error("initdata {label}: {source}")]
+    #[error("initdata {label}")]
     Initdata {
         /// The document's label (usually its file name).
         label: String,

@@ -67,6 +67,31 @@ impl Expiration {
         Expiration { unix: days_from_civil(ny, nm, nd) * SECS_PER_DAY }
     }
 
+    /// This expiration, if it lies after `now_unix`; otherwise
+    /// [`Error::Expired`], naming it as `what` (the flag or configuration
+    /// field that gave it). Reference values are published to be compared
+    /// later, and Trustee ignores those past their expiration, so every
+    /// writer of reference values refuses one that has already passed.
+    ///
+    /// ```
+    /// use rvkit_rvps::Expiration;
+    ///
+    /// let e: Expiration = "2020-01-01T00:00:00Z".parse()?;
+    /// let now = 1_767_225_600; // 2026-01-01T00:00:00Z
+    /// assert_eq!(
+    ///     e.require_future("--expiration", now).unwrap_err().to_string(),
+    ///     "--expiration is 2020-01-01T00:00:00Z, which is not in the future"
+    /// );
+    /// assert!(Expiration::from_unix(now + 1).require_future("--expiration", now).is_ok());
+    /// # Ok::<(), rvkit_rvps::Error>(())
+    /// ```
+    pub fn require_future(self, what: &str, now_unix: i64) -> Result<Expiration, Error> {
+        if self.unix <= now_unix {
+            return Err(Error::Expired { what: what.to_owned(), at: self });
+        }
+        Ok(self)
+    }
+
     /// The calendar fields: year, month, day, hour, minute, second.
     pub fn fields(&self) -> (i64, u32, u32, u32, u32, u32) {
         let days = self.unix.div_euclid(SECS_PER_DAY);

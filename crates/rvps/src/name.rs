@@ -39,8 +39,8 @@ impl RvName {
 
     /// The name Trustee's policies use for a PCR of a platform's vTPM:
     /// `snp_pcr03`, `tdx_pcr11`.
-    pub fn for_pcr(tee: PcrPrefix, pcr: PcrIndex) -> RvName {
-        RvName(format!("{}pcr{:02}", tee.prefix(), pcr.get()))
+    pub fn for_pcr(prefix: PcrPrefix, pcr: PcrIndex) -> RvName {
+        RvName(format!("{}pcr{:02}", prefix.prefix(), pcr.get()))
     }
 
     /// The name as text.

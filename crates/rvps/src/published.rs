@@ -115,9 +115,11 @@ impl Published {
 }
 
 /// Reads reference values in any form: an `array` or `kv` payload, a
-/// `sample` register message, or a ConfigMap (YAML or JSON) holding an
-/// `array` payload under `reference-values.json` or a `kv` payload under
-/// `reference_value` (or under any single data key, by its content).
+/// `sample` register message, or a ConfigMap (YAML or JSON) holding a
+/// payload under `reference-values.json` or `reference_value` (or under any
+/// single data key). A ConfigMap payload's format is told by its content:
+/// a JSON array is the `array` format under either key (scripts written for
+/// Trustee up to v0.18 put it under `reference_value`), an object `kv`.
 pub fn read_published(bytes: &[u8]) -> Result<Published, Error> {
     let published = |message: String| Error::Published { message };
     let first = bytes.iter().find(|b| !b.is_ascii_whitespace()).copied();
@@ -151,8 +153,12 @@ pub fn read_published(bytes: &[u8]) -> Result<Published, Error> {
         }
     }
     let cm = ConfigMap::parse(bytes)?;
-    let pick = |key: &str, format: Format| -> Result<Published, Error> {
+    let pick = |key: &str| -> Result<Published, Error> {
         let payload = &cm.data[key];
+        // The payload's shape tells its format, not the key: scripts written
+        // for older Trustee versions put the array format under
+        // `reference_value`, the key of the kv format.
+        let format = if payload.trim_start().starts_with('[') { Format::Array } else { Format::Kv };
         let values = parse_published(payload.as_bytes(), format).map_err(|e| match e {
             Error::Published { message } => published(format!("ConfigMap data key {key}: {message}")),
             other => other,
@@ -165,17 +171,13 @@ pub fn read_published(bytes: &[u8]) -> Result<Published, Error> {
         };
         Ok(Published { values, origin })
     };
-    let known: Vec<(&str, Format)> = [Format::Array, Format::Kv]
+    let known: Vec<&str> = [Format::Array, Format::Kv]
         .into_iter()
-        .filter_map(|f| f.default_data_key().filter(|k| cm.data.contains_key(*k)).map(|k| (k, f)))
+        .filter_map(|f| f.default_data_key().filter(|k| cm.data.contains_key(*k)))
         .collect();
     match known.as_slice() {
-        [(key, format)] => pick(key, *format),
-        [] if cm.data.len() == 1 => {
-            let (key, payload) = cm.data.iter().next().map(|(k, v)| (k.clone(), v.clone())).unwrap_or_default();
-            let format = if payload.trim_start().starts_with('[') { Format::Array } else { Format::Kv };
-            pick(&key, format)
-        }
+        [key] => pick(key),
+        [] if cm.data.len() == 1 => pick(cm.data.keys().next().map(String::as_str).unwrap_or_default()),
         [] => Err(Error::ConfigMap {
             message: format!(
                 "no reference values: expected data key reference-values.json (array) or reference_value (kv), found {}",
@@ -473,6 +475,36 @@ mod tests {
             let err = read_published(bad.as_bytes()).unwrap_err().to_string();
             assert!(err.contains(needle), "{bad:?}: {err}");
         }
+    }
+
+    #[test]
+    fn an_array_under_the_kv_key_is_read_as_an_array() {
+        // What scripts written for Trustee up to v0.18 publish: the array
+        // format under the data key the kv format later took.
+        let yaml = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: rvps-reference-values\n  namespace: trustee-operator-system\ndata:\n  reference_value: |\n    [\n      {\n        \"name\": \"snp_pcr03\",\n        \"expiration\": \"2027-01-01T00:00:00Z\",\n        \"value\": [\"aa\", \"bb\"]\n      }\n    ]\n";
+        let p = read_published(yaml.as_bytes()).unwrap();
+        assert_eq!(
+            p.origin,
+            Source::ConfigMap {
+                name: Some("rvps-reference-values".to_owned()),
+                namespace: Some("trustee-operator-system".to_owned()),
+                key: "reference_value".to_owned(),
+                format: Format::Array,
+            }
+        );
+        assert_eq!(p.values, [rv("snp_pcr03", "2027-01-01T00:00:00Z", serde_json::json!(["aa", "bb"]))]);
+        assert_eq!(
+            p.origin.to_string(),
+            "ConfigMap rvps-reference-values key reference_value (array format)"
+        );
+        // A broken array there is reported as an array, under its key.
+        let bad = yaml.replace("\"expiration\": \"2027-01-01T00:00:00Z\",", "");
+        let err = read_published(bad.as_bytes()).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "published reference values: ConfigMap data key reference_value: not a JSON array of reference values: \
+             missing field `expiration` at line 6 column 3"
+        );
     }
 
     #[test]

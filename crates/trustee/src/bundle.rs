@@ -125,16 +125,13 @@ pub fn render(config: &Config, inputs: &Inputs) -> Result<Bundle, Error> {
     let kbs_url = config.kbs_url()?;
     let now = inputs.now_unix;
     let ns = config.namespace.as_str();
-    let mut warnings = Vec::new();
+    let mut warnings = config.warnings();
     // Checked in both phases: a first cert-manager run writes no reference
     // values yet, but its configuration must not fail the second.
-    if let Some(expiration) = config.reference_values.expiration
-        && expiration.to_unix() <= now
-    {
-        return Err(Error::Expired {
-            what: "reference_values.expiration".to_owned(),
-            at: expiration.to_string(),
-        });
+    if let Some(expiration) = config.reference_values.expiration {
+        let field = "reference_values.expiration";
+        let what = crate::flag_of(field).map_or(field.to_owned(), |flag| format!("{field} ({flag})"));
+        expiration.require_future(&what, now).map_err(Error::ReferenceValues)?;
     }
 
     // Which certificate the guest will trust, and where the key Secrets come from.
@@ -678,8 +675,9 @@ fn next_steps(
 }
 
 /// A commented starting `trustee.toml` with the walkthrough's values
-/// (`rvkit bundle --init`). The domain is the walkthrough's example
-/// cluster's; replace it with yours.
+/// (`rvkit bundle --init`). Its domain is a placeholder under the reserved
+/// `.example` domain, which [`Config::warnings`] names until it is replaced;
+/// the expiration is left to its default, 12 months from the render.
 pub fn init_template() -> &'static str {
     INIT_TEMPLATE
 }
@@ -691,7 +689,9 @@ const INIT_TEMPLATE: &str = r#"# rvkit bundle configuration: the Trustee setup o
 
 # The cluster's ingress domain: oc get ingress.config/cluster -o jsonpath='{.spec.domain}'
 # The KBS host is then <route_name>-<namespace>.<domain>, as OpenShift names the Route.
-domain = "apps.rs01nyk5.eastus.aroapp.io"
+# This one is a placeholder (.example is reserved and never resolves): rvkit bundle warns
+# until you replace it.
+domain = "apps.my-cluster.example"
 # Or name the KBS host directly (instead of domain):
 # kbs_host = "kbs.example.com"
 namespace = "trustee-operator-system"
@@ -721,7 +721,8 @@ policy_secret = "trustee-image-policy"
 policy_key = "policy"
 
 # Images under scope must be signed by key; the guest fetches the key from the KBS as
-# kbs:///default/<secret>/<secret_key>.
+# kbs:///default/<secret>/<secret_key>. The walkthrough's signing key for this scope:
+#   curl -L https://raw.githubusercontent.com/confidential-devhub/workshop-on-ARO-showroom/refs/heads/showroom/helpers/cosign.pub -o cosign.pub
 [[image_policy.signed]]
 scope = "quay.io/confidential-devhub/signed"
 key = "cosign.pub"
@@ -745,15 +746,19 @@ algorithm = "sha256"
 [reference_values]
 # array (ConfigMap key reference-values.json, Trustee up to v0.18) or kv (v0.19 and later).
 format = "array"
-expiration = "2027-12-12T00:00:00Z"
+# When the values expire [default: 12 months from today, 00:00:00Z]:
+# expiration = "2027-12-31T00:00:00Z"
 # Also accept pods that run without any initdata.
 dummy_initdata = false
 pcr_prefixes = ["snp", "tdx"]
 
 [podvm]
-# Signed podvm images to read /image/measurements.json from; pin them by digest.
+# Signed podvm images to read /image/measurements.json from; pin them by digest. The first
+# cert-manager run does not read them (nor the files below): only the second one does.
 images = ["registry.redhat.io/openshift-sandboxed-containers/osc-dm-verity-image@sha256:e633bc27853f811d919e64461d0c917e659f5430458abe2304a4c85b0d871c80"]
 # Red Hat's image-signing key and Rekor public key, and the cluster pull secret:
+#   curl -L https://security.access.redhat.com/data/63405576.txt -o cosign-pub-key.pem
+#   curl -L https://tuf-default.apps.rosa.rekor-prod.2jng.p3.openshiftapps.com/targets/rekor.pub -o rekor.pub
 #   oc get -n openshift-config secret/pull-secret -o json | jq -r '.data.".dockerconfigjson"' | base64 -d > cluster-pull-secret.json
 key = "cosign-pub-key.pem"
 rekor_key = "rekor.pub"
@@ -772,16 +777,14 @@ mod tests {
     fn the_init_template_reads_as_the_walkthrough_configuration() {
         let c = Config::from_toml("init", init_template()).unwrap();
         c.validate().unwrap();
-        assert_eq!(
-            c.host().unwrap().as_str(),
-            "kbs-service-trustee-operator-system.apps.rs01nyk5.eastus.aroapp.io"
-        );
+        assert_eq!(c.host().unwrap().as_str(), "kbs-service-trustee-operator-system.apps.my-cluster.example");
+        assert_eq!(c.warnings().len(), 1, "the placeholder domain is named");
         let defaults = Config { domain: c.domain.clone(), ..Config::default() };
         assert_eq!(c.namespace, defaults.namespace);
         assert_eq!(c.certificate, defaults.certificate);
         assert_eq!(c.image_policy.policy_secret, defaults.image_policy.policy_secret);
         assert_eq!(c.image_policy.signed[0].secret.as_str(), "conf-devhub-signature");
-        assert_eq!(c.reference_values.expiration.unwrap().to_string(), "2027-12-12T00:00:00Z");
+        assert_eq!(c.reference_values.expiration, None, "the default, 12 months from the render");
         assert_eq!(c.podvm.images.len(), 1);
     }
 

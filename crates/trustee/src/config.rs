@@ -490,6 +490,35 @@ pub const FIELDS: &[(&str, &str)] = &[
     ("podvm.retries", "--retries"),
 ];
 
+/// The command-line flag of a configuration field, or of the field a nested
+/// path belongs to (`image_policy.signed.key` is given with
+/// `--signed-image`).
+pub fn flag_of(field: &str) -> Option<&'static str> {
+    FIELDS
+        .iter()
+        .filter(|(path, _)| {
+            field == *path || field.strip_prefix(path).is_some_and(|rest| rest.starts_with('.'))
+        })
+        .max_by_key(|(path, _)| path.len())
+        .map(|(_, flag)| *flag)
+}
+
+/// The reserved top-level domain (RFC 2606) of the `--init` template's
+/// placeholder domain: no guest can ever reach a host under it.
+pub const PLACEHOLDER_TLD: &str = "example";
+
+/// A file the configuration names, with the field and flag that name it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InputFile<'a> {
+    /// The configuration field (`image_policy.signed.key`).
+    pub field: &'static str,
+    /// The command-line flag giving that field (`--signed-image`).
+    pub flag: &'static str,
+    /// The path, as the configuration gives it (resolved by
+    /// [`Config::resolve_paths`]).
+    pub path: &'a Path,
+}
+
 /// Reads a table given on the command line as `field=value,field=value`
 /// (for `--signed-image` and `--variant`), with the same field names, checks
 /// and defaults as in the configuration file. A field holding a comma is
@@ -758,6 +787,65 @@ impl Config {
         out
     }
 
+    /// Whether a render is cert-manager's first phase: no KBS certificate
+    /// yet, so no initdata and no reference values, and no podvm
+    /// measurements needed.
+    pub fn is_first_phase(&self, kbs_cert_given: bool) -> bool {
+        self.keys == KeyMode::CertManager && !kbs_cert_given
+    }
+
+    /// Every file a render reads, in the order the configuration names
+    /// them: the first phase ([`Config::is_first_phase`]) reads only the
+    /// image-signing keys; a complete render also reads the agent policies,
+    /// variant documents and measurements files, and the podvm access files
+    /// (keys, credentials) when it fetches podvm images. The caller reads
+    /// them all before rendering, so that every unreadable one is reported
+    /// at once.
+    pub fn input_files(&self, kbs_cert_given: bool) -> Vec<InputFile<'_>> {
+        let file = |field: &'static str, path| InputFile {
+            field,
+            flag: flag_of(field).expect("every field has its flag"),
+            path,
+        };
+        let referenced = self.referenced_files().into_iter().map(|(field, path)| file(field, path));
+        if self.is_first_phase(kbs_cert_given) {
+            return referenced.filter(|f| f.field == "image_policy.signed.key").collect();
+        }
+        let mut out: Vec<InputFile<'_>> = referenced.collect();
+        if !self.podvm.images.is_empty() {
+            let pv = &self.podvm;
+            for (field, path) in
+                [("podvm.key", &pv.key), ("podvm.rekor_key", &pv.rekor_key), ("podvm.authfile", &pv.authfile)]
+            {
+                if let Some(path) = path {
+                    out.push(file(field, path));
+                }
+            }
+        }
+        out
+    }
+
+    /// What is legal but almost certainly not meant: a KBS host under the
+    /// reserved `.example` domain of the `--init` template's placeholder.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        let (field, host) = match (&self.domain, &self.kbs_host) {
+            (Some(domain), _) => ("domain", domain),
+            (None, Some(host)) => ("kbs_host", host),
+            (None, None) => return out,
+        };
+        let tld = host.as_str().rsplit('.').next().unwrap_or_default();
+        if tld.eq_ignore_ascii_case(PLACEHOLDER_TLD) {
+            out.push(format!(
+                "{field} {host} is under the reserved .{PLACEHOLDER_TLD} domain, a placeholder no guest can \
+                 reach; set domain (--domain) to your cluster's ingress domain \
+                 (oc get ingress.config/cluster -o jsonpath='{{.spec.domain}}') or kbs_host (--kbs-host) \
+                 to the KBS host"
+            ));
+        }
+        out
+    }
+
     /// Resolves every relative path against `base` (the directory of the
     /// configuration file), so that paths in a file mean the same wherever
     /// rvkit runs.
@@ -1014,6 +1102,50 @@ mod tests {
         let mut c = valid();
         c.reference_values.pcr_prefixes.clear();
         assert!(reason(&c).contains("pcr_prefixes"));
+    }
+
+    #[test]
+    fn nested_fields_have_the_flag_of_their_table() {
+        assert_eq!(flag_of("domain"), Some("--domain"));
+        assert_eq!(flag_of("image_policy.signed.key"), Some("--signed-image"));
+        assert_eq!(flag_of("initdata.variants.document"), Some("--variant"));
+        assert_eq!(flag_of("podvm.key"), Some("--key"));
+        assert_eq!(flag_of("podvm.keys"), None);
+        assert_eq!(flag_of("podvm"), None);
+    }
+
+    #[test]
+    fn the_first_cert_manager_phase_reads_only_the_signing_keys() {
+        let c = valid();
+        let fields = |v: Vec<InputFile<'_>>| v.iter().map(|f| (f.field, f.flag)).collect::<Vec<_>>();
+        assert_eq!(fields(c.input_files(false)), [("image_policy.signed.key", "--signed-image")]);
+        assert_eq!(
+            fields(c.input_files(true)),
+            [
+                ("image_policy.signed.key", "--signed-image"),
+                ("initdata.agent_policy", "--agent-policy"),
+                ("initdata.variants.agent_policy", "--variant"),
+                ("podvm.measurements", "--measurements"),
+                ("podvm.key", "--key"),
+                ("podvm.rekor_key", "--rekor-key"),
+                ("podvm.authfile", "--authfile"),
+            ]
+        );
+        let local = Config { keys: KeyMode::Local, ..valid() };
+        assert_eq!(local.input_files(false).len(), 7);
+    }
+
+    #[test]
+    fn a_host_under_the_placeholder_domain_is_warned_about() {
+        let mut c = valid();
+        assert!(c.warnings().is_empty());
+        c.domain = Some(name("apps.lab.example"));
+        assert_eq!(c.warnings().len(), 1);
+        c.domain = None;
+        c.kbs_host = Some(name("kbs.example"));
+        assert!(c.warnings()[0].starts_with("kbs_host kbs.example is under the reserved .example domain"));
+        c.kbs_host = Some(name("kbs.example.com"));
+        assert!(c.warnings().is_empty());
     }
 
     #[test]

@@ -67,6 +67,20 @@ pub enum Error {
         /// What is wrong with it.
         reason: String,
     },
+    /// The KBS certificate handed in does not name the KBS host: the guest
+    /// would refuse the TLS connection.
+    #[error(
+        "kbs certificate from {origin}: does not name the KBS host {host} (its subject alternative names: {names})"
+    )]
+    KbsCertHost {
+        /// Where it came from (a file name).
+        origin: String,
+        /// The KBS host of the configuration.
+        host: String,
+        /// Its subject alternative names, `DNS:name` or `IP:address`,
+        /// comma-separated (`none` if it has none).
+        names: String,
+    },
     /// Generating a key or self-signed certificate failed.
     #[error("cannot generate the {what}: {reason}")]
     KeyGeneration {
@@ -76,7 +90,7 @@ pub enum Error {
         reason: String,
     },
     /// An initdata document could not be rendered or read.
-    #[error("{label}: {source}")]
+    #[error("{label}")]
     Initdata {
         /// The document (`initdata.toml`, a variant's file, ...).
         label: String,
@@ -93,7 +107,7 @@ pub enum Error {
         findings: String,
     },
     /// Measurements could not be read or reference values not built.
-    #[error("{label}: {source}")]
+    #[error("{label}")]
     Rvps {
         /// The input (a measurements file or image) or `reference values`.
         label: String,
@@ -101,6 +115,9 @@ pub enum Error {
         #[source]
         source: rvkit_rvps::Error,
     },
+    /// Reference values that cannot be published as configured.
+    #[error(transparent)]
+    ReferenceValues(rvkit_rvps::Error),
     /// A date that must lie in the future does not.
     #[error("{what} expires at {at}, which is not in the future")]
     Expired {
@@ -109,4 +126,15 @@ pub enum Error {
         /// When, as `YYYY-MM-DDTHH:MM:SSZ`.
         at: String,
     },
+}
+
+impl Error {
+    /// Whether the inputs were read and fail a check against each other:
+    /// a KBS certificate for another host or past its validity, a rendered
+    /// initdata document that does not validate. The CLI exits 1 for these,
+    /// as `rvkit initdata render` does for the same certificate; every other
+    /// error is an input that cannot be read or used as given (exit 2).
+    pub fn is_check_failure(&self) -> bool {
+        matches!(self, Error::KbsCertHost { .. } | Error::Expired { .. } | Error::InitdataInvalid { .. })
+    }
 }

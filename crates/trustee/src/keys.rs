@@ -280,12 +280,10 @@ impl KbsCert {
     /// rule `initdata check` applies ([`rvkit_names::tls`]).
     pub fn check_serves(&self, origin: &str, host: &str, now_unix: i64) -> Result<(), Error> {
         if !tls::covers(&self.names, &Host::parse(host)) {
-            return Err(Error::KbsCert {
+            return Err(Error::KbsCertHost {
                 origin: origin.to_owned(),
-                reason: format!(
-                    "does not name the KBS host {host} (its subject alternative names: {})",
-                    san_list(&self.names)
-                ),
+                host: host.to_owned(),
+                names: san_list(&self.names),
             });
         }
         if self.not_after <= now_unix {

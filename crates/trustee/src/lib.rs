@@ -16,7 +16,7 @@
 //! that does not hold.
 //!
 //! The crate is pure: it never touches the network or the file system. The
-//! caller reads the files a configuration names ([`Config::referenced_files`]),
+//! caller reads the files a configuration names ([`Config::input_files`]),
 //! fetches podvm measurements, and writes the [`Bundle`]'s files.
 //!
 //! ```
@@ -63,8 +63,9 @@ mod yaml;
 pub use bundle::{Bundle, BundleFile, Inputs, init_template, render};
 pub use check::{Finding, Report, check};
 pub use config::{
-    CertificateConfig, Config, DefaultPolicy, FIELDS, Hours, ImagePolicyConfig, InitdataConfig, KeyMode,
-    PodvmConfig, Profile, ReferenceValuesConfig, ServiceType, SignedImage, Variant, parse_flag_table,
+    CertificateConfig, Config, DefaultPolicy, FIELDS, Hours, ImagePolicyConfig, InitdataConfig, InputFile,
+    KeyMode, PLACEHOLDER_TLD, PodvmConfig, Profile, ReferenceValuesConfig, ServiceType, SignedImage, Variant,
+    flag_of, parse_flag_table,
 };
 pub use error::Error;
 pub use keys::{KbsCert, LocalKeys, PublicKeyType, TlsPair, check_public_key};
