@@ -7,20 +7,20 @@ use std::fs;
 use std::io::Write as _;
 use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, anyhow};
 use clap::{Args, Subcommand};
 use rvkit_pcr::HashAlg;
-use rvkit_rvps::{Expiration, Tee};
+use rvkit_rvps::{Expiration, Format, PcrPrefix};
+use rvkit_trustee::layout;
 use rvkit_trustee::names::{DataKey, DnsLabel, Hostname, ObjectName};
 use rvkit_trustee::{
     Bundle, CheckReport, Config, DefaultPolicy, Hours, Inputs, KbsCert, KeyMode, LocalKeys, MANIFEST,
-    Profile, RvFormat, ServiceType, SignedImage, Variant, parse_flag_table, parse_manifest,
+    Profile, ServiceType, SignedImage, Variant, parse_flag_table,
 };
 
 use crate::cmd_podvm::{ImageArgs, fetch};
-use crate::io::{detail, note, quiet, read_input, warn, write_output};
+use crate::io::{detail, note, now_unix, quiet, read_input, warn, write_output};
 use crate::report::to_json;
 use crate::{CmdResult, Failure};
 
@@ -156,16 +156,16 @@ struct FieldArgs {
     variant: Vec<String>,
     /// Reference-value ConfigMap format: array (Trustee <= v0.18) or kv (v0.19+) [default: array].
     #[arg(long)]
-    format: Option<RvFormat>,
+    format: Option<Format>,
     /// Reference-value expiration, YYYY-MM-DDTHH:MM:SSZ [default: 12 months from today].
     #[arg(long, value_name = "T")]
     expiration: Option<Expiration>,
     /// Also accept the PCR8 of pods without initdata (--dummy-initdata=false to turn off).
     #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
     dummy_initdata: Option<bool>,
-    /// TEE name prefixes, comma-separated [default: snp,tdx].
-    #[arg(long, value_delimiter = ',')]
-    tees: Vec<Tee>,
+    /// vTPM PCR name prefixes (snp_pcrNN, tdx_pcrNN), comma-separated [default: snp,tdx].
+    #[arg(long, value_name = "PREFIXES", value_delimiter = ',', alias = "tees")]
+    pcr_prefixes: Vec<PcrPrefix>,
     /// A signed podvm image to read measurements from, replacing the file's list
     /// (repeatable; `--image=` empties it).
     #[arg(long, value_name = "IMAGE")]
@@ -273,8 +273,8 @@ impl FieldArgs {
         set(&mut rv.format, self.format);
         set_opt(&mut rv.expiration, self.expiration);
         set(&mut rv.dummy_initdata, self.dummy_initdata);
-        if !self.tees.is_empty() {
-            rv.tees = self.tees;
+        if !self.pcr_prefixes.is_empty() {
+            rv.pcr_prefixes = self.pcr_prefixes;
         }
         let pv = &mut c.podvm;
         set_list(&mut pv.images, self.image);
@@ -290,10 +290,6 @@ impl FieldArgs {
         set(&mut pv.retries, self.retries);
         Ok(())
     }
-}
-
-fn now_unix() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
 }
 
 pub fn run(cmd: Command) -> CmdResult {
@@ -482,7 +478,7 @@ fn later_files(config: &Config) {
 /// TLS Secrets and they still fit `config`; says on stderr which it is.
 fn previous_keys(dir: &Path, previous: &BTreeSet<String>, config: &Config, now: i64) -> Option<LocalKeys> {
     let c = &config.certificate;
-    let names = [format!("secret-{}.yaml", c.tls_secret), format!("secret-{}.yaml", c.token_secret)];
+    let names = [layout::secret(c.tls_secret.as_str()), layout::secret(c.token_secret.as_str())];
     if !names.iter().all(|n| previous.contains(n)) {
         return None;
     }
@@ -515,8 +511,8 @@ fn existing_bundle(dir: &Path, force: bool) -> Result<BTreeSet<String>, Failure>
         let entry = entry.with_context(|| format!("cannot list {}", dir.display()))?;
         present.insert(entry.file_name().to_string_lossy().into_owned());
     }
-    let previous = match fs::read_to_string(dir.join(MANIFEST)) {
-        Ok(text) => parse_manifest(&text),
+    let previous: BTreeSet<String> = match fs::read_to_string(dir.join(MANIFEST)) {
+        Ok(text) => rvkit_trustee::layout::parse_manifest(&text),
         Err(_) => BTreeSet::new(),
     };
     let foreign: Vec<&String> = present.iter().filter(|n| *n != MANIFEST && !previous.contains(*n)).collect();

@@ -1,7 +1,6 @@
 //! `rvkit initdata ...`: render, check, digest, encode and decode initdata.
 
 use std::path::PathBuf;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, anyhow};
 use clap::Subcommand;
@@ -187,8 +186,7 @@ fn decode_annotation(text: &[u8], label: &str, max_decoded: usize) -> Result<Vec
 }
 
 pub fn validate_options() -> ValidateOptions {
-    let now_unix = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
-    ValidateOptions { now_unix }
+    ValidateOptions { now_unix: crate::io::now_unix() }
 }
 
 /// Fails with exit 1 when the report has errors.

@@ -66,16 +66,7 @@ pub struct ReplayArgs {
     /// Replay into TDX RTMR0-3 (SHA-384): `ccel` reads the index field as a CCEL
     /// measurement-register index (1-4 = RTMR0-3), `pcr` maps PCR indices to RTMRs.
     #[arg(long, value_name = "NUMBERING", num_args = 0..=1, default_missing_value = "ccel")]
-    tdx: Option<TdxNumbering>,
-}
-
-/// How `--tdx` reads the index field.
-#[derive(Clone, Copy, clap::ValueEnum)]
-pub enum TdxNumbering {
-    /// CCEL measurement-register index: 1-4 are RTMR0-3.
-    Ccel,
-    /// PCR index, mapped as TDX firmware maps PCRs to RTMRs.
-    Pcr,
+    tdx: Option<MrNumbering>,
 }
 
 #[derive(Args)]
@@ -238,14 +229,10 @@ fn expect(log: &EventLog, replay: &Replay, path: &Path, banks: &[HashAlg], args:
 fn replay_tdx(
     log: &EventLog,
     label: &str,
-    numbering: TdxNumbering,
+    mode: MrNumbering,
     args: &ReplayArgs,
     pcr_filter: &dyn Fn(u32) -> bool,
 ) -> CmdResult {
-    let mode = match numbering {
-        TdxNumbering::Ccel => MrNumbering::Ccel,
-        TdxNumbering::Pcr => MrNumbering::Pcr,
-    };
     let r = log.replay_rtmrs(mode).map_err(|e| Failure::input(anyhow!("{label}: {e}")))?;
     if args.transcript {
         for step in r.steps() {

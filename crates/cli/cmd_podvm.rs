@@ -23,8 +23,8 @@ pub enum Command {
         #[command(flatten)]
         access: ImageArgs,
         /// Platform an image index resolves to.
-        #[arg(long, value_name = "OS/ARCH", default_value = "linux/amd64")]
-        platform: String,
+        #[arg(long, value_name = "OS/ARCH", default_value = "linux/amd64", alias = "platform")]
+        image_platform: String,
         /// Print the pinned reference and every signature checked as JSON.
         #[arg(long)]
         json: bool,
@@ -36,8 +36,8 @@ pub enum Command {
         #[command(flatten)]
         access: ImageArgs,
         /// Platform an image index resolves to.
-        #[arg(long, value_name = "OS/ARCH", default_value = "linux/amd64")]
-        platform: String,
+        #[arg(long, value_name = "OS/ARCH", default_value = "linux/amd64", alias = "platform")]
+        image_platform: String,
         /// The file inside the image.
         #[arg(long, default_value = DEFAULT_PATH)]
         path: String,
@@ -156,9 +156,9 @@ pub fn fetch(
 
 pub fn run(cmd: Command) -> CmdResult {
     match cmd {
-        Command::Verify { image, access, platform, json } => {
+        Command::Verify { image, access, image_platform, json } => {
             let image = ImageRef::parse(&image).map_err(Failure::input)?;
-            let (pull, verify) = access.options(&platform)?;
+            let (pull, verify) = access.options(&image_platform)?;
             let verified =
                 runtime()?.block_on(rvkit_podvm::verify(&image, &pull, &verify)).map_err(podvm_failure)?;
             eprint!("{verified}");
@@ -166,8 +166,8 @@ pub fn run(cmd: Command) -> CmdResult {
             write_output(None, out.as_bytes())?;
             Ok(())
         }
-        Command::Fetch { image, access, platform, path, max_size, output } => {
-            let (verified, bytes) = fetch(&image, &access, &platform, &path, max_size)?;
+        Command::Fetch { image, access, image_platform, path, max_size, output } => {
+            let (verified, bytes) = fetch(&image, &access, &image_platform, &path, max_size)?;
             eprint!("{verified}");
             write_output(output.as_ref(), &bytes)?;
             Ok(())

@@ -1,7 +1,6 @@
 //! `rvkit rvps ...`: reference values for Trustee's RVPS.
 
 use std::path::{Path, PathBuf};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::anyhow;
 use clap::{Args, Subcommand};
@@ -11,12 +10,12 @@ use rvkit_policy::{
     evaluate, policy_label, verify_ear,
 };
 use rvkit_rvps::{
-    ConfigMapOptions, EmitInput, Expiration, Format, Measurements, Published, ReferenceValueSet, Tee, build,
-    read_published,
+    ConfigMapOptions, EmitInput, Expiration, Format, Measurements, PcrPrefix, Published, ReferenceValueSet,
+    build, read_published,
 };
 
 use crate::cmd_podvm::{ImageArgs, fetch};
-use crate::io::{display, note, read_input, warn, write_output};
+use crate::io::{display, note, now_unix, read_input, warn, write_output};
 use crate::report::to_json;
 use crate::{CmdResult, Failure};
 
@@ -147,9 +146,15 @@ pub struct EmitArgs {
     /// Also allow the PCR8 of the built-in dummy initdata (pods without an annotation).
     #[arg(long)]
     dummy_initdata: bool,
-    /// TEE name prefixes to emit, comma-separated.
-    #[arg(long, value_delimiter = ',', default_value = "snp,tdx")]
-    platform: Vec<Tee>,
+    /// vTPM PCR name prefixes to emit (snp_pcrNN, tdx_pcrNN), comma-separated.
+    #[arg(
+        long,
+        value_name = "PREFIXES",
+        value_delimiter = ',',
+        default_value = "snp,tdx",
+        alias = "platform"
+    )]
+    pcr_prefixes: Vec<PcrPrefix>,
     /// Measurement bank to read.
     #[arg(long, default_value = "sha256")]
     bank: HashAlg,
@@ -163,10 +168,10 @@ pub struct EmitArgs {
     #[arg(long)]
     configmap: bool,
     /// ConfigMap name.
-    #[arg(long, default_value = "trusteeconfig-rvps-reference-values", requires = "configmap")]
+    #[arg(long, default_value = rvkit_rvps::DEFAULT_CONFIGMAP_NAME, requires = "configmap")]
     name: String,
     /// ConfigMap namespace.
-    #[arg(long, default_value = "trustee-operator-system", requires = "configmap")]
+    #[arg(long, default_value = rvkit_rvps::DEFAULT_NAMESPACE, requires = "configmap")]
     namespace: String,
     /// ConfigMap data key [default: reference-values.json for array, reference_value for kv].
     #[arg(long, requires = "configmap")]
@@ -230,7 +235,7 @@ fn emit(args: EmitArgs) -> CmdResult {
         measurements,
         initdata: initdata_bytes.iter().map(|(l, b)| (l.clone(), b.as_slice())).collect(),
         include_dummy_initdata: args.dummy_initdata,
-        tees: args.platform,
+        pcr_prefixes: args.pcr_prefixes,
         bank: args.bank,
         expiration,
     };
@@ -250,10 +255,6 @@ fn emit(args: EmitArgs) -> CmdResult {
     note(format_args!("note: {}", args.format.note()));
     write_output(args.output.as_ref(), text.as_bytes())?;
     Ok(())
-}
-
-fn now_unix() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
 }
 
 /// Twelve months from today at midnight UTC, Trustee's own default.

@@ -11,6 +11,16 @@ use anyhow::{Context, bail};
 /// are a few KiB, so this only stops accidents like pointing at a disk image.
 pub const MAX_INPUT: u64 = 64 * 1024 * 1024;
 
+/// The current time in seconds since the Unix epoch: the one clock reading
+/// the commands hand to the pure libraries (certificate validity, default
+/// expirations).
+pub fn now_unix() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
 /// Reads a whole file (or stdin for `-`), naming it in errors.
 pub fn read_input(path: &Path) -> anyhow::Result<Vec<u8>> {
     let mut buf = Vec::new();

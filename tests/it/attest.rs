@@ -1167,7 +1167,7 @@ fn coverage_of_the_operators_default_policy_attributes_helper_rules_to_their_tee
             "m.json",
             "--initdata",
             "a.toml",
-            "--platform",
+            "--pcr-prefixes",
             "snp",
             "--expiration",
             "2099-01-01T00:00:00Z",

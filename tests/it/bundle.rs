@@ -743,7 +743,7 @@ fn local_mode_keeps_fitting_keys_across_renders() {
     // Each of these makes `generate` give another certificate. (Keys close
     // to expiry are renewed too: a unit test in rvkit-trustee's keys.rs.)
     let changes: &[(&[&str], &str)] = &[
-        (&["--domain", "apps.elsewhere.example"], "not r-kbs-1.apps.elsewhere.example"),
+        (&["--domain", "apps.elsewhere.example"], "not DNS:r-kbs-1.apps.elsewhere.example"),
         (&["--common-name", "another-cn"], "subject is not the configured one"),
         (&["--organization", "Another Org"], "subject is not the configured one"),
         (&["--duration", "4380h"], "lifetime is not 4380h"),
@@ -1312,7 +1312,7 @@ fn bundle_check_catches_single_edits() {
             file: "trusteeconfig.yaml",
             from: "profileType: Restricted",
             to: "profileType: Strict",
-            expect: "profileType \"Strict\" is not Restricted or Permissive",
+            expect: "profileType \"Strict\" is not one of Restricted, Permissive",
         },
         Edit {
             file: "trusteeconfig.yaml",
@@ -1481,4 +1481,65 @@ fn podvm_images_are_verified_and_give_what_their_measurements_file_gives() {
     ]);
     fails(rvkit_in(d, &args.iter().map(String::as_str).collect::<Vec<_>>()), 1);
     assert!(!d.join("wrong").exists());
+}
+
+/// `initdata check` and `bundle --kbs-cert` apply one rule for whether a
+/// certificate covers the KBS host, and for hosts written without a trailing
+/// dot it is the rule of OpenSSL (`x509 -checkhost`, and `-checkip` for an
+/// address): a dNSName with a trailing dot names no host, an IP host is
+/// covered only by an iPAddress entry, case does not matter.
+#[test]
+fn initdata_check_and_bundle_agree_on_kbs_certificates() {
+    if !have_tools("initdata_check_and_bundle_agree_on_kbs_certificates", TOOLS) {
+        return;
+    }
+    let dir = tempdir();
+    let d = dir.path();
+    let c = &CASES[0];
+    let base = fs::read_to_string(d.join(setup_case(d, c, "cert-manager"))).unwrap();
+    let domain_line = format!("domain = \"{}\"", c.domain);
+    assert!(base.contains(&domain_line));
+    for (i, (host, san, covered)) in [
+        ("kbs.example.com", "DNS:kbs.example.com", true),
+        ("kbs.example.com", "DNS:KBS.Example.COM", true),
+        ("kbs.example.com", "DNS:kbs.example.com.", false),
+        ("kbs.example.com", "DNS:*.example.com", true),
+        ("192.0.2.7", "IP:192.0.2.7", true),
+        ("192.0.2.7", "DNS:192.0.2.7", false),
+        ("192.0.2.7", "DNS:kbs.example.com,IP:192.0.2.8", false),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let check = if host.parse::<std::net::IpAddr>().is_ok() { "-checkip" } else { "-checkhost" };
+        let verdict = bash(
+            d,
+            &format!(
+                "openssl req -x509 -nodes -days 365 -newkey rsa:2048 -keyout c{i}.key -out c{i}.crt \
+                 -subj /CN=kbs -addext 'subjectAltName={san}' 2>/dev/null\n\
+                 openssl x509 -in c{i}.crt -noout {check} {host}"
+            ),
+        );
+        let verdict = String::from_utf8(verdict).unwrap();
+        assert_eq!(!verdict.contains("does NOT match"), covered, "openssl on {san} for {host}: {verdict}");
+
+        let pem = fs::read_to_string(d.join(format!("c{i}.crt"))).unwrap();
+        let params = rvkit_initdata::render::RenderParams::new(format!("https://{host}"), pem);
+        fs::write(d.join(format!("i{i}.toml")), rvkit_initdata::render::render(&params).unwrap()).unwrap();
+        // Accepted (exit 0), or refused with `code` and a message naming the host.
+        let verdict = |args: &[&str], code: i32, refusal: &str| {
+            let out = rvkit_in(d, args);
+            let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+            let want = if covered { 0 } else { code };
+            assert_eq!(out.status.code(), Some(want), "{args:?}, {san} for {host}: {stderr}");
+            assert_eq!(stderr.contains(&format!("{refusal} {host}")), !covered, "{stderr}");
+        };
+        verdict(&["initdata", "check", &format!("i{i}.toml")], 1, "does not cover the kbs host");
+
+        let config = format!("t{i}.toml");
+        fs::write(d.join(&config), base.replace(&domain_line, &format!("kbs_host = \"{host}\""))).unwrap();
+        let cert = format!("c{i}.crt");
+        let bundle = ["bundle", "--config", &config, "-o", &format!("b{i}"), "--kbs-cert", &cert];
+        verdict(&bundle, 1, "does not name the KBS host");
+    }
 }

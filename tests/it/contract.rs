@@ -130,7 +130,7 @@ fn a_kbs_certificate_for_another_host_fails_verification_in_render_and_bundle() 
             stderr,
             format!(
                 "error: kbs certificate from {flag} {file}: does not name the KBS host {host} \
-                 (its DNS names: other.example.com)\n"
+                 (its subject alternative names: DNS:other.example.com)\n"
             )
         );
     }

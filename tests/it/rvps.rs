@@ -75,7 +75,7 @@ fn sample_format_is_a_register_message() {
     fs::write(d.join("m.json"), measurements(&[("pcr03", format!("0x{PCR3}"))])).unwrap();
     let out = ok(rvkit_in(
         d,
-        &["rvps", "emit", "--measurements", "m.json", "--format", "sample", "--platform", "snp"],
+        &["rvps", "emit", "--measurements", "m.json", "--format", "sample", "--pcr-prefixes", "snp"],
     ));
     let msg: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(msg["version"], "0.1.0");
@@ -104,7 +104,7 @@ fn pcr08_conflict_names_both_values() {
     .unwrap();
     let out = ok(rvkit_in(
         d,
-        &["rvps", "emit", "--measurements", "same.json", "--initdata", "i.toml", "--platform", "tdx"],
+        &["rvps", "emit", "--measurements", "same.json", "--initdata", "i.toml", "--pcr-prefixes", "tdx"],
     ));
     assert_eq!(out.matches(rvkit_initdata::DUMMY_PCR8_HEX).count(), 1, "{out}");
 }
@@ -137,7 +137,7 @@ fn several_files_merge_and_dummy_initdata_is_optional() {
             "--initdata",
             "i.toml",
             "--dummy-initdata",
-            "--platform",
+            "--pcr-prefixes",
             "snp",
             "--expiration",
             "2099-12-12T00:00:00Z",
@@ -162,6 +162,7 @@ fn default_expiration_is_twelve_months_ahead_at_midnight() {
     let dir = tempdir();
     let d = dir.path();
     fs::write(d.join("m.json"), measurements(&[("pcr03", PCR3.to_owned())])).unwrap();
+    // `--platform` is the old spelling of `--pcr-prefixes`, kept as an alias.
     let out = rvkit_in(d, &["rvps", "emit", "--measurements", "m.json", "--platform", "snp"]);
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     assert!(stderr.contains("v0.19") || stderr.contains("0.19"), "format note on stderr: {stderr}");
@@ -238,7 +239,7 @@ fn diff_merge_and_check_read_the_array_format_under_the_kv_key() {
             "m.json",
             "--initdata",
             "i.toml",
-            "--platform",
+            "--pcr-prefixes",
             "snp",
             "--expiration",
             "2099-01-01T00:00:00Z",
@@ -280,4 +281,45 @@ fn diff_merge_and_check_read_the_array_format_under_the_kv_key() {
          reference values: legacy.yaml (ConfigMap rvps-reference-values key reference_value (array format), 5 names)\n\
          5 comparisons, 0 failed\n"
     );
+}
+
+/// Every spelled value follows one rule: any case is read, and the result is
+/// the same as with the canonical spelling; an unknown word names the
+/// accepted ones and exits 2.
+#[test]
+fn spelled_values_are_read_in_any_case() {
+    let dir = tempdir();
+    let d = dir.path();
+    fs::write(d.join("m.json"), measurements(&[("pcr03", PCR3.to_owned())])).unwrap();
+    let emit = |format: &str, prefixes: &str, bank: &str| {
+        let args = [
+            "rvps",
+            "emit",
+            "--measurements",
+            "m.json",
+            "--format",
+            format,
+            "--pcr-prefixes",
+            prefixes,
+            "--bank",
+            bank,
+            "--expiration",
+            "2099-12-12T00:00:00Z",
+        ];
+        rvkit_in(d, &args)
+    };
+    let canonical = ok(emit("kv", "snp,tdx", "sha256"));
+    assert_eq!(ok(emit("KV", "SNP,Tdx", "SHA-256")), canonical);
+    assert_eq!(ok(emit("Kv", "snp,TDX", "Sha256")), canonical);
+    let stderr = fails(emit("json", "snp", "sha256"), 2);
+    assert!(
+        stderr.contains("unknown reference value format \"json\" (expected array, kv or sample)"),
+        "{stderr}"
+    );
+    let stderr = fails(emit("kv", "sev", "sha256"), 2);
+    assert!(stderr.contains("unknown pcr name prefix \"sev\" (expected snp or tdx)"), "{stderr}");
+
+    fs::write(d.join("i.toml"), rvkit_initdata::DUMMY_INITDATA).unwrap();
+    let digest = |platform: &str| ok(rvkit_in(d, &["initdata", "digest", "i.toml", "--platform", platform]));
+    assert_eq!(digest("TDX"), digest("tdx"));
 }

@@ -1,5 +1,4 @@
 use std::fmt;
-use std::str::FromStr;
 
 use rvkit_pcr::{Digest, ExtendStep, HashAlg, PcrBank, PcrIndex};
 
@@ -8,34 +7,25 @@ use crate::{Error, InitData};
 /// The PCR the peer-pods podvm extends with the initdata digest.
 pub const INITDATA_PCR: u32 = 8;
 
-/// A platform that binds the initdata digest into its evidence.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Platform {
-    /// A virtual TPM (Azure confidential VMs and other peer pods): PCR8 of the
-    /// SHA-256 bank is extended with the digest.
-    Vtpm,
-    /// Intel TDX: the digest is the 48-byte MRCONFIGID of the TD.
-    Tdx,
-    /// AMD SEV-SNP: the digest is the 32-byte HOST_DATA of the guest.
-    Snp,
-    /// Arm CCA: the digest is the 64-byte realm personalization value.
-    Cca,
+rvkit_names::spelled_enum! {
+    /// A platform that binds the initdata digest into its evidence, named
+    /// `vtpm`, `tdx`, `snp` or `cca`.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+    pub enum Platform {
+        /// A virtual TPM (Azure confidential VMs and other peer pods): PCR8 of the
+        /// SHA-256 bank is extended with the digest.
+        Vtpm = "vtpm",
+        /// Intel TDX: the digest is the 48-byte MRCONFIGID of the TD.
+        Tdx = "tdx",
+        /// AMD SEV-SNP: the digest is the 32-byte HOST_DATA of the guest.
+        Snp = "snp",
+        /// Arm CCA: the digest is the 64-byte realm personalization value.
+        Cca = "cca",
+    }
+    error: Error = |s| Error::UnknownPlatform { name: s.to_owned() };
 }
 
 impl Platform {
-    /// All platforms.
-    pub const ALL: [Platform; 4] = [Platform::Vtpm, Platform::Tdx, Platform::Snp, Platform::Cca];
-
-    /// The lowercase name: `vtpm`, `tdx`, `snp` or `cca`.
-    pub const fn name(self) -> &'static str {
-        match self {
-            Platform::Vtpm => "vtpm",
-            Platform::Tdx => "tdx",
-            Platform::Snp => "snp",
-            Platform::Cca => "cca",
-        }
-    }
-
     /// The name of the evidence field that carries the binding.
     pub const fn field(self) -> &'static str {
         match self {
@@ -53,24 +43,6 @@ impl Platform {
             Platform::Tdx => 48,
             Platform::Cca => 64,
         }
-    }
-}
-
-impl fmt::Display for Platform {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl FromStr for Platform {
-    type Err = Error;
-
-    /// Accepts `vtpm`, `tdx`, `snp`, `cca` in any case.
-    fn from_str(s: &str) -> Result<Self, Error> {
-        Platform::ALL
-            .into_iter()
-            .find(|p| p.name().eq_ignore_ascii_case(s))
-            .ok_or_else(|| Error::UnknownPlatform { name: s.to_owned() })
     }
 }
 

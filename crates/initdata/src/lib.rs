@@ -31,7 +31,6 @@ mod document;
 mod error;
 pub mod render;
 mod report;
-mod url;
 mod validate;
 
 pub use binding::{Binding, INITDATA_PCR, Platform, fit, pcr8_from_digest};

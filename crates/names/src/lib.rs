@@ -2,10 +2,13 @@
 //! Kubernetes rules for object names and data keys ([`k8s`], after
 //! k8s.io/apimachinery's `validation` package) and the container image
 //! reference grammar ([`image`], after the distribution project's
-//! `reference` package and the OCI distribution specification). Pure
-//! functions with no dependencies, shared by the crates that parse image
-//! references (rvkit-podvm), image-signature policy scopes (rvkit-trustee)
-//! and render Kubernetes objects (rvkit-rvps, rvkit-trustee).
+//! `reference` package and the OCI distribution specification), and which
+//! server a URL names and whether a certificate covers it ([`tls`], after
+//! RFC 6125 and RFC 5280). Pure functions with no dependencies, shared by
+//! the crates that parse image references (rvkit-podvm), image-signature
+//! policy scopes (rvkit-trustee), check KBS URLs and certificates
+//! (rvkit-initdata, rvkit-trustee) and render Kubernetes objects
+//! (rvkit-rvps, rvkit-trustee).
 //!
 //! ```
 //! use rvkit_names::{image, k8s};
@@ -21,3 +24,5 @@
 
 pub mod image;
 pub mod k8s;
+pub mod spelled;
+pub mod tls;

@@ -1,28 +1,28 @@
-use std::fmt;
 use std::io::{self, Read};
-use std::str::FromStr;
 
 use sha2::Digest as _;
 
 use crate::{Digest, Error};
 
-/// A hash algorithm of a TPM bank or an initdata document.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum HashAlg {
-    /// SHA-1 (TPM_ALG_SHA1, 0x0004); only for legacy event logs.
-    Sha1,
-    /// SHA-256 (TPM_ALG_SHA256, 0x000B).
-    Sha256,
-    /// SHA-384 (TPM_ALG_SHA384, 0x000C).
-    Sha384,
-    /// SHA-512 (TPM_ALG_SHA512, 0x000D).
-    Sha512,
+rvkit_names::spelled_enum! {
+    /// A hash algorithm of a TPM bank or an initdata document. Its name is
+    /// the lowercase one used in initdata documents and measurement files;
+    /// parsing also accepts the `sha-256` spelling, in any case.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+    pub enum HashAlg {
+        /// SHA-1 (TPM_ALG_SHA1, 0x0004); only for legacy event logs.
+        Sha1 = "sha1" | "sha-1",
+        /// SHA-256 (TPM_ALG_SHA256, 0x000B).
+        Sha256 = "sha256" | "sha-256",
+        /// SHA-384 (TPM_ALG_SHA384, 0x000C).
+        Sha384 = "sha384" | "sha-384",
+        /// SHA-512 (TPM_ALG_SHA512, 0x000D).
+        Sha512 = "sha512" | "sha-512",
+    }
+    error: Error = |s| Error::UnknownAlgorithm { name: s.to_owned() };
 }
 
 impl HashAlg {
-    /// All algorithms, shortest digest first.
-    pub const ALL: [HashAlg; 4] = [HashAlg::Sha1, HashAlg::Sha256, HashAlg::Sha384, HashAlg::Sha512];
-
     /// The digest length in bytes.
     pub const fn digest_len(self) -> usize {
         match self {
@@ -30,16 +30,6 @@ impl HashAlg {
             HashAlg::Sha256 => 32,
             HashAlg::Sha384 => 48,
             HashAlg::Sha512 => 64,
-        }
-    }
-
-    /// The lowercase name used in initdata documents and measurement files.
-    pub const fn name(self) -> &'static str {
-        match self {
-            HashAlg::Sha1 => "sha1",
-            HashAlg::Sha256 => "sha256",
-            HashAlg::Sha384 => "sha384",
-            HashAlg::Sha512 => "sha512",
         }
     }
 
@@ -83,27 +73,6 @@ impl HashAlg {
             h.update(part);
         }
         h.finish()
-    }
-}
-
-impl fmt::Display for HashAlg {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl FromStr for HashAlg {
-    type Err = Error;
-
-    /// Accepts the lowercase names and the `sha-256` spelling, any case.
-    fn from_str(s: &str) -> Result<Self, Error> {
-        match s.to_ascii_lowercase().replace('-', "").as_str() {
-            "sha1" => Ok(HashAlg::Sha1),
-            "sha256" => Ok(HashAlg::Sha256),
-            "sha384" => Ok(HashAlg::Sha384),
-            "sha512" => Ok(HashAlg::Sha512),
-            _ => Err(Error::UnknownAlgorithm { name: s.to_owned() }),
-        }
     }
 }
 

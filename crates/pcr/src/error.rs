@@ -10,6 +10,12 @@ pub enum Error {
         /// The name as given.
         name: String,
     },
+    /// A measurement-register numbering that is not `ccel` or `pcr`.
+    #[error("unknown measurement-register numbering {name:?} (expected ccel or pcr)")]
+    UnknownNumbering {
+        /// The name as given.
+        name: String,
+    },
     /// A hex string with a character outside `0-9a-fA-F`.
     #[error("invalid hex digit {found:?} at position {position} in {input:?}")]
     InvalidHex {

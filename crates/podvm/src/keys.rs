@@ -60,26 +60,22 @@ impl PublicKey {
     /// `what` names the key in error messages (`signing key`, a file name).
     pub fn from_pem_or_der(data: &[u8], what: &str) -> Result<PublicKey, Error> {
         let invalid = |reason: String| Error::InvalidKey { what: what.to_owned(), reason };
-        let (label, der) = match find_pem_block(data) {
-            Some(block) => {
-                let (label, der) =
-                    pem_rfc7468::decode_vec(block).map_err(|e| invalid(format!("invalid PEM: {e}")))?;
-                (Some(label.to_owned()), der)
-            }
-            None => (None, data.to_vec()),
+        // The PEM front-end every rvkit command reads keys with; without a
+        // PEM block the bytes are taken for DER.
+        let (label, der) = if find_pem_block(data).is_some() {
+            let block = rvkit_keys::pem::first_block(data, &["PUBLIC KEY", "RSA PUBLIC KEY"])
+                .map_err(|e| invalid(format!("it {e}")))?;
+            (Some(block.label), block.contents)
+        } else {
+            (None, data.to_vec())
         };
-        match label.as_deref() {
-            Some("RSA PUBLIC KEY") => {
-                let k = rsa::PublicKey::from_pkcs1_der(&der)
-                    .map_err(|e| invalid(format!("invalid PKCS#1 RSA key: {e}")))?;
-                let spki = k.to_public_key_der().map_err(|e| invalid(e.to_string()))?.into_vec();
-                Self::from_spki(&spki).map_err(invalid)
-            }
-            Some("PUBLIC KEY") | None => Self::from_spki(&der).map_err(invalid),
-            Some(other) => Err(invalid(format!(
-                "PEM label {other:?} (expected PUBLIC KEY; private keys and certificates are refused)"
-            ))),
+        if label.as_deref() == Some("RSA PUBLIC KEY") {
+            let k = rsa::PublicKey::from_pkcs1_der(&der)
+                .map_err(|e| invalid(format!("invalid PKCS#1 RSA key: {e}")))?;
+            let spki = k.to_public_key_der().map_err(|e| invalid(e.to_string()))?.into_vec();
+            return Self::from_spki(&spki).map_err(invalid);
         }
+        Self::from_spki(&der).map_err(invalid)
     }
 
     fn from_spki(der: &[u8]) -> Result<PublicKey, String> {

@@ -8,13 +8,15 @@
 //! (the `trustee-token-cert` Secret of the walkthrough), or its public key.
 
 use base64::Engine as _;
-use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use p256::ecdsa::signature::Verifier as _;
 use p256::ecdsa::{Signature, VerifyingKey};
 use p256::pkcs8::DecodePublicKey as _;
 use serde_json::{Map, Value};
-use x509_parser::pem::Pem;
 use x509_parser::prelude::{FromDer as _, X509Certificate};
+
+use rvkit_keys::pem;
+use rvkit_keys::secret::Secret;
 
 use crate::Error;
 
@@ -31,49 +33,36 @@ impl TokenKey {
         let bad = |message: String| Error::TokenKey { message };
         let text = std::str::from_utf8(bytes).map_err(|_| bad("is not text".to_owned()))?;
         if !text.contains("-----BEGIN") {
-            return TokenKey::from_secret(text);
+            return TokenKey::from_secret(bytes);
         }
-        if text.contains("PRIVATE KEY-----") {
-            return Err(bad(
-                "holds a private key; give the token signer's certificate or public key".to_owned()
-            ));
-        }
-        let block = Pem::iter_from_buffer(bytes)
-            .next()
-            .ok_or_else(|| bad("has no PEM block".to_owned()))?
-            .map_err(|e| bad(format!("is not valid PEM: {e}")))?;
-        let spki = match block.label.as_str() {
-            "CERTIFICATE" => {
-                let (_, cert) = X509Certificate::from_der(&block.contents)
-                    .map_err(|e| bad(format!("is not an X.509 certificate: {e}")))?;
-                cert.public_key().raw.to_vec()
+        let block = match pem::first_block(bytes, &["CERTIFICATE", "PUBLIC KEY"]) {
+            Ok(block) => block,
+            Err(e @ pem::Problem::PrivateKey { .. }) => {
+                return Err(bad(format!("{e}; give the token signer's certificate or public key")));
             }
-            "PUBLIC KEY" => block.contents,
-            other => {
-                return Err(bad(format!("holds a {other:?} PEM block, not a CERTIFICATE or PUBLIC KEY")));
-            }
+            Err(e) => return Err(bad(e.to_string())),
+        };
+        let spki = if block.label == "CERTIFICATE" {
+            let (_, cert) = X509Certificate::from_der(&block.contents)
+                .map_err(|e| bad(format!("is not an X.509 certificate: {e}")))?;
+            cert.public_key().raw.to_vec()
+        } else {
+            block.contents
         };
         VerifyingKey::from_public_key_der(&spki)
             .map(TokenKey)
             .map_err(|_| bad("is not an ECDSA P-256 key (Trustee signs EAR tokens with ES256)".to_owned()))
     }
 
-    fn from_secret(text: &str) -> Result<TokenKey, Error> {
+    fn from_secret(bytes: &[u8]) -> Result<TokenKey, Error> {
         let bad = |message: String| Error::TokenKey { message };
-        let doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(text)
-            .map_err(|_| bad("is neither PEM nor a Kubernetes Secret".to_owned()))?;
-        let crt = doc
-            .get("data")
-            .and_then(|d| d.get("tls.crt"))
-            .and_then(|v| v.as_str())
-            .ok_or_else(|| bad("is a YAML document without data.\"tls.crt\"".to_owned()))?;
-        let compact: String = crt.chars().filter(|c| !c.is_ascii_whitespace()).collect();
-        let pem =
-            STANDARD.decode(compact).map_err(|e| bad(format!("data.\"tls.crt\" is not base64: {e}")))?;
+        let secret = Secret::parse(bytes)
+            .map_err(|e| bad(format!("is not PEM, and as a Kubernetes Secret it {e}")))?;
+        let pem = secret.entry("tls.crt").map_err(bad)?;
         if !pem.starts_with(b"-----BEGIN") {
-            return Err(bad("data.\"tls.crt\" is not a PEM certificate".to_owned()));
+            return Err(bad("data.tls.crt is not a PEM certificate".to_owned()));
         }
-        TokenKey::parse(&pem)
+        TokenKey::parse(pem)
     }
 
     fn jwk_coordinates(&self) -> (String, String) {

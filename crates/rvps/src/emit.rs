@@ -4,7 +4,7 @@ use rvkit_initdata::INITDATA_PCR;
 use rvkit_pcr::{Digest, ExtendStep, HashAlg, PcrIndex};
 
 use crate::measurements::canonical_key;
-use crate::{Error, Expiration, Measurements, ReferenceValue, RvName, Tee, Warning};
+use crate::{Error, Expiration, Measurements, PcrPrefix, ReferenceValue, RvName, Warning};
 
 /// The label of the built-in dummy initdata document in warnings and
 /// transcripts.
@@ -22,8 +22,8 @@ pub struct EmitInput<'a> {
     /// Also accept the PCR8 of the built-in dummy initdata that peer pods
     /// use when a pod has no initdata.
     pub include_dummy_initdata: bool,
-    /// The platforms to emit names for (`snp_`, `tdx_`).
-    pub tees: Vec<Tee>,
+    /// The vTPM PCR name prefixes to emit names with (`snp_`, `tdx_`).
+    pub pcr_prefixes: Vec<PcrPrefix>,
     /// The bank whose PCRs are emitted; SHA-256 for Azure vTPMs.
     pub bank: HashAlg,
     /// The expiration of every emitted value.
@@ -38,7 +38,7 @@ impl<'a> EmitInput<'a> {
             measurements: Vec::new(),
             initdata: Vec::new(),
             include_dummy_initdata: false,
-            tees: Tee::ALL.to_vec(),
+            pcr_prefixes: PcrPrefix::ALL.to_vec(),
             bank: HashAlg::Sha256,
             expiration,
         }
@@ -186,14 +186,14 @@ impl ValueList {
 ///   `sort_by(.sort_idx, .name)`); each value is a JSON array of lowercase
 ///   hex strings.
 pub fn build(input: &EmitInput) -> Result<(ReferenceValueSet, Vec<Warning>), Error> {
-    let mut tees: Vec<Tee> = Vec::new();
-    for tee in &input.tees {
-        if !tees.contains(tee) {
-            tees.push(*tee);
+    let mut prefixes: Vec<PcrPrefix> = Vec::new();
+    for prefix in &input.pcr_prefixes {
+        if !prefixes.contains(prefix) {
+            prefixes.push(*prefix);
         }
     }
-    if tees.is_empty() {
-        return Err(Error::NoTees);
+    if prefixes.is_empty() {
+        return Err(Error::NoPcrPrefixes);
     }
     let pcr8 = pcr_index(INITDATA_PCR);
     let wants_initdata = !input.initdata.is_empty() || input.include_dummy_initdata;
@@ -276,8 +276,8 @@ pub fn build(input: &EmitInput) -> Result<(ReferenceValueSet, Vec<Warning>), Err
         }
         let pcr = pcr_index(n as u32);
         let value: Vec<serde_json::Value> = list.0.iter().map(|v| v.value.clone().into()).collect();
-        for tee in &tees {
-            let name = RvName::for_pcr(*tee, pcr);
+        for prefix in &prefixes {
+            let name = RvName::for_pcr(*prefix, pcr);
             let rv = ReferenceValue::new(name.clone(), input.expiration, value.clone().into());
             entries.push((pcr.get(), name, rv, list.0.clone()));
         }
@@ -378,18 +378,18 @@ mod tests {
     fn one_tee_and_repeated_tees() {
         let mut input = EmitInput::new(exp());
         input.measurements.push(("m".into(), measurements(&[(3, PCR3)])));
-        input.tees = vec![Tee::Tdx, Tee::Tdx];
+        input.pcr_prefixes = vec![PcrPrefix::Tdx, PcrPrefix::Tdx];
         input.include_dummy_initdata = true;
         let (set, _) = build(&input).unwrap();
         assert_eq!(names(&set), ["tdx_pcr03", "tdx_pcr08"]);
-        input.tees.clear();
-        assert!(matches!(build(&input), Err(Error::NoTees)));
+        input.pcr_prefixes.clear();
+        assert!(matches!(build(&input), Err(Error::NoPcrPrefixes)));
     }
 
     #[test]
     fn sources_merge_in_order_without_repeats() {
         let mut input = EmitInput::new(exp());
-        input.tees = vec![Tee::Snp];
+        input.pcr_prefixes = vec![PcrPrefix::Snp];
         input.measurements.push(("a".into(), measurements(&[(9, &hex(1)), (3, PCR3)])));
         input.measurements.push(("b".into(), measurements(&[(3, PCR3), (9, &hex(2))])));
         input.measurements.push(("c".into(), measurements(&[(9, &hex(1)), (11, &hex(3))])));
@@ -549,7 +549,7 @@ mod tests {
     fn transcript_explains_each_value() {
         let a = initdata("sha256", "a");
         let mut input = EmitInput::new(exp());
-        input.tees = vec![Tee::Snp];
+        input.pcr_prefixes = vec![PcrPrefix::Snp];
         let (mut m, _) =
             Measurements::parse(format!(r#"{{"measurements":{{"sha256":{{"pcr3":"{PCR3}"}}}}}}"#).as_bytes())
                 .unwrap();
@@ -571,7 +571,8 @@ mod tests {
         assert_eq!(t, expected);
     }
 
-    fn arb_input() -> impl Strategy<Value = (Vec<Measurements>, Vec<Vec<u8>>, bool, Vec<Tee>, HashAlg)> {
+    fn arb_input() -> impl Strategy<Value = (Vec<Measurements>, Vec<Vec<u8>>, bool, Vec<PcrPrefix>, HashAlg)>
+    {
         let m = proptest::collection::btree_map(0u32..24, (any::<u8>(), 0usize..4), 0..6).prop_map(|pcrs| {
             let mut m = Measurements::new();
             for (p, (byte, alg)) in pcrs {
@@ -591,7 +592,7 @@ mod tests {
             proptest::collection::vec(m, 0..3),
             proptest::collection::vec(doc, 0..3),
             any::<bool>(),
-            proptest::sample::subsequence(Tee::ALL.to_vec(), 0..=2),
+            proptest::sample::subsequence(PcrPrefix::ALL.to_vec(), 0..=2),
             proptest::sample::select(HashAlg::ALL.to_vec()),
         )
     }
@@ -606,7 +607,7 @@ mod tests {
             input.measurements = ms.into_iter().enumerate().map(|(i, m)| (format!("m{i}"), m)).collect();
             input.initdata = docs.iter().enumerate().map(|(i, d)| (format!("d{i}"), d.as_slice())).collect();
             input.include_dummy_initdata = dummy;
-            input.tees = tees;
+            input.pcr_prefixes = tees;
             input.bank = bank;
             if let Ok((set, _)) = build(&input) {
                 let keys: Vec<(String, String)> = set.values().iter().map(|rv| {

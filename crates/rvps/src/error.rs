@@ -130,15 +130,15 @@ pub enum Error {
         /// What is wrong with it.
         reason: &'static str,
     },
-    /// A platform name other than `snp` or `tdx`.
-    #[error("unknown platform {name:?} (expected snp or tdx)")]
-    UnknownTee {
+    /// A vTPM PCR name prefix other than `snp` or `tdx`.
+    #[error("unknown pcr name prefix {name:?} (expected snp or tdx)")]
+    UnknownPcrPrefix {
         /// The name as given.
         name: String,
     },
-    /// An empty platform list.
-    #[error("no platform given (expected snp, tdx or both)")]
-    NoTees,
+    /// An empty list of vTPM PCR name prefixes.
+    #[error("no pcr name prefix given (expected snp, tdx or both)")]
+    NoPcrPrefixes,
     /// An output format other than `array`, `kv` or `sample`.
     #[error("unknown reference value format {name:?} (expected array, kv or sample)")]
     UnknownFormat {

@@ -55,9 +55,11 @@ pub use emit::{DUMMY_INITDATA_LABEL, EmitInput, Origin, ReferenceValueSet, Value
 pub use error::Error;
 pub use expiration::Expiration;
 pub use measurements::{DEFAULT_MEASUREMENTS_LABEL, Measurements, Warning};
-pub use name::{RvName, Tee};
+pub use name::{PcrPrefix, RvName};
 pub use published::{
     Change, ConfigMap, Diff, Published, Source, compact, diff, json_kind, merge, read_published,
 };
-pub use render::{ConfigMapOptions, Format, render, render_configmap};
+pub use render::{
+    ConfigMapOptions, DEFAULT_CONFIGMAP_NAME, DEFAULT_NAMESPACE, Format, render, render_configmap,
+};
 pub use value::{REFERENCE_VALUE_VERSION, ReferenceValue, parse_published};

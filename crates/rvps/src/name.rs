@@ -39,8 +39,8 @@ impl RvName {
 
     /// The name Trustee's policies use for a PCR of a platform's vTPM:
     /// `snp_pcr03`, `tdx_pcr11`.
-    pub fn for_pcr(tee: Tee, pcr: PcrIndex) -> RvName {
-        RvName(format!("{}pcr{:02}", tee.prefix(), pcr.get()))
+    pub fn for_pcr(prefix: PcrPrefix, pcr: PcrIndex) -> RvName {
+        RvName(format!("{}pcr{:02}", prefix.prefix(), pcr.get()))
     }
 
     /// The name as text.
@@ -80,74 +80,49 @@ impl<'de> serde::Deserialize<'de> for RvName {
     }
 }
 
-/// A confidential-computing platform whose vTPM PCRs get reference values.
-///
-/// Peer pods on Azure run on AMD SEV-SNP or Intel TDX; Trustee's verifiers
-/// report the vTPM's PCRs under `az-snp-vtpm` and `az-tdx-vtpm`, and the
-/// operator's default policy looks them up as `snp_pcrNN` and `tdx_pcrNN`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Tee {
-    /// AMD SEV-SNP (reference values `snp_pcrNN`).
-    Snp,
-    /// Intel TDX (reference values `tdx_pcrNN`).
-    Tdx,
+rvkit_names::spelled_enum! {
+    /// The prefix of a vTPM PCR's reference-value name (`snp_pcrNN`,
+    /// `tdx_pcrNN`), written `snp` or `tdx`.
+    ///
+    /// Peer pods on Azure run on AMD SEV-SNP or Intel TDX; Trustee's verifiers
+    /// report the vTPM's PCRs under `az-snp-vtpm` and `az-tdx-vtpm`, and the
+    /// operator's default policy looks them up as `snp_pcrNN` and `tdx_pcrNN`.
+    /// These are names for the *vTPM* PCRs only: the launch measurements of
+    /// bare-metal SNP and TDX are other reference values with other names.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+    pub enum PcrPrefix {
+        /// The SEV-SNP vTPM's PCRs (reference values `snp_pcrNN`).
+        Snp = "snp",
+        /// The TDX vTPM's PCRs (reference values `tdx_pcrNN`).
+        Tdx = "tdx",
+    }
+    error: Error = |s| Error::UnknownPcrPrefix { name: s.to_owned() };
 }
 
-impl Tee {
-    /// Both platforms, the default.
-    pub const ALL: [Tee; 2] = [Tee::Snp, Tee::Tdx];
-
-    /// The lowercase name: `snp` or `tdx`.
-    pub const fn name(self) -> &'static str {
-        match self {
-            Tee::Snp => "snp",
-            Tee::Tdx => "tdx",
-        }
-    }
-
+impl PcrPrefix {
     /// The reference-value name prefix: `snp_` or `tdx_`.
     pub const fn prefix(self) -> &'static str {
         match self {
-            Tee::Snp => "snp_",
-            Tee::Tdx => "tdx_",
+            PcrPrefix::Snp => "snp_",
+            PcrPrefix::Tdx => "tdx_",
         }
     }
 
     /// Parses a comma-separated list such as `snp,tdx`. Blanks around items
     /// are ignored, repeats are dropped (first occurrence kept), and an
     /// empty list or an empty item is an error.
-    pub fn parse_list(s: &str) -> Result<Vec<Tee>, Error> {
+    pub fn parse_list(s: &str) -> Result<Vec<PcrPrefix>, Error> {
         let mut out = Vec::new();
         if s.trim().is_empty() {
-            return Err(Error::NoTees);
+            return Err(Error::NoPcrPrefixes);
         }
         for item in s.split(',') {
-            let tee: Tee = item.trim().parse()?;
+            let tee: PcrPrefix = item.trim().parse()?;
             if !out.contains(&tee) {
                 out.push(tee);
             }
         }
         Ok(out)
-    }
-}
-
-impl fmt::Display for Tee {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl FromStr for Tee {
-    type Err = Error;
-    /// Accepts `snp` and `tdx` in any ASCII case.
-    fn from_str(s: &str) -> Result<Tee, Error> {
-        if s.eq_ignore_ascii_case("snp") {
-            Ok(Tee::Snp)
-        } else if s.eq_ignore_ascii_case("tdx") {
-            Ok(Tee::Tdx)
-        } else {
-            Err(Error::UnknownTee { name: s.to_owned() })
-        }
     }
 }
 
@@ -166,8 +141,8 @@ mod tests {
             );
         }
         assert!(RvName::new("x".repeat(255)).is_ok());
-        assert_eq!(RvName::for_pcr(Tee::Tdx, PcrIndex::new(8).unwrap()).as_str(), "tdx_pcr08");
-        assert_eq!(RvName::for_pcr(Tee::Snp, PcrIndex::new(23).unwrap()).as_str(), "snp_pcr23");
+        assert_eq!(RvName::for_pcr(PcrPrefix::Tdx, PcrIndex::new(8).unwrap()).as_str(), "tdx_pcr08");
+        assert_eq!(RvName::for_pcr(PcrPrefix::Snp, PcrIndex::new(23).unwrap()).as_str(), "snp_pcr23");
         let n: RvName = serde_json::from_str("\"snp_pcr11\"").unwrap();
         assert_eq!(serde_json::to_string(&n).unwrap(), "\"snp_pcr11\"");
         assert!(serde_json::from_str::<RvName>("\"a b\"").is_err());
@@ -175,17 +150,19 @@ mod tests {
 
     #[test]
     fn tees() {
-        assert_eq!("snp".parse::<Tee>().unwrap(), Tee::Snp);
-        assert_eq!("TDX".parse::<Tee>().unwrap(), Tee::Tdx);
-        assert!(matches!("sev".parse::<Tee>(), Err(Error::UnknownTee { name }) if name == "sev"));
-        assert_eq!(Tee::parse_list("snp,tdx").unwrap(), vec![Tee::Snp, Tee::Tdx]);
-        assert_eq!(Tee::parse_list(" tdx , snp ").unwrap(), vec![Tee::Tdx, Tee::Snp]);
-        assert_eq!(Tee::parse_list("tdx,tdx").unwrap(), vec![Tee::Tdx]);
-        assert!(matches!(Tee::parse_list(""), Err(Error::NoTees)));
-        assert!(matches!(Tee::parse_list(" "), Err(Error::NoTees)));
-        assert!(matches!(Tee::parse_list("snp,"), Err(Error::UnknownTee { name }) if name.is_empty()));
-        assert!(matches!(Tee::parse_list("snp,cca"), Err(Error::UnknownTee { .. })));
-        assert_eq!(Tee::Snp.prefix(), "snp_");
-        assert_eq!(Tee::Tdx.to_string(), "tdx");
+        assert_eq!("snp".parse::<PcrPrefix>().unwrap(), PcrPrefix::Snp);
+        assert_eq!("TDX".parse::<PcrPrefix>().unwrap(), PcrPrefix::Tdx);
+        assert!(matches!("sev".parse::<PcrPrefix>(), Err(Error::UnknownPcrPrefix { name }) if name == "sev"));
+        assert_eq!(PcrPrefix::parse_list("snp,tdx").unwrap(), vec![PcrPrefix::Snp, PcrPrefix::Tdx]);
+        assert_eq!(PcrPrefix::parse_list(" tdx , snp ").unwrap(), vec![PcrPrefix::Tdx, PcrPrefix::Snp]);
+        assert_eq!(PcrPrefix::parse_list("tdx,tdx").unwrap(), vec![PcrPrefix::Tdx]);
+        assert!(matches!(PcrPrefix::parse_list(""), Err(Error::NoPcrPrefixes)));
+        assert!(matches!(PcrPrefix::parse_list(" "), Err(Error::NoPcrPrefixes)));
+        assert!(
+            matches!(PcrPrefix::parse_list("snp,"), Err(Error::UnknownPcrPrefix { name }) if name.is_empty())
+        );
+        assert!(matches!(PcrPrefix::parse_list("snp,cca"), Err(Error::UnknownPcrPrefix { .. })));
+        assert_eq!(PcrPrefix::Snp.prefix(), "snp_");
+        assert_eq!(PcrPrefix::Tdx.to_string(), "tdx");
     }
 }

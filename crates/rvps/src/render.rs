@@ -1,6 +1,4 @@
 use std::collections::BTreeMap;
-use std::fmt;
-use std::str::FromStr;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE};
@@ -8,44 +6,36 @@ use serde_json::{Map, Value, json};
 
 use crate::{Error, ReferenceValueSet};
 
-/// The ways reference values reach Trustee's RVPS.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Format {
-    /// A JSON array of `{"name","expiration","value"}` objects: what the
-    /// walkthrough writes and what Trustee up to v0.18 reads from the
-    /// ConfigMap key `reference-values.json` (its LocalJson store was a
-    /// file holding that array; `version` defaults to `0.1.0` when absent).
-    Array,
-    /// A JSON object mapping each name to the URL-safe base64 (with padding)
-    /// of the reference value's compact JSON: the file Trustee v0.19 and
-    /// later read from the ConfigMap key `reference_value` (its key-value
-    /// LocalJson store, which decodes with the URL-safe alphabet).
-    ///
-    /// For PCR records the two base64 alphabets give the same text: the
-    /// record is ASCII without `>`, `?`, `~` or DEL, the only ASCII bytes that
-    /// yield base64 digits 62 and 63. Values with other text need the
-    /// URL-safe alphabet, which is always used.
-    Kv,
-    /// An RVPS register message, `{"version":"0.1.0","type":"sample",
-    /// "payload":…}` with the payload the standard base64 of a JSON object
-    /// name → value; for `rvps-tool register`. The sample extractor sets its
-    /// own expiration (12 months), so the expiration is not carried.
-    Sample,
+rvkit_names::spelled_enum! {
+    /// The ways reference values reach Trustee's RVPS, named `array`, `kv` or
+    /// `sample`.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+    pub enum Format {
+        /// A JSON array of `{"name","expiration","value"}` objects: what the
+        /// walkthrough writes and what Trustee up to v0.18 reads from the
+        /// ConfigMap key `reference-values.json` (its LocalJson store was a
+        /// file holding that array; `version` defaults to `0.1.0` when absent).
+        Array = "array",
+        /// A JSON object mapping each name to the URL-safe base64 (with padding)
+        /// of the reference value's compact JSON: the file Trustee v0.19 and
+        /// later read from the ConfigMap key `reference_value` (its key-value
+        /// LocalJson store, which decodes with the URL-safe alphabet).
+        ///
+        /// For PCR records the two base64 alphabets give the same text: the
+        /// record is ASCII without `>`, `?`, `~` or DEL, the only ASCII bytes that
+        /// yield base64 digits 62 and 63. Values with other text need the
+        /// URL-safe alphabet, which is always used.
+        Kv = "kv",
+        /// An RVPS register message, `{"version":"0.1.0","type":"sample",
+        /// "payload":…}` with the payload the standard base64 of a JSON object
+        /// name → value; for `rvps-tool register`. The sample extractor sets its
+        /// own expiration (12 months), so the expiration is not carried.
+        Sample = "sample",
+    }
+    error: Error = |s| Error::UnknownFormat { name: s.to_owned() };
 }
 
 impl Format {
-    /// All formats.
-    pub const ALL: [Format; 3] = [Format::Array, Format::Kv, Format::Sample];
-
-    /// The lowercase name: `array`, `kv` or `sample`.
-    pub const fn name(self) -> &'static str {
-        match self {
-            Format::Array => "array",
-            Format::Kv => "kv",
-            Format::Sample => "sample",
-        }
-    }
-
     /// One line saying which Trustee versions read this format and how to
     /// get the other one.
     pub const fn note(self) -> &'static str {
@@ -74,22 +64,6 @@ impl Format {
             Format::Kv => Some("reference_value"),
             Format::Sample => None,
         }
-    }
-}
-
-impl fmt::Display for Format {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl FromStr for Format {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Format, Error> {
-        Format::ALL
-            .into_iter()
-            .find(|f| f.name() == s)
-            .ok_or_else(|| Error::UnknownFormat { name: s.to_owned() })
     }
 }
 
@@ -142,13 +116,19 @@ pub fn render(set: &ReferenceValueSet, format: Format) -> String {
     out
 }
 
+/// The reference-value ConfigMap the operator's TrusteeConfig creates and
+/// hands the KBS.
+pub const DEFAULT_CONFIGMAP_NAME: &str = "trusteeconfig-rvps-reference-values";
+
+/// The namespace the Trustee operator installs into by default.
+pub const DEFAULT_NAMESPACE: &str = "trustee-operator-system";
+
 /// Where [`render_configmap`] puts the reference values.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigMapOptions {
-    /// The ConfigMap's name; the operator's TrusteeConfig creates
-    /// `trusteeconfig-rvps-reference-values`.
+    /// The ConfigMap's name, [`DEFAULT_CONFIGMAP_NAME`] by default.
     pub name: String,
-    /// The namespace, `trustee-operator-system` by default.
+    /// The namespace, [`DEFAULT_NAMESPACE`] by default.
     pub namespace: String,
     /// The data key; `None` means the format's key
     /// ([`Format::default_data_key`]).
@@ -158,8 +138,8 @@ pub struct ConfigMapOptions {
 impl Default for ConfigMapOptions {
     fn default() -> ConfigMapOptions {
         ConfigMapOptions {
-            name: "trusteeconfig-rvps-reference-values".to_owned(),
-            namespace: "trustee-operator-system".to_owned(),
+            name: DEFAULT_CONFIGMAP_NAME.to_owned(),
+            namespace: DEFAULT_NAMESPACE.to_owned(),
             data_key: None,
         }
     }
@@ -257,9 +237,9 @@ mod tests {
     use rvkit_pcr::{Digest, HashAlg, PcrIndex};
 
     use super::*;
-    use crate::{EmitInput, Measurements, ReferenceValue, Tee, build, parse_published};
+    use crate::{EmitInput, Measurements, PcrPrefix, ReferenceValue, build, parse_published};
 
-    fn set_from(pcrs: &[(u32, Vec<u8>)], tees: &[Tee]) -> ReferenceValueSet {
+    fn set_from(pcrs: &[(u32, Vec<u8>)], tees: &[PcrPrefix]) -> ReferenceValueSet {
         let mut m = Measurements::new();
         for (p, bytes) in pcrs {
             m.insert(PcrIndex::new(*p).unwrap(), Digest::from_slice(HashAlg::Sha256, bytes).unwrap())
@@ -267,12 +247,12 @@ mod tests {
         }
         let mut input = EmitInput::new("2027-12-12T00:00:00Z".parse().unwrap());
         input.measurements.push(("m".into(), m));
-        input.tees = tees.to_vec();
+        input.pcr_prefixes = tees.to_vec();
         build(&input).unwrap().0
     }
 
     fn small_set() -> ReferenceValueSet {
-        set_from(&[(3, vec![0x0a; 32]), (11, vec![0xff; 32])], &Tee::ALL)
+        set_from(&[(3, vec![0x0a; 32]), (11, vec![0xff; 32])], &PcrPrefix::ALL)
     }
 
     #[test]
@@ -283,7 +263,8 @@ mod tests {
             assert!(!f.note().contains('\n'));
         }
         assert!(matches!("json".parse::<Format>(), Err(Error::UnknownFormat { name }) if name == "json"));
-        assert!("Array".parse::<Format>().is_err());
+        // The spelled-enum rule: any case in, the canonical spelling out.
+        assert_eq!("Array".parse::<Format>().unwrap(), Format::Array);
         assert!(Format::Array.note().contains("v0.18") && Format::Array.note().contains("--format kv"));
         assert!(Format::Kv.note().contains("v0.19") && Format::Kv.note().contains("--format array"));
         assert_eq!(Format::Array.default_data_key(), Some("reference-values.json"));
@@ -293,7 +274,7 @@ mod tests {
 
     #[test]
     fn array_layout() {
-        let set = set_from(&[(3, vec![0x0a; 32])], &[Tee::Snp]);
+        let set = set_from(&[(3, vec![0x0a; 32])], &[PcrPrefix::Snp]);
         let v = "0a".repeat(32);
         assert_eq!(
             render(&set, Format::Array),

@@ -1,7 +1,7 @@
 //! Rendering a bundle: every object of the walkthrough, in its own file,
 //! plus the kustomization that lists them and the steps still to run.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -10,11 +10,13 @@ use base64::engine::general_purpose::STANDARD;
 use rvkit_initdata::annotation::{self, ANNOTATION_KEY};
 use rvkit_initdata::render::RenderParams;
 use rvkit_initdata::{InitData, Severity, ValidateOptions};
+use rvkit_names::tls::Host;
 use rvkit_pcr::Digest;
 use rvkit_rvps::{ConfigMapOptions, EmitInput, Expiration, Measurements};
 
 use crate::config::{Config, KeyMode};
 use crate::keys::{KbsCert, LocalKeys, TlsPair, check_public_key};
+use crate::layout;
 use crate::names::{DataKey, ObjectName};
 use crate::yaml::{header, item, kv, open};
 use crate::{
@@ -23,16 +25,6 @@ use crate::{
 
 /// The entries of an `Opaque` Secret: key and bytes.
 type SecretData<'a> = Vec<(&'a DataKey, &'a [u8])>;
-
-/// The file listing what a bundle directory holds, so that rendering again
-/// can replace exactly those files and refuse to touch any other.
-pub const MANIFEST: &str = ".rvkit-bundle";
-
-/// The file names a [`MANIFEST`] lists: one per line; blank lines and `#`
-/// comments are skipped.
-pub fn parse_manifest(text: &str) -> BTreeSet<String> {
-    text.lines().filter(|l| !l.starts_with('#') && !l.is_empty()).map(str::to_owned).collect()
-}
 
 /// Everything [`render`] reads besides the configuration.
 #[derive(Debug, Clone)]
@@ -108,7 +100,7 @@ impl BundleFile {
 #[derive(Debug, Clone)]
 pub struct Bundle {
     /// The files, in the order the kustomization lists the objects, then
-    /// the rest; [`MANIFEST`] last.
+    /// the rest; [`MANIFEST`](layout::MANIFEST) last.
     pub files: Vec<BundleFile>,
     /// The KBS URL the guest is configured with.
     pub kbs_url: String,
@@ -162,8 +154,9 @@ impl fmt::Display for RenderReport {
             writeln!(
                 f,
                 "note: cert-manager issues the KBS certificate only once these objects are applied; \
-                 initdata and reference values follow in a second run (see {}/NEXT-STEPS.md)",
-                self.dir
+                 initdata and reference values follow in a second run (see {}/{})",
+                self.dir,
+                layout::NEXT_STEPS
             )?;
         }
         Ok(())
@@ -224,12 +217,12 @@ pub fn render(config: &Config, inputs: &Inputs) -> Result<Bundle, Error> {
 
     match local {
         None => {
-            resources.push(BundleFile::public("issuer.yaml", issuer(config)));
+            resources.push(BundleFile::public(layout::ISSUER, issuer(config)));
             resources.push(BundleFile::public(
-                "certificate-kbs-https.yaml",
+                layout::HTTPS_CERTIFICATE,
                 https_certificate(config, host.as_str()),
             ));
-            resources.push(BundleFile::public("certificate-kbs-token.yaml", token_certificate(config)));
+            resources.push(BundleFile::public(layout::TOKEN_CERTIFICATE, token_certificate(config)));
         }
         Some(keys) => {
             let c = &config.certificate;
@@ -237,8 +230,8 @@ pub fn render(config: &Config, inputs: &Inputs) -> Result<Bundle, Error> {
             resources.push(tls_secret(&c.token_secret, ns, &keys.token));
         }
     }
-    resources.push(BundleFile::public("trusteeconfig.yaml", trusteeconfig(config)));
-    resources.push(BundleFile::public("route.yaml", route(config, host.as_str())));
+    resources.push(BundleFile::public(layout::TRUSTEECONFIG, trusteeconfig(config)));
+    resources.push(BundleFile::public(layout::ROUTE, route(config, host.as_str())));
 
     // The public keys of signed images, grouped into their Secrets.
     let mut key_secrets: Vec<(&ObjectName, SecretData)> = Vec::new();
@@ -256,41 +249,41 @@ pub fn render(config: &Config, inputs: &Inputs) -> Result<Bundle, Error> {
     }
     for (name, keys) in &key_secrets {
         resources
-            .push(BundleFile::public(format!("secret-{name}.yaml"), opaque_secret(name.as_str(), ns, keys)));
+            .push(BundleFile::public(layout::secret(name.as_str()), opaque_secret(name.as_str(), ns, keys)));
     }
     let policy = verification_policy(config);
     let p = &config.image_policy;
     resources.push(BundleFile::public(
-        format!("secret-{}.yaml", p.policy_secret),
+        layout::secret(p.policy_secret.as_str()),
         opaque_secret(p.policy_secret.as_str(), ns, &[(&p.policy_key, policy.as_bytes())]),
     ));
-    others.push(BundleFile::public("verification-policy.json", policy));
+    others.push(BundleFile::public(layout::VERIFICATION_POLICY, policy));
     let secret_resources: Vec<&str> = key_secrets
         .iter()
         .map(|(name, _)| name.as_str())
         .chain(std::iter::once(p.policy_secret.as_str()))
         .collect();
-    others.push(BundleFile::public("kbsconfig-patch.yaml", kbsconfig_patch(&secret_resources)));
+    others.push(BundleFile::public(layout::KBSCONFIG_PATCH, kbsconfig_patch(&secret_resources)));
 
     let mut pcr8 = Vec::new();
     if let Some(cert) = &kbs_cert {
-        others.push(BundleFile::public("kbs-https.crt", cert.pem.clone()));
+        others.push(BundleFile::public(layout::KBS_CERT, cert.pem.clone()));
         let docs = initdata_documents(config, inputs, &kbs_url, &cert.pem, &mut warnings)?;
         for (stem, text) in &docs {
             let doc = InitData::parse(text)
-                .map_err(|source| Error::Initdata { label: format!("{stem}.toml"), source })?;
-            pcr8.push((format!("{stem}.toml"), doc.pcr8()));
+                .map_err(|source| Error::Initdata { label: layout::initdata_document(stem), source })?;
+            pcr8.push((layout::initdata_document(stem), doc.pcr8()));
             let encoded = annotation::encode(text);
-            if stem == "initdata" {
-                others.push(BundleFile::public("peer-pods-cm-initdata.yaml", peer_pods_snippet(&encoded)));
+            if stem == layout::INITDATA_STEM {
+                others.push(BundleFile::public(layout::PEER_PODS_SNIPPET, peer_pods_snippet(&encoded)));
             }
-            others.push(BundleFile::public(format!("{stem}.toml"), text.clone()));
-            others.push(BundleFile::public(format!("{stem}.annotation"), format!("{encoded}\n")));
+            others.push(BundleFile::public(layout::initdata_document(stem), text.clone()));
+            others.push(BundleFile::public(layout::initdata_annotation(stem), format!("{encoded}\n")));
         }
         let pcr8_text: String = pcr8.iter().map(|(file, d)| format!("{}  {file}\n", d.to_hex())).collect();
-        others.push(BundleFile::public("pcr8.txt", pcr8_text));
+        others.push(BundleFile::public(layout::PCR8, pcr8_text));
         resources.push(BundleFile::public(
-            "rvps-configmap.yaml",
+            layout::RVPS_CONFIGMAP,
             reference_values(config, inputs, &docs, &mut warnings)?,
         ));
     }
@@ -305,16 +298,12 @@ pub fn render(config: &Config, inputs: &Inputs) -> Result<Bundle, Error> {
         &key_secrets.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(),
         &pcr8,
     );
-    let mut files = vec![BundleFile::public("kustomization.yaml", kustomization)];
+    let mut files = vec![BundleFile::public(layout::KUSTOMIZATION, kustomization)];
     files.append(&mut resources);
     files.append(&mut others);
-    files.push(BundleFile::public("NEXT-STEPS.md", next));
-    let manifest: String = std::iter::once(
-        "# Files written by rvkit bundle; rendering again replaces or removes them.\n".to_owned(),
-    )
-    .chain(files.iter().map(|f| format!("{}\n", f.name)))
-    .collect();
-    files.push(BundleFile::public(MANIFEST, manifest));
+    files.push(BundleFile::public(layout::NEXT_STEPS, next));
+    let manifest = layout::manifest(files.iter().map(|f| f.name.as_str()));
+    files.push(BundleFile::public(layout::MANIFEST, manifest));
 
     // Never hand out a bundle that its own check would reject.
     let map: BTreeMap<String, Vec<u8>> = files.iter().map(|f| (f.name.clone(), f.contents.clone())).collect();
@@ -350,12 +339,16 @@ fn initdata_documents(
             .map_err(|source| Error::Initdata { label: label.to_owned(), source })
     };
     let mut docs = vec![(
-        "initdata".to_owned(),
-        render_with("initdata.toml", config.initdata.agent_policy.as_ref(), "initdata.agent_policy")?,
+        layout::INITDATA_STEM.to_owned(),
+        render_with(
+            &layout::initdata_document(layout::INITDATA_STEM),
+            config.initdata.agent_policy.as_ref(),
+            "initdata.agent_policy",
+        )?,
     )];
     for v in &config.initdata.variants {
-        let stem = format!("initdata-{}", v.name);
-        let label = format!("{stem}.toml");
+        let stem = layout::variant_stem(v.name.as_str());
+        let label = layout::initdata_document(&stem);
         let bytes = match (&v.agent_policy, &v.document) {
             (Some(policy), _) => render_with(&label, Some(policy), "initdata.variants.agent_policy")?,
             (None, Some(doc)) => inputs.file("initdata.variants.document", doc)?.to_vec(),
@@ -410,7 +403,7 @@ fn reference_values(
         measurements,
         initdata: docs.iter().map(|(stem, bytes)| (format!("{stem}.toml"), bytes.as_slice())).collect(),
         include_dummy_initdata: rv.dummy_initdata,
-        tees: rv.tees.clone(),
+        pcr_prefixes: rv.pcr_prefixes.clone(),
         bank: rvkit_pcr::HashAlg::Sha256,
         expiration,
     };
@@ -422,7 +415,7 @@ fn reference_values(
         namespace: config.namespace.to_string(),
         data_key: None,
     };
-    rvkit_rvps::render_configmap(&set, rv.format.into(), &opts)
+    rvkit_rvps::render_configmap(&set, rv.format, &opts)
         .map_err(|source| Error::Rvps { label: label(), source })
 }
 
@@ -451,7 +444,13 @@ fn https_certificate(config: &Config, host: &str) -> String {
     open(&mut y, 2, "subject");
     open(&mut y, 4, "organizations");
     item(&mut y, 4, &c.organization);
-    open(&mut y, 2, "dnsNames");
+    // An address host goes in the certificate's iPAddress entries: TLS
+    // clients never match an address against a dNSName (rvkit_names::tls).
+    let sans = match Host::parse(host) {
+        Host::Ip(_) => "ipAddresses",
+        Host::Dns(_) => "dnsNames",
+    };
+    open(&mut y, 2, sans);
     item(&mut y, 2, host);
     open(&mut y, 2, "privateKey");
     kv(&mut y, 4, "algorithm", "RSA");
@@ -492,7 +491,7 @@ fn tls_secret(name: &ObjectName, ns: &str, pair: &TlsPair) -> BundleFile {
     open(&mut y, 0, "data");
     kv(&mut y, 2, "tls.crt", &STANDARD.encode(&pair.cert_pem));
     kv(&mut y, 2, "tls.key", &STANDARD.encode(pair.key_pem()));
-    BundleFile { name: format!("secret-{name}.yaml"), contents: y.into_bytes(), private: true }
+    BundleFile { name: layout::secret(name.as_str()), contents: y.into_bytes(), private: true }
 }
 
 /// An `Opaque` Secret, as `oc create secret generic --from-file=KEY=FILE`
@@ -523,8 +522,8 @@ fn trusteeconfig(config: &Config) -> String {
     kv(&mut y, 2, "name", TRUSTEECONFIG_NAME);
     kv(&mut y, 2, "namespace", config.namespace.as_str());
     open(&mut y, 0, "spec");
-    kv(&mut y, 2, "profileType", config.profile.as_str());
-    kv(&mut y, 2, "kbsServiceType", config.service_type.as_str());
+    kv(&mut y, 2, "profileType", config.profile.name());
+    kv(&mut y, 2, "kbsServiceType", config.service_type.name());
     open(&mut y, 2, "httpsSpec");
     kv(&mut y, 4, "tlsSecretName", c.tls_secret.as_str());
     open(&mut y, 2, "attestationTokenVerificationSpec");
@@ -558,7 +557,7 @@ fn verification_policy(config: &Config) -> String {
     let p = &config.image_policy;
     let mut out = String::new();
     out.push_str("{\n\"default\": [\n{\n\"type\": \"");
-    out.push_str(p.default_policy.as_str());
+    out.push_str(p.default_policy.name());
     out.push_str("\"\n}\n],\n\"transports\": {\n\"docker\": {\n");
     for (i, rule) in p.signed.iter().enumerate() {
         if i > 0 {
@@ -802,7 +801,7 @@ format = "array"
 # expiration = "2027-12-31T00:00:00Z"
 # Also accept pods that run without any initdata.
 dummy_initdata = false
-tees = ["snp", "tdx"]
+pcr_prefixes = ["snp", "tdx"]
 
 [podvm]
 # Signed podvm images to read /image/measurements.json from; pin them by digest. The first
@@ -824,14 +823,6 @@ retries = 3
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_manifest_parser_reads_what_render_writes() {
-        let text = "# Files written by rvkit bundle; rendering again replaces or removes them.\n\
-                    kustomization.yaml\nNEXT-STEPS.md\n\n";
-        let names: Vec<String> = parse_manifest(text).into_iter().collect();
-        assert_eq!(names, ["NEXT-STEPS.md", "kustomization.yaml"]);
-    }
 
     #[test]
     fn the_init_template_reads_as_the_walkthrough_configuration() {

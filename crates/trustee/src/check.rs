@@ -10,8 +10,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::path::Path;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD;
 use rvkit_initdata::annotation::{self, DecodeOptions};
 use rvkit_initdata::{InitData, Severity, ValidateOptions};
 use rvkit_rvps::Format;
@@ -19,7 +17,11 @@ use serde::Deserialize as _;
 use serde_yaml_ng::Value;
 use x509_parser::pem::Pem;
 
-use crate::keys::{CertInfo, check_public_key, names_match, private_key_spki};
+use rvkit_names::tls::{self, Host, HttpUrl, SubjectAltName};
+
+use crate::config::{Profile, ServiceType};
+use crate::keys::{CertInfo, check_public_key, private_key_spki};
+use crate::layout;
 use crate::names::{DnsLabel, ObjectName};
 use crate::{SERVICE_NAME, SERVICE_PORT, rfc3339};
 
@@ -214,7 +216,7 @@ impl Checker<'_> {
     }
 
     fn kustomization(&mut self) -> Option<Vec<String>> {
-        const FILE: &str = "kustomization.yaml";
+        const FILE: &str = layout::KUSTOMIZATION;
         let Some(bytes) = self.files.get(FILE) else {
             self.finding(FILE, "is missing");
             return None;
@@ -310,7 +312,7 @@ impl Checker<'_> {
     /// Object files the kustomization does not list would not be applied.
     fn unlisted_objects(&mut self, resources: &[String]) {
         for (file, bytes) in self.files {
-            if !file.ends_with(".yaml") || file == "kustomization.yaml" || resources.contains(file) {
+            if !file.ends_with(".yaml") || file == layout::KUSTOMIZATION || resources.contains(file) {
                 continue;
             }
             let is_object = serde_yaml_ng::from_slice::<Value>(bytes)
@@ -350,54 +352,41 @@ impl Checker<'_> {
             if o.api_version != "v1" {
                 self.finding(&o.file, format!("Secret {} has apiVersion {}, not v1", o.name, o.api_version));
             }
-            let mut data = BTreeMap::new();
-            if let Some(map) = get(&o.value, &["data"]).and_then(Value::as_mapping) {
-                for (k, v) in map {
-                    let (Some(k), Some(v)) = (k.as_str(), v.as_str()) else {
-                        self.finding(
-                            &o.file,
-                            format!("Secret {} has a data entry that is not a string", o.name),
-                        );
-                        continue;
-                    };
-                    match STANDARD.decode(v.trim()) {
-                        Ok(bytes) => {
-                            data.insert(k.to_owned(), bytes);
-                        }
-                        Err(e) => {
-                            self.finding(&o.file, format!("Secret {} data {k} is not base64: {e}", o.name))
-                        }
-                    }
+            let data = match rvkit_keys::secret::data(&o.value) {
+                Ok(data) => data,
+                Err(problem) => {
+                    self.finding(&o.file, format!("Secret {} {problem}", o.name));
+                    BTreeMap::new()
                 }
-            }
-            if let Some(map) = get(&o.value, &["stringData"]).and_then(Value::as_mapping) {
-                for (k, v) in map {
-                    if let (Some(k), Some(v)) = (k.as_str(), v.as_str()) {
-                        data.insert(k.to_owned(), v.as_bytes().to_vec());
-                    }
-                }
-            }
+            };
             let type_ = get_str(&o.value, &["type"]).unwrap_or("Opaque").to_owned();
             out.insert(o.name.clone(), Secret { file: o.file.clone(), type_, data });
         }
         out
     }
 
-    /// The Route's host, after checking it is the passthrough Route to the KBS.
-    fn route(&mut self, objects: &[Object]) -> Option<String> {
-        let routes: Vec<&Object> = objects.iter().filter(|o| o.kind == "Route").collect();
-        let [r] = routes.as_slice() else {
-            let file = routes.first().map_or("kustomization.yaml", |r| r.file.as_str()).to_owned();
-            self.finding(&file, format!("the bundle needs exactly one Route, it has {}", routes.len()));
+    /// The bundle's only object of `kind`, after checking its apiVersion;
+    /// none or several is a finding.
+    fn the_one<'o>(&mut self, objects: &'o [Object], kind: &str, api_version: &str) -> Option<&'o Object> {
+        let found: Vec<&Object> = objects.iter().filter(|o| o.kind == kind).collect();
+        let [o] = found.as_slice() else {
+            let file = found.first().map_or(layout::KUSTOMIZATION, |o| o.file.as_str()).to_owned();
+            self.finding(&file, format!("the bundle needs exactly one {kind}, it has {}", found.len()));
             return None;
         };
-        let file = r.file.clone();
-        if r.api_version != "route.openshift.io/v1" {
+        if o.api_version != api_version {
             self.finding(
-                &file,
-                format!("Route {} has apiVersion {}, not route.openshift.io/v1", r.name, r.api_version),
+                &o.file,
+                format!("{kind} {} has apiVersion {}, not {api_version}", o.name, o.api_version),
             );
         }
+        Some(o)
+    }
+
+    /// The Route's host, after checking it is the passthrough Route to the KBS.
+    fn route(&mut self, objects: &[Object]) -> Option<String> {
+        let r = self.the_one(objects, "Route", "route.openshift.io/v1")?;
+        let file = r.file.clone();
         let v = &r.value;
         if get_str(v, &["spec", "tls", "termination"]) != Some("passthrough") {
             self.finding(
@@ -428,37 +417,25 @@ impl Checker<'_> {
 
     /// The TrusteeConfig's name and its HTTPS and token Secret names.
     fn trusteeconfig(&mut self, objects: &[Object]) -> Option<(String, String, String)> {
-        let tcs: Vec<&Object> = objects.iter().filter(|o| o.kind == "TrusteeConfig").collect();
-        let [tc] = tcs.as_slice() else {
-            let file = tcs.first().map_or("kustomization.yaml", |t| t.file.as_str()).to_owned();
-            self.finding(&file, format!("the bundle needs exactly one TrusteeConfig, it has {}", tcs.len()));
-            return None;
-        };
+        let tc = self.the_one(objects, "TrusteeConfig", "confidentialcontainers.org/v1alpha1")?;
         let file = tc.file.clone();
         let v = &tc.value;
-        if tc.api_version != "confidentialcontainers.org/v1alpha1" {
-            self.finding(
-                &file,
-                format!(
-                    "TrusteeConfig has apiVersion {}, not confidentialcontainers.org/v1alpha1",
-                    tc.api_version
-                ),
-            );
-        }
+        // The operator's CRD takes these exactly as spelled, so the canonical
+        // spelling is required here, not any case.
         match get_str(v, &["spec", "profileType"]) {
-            Some("Restricted" | "Permissive") => {}
+            Some(p) if Profile::ALL.iter().any(|k| k.name() == p) => {}
             Some(other) => self.finding(
                 &file,
-                format!("TrusteeConfig profileType {other:?} is not Restricted or Permissive"),
+                format!("TrusteeConfig profileType {other:?} is not one of {}", Profile::names()),
             ),
             None => self.finding(&file, "TrusteeConfig has no spec.profileType"),
         }
         if let Some(t) = get_str(v, &["spec", "kbsServiceType"])
-            && !matches!(t, "ClusterIP" | "NodePort" | "LoadBalancer")
+            && !ServiceType::ALL.iter().any(|k| k.name() == t)
         {
             self.finding(
                 &file,
-                format!("TrusteeConfig kbsServiceType {t:?} is not ClusterIP, NodePort or LoadBalancer"),
+                format!("TrusteeConfig kbsServiceType {t:?} is not one of {}", ServiceType::names()),
             );
         }
         let tls = get_str(v, &["spec", "httpsSpec", "tlsSecretName"]);
@@ -507,7 +484,7 @@ impl Checker<'_> {
             }
             if https
                 && let Some(host) = host
-                && !names_match(&info.dns_names, host)
+                && !tls::covers(&info.names, &Host::parse(host))
             {
                 self.finding(&file, format!("Secret {name} certificate does not name the Route host {host}"));
             }
@@ -521,7 +498,7 @@ impl Checker<'_> {
             let file = objects
                 .iter()
                 .find(|o| o.kind == "TrusteeConfig")
-                .map_or("trusteeconfig.yaml", |o| o.file.as_str())
+                .map_or(layout::TRUSTEECONFIG, |o| o.file.as_str())
                 .to_owned();
             self.finding(
                 &file,
@@ -531,11 +508,20 @@ impl Checker<'_> {
         };
         let (file, v) = (cert.file.clone(), &cert.value);
         if https && let Some(host) = host {
-            let names: Vec<String> = get(v, &["spec", "dnsNames"])
-                .and_then(Value::as_sequence)
-                .map(|s| s.iter().filter_map(Value::as_str).map(str::to_owned).collect())
-                .unwrap_or_default();
-            if !names_match(&names, host) {
+            // cert-manager puts spec.dnsNames and spec.ipAddresses in the
+            // certificate's subjectAltName.
+            let list = |key: &str| -> Vec<String> {
+                get(v, &["spec", key])
+                    .and_then(Value::as_sequence)
+                    .map(|s| s.iter().filter_map(Value::as_str).map(str::to_owned).collect())
+                    .unwrap_or_default()
+            };
+            let names: Vec<SubjectAltName> = list("dnsNames")
+                .into_iter()
+                .map(SubjectAltName::Dns)
+                .chain(list("ipAddresses").iter().filter_map(|ip| ip.parse().ok()).map(SubjectAltName::Ip))
+                .collect();
+            if !tls::covers(&names, &Host::parse(host)) {
                 self.finding(
                     &file,
                     format!("Certificate {} dnsNames do not name the Route host {host}", cert.name),
@@ -589,7 +575,7 @@ impl Checker<'_> {
         let from_secret = tls_secret.and_then(|n| secrets.get(n).map(|s| (n, s))).and_then(|(n, s)| {
             s.data.get("tls.crt").and_then(|c| first_cert_der(c)).map(|der| (format!("Secret {n}"), der))
         });
-        const FILE: &str = "kbs-https.crt";
+        const FILE: &str = layout::KBS_CERT;
         let from_file = match self.files.get(FILE) {
             None => None,
             Some(bytes) => {
@@ -603,7 +589,7 @@ impl Checker<'_> {
                             self.finding(FILE, format!("expired at {}", rfc3339(info.not_after)));
                         }
                         if let Some(host) = host
-                            && !names_match(&info.dns_names, host)
+                            && !tls::covers(&info.names, &Host::parse(host))
                         {
                             self.finding(FILE, format!("does not name the Route host {host}"));
                         }
@@ -626,12 +612,8 @@ impl Checker<'_> {
     }
 
     fn initdata(&mut self, host: Option<&str>, kbs_cert: Option<&(String, Vec<u8>)>) -> Vec<Doc> {
-        let names: Vec<String> = self
-            .files
-            .keys()
-            .filter(|f| f.as_str() == "initdata.toml" || (f.starts_with("initdata-") && f.ends_with(".toml")))
-            .cloned()
-            .collect();
+        let names: Vec<String> =
+            self.files.keys().filter(|f| layout::initdata_stem(f).is_some()).cloned().collect();
         let mut docs = Vec::new();
         for file in &names {
             if let Some(d) = self.initdata_doc(file, host, kbs_cert) {
@@ -639,7 +621,7 @@ impl Checker<'_> {
             }
         }
         for (file, _) in self.files.iter().filter(|(f, _)| f.ends_with(".annotation")) {
-            let toml = format!("{}.toml", file.trim_end_matches(".annotation"));
+            let toml = layout::initdata_document(file.trim_end_matches(".annotation"));
             if !names.contains(&toml) {
                 self.report
                     .findings
@@ -647,7 +629,7 @@ impl Checker<'_> {
             }
         }
         if !docs.is_empty() && kbs_cert.is_none() {
-            self.finding("kbs-https.crt", "is missing, and no TLS Secret in the bundle holds the KBS certificate the initdata must trust");
+            self.finding(layout::KBS_CERT, "is missing, and no TLS Secret in the bundle holds the KBS certificate the initdata must trust");
         }
         self.peer_pods_snippet();
         self.pcr8_file(&docs);
@@ -743,8 +725,7 @@ impl Checker<'_> {
             }
         }
 
-        let stem = file.trim_end_matches(".toml");
-        let ann = format!("{stem}.annotation");
+        let ann = layout::initdata_annotation(file.trim_end_matches(".toml"));
         match self.files.get(&ann) {
             None => self.finding(&ann, format!("is missing: {file} has no annotation")),
             Some(text) => match annotation::decode(text, &DecodeOptions::default()) {
@@ -757,16 +738,19 @@ impl Checker<'_> {
     }
 
     fn peer_pods_snippet(&mut self) {
-        const FILE: &str = "peer-pods-cm-initdata.yaml";
+        const FILE: &str = layout::PEER_PODS_SNIPPET;
         let Some(bytes) = self.files.get(FILE) else {
-            if self.files.contains_key("initdata.toml") {
+            if self.files.contains_key(&layout::initdata_document(layout::INITDATA_STEM)) {
                 self.finding(FILE, "is missing: the default initdata has no peer-pods ConfigMap snippet");
             }
             return;
         };
         let value = serde_yaml_ng::from_slice::<Value>(bytes).ok();
         let snippet = value.as_ref().and_then(|v| get_str(v, &["data", "INITDATA"]));
-        let annotation = self.files.get("initdata.annotation").and_then(|a| std::str::from_utf8(a).ok());
+        let annotation = self
+            .files
+            .get(&layout::initdata_annotation(layout::INITDATA_STEM))
+            .and_then(|a| std::str::from_utf8(a).ok());
         match (snippet, annotation) {
             (None, _) => self.finding(FILE, "has no data.INITDATA"),
             (Some(s), Some(a)) if s != a.trim_end() => {
@@ -778,7 +762,7 @@ impl Checker<'_> {
     }
 
     fn pcr8_file(&mut self, docs: &[Doc]) {
-        const FILE: &str = "pcr8.txt";
+        const FILE: &str = layout::PCR8;
         let Some(bytes) = self.files.get(FILE) else {
             if !docs.is_empty() {
                 self.finding(FILE, "is missing");
@@ -812,14 +796,14 @@ impl Checker<'_> {
     /// In a bundle without initdata, the policy Secret is the one holding
     /// `verification-policy.json`.
     fn policy_from_file(&mut self, secrets: &BTreeMap<String, Secret>) -> Option<(String, String, String)> {
-        let policy = self.files.get("verification-policy.json")?;
+        let policy = self.files.get(layout::VERIFICATION_POLICY)?;
         let found = secrets.iter().find_map(|(name, s)| {
             s.data.iter().find(|(_, v)| *v == policy).map(|(k, _)| (name.clone(), k.clone()))
         });
         match found {
-            Some((s, k)) => Some((s, k, "verification-policy.json".to_owned())),
+            Some((s, k)) => Some((s, k, layout::VERIFICATION_POLICY.to_owned())),
             None => {
-                self.finding("verification-policy.json", "is held by no Secret of the bundle");
+                self.finding(layout::VERIFICATION_POLICY, "is held by no Secret of the bundle");
                 None
             }
         }
@@ -850,11 +834,11 @@ impl Checker<'_> {
                 continue;
             };
             let file = s.file.clone();
-            if let Some(f) = self.files.get("verification-policy.json")
+            if let Some(f) = self.files.get(layout::VERIFICATION_POLICY)
                 && f != bytes
             {
                 self.finding(
-                    "verification-policy.json",
+                    layout::VERIFICATION_POLICY,
                     format!("differs from the policy in Secret {secret} ({key})"),
                 );
             }
@@ -900,7 +884,7 @@ impl Checker<'_> {
     }
 
     fn kbsconfig_patch(&mut self, referenced: &BTreeMap<String, String>, secrets: &BTreeMap<String, Secret>) {
-        const FILE: &str = "kbsconfig-patch.yaml";
+        const FILE: &str = layout::KBSCONFIG_PATCH;
         let Some(bytes) = self.files.get(FILE) else {
             if !referenced.is_empty() {
                 self.finding(FILE, "is missing: the KBS would not serve the image-policy Secrets");
@@ -950,7 +934,7 @@ impl Checker<'_> {
         let Some(cm) = objects.iter().find(|o| o.kind == "ConfigMap" && o.name == name) else {
             if !docs.is_empty() {
                 self.finding(
-                    "kustomization.yaml",
+                    layout::KUSTOMIZATION,
                     format!("the bundle has initdata but no ConfigMap {name} with its reference values"),
                 );
             }
@@ -1027,27 +1011,16 @@ struct Doc {
     policy_uri: Option<(String, String, String)>,
 }
 
-/// Whether `url` is `https://<host>` (an explicit port 443 and a bare `/`
-/// path are the same URL).
+/// Whether `url` is `https://<host>`, compared as initdata's validation
+/// compares KBS URLs ([`HttpUrl`]: an explicit port 443, a bare `/` path,
+/// host case and a trailing dot make no difference).
 fn url_is_host(url: &str, host: &str) -> bool {
-    let Some(rest) = url.strip_prefix("https://") else { return false };
-    let authority = rest.strip_suffix('/').unwrap_or(rest);
-    authority == host || authority.strip_suffix(":443") == Some(host)
+    HttpUrl::parse(url).is_ok_and(|u| u == HttpUrl::https_root(Host::parse(host)))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn urls() {
-        assert!(url_is_host("https://kbs.example.com", "kbs.example.com"));
-        assert!(url_is_host("https://kbs.example.com:443/", "kbs.example.com"));
-        assert!(!url_is_host("http://kbs.example.com", "kbs.example.com"));
-        assert!(!url_is_host("https://kbs.example.com:8443", "kbs.example.com"));
-        assert!(!url_is_host("https://kbs.example.com/kbs", "kbs.example.com"));
-        assert!(!url_is_host("https://other.example.com", "kbs.example.com"));
-    }
 
     #[test]
     fn resource_uris() {

@@ -7,68 +7,35 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use rvkit_pcr::HashAlg;
-use rvkit_rvps::{Expiration, Tee};
+use rvkit_rvps::{Expiration, Format, PcrPrefix};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::Error;
 use crate::names::{DataKey, DnsLabel, Hostname, ImageScope, ObjectName};
 
-/// Defines an enum of fixed spellings with `FromStr`, `Display` and serde
-/// through those spellings.
-macro_rules! spelled_enum {
+/// Defines a configuration enum with the project's spelled-enum rule
+/// ([`rvkit_names::spelled_enum!`]: case-insensitive parsing, one canonical
+/// spelling), an [`Error::Invalid`] naming the field, and serde through the
+/// spellings.
+macro_rules! config_enum {
     ($(#[$doc:meta])* $name:ident, $what:literal { $($(#[$vdoc:meta])* $variant:ident = $text:literal),+ $(,)? }) => {
-        $(#[$doc])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-        pub enum $name {
-            $($(#[$vdoc])* $variant),+
-        }
-
-        impl $name {
-            /// Every value, in the order documented.
-            pub const ALL: &'static [$name] = &[$($name::$variant),+];
-
-            /// The spelling used in the configuration and in the objects.
-            pub const fn as_str(self) -> &'static str {
-                match self { $($name::$variant => $text),+ }
+        rvkit_names::spelled_enum! {
+            $(#[$doc])*
+            #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+            pub enum $name {
+                $($(#[$vdoc])* $variant = $text),+
             }
+            error: Error = |s| Error::Invalid {
+                field: $what.to_owned(),
+                reason: format!("{s:?} is not one of {}", $name::names()),
+            };
         }
-
-        impl FromStr for $name {
-            type Err = Error;
-            fn from_str(s: &str) -> Result<$name, Error> {
-                $name::ALL.iter().copied().find(|v| v.as_str() == s).ok_or_else(|| Error::Invalid {
-                    field: $what.to_owned(),
-                    reason: format!(
-                        "{s:?} is not one of {}",
-                        $name::ALL.iter().map(|v| v.as_str()).collect::<Vec<_>>().join(", ")
-                    ),
-                })
-            }
-        }
-
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(self.as_str())
-            }
-        }
-
-        impl Serialize for $name {
-            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-                s.serialize_str(self.as_str())
-            }
-        }
-
-        impl<'de> Deserialize<'de> for $name {
-            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<$name, D::Error> {
-                let s = String::deserialize(d)?;
-                s.parse().map_err(serde::de::Error::custom)
-            }
-        }
+        rvkit_names::spelled_serde!($name);
     };
 }
 
-spelled_enum!(
+config_enum!(
     /// The TrusteeConfig `profileType`.
     Profile, "profile" {
         /// Every security flag on (HTTPS, authenticated admin API, signed tokens).
@@ -78,7 +45,7 @@ spelled_enum!(
     }
 );
 
-spelled_enum!(
+config_enum!(
     /// The KBS Service type (`kbsServiceType`).
     ServiceType, "service_type" {
         /// Reachable inside the cluster; the Route exposes it.
@@ -90,7 +57,7 @@ spelled_enum!(
     }
 );
 
-spelled_enum!(
+config_enum!(
     /// How the KBS HTTPS and attestation-token keys are made.
     KeyMode, "keys" {
         /// cert-manager issues them from a self-signed Issuer in the cluster;
@@ -101,7 +68,7 @@ spelled_enum!(
     }
 );
 
-spelled_enum!(
+config_enum!(
     /// The image policy for images no rule names.
     DefaultPolicy, "default_policy" {
         /// Refuse them.
@@ -110,25 +77,6 @@ spelled_enum!(
         InsecureAcceptAnything = "insecureAcceptAnything",
     }
 );
-
-spelled_enum!(
-    /// The reference-value ConfigMap format.
-    RvFormat, "format" {
-        /// Key `reference-values.json`, a JSON array (Trustee up to v0.18).
-        Array = "array",
-        /// Key `reference_value`, name to base64 record (Trustee v0.19 and later).
-        Kv = "kv",
-    }
-);
-
-impl From<RvFormat> for rvkit_rvps::Format {
-    fn from(f: RvFormat) -> rvkit_rvps::Format {
-        match f {
-            RvFormat::Array => rvkit_rvps::Format::Array,
-            RvFormat::Kv => rvkit_rvps::Format::Kv,
-        }
-    }
-}
 
 /// A whole number of hours, written `8760h` as cert-manager writes durations.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -365,16 +313,18 @@ pub struct Variant {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ReferenceValuesConfig {
-    /// The ConfigMap format.
-    pub format: RvFormat,
+    /// The ConfigMap format: `array` or `kv` (`sample` is not a ConfigMap).
+    #[serde(with = "via_str")]
+    pub format: Format,
     /// When the values expire [default: 12 months from today, midnight UTC].
     #[serde(with = "via_str::option", skip_serializing_if = "Option::is_none")]
     pub expiration: Option<Expiration>,
     /// Also allow the PCR8 of the built-in dummy initdata (pods without any).
     pub dummy_initdata: bool,
-    /// The TEE name prefixes (`snp`, `tdx`).
-    #[serde(with = "via_str::vec")]
-    pub tees: Vec<Tee>,
+    /// The vTPM PCR name prefixes (`snp`, `tdx`); `tees` is the old name of
+    /// the key, read for one release.
+    #[serde(with = "via_str::vec", alias = "tees")]
+    pub pcr_prefixes: Vec<PcrPrefix>,
 }
 
 /// Where podvm measurements come from: signed podvm images, verified the way
@@ -421,7 +371,7 @@ fn name<T: FromStr<Err = Error>>(s: &str) -> T {
 impl Default for Config {
     fn default() -> Config {
         Config {
-            namespace: name("trustee-operator-system"),
+            namespace: name(rvkit_rvps::DEFAULT_NAMESPACE),
             domain: None,
             kbs_host: None,
             route_name: name("kbs-service"),
@@ -471,10 +421,10 @@ impl Default for InitdataConfig {
 impl Default for ReferenceValuesConfig {
     fn default() -> ReferenceValuesConfig {
         ReferenceValuesConfig {
-            format: RvFormat::Array,
+            format: Format::Array,
             expiration: None,
             dummy_initdata: false,
-            tees: Tee::ALL.to_vec(),
+            pcr_prefixes: PcrPrefix::ALL.to_vec(),
         }
     }
 }
@@ -526,7 +476,7 @@ pub const FIELDS: &[(&str, &str)] = &[
     ("reference_values.format", "--format"),
     ("reference_values.expiration", "--expiration"),
     ("reference_values.dummy_initdata", "--dummy-initdata"),
-    ("reference_values.tees", "--tees"),
+    ("reference_values.pcr_prefixes", "--pcr-prefixes"),
     ("podvm.images", "--image"),
     ("podvm.measurements", "--measurements"),
     ("podvm.key", "--key"),
@@ -781,8 +731,17 @@ impl Config {
             }
         }
 
-        if self.reference_values.tees.is_empty() {
-            return Err(invalid("reference_values.tees", "must name at least one of snp, tdx".to_owned()));
+        if self.reference_values.format == Format::Sample {
+            return Err(invalid(
+                "reference_values.format",
+                "sample is an RVPS register message, not a ConfigMap; use array or kv".to_owned(),
+            ));
+        }
+        if self.reference_values.pcr_prefixes.is_empty() {
+            return Err(invalid(
+                "reference_values.pcr_prefixes",
+                "must name at least one of snp, tdx".to_owned(),
+            ));
         }
         let pv = &self.podvm;
         if pv.images.is_empty() && pv.measurements.is_empty() {
@@ -1011,8 +970,15 @@ mod tests {
         let e = Config::from_toml("trustee.toml", "\nnamespace = \"Trustee\"\n").unwrap_err();
         let msg = e.to_string();
         assert!(msg.contains("line 2") && msg.contains("DNS-1123 label"), "{msg}");
-        let e = Config::from_toml("trustee.toml", "profile = \"restricted\"\n").unwrap_err();
-        assert!(e.to_string().contains("Restricted, Permissive"), "{e}");
+        // Spelled values are read in any case and written canonically.
+        let c = Config::from_toml(
+            "trustee.toml",
+            "profile = \"permissive\"\n[reference_values]\nformat = \"KV\"\n",
+        )
+        .unwrap();
+        assert_eq!((c.profile, c.reference_values.format), (Profile::Permissive, Format::Kv));
+        let e = Config::from_toml("trustee.toml", "profile = \"strict\"\n").unwrap_err();
+        assert!(e.to_string().contains("\"strict\" is not one of Restricted, Permissive"), "{e}");
     }
 
     #[test]
@@ -1134,8 +1100,8 @@ mod tests {
         c.podvm.key = None;
         assert!(reason(&c).contains("podvm.key"));
         let mut c = valid();
-        c.reference_values.tees.clear();
-        assert!(reason(&c).contains("tees"));
+        c.reference_values.pcr_prefixes.clear();
+        assert!(reason(&c).contains("pcr_prefixes"));
     }
 
     #[test]

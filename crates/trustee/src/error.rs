@@ -69,13 +69,16 @@ pub enum Error {
     },
     /// The KBS certificate handed in does not name the KBS host: the guest
     /// would refuse the TLS connection.
-    #[error("kbs certificate from {origin}: does not name the KBS host {host} (its DNS names: {names})")]
+    #[error(
+        "kbs certificate from {origin}: does not name the KBS host {host} (its subject alternative names: {names})"
+    )]
     KbsCertHost {
         /// Where it came from (a file name).
         origin: String,
         /// The KBS host of the configuration.
         host: String,
-        /// Its DNS names, comma-separated (`none` if it has none).
+        /// Its subject alternative names, `DNS:name` or `IP:address`,
+        /// comma-separated (`none` if it has none).
         names: String,
     },
     /// Generating a key or self-signed certificate failed.

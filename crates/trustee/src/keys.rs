@@ -10,6 +10,9 @@ use rcgen::{
     CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, KeyPair, KeyUsagePurpose,
     PublicKeyData as _,
 };
+use rvkit_keys::pem;
+use rvkit_keys::secret::Secret;
+use rvkit_names::tls::{self, Host, SubjectAltName};
 use x509_parser::extensions::GeneralName;
 use x509_parser::pem::Pem;
 use x509_parser::prelude::{FromDer, X509Certificate};
@@ -125,12 +128,9 @@ impl LocalKeys {
             if info.key != want.key {
                 return Err(format!("the {what} key is {}, not {}", info.key, want.key));
             }
-            if info.dns_names != [want.dns_name] {
-                return Err(format!(
-                    "the {what} certificate names {}, not {}",
-                    info.dns_names.join(", "),
-                    want.dns_name
-                ));
+            let wanted = SubjectAltName::from(Host::parse(want.dns_name));
+            if info.names != [wanted.clone()] {
+                return Err(format!("the {what} certificate names {}, not {wanted}", san_list(&info.names)));
             }
             if (info.common_name.as_deref(), info.organization.as_deref()) != (want.cn, want.org) {
                 return Err(format!("the {what} certificate's subject is not the configured one"));
@@ -186,27 +186,14 @@ struct Wanted<'a> {
 
 /// `tls.crt` and `tls.key` of a `kubernetes.io/tls` Secret in YAML.
 fn tls_pair_from_secret(bytes: &[u8]) -> Result<TlsPair, String> {
-    let doc: serde_yaml_ng::Value =
-        serde_yaml_ng::from_slice(bytes).map_err(|e| format!("is not YAML: {e}"))?;
-    if doc.get("type").and_then(|t| t.as_str()) != Some("kubernetes.io/tls") {
+    let secret = Secret::parse(bytes)?;
+    if secret.type_.as_deref() != Some("kubernetes.io/tls") {
         return Err("is not a kubernetes.io/tls Secret".to_owned());
     }
     let field = |key: &str| {
-        String::from_utf8(secret_data(&doc, key)?).map_err(|_| format!("data.\"{key}\" is not text"))
+        String::from_utf8(secret.entry(key)?.to_vec()).map_err(|_| format!("data.{key} is not text"))
     };
     Ok(TlsPair::new(field("tls.crt")?, field("tls.key")?))
-}
-
-/// `data.<key>` of a Secret, base64-decoded (line breaks allowed, as
-/// `oc get -o yaml` may fold long values).
-fn secret_data(doc: &serde_yaml_ng::Value, key: &str) -> Result<Vec<u8>, String> {
-    let b64 = doc
-        .get("data")
-        .and_then(|d| d.get(key))
-        .and_then(|v| v.as_str())
-        .ok_or_else(|| format!("has no data.\"{key}\""))?;
-    let compact: String = b64.chars().filter(|c| !c.is_ascii_whitespace()).collect();
-    STANDARD.decode(compact).map_err(|e| format!("data.\"{key}\" is not base64: {e}"))
 }
 
 /// A leaf certificate's parameters as cert-manager's self-signed issuer
@@ -259,8 +246,8 @@ pub struct KbsCert {
     pub pem: String,
     /// The DER of the first certificate.
     pub der: Vec<u8>,
-    /// Its DNS subject alternative names.
-    pub dns_names: Vec<String>,
+    /// Its subject alternative names (DNS and IP).
+    pub names: Vec<SubjectAltName>,
     /// The end of its validity, in Unix seconds.
     pub not_after: i64,
 }
@@ -269,19 +256,13 @@ impl KbsCert {
     /// Reads a PEM certificate (chain). `origin` names it in errors.
     pub fn from_pem(origin: &str, bytes: &[u8]) -> Result<KbsCert, Error> {
         let bad = |reason: String| Error::KbsCert { origin: origin.to_owned(), reason };
-        let pem = std::str::from_utf8(bytes).map_err(|_| bad("is not UTF-8 text".to_owned()))?;
-        let block = Pem::iter_from_buffer(bytes)
-            .next()
-            .ok_or_else(|| bad("has no -----BEGIN CERTIFICATE----- block".to_owned()))?
-            .map_err(|e| bad(format!("is not valid PEM: {e}")))?;
-        if block.label != "CERTIFICATE" {
-            return Err(bad(format!("holds a {:?} PEM block, not a CERTIFICATE", block.label)));
-        }
+        let block = pem::first_block(bytes, &["CERTIFICATE"]).map_err(|e| bad(e.to_string()))?;
+        let pem = String::from_utf8_lossy(bytes);
         let info = CertInfo::parse(&block.contents).map_err(bad)?;
         Ok(KbsCert {
-            pem: pem.to_owned(),
+            pem: pem.into_owned(),
             der: block.contents,
-            dns_names: info.dns_names,
+            names: info.names,
             not_after: info.not_after,
         })
     }
@@ -291,22 +272,18 @@ impl KbsCert {
     /// base64-decoded, as the walkthrough does with jq and base64.
     pub fn from_secret_yaml(origin: &str, bytes: &[u8]) -> Result<KbsCert, Error> {
         let bad = |reason: String| Error::KbsCert { origin: origin.to_owned(), reason };
-        let doc: serde_yaml_ng::Value =
-            serde_yaml_ng::from_slice(bytes).map_err(|e| bad(format!("is not YAML: {e}")))?;
-        if doc.get("kind").and_then(|k| k.as_str()) != Some("Secret") {
-            return Err(bad("is not a Kubernetes Secret (kind: Secret)".to_owned()));
-        }
-        let pem = secret_data(&doc, "tls.crt").map_err(bad)?;
-        KbsCert::from_pem(origin, &pem)
+        let secret = Secret::parse(bytes).map_err(bad)?;
+        KbsCert::from_pem(origin, secret.entry("tls.crt").map_err(bad)?)
     }
 
-    /// Checks that the certificate can serve `host` at `now_unix`.
+    /// Checks that the certificate can serve `host` at `now_unix`, by the
+    /// rule `initdata check` applies ([`rvkit_names::tls`]).
     pub fn check_serves(&self, origin: &str, host: &str, now_unix: i64) -> Result<(), Error> {
-        if !names_match(&self.dns_names, host) {
+        if !tls::covers(&self.names, &Host::parse(host)) {
             return Err(Error::KbsCertHost {
                 origin: origin.to_owned(),
                 host: host.to_owned(),
-                names: if self.dns_names.is_empty() { "none".to_owned() } else { self.dns_names.join(", ") },
+                names: san_list(&self.names),
             });
         }
         if self.not_after <= now_unix {
@@ -319,21 +296,17 @@ impl KbsCert {
     }
 }
 
-/// Whether a certificate with these DNS names is valid for `host`
-/// (exact, or a `*.` wildcard covering exactly one label).
-pub(crate) fn names_match(names: &[String], host: &str) -> bool {
-    names.iter().any(|n| {
-        let n = n.to_ascii_lowercase();
-        n == host
-            || n.strip_prefix("*.").is_some_and(|rest| {
-                host.split_once('.').is_some_and(|(first, tail)| !first.is_empty() && tail == rest)
-            })
-    })
+/// `DNS:a, IP:b`, or `none`.
+fn san_list(names: &[SubjectAltName]) -> String {
+    if names.is_empty() {
+        return "none".to_owned();
+    }
+    names.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
 }
 
 /// What the bundle needs to know about a certificate.
 pub(crate) struct CertInfo {
-    pub dns_names: Vec<String>,
+    pub names: Vec<SubjectAltName>,
     pub not_before: i64,
     pub not_after: i64,
     pub spki_der: Vec<u8>,
@@ -351,13 +324,14 @@ impl CertInfo {
         if !rest.is_empty() {
             return Err("has trailing bytes after the certificate".to_owned());
         }
-        let dns_names = match cert.subject_alternative_name() {
+        let names = match cert.subject_alternative_name() {
             Ok(Some(san)) => san
                 .value
                 .general_names
                 .iter()
                 .filter_map(|g| match g {
-                    GeneralName::DNSName(n) => Some((*n).to_owned()),
+                    GeneralName::DNSName(n) => Some(SubjectAltName::Dns((*n).to_owned())),
+                    GeneralName::IPAddress(octets) => SubjectAltName::ip_from_octets(octets),
                     _ => None,
                 })
                 .collect(),
@@ -380,7 +354,7 @@ impl CertInfo {
             Err(other) => other,
         };
         Ok(CertInfo {
-            dns_names,
+            names,
             not_before: cert.validity().not_before.timestamp(),
             not_after: cert.validity().not_after.timestamp(),
             spki_der: spki.raw.to_vec(),
@@ -418,20 +392,19 @@ pub enum PublicKeyType {
 /// names the file in errors.
 pub fn check_public_key(path: &Path, bytes: &[u8]) -> Result<PublicKeyType, Error> {
     let bad = |reason: String| Error::BadPublicKey { path: path.to_owned(), reason };
-    let text = std::str::from_utf8(bytes).map_err(|_| bad("is not PEM text".to_owned()))?;
-    if text.contains("PRIVATE KEY-----") {
-        return Err(bad("holds a PRIVATE key; give the public key (cosign.pub)".to_owned()));
-    }
-    let block = Pem::iter_from_buffer(bytes)
-        .next()
-        .ok_or_else(|| bad("has no -----BEGIN PUBLIC KEY----- block".to_owned()))?
-        .map_err(|e| bad(format!("is not valid PEM: {e}")))?;
-    if block.label != "PUBLIC KEY" {
-        return Err(Error::UnsupportedKeyType {
-            path: path.to_owned(),
-            key_type: format!("PEM block {:?}", block.label),
-        });
-    }
+    let block = match pem::first_block(bytes, &["PUBLIC KEY"]) {
+        Ok(block) => block,
+        Err(pem::Problem::PrivateKey { label }) => {
+            return Err(bad(format!("holds a PRIVATE key ({label}); give the public key (cosign.pub)")));
+        }
+        Err(pem::Problem::WrongLabel { found, .. }) => {
+            return Err(Error::UnsupportedKeyType {
+                path: path.to_owned(),
+                key_type: format!("PEM block {found:?}"),
+            });
+        }
+        Err(other) => return Err(bad(other.to_string())),
+    };
     let (rest, spki) = SubjectPublicKeyInfo::from_der(&block.contents)
         .map_err(|e| bad(format!("is not a SubjectPublicKeyInfo: {e}")))?;
     if !rest.is_empty() {
@@ -567,7 +540,10 @@ mod tests {
     fn kbs_cert_from_pem_and_from_a_secret() {
         let keys = LocalKeys::generate(&config(), NOW).unwrap();
         let cert = KbsCert::from_pem("tls.crt", keys.https.cert_pem.as_bytes()).unwrap();
-        assert_eq!(cert.dns_names, ["kbs-service-trustee-operator-system.apps.example.com"]);
+        assert_eq!(
+            cert.names,
+            [SubjectAltName::Dns("kbs-service-trustee-operator-system.apps.example.com".into())]
+        );
         assert_eq!(cert.not_after, NOW + 8760 * 3600);
         cert.check_serves("tls.crt", "kbs-service-trustee-operator-system.apps.example.com", NOW).unwrap();
         let e = cert.check_serves("tls.crt", "other.example.com", NOW).unwrap_err();
@@ -600,15 +576,6 @@ mod tests {
         }
         let e = KbsCert::from_pem("k.pem", keys.https.key_pem().as_bytes()).unwrap_err();
         assert!(e.to_string().contains("RSA PRIVATE KEY"), "{e}");
-    }
-
-    #[test]
-    fn wildcard_names() {
-        let names = vec!["*.apps.example.com".to_owned(), "Exact.Example.com".to_owned()];
-        assert!(names_match(&names, "kbs.apps.example.com"));
-        assert!(names_match(&names, "exact.example.com"));
-        assert!(!names_match(&names, "a.kbs.apps.example.com"));
-        assert!(!names_match(&names, "apps.example.com"));
     }
 
     fn openssl_pubkey(genpkey: &[&str]) -> Vec<u8> {

@@ -56,25 +56,27 @@ pub mod check;
 mod config;
 mod error;
 mod keys;
+pub mod layout;
 pub mod names;
 mod yaml;
 
-pub use bundle::{Bundle, BundleFile, Inputs, MANIFEST, RenderReport, init_template, parse_manifest, render};
+pub use bundle::{Bundle, BundleFile, Inputs, RenderReport, init_template, render};
 pub use check::{CheckReport, Finding, Report, check};
 pub use config::{
     CertificateConfig, Config, DefaultPolicy, FIELDS, Hours, ImagePolicyConfig, InitdataConfig, InputFile,
-    KeyMode, PLACEHOLDER_TLD, PodvmConfig, Profile, ReferenceValuesConfig, RvFormat, ServiceType,
-    SignedImage, Variant, flag_of, parse_flag_table,
+    KeyMode, PLACEHOLDER_TLD, PodvmConfig, Profile, ReferenceValuesConfig, ServiceType, SignedImage, Variant,
+    flag_of, parse_flag_table,
 };
 pub use error::Error;
 pub use keys::{KbsCert, LocalKeys, PublicKeyType, TlsPair, check_public_key};
+pub use layout::MANIFEST;
 
 /// The TrusteeConfig's name, which the operator's derived objects start with.
 pub const TRUSTEECONFIG_NAME: &str = "trusteeconfig";
 /// The KbsConfig the operator creates from the TrusteeConfig.
 pub const KBSCONFIG_NAME: &str = "trusteeconfig-kbs-config";
 /// The reference-value ConfigMap the operator hands the KbsConfig.
-pub const RV_CONFIGMAP_NAME: &str = "trusteeconfig-rvps-reference-values";
+pub const RV_CONFIGMAP_NAME: &str = rvkit_rvps::DEFAULT_CONFIGMAP_NAME;
 /// The KBS Service the operator creates.
 pub const SERVICE_NAME: &str = "kbs-service";
 /// The KBS Service's port name.

@@ -123,17 +123,21 @@ impl Replay {
     }
 }
 
-/// How a log's PCR index field maps to TDX measurement registers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum MrNumbering {
-    /// A CCEL log (the ACPI CCEL table TDX firmware fills): the index field
-    /// holds the measurement-register index, 0 for MRTD and 1 to 4 for RTMR0
-    /// to RTMR3 (TDX Virtual Firmware Design Guide, "CC_MR_INDEX"; Trustee's
-    /// CCEL parser replays index 1 to 4 into RTMR0 to RTMR3 the same way).
-    Ccel,
-    /// A TPM log read as TDX firmware would record it: each PCR goes to the
-    /// RTMR [`rtmr_for_pcr`] names; PCRs with no RTMR are skipped.
-    Pcr,
+rvkit_names::spelled_enum! {
+    /// How a log's PCR index field maps to TDX measurement registers,
+    /// written `ccel` or `pcr`.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+    pub enum MrNumbering {
+        /// A CCEL log (the ACPI CCEL table TDX firmware fills): the index field
+        /// holds the measurement-register index, 0 for MRTD and 1 to 4 for RTMR0
+        /// to RTMR3 (TDX Virtual Firmware Design Guide, "CC_MR_INDEX"; Trustee's
+        /// CCEL parser replays index 1 to 4 into RTMR0 to RTMR3 the same way).
+        Ccel = "ccel",
+        /// A TPM log read as TDX firmware would record it: each PCR goes to the
+        /// RTMR [`rtmr_for_pcr`] names; PCRs with no RTMR are skipped.
+        Pcr = "pcr",
+    }
+    error: Error = |s| Error::UnknownNumbering { name: s.to_owned() };
 }
 
 /// One extend of an RTMR.
