@@ -3,9 +3,6 @@
 mod attest;
 mod bundle;
 mod cli;
-#[path = "../../crates/podvm/tests/it/harness.rs"]
-#[allow(dead_code)]
-mod harness;
 mod parity;
 mod podvm;
 mod rvps;

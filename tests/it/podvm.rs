@@ -1,12 +1,13 @@
 //! `rvkit podvm verify/fetch` and `rvkit rvps emit --image` against a real
 //! registry (Debian's docker-registry on loopback), with images built by GNU
-//! tar and gzip and signatures made by openssl (see the podvm crate's test
-//! harness, shared here).
+//! tar and gzip and signatures made by openssl (the `rvkit-test-support`
+//! crate).
 
 use std::fs;
 use std::path::Path;
 
-use crate::harness::{Image, Registry, Rekor, Sig, SignatureManifest, Signer};
+use rvkit_test_support::{Image, Registry, Rekor, Sig, SignatureManifest, Signer, Silent};
+
 use crate::util::{bash, fails, have_tools, ok, rvkit_in, tempdir};
 
 /// Pushes a podvm image to `repo:v1`, signs it with a Rekor bundle, and
@@ -41,6 +42,9 @@ fn verify_fetch_and_emit_from_a_signed_image() {
 
     let pinned = ok(rvkit_in(d, &access(&reg, &["podvm", "verify", &image])));
     assert!(pinned.trim_end().ends_with(&format!("{}/podvm/e2e@{digest}", reg.addr)), "{pinned}");
+    // `--platform`, the flag's former name here, still works.
+    let flags = access(&reg, &["podvm", "verify", &image, "--platform", "linux/amd64"]);
+    assert_eq!(ok(rvkit_in(d, &flags)), pinned);
 
     let json = ok(rvkit_in(d, &access(&reg, &["podvm", "verify", &image, "--json"])));
     let v: serde_json::Value = serde_json::from_str(&json).unwrap();
@@ -105,4 +109,39 @@ fn missing_rekor_key_is_refused_unless_the_tlog_is_waived() {
     ok(out);
     let stderr = fails(rvkit_in(d, &["podvm", "verify", &image, "--insecure-registry", &reg.addr]), 2);
     assert!(stderr.contains("--key"), "{stderr}");
+}
+
+#[test]
+fn a_registry_that_never_answers_ends_the_command_within_its_timeout() {
+    let server = Silent::start();
+    let dir = tempdir();
+    let d = dir.path();
+    fs::write(d.join("cosign.pub"), Signer::new("prime256v1").public_pem).unwrap();
+    let image = format!("docker://{}/podvm/silent:v1", server.addr);
+    let start = std::time::Instant::now();
+    let args = [
+        "podvm",
+        "fetch",
+        &image,
+        "--key",
+        "cosign.pub",
+        "--insecure-ignore-tlog",
+        "--insecure-registry",
+        &server.addr,
+        "--timeout",
+        "2",
+        "-o",
+        "m.json",
+    ];
+    let stderr = fails(rvkit_in(d, &args), 2);
+    assert!(start.elapsed() < std::time::Duration::from_secs(8), "took {:?}", start.elapsed());
+    assert_eq!(
+        stderr,
+        format!(
+            "warning: --insecure-ignore-tlog: signatures are accepted without a transparency-log check\n\
+             error: the registry for {}/podvm/silent:v1 did not finish within 2 s: manifest for tag v1\n",
+            server.addr
+        )
+    );
+    assert!(!d.join("m.json").exists());
 }

@@ -108,6 +108,7 @@ pub use keys::{KeyAlgorithm, PublicKey};
 pub use progress::TerminalProgress;
 pub use progress::{NoProgress, Progress};
 pub use reference::{ImageRef, LocalRef, Platform, RegistryRef};
+pub use rvkit_image_access::ImageAccess;
 
 use crate::manifest::{ImageManifest, Manifest};
 use crate::source::{Source, checked_manifest};
@@ -138,18 +139,48 @@ pub struct PullOptions {
     pub connect_timeout: Duration,
     /// Timeout for each read from a connection.
     pub read_timeout: Duration,
+    /// The time all registry requests for one image may take together,
+    /// retries and blob downloads included: a registry that stalls or
+    /// trickles cannot hold a caller longer.
+    pub timeout: Duration,
 }
 
 impl Default for PullOptions {
     fn default() -> Self {
-        PullOptions {
-            authfile: None,
-            insecure_registries: Vec::new(),
-            platform: Platform::default(),
-            retries: 3,
+        PullOptions::from_access(&ImageAccess::default()).expect("the default platform parses")
+    }
+}
+
+impl PullOptions {
+    /// The pull options `access` gives (its defaults where it gives none).
+    pub fn from_access(access: &ImageAccess) -> Result<PullOptions, Error> {
+        Ok(PullOptions {
+            authfile: access.authfile.clone(),
+            insecure_registries: access.insecure_registries.clone(),
+            platform: access.platform().parse()?,
+            retries: access.retries(),
             retry_delay: Duration::from_millis(250),
             connect_timeout: Duration::from_secs(30),
             read_timeout: Duration::from_secs(60),
+            timeout: access.timeout(),
+        })
+    }
+}
+
+impl VerifyOptions {
+    /// The verification options `access` gives, with the keys it names
+    /// already read and parsed by the caller.
+    pub fn from_access(
+        access: &ImageAccess,
+        key: Option<PublicKey>,
+        rekor_key: Option<PublicKey>,
+    ) -> VerifyOptions {
+        VerifyOptions {
+            key,
+            rekor_key,
+            insecure_ignore_tlog: access.insecure_ignore_tlog(),
+            insecure_skip_verify: access.insecure_skip_verify(),
+            identity: access.identity.clone(),
         }
     }
 }
@@ -249,7 +280,11 @@ fn open_source(image: &ImageRef, pull: &PullOptions, handle: Handle) -> Result<B
                 r.clone(),
                 creds,
                 &pull.insecure_registries,
-                (pull.connect_timeout, pull.read_timeout),
+                registry::Timeouts {
+                    connect: pull.connect_timeout,
+                    read: pull.read_timeout,
+                    total: pull.timeout,
+                },
                 handle,
                 registry::Retry { retries: pull.retries, base_delay: pull.retry_delay },
             )?)

@@ -40,6 +40,47 @@ impl Retry {
     }
 }
 
+/// How long requests may take: each connection attempt, each read, and all
+/// requests for the image together.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Timeouts {
+    pub connect: Duration,
+    pub read: Duration,
+    pub total: Duration,
+}
+
+/// The end of the time allowed for an image's requests.
+#[derive(Debug, Clone, Copy)]
+struct Deadline {
+    at: tokio::time::Instant,
+    limit: Duration,
+}
+
+impl Deadline {
+    fn timeout(&self, image: &str, what: String) -> Error {
+        Error::Timeout { image: image.to_owned(), what, limit: self.limit }
+    }
+
+    /// Runs `fut`, or fails with [`Error::Timeout`] when the time is up.
+    async fn bound<T>(
+        &self,
+        image: &str,
+        what: impl FnOnce() -> String,
+        fut: impl Future<Output = T>,
+    ) -> Result<T, Error> {
+        tokio::time::timeout_at(self.at, fut).await.map_err(|_| self.timeout(image, what()))
+    }
+
+    /// Sleeps `delay` before a retry, unless the retry would start after the deadline.
+    async fn sleep(&self, image: &str, what: &str, delay: Duration, last: &Error) -> Result<(), Error> {
+        if tokio::time::Instant::now() + delay >= self.at {
+            return Err(self.timeout(image, format!("{what}, retrying after: {last}")));
+        }
+        tokio::time::sleep(delay).await;
+        Ok(())
+    }
+}
+
 /// An image in a registry.
 pub(crate) struct RegistrySource {
     image: String,
@@ -48,6 +89,7 @@ pub(crate) struct RegistrySource {
     auth: RegistryAuth,
     handle: Handle,
     retry: Retry,
+    deadline: Deadline,
 }
 
 /// What went wrong in one request, and whether trying again may help.
@@ -62,17 +104,18 @@ impl RegistrySource {
         reference: RegistryRef,
         credentials: Credentials,
         insecure_registries: &[String],
-        timeouts: (Duration, Duration),
+        timeouts: Timeouts,
         handle: Handle,
         retry: Retry,
     ) -> Result<RegistrySource, Error> {
+        let deadline = Deadline { at: tokio::time::Instant::now() + timeouts.total, limit: timeouts.total };
         let config = ClientConfig {
             protocol: ClientProtocol::HttpsExcept(insecure_registries.to_vec()),
             // Index resolution is ours, so that the index digest can be
             // verified and the platform chosen explicitly.
             platform_resolver: None,
-            connect_timeout: Some(timeouts.0),
-            read_timeout: Some(timeouts.1),
+            connect_timeout: Some(timeouts.connect),
+            read_timeout: Some(timeouts.read),
             ..Default::default()
         };
         let client = Client::try_from(config).map_err(|e| Error::Registry {
@@ -83,7 +126,7 @@ impl RegistrySource {
             Credentials::Anonymous => RegistryAuth::Anonymous,
             Credentials::Basic { username, password } => RegistryAuth::Basic(username, password),
         };
-        Ok(RegistrySource { image, reference, client, auth, handle, retry })
+        Ok(RegistrySource { image, reference, client, auth, handle, retry, deadline })
     }
 
     fn oci_ref(&self, tag: Option<&str>, digest: Option<&BlobDigest>) -> Reference {
@@ -104,7 +147,7 @@ impl RegistrySource {
         self.handle.block_on(async {
             let mut attempt = 0;
             loop {
-                match op().await {
+                match self.deadline.bound(&self.image, || what.to_owned(), op()).await? {
                     Ok(v) => return Ok(v),
                     Err(e) => {
                         let f = classify(&self.image, what, e);
@@ -112,7 +155,7 @@ impl RegistrySource {
                             return Err(f.error);
                         }
                         tracing::debug!(image = %self.image, what, attempt, "retrying: {}", f.error);
-                        tokio::time::sleep(self.retry.delay(attempt)).await;
+                        self.deadline.sleep(&self.image, what, self.retry.delay(attempt), &f.error).await?;
                         attempt += 1;
                     }
                 }
@@ -272,6 +315,7 @@ impl Source for RegistrySource {
             digest: desc.digest.to_string(),
             size: desc.size,
             retry: self.retry,
+            deadline: self.deadline,
             tx,
         };
         self.handle.spawn(feeder.run());
@@ -291,44 +335,72 @@ struct Feeder {
     digest: String,
     size: u64,
     retry: Retry,
+    deadline: Deadline,
     tx: mpsc::Sender<Result<Bytes, Error>>,
 }
 
 impl Feeder {
     async fn run(self) {
+        if let Err(e) = self.feed().await {
+            let _ = self.tx.send(Err(e)).await;
+        }
+    }
+
+    /// Forwards the blob's bytes; an error is for the extractor to report.
+    async fn feed(&self) -> Result<(), Error> {
         let what = format!("blob {}", self.digest);
+        let image = self.image.as_str();
         let mut offset: u64 = 0;
         let mut attempt = 0u32;
         loop {
-            let opened = if offset == 0 {
-                self.client.pull_blob_stream(&self.reference, self.digest.as_str()).await.map(|s| (s, 0))
-            } else {
-                match self
-                    .client
-                    .pull_blob_stream_partial(&self.reference, self.digest.as_str(), offset, None)
-                    .await
-                {
-                    Ok(BlobResponse::Partial(s)) => Ok((s, 0)),
-                    // The server ignored the range: skip what was delivered.
-                    Ok(BlobResponse::Full(s)) => Ok((s, offset)),
-                    Err(e) => Err(e),
+            let open = async {
+                if offset == 0 {
+                    self.client.pull_blob_stream(&self.reference, self.digest.as_str()).await.map(|s| (s, 0))
+                } else {
+                    match self
+                        .client
+                        .pull_blob_stream_partial(&self.reference, self.digest.as_str(), offset, None)
+                        .await
+                    {
+                        Ok(BlobResponse::Partial(s)) => Ok((s, 0)),
+                        // The server ignored the range: skip what was delivered.
+                        Ok(BlobResponse::Full(s)) => Ok((s, offset)),
+                        Err(e) => Err(e),
+                    }
                 }
             };
-            let (mut stream, mut skip) = match opened {
+            let (mut stream, mut skip) = match self.deadline.bound(image, || what.clone(), open).await? {
                 Ok(v) => v,
                 Err(e) => {
-                    let f = classify(&self.image, &what, e);
+                    let f = classify(image, &what, e);
                     if f.transient && attempt < self.retry.retries {
-                        tokio::time::sleep(self.retry.delay(attempt)).await;
+                        self.deadline.sleep(image, &what, self.retry.delay(attempt), &f.error).await?;
                         attempt += 1;
                         continue;
                     }
-                    let _ = self.tx.send(Err(f.error)).await;
-                    return;
+                    return Err(f.error);
                 }
             };
+            // The length announced must be what the descriptor promises
+            // (less what was already received), before any byte is read.
+            let expected = self.size - (offset - skip);
+            if let Some(announced) = stream.content_length
+                && announced != expected
+            {
+                return Err(Error::Registry {
+                    image: image.to_owned(),
+                    reason: format!(
+                        "{what}: the registry announced {announced} bytes (Content-Length) where {expected} were expected"
+                    ),
+                });
+            }
             let mut failed: Option<String> = None;
-            while let Some(item) = stream.next().await {
+            loop {
+                let next = self
+                    .deadline
+                    .bound(image, || format!("{what} after {offset} of {} bytes", self.size), stream.next())
+                    .await?;
+                let Some(item) = next else { break };
                 match item {
                     Ok(mut chunk) => {
                         if skip > 0 {
@@ -342,7 +414,7 @@ impl Feeder {
                         offset += chunk.len() as u64;
                         if self.tx.send(Ok(chunk)).await.is_err() {
                             // The extractor gave up; nobody needs the rest.
-                            return;
+                            return Ok(());
                         }
                     }
                     Err(e) => {
@@ -352,24 +424,21 @@ impl Feeder {
                 }
             }
             match failed {
-                None => return,
+                None => return Ok(()),
                 // oci-client checks the digest itself when a full response
                 // ends and reports a mismatch as a stream error; all bytes
                 // were forwarded, and the extractor's own check reports it.
-                Some(_) if offset >= self.size => return,
+                Some(_) if offset >= self.size => return Ok(()),
                 Some(reason) if attempt >= self.retry.retries => {
-                    let _ = self
-                        .tx
-                        .send(Err(Error::Unreachable {
-                            image: self.image.clone(),
-                            reason: format!("{what} broke off after {offset} bytes: {reason}"),
-                        }))
-                        .await;
-                    return;
+                    return Err(Error::Unreachable {
+                        image: image.to_owned(),
+                        reason: format!("{what} broke off after {offset} bytes: {reason}"),
+                    });
                 }
                 Some(reason) => {
                     tracing::debug!(image = %self.image, offset, "resuming {what}: {reason}");
-                    tokio::time::sleep(self.retry.delay(attempt)).await;
+                    let last = Error::Unreachable { image: image.to_owned(), reason: reason.clone() };
+                    self.deadline.sleep(image, &what, self.retry.delay(attempt), &last).await?;
                     attempt += 1;
                 }
             }
