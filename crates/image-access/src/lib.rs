@@ -86,7 +86,8 @@ pub struct ImageAccess {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "clap", arg(long, value_name = "FILE"))]
     pub authfile: Option<PathBuf>,
-    /// Registries (HOST:PORT) reached over plain HTTP (repeatable; `--insecure-registry=` empties the list).
+    /// Registries (HOST:PORT) reached without certificate checks: over TLS
+    /// when they speak it, plain HTTP otherwise (repeatable; `--insecure-registry=` empties the list).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     #[cfg_attr(feature = "clap", arg(long = "insecure-registry", value_name = "HOST:PORT"))]
     pub insecure_registries: Vec<String>,

@@ -126,8 +126,9 @@ pub struct PullOptions {
     /// secret). Without it, `REGISTRY_AUTH_FILE`, then the usual podman and
     /// docker locations and credential helpers are consulted.
     pub authfile: Option<PathBuf>,
-    /// Registries (`HOST:PORT`, exactly as in the reference) reached over
-    /// plain HTTP.
+    /// Registries (`HOST:PORT`, exactly as in the reference) reached
+    /// without certificate checks: over TLS when they speak it (probed with
+    /// a ClientHello), over plain HTTP otherwise.
     pub insecure_registries: Vec<String>,
     /// The platform an image index resolves to.
     pub platform: Platform,

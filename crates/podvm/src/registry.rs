@@ -109,8 +109,19 @@ impl RegistrySource {
         retry: Retry,
     ) -> Result<RegistrySource, Error> {
         let deadline = Deadline { at: tokio::time::Instant::now() + timeouts.total, limit: timeouts.total };
+        let registry = reference.registry();
+        // An insecure registry is reached over TLS without checking its
+        // certificate when it speaks TLS, over plain HTTP otherwise (as
+        // podman and skopeo treat `insecure = true`).
+        let unverified_tls = insecure_registries.iter().any(|r| r == registry)
+            && speaks_tls(registry, timeouts.connect.min(timeouts.total));
         let config = ClientConfig {
-            protocol: ClientProtocol::HttpsExcept(insecure_registries.to_vec()),
+            protocol: if unverified_tls {
+                ClientProtocol::Https
+            } else {
+                ClientProtocol::HttpsExcept(insecure_registries.to_vec())
+            },
+            accept_invalid_certificates: unverified_tls,
             // Index resolution is ours, so that the index digest can be
             // verified and the platform chosen explicitly.
             platform_resolver: None,
@@ -168,6 +179,51 @@ impl RegistrySource {
             .with_retries(what, || self.client.pull_manifest_raw(r, &self.auth, &ACCEPTED_MANIFEST_TYPES))?;
         Ok(bytes.to_vec())
     }
+}
+
+/// Whether the server at `host[:port]` answers a TLS ClientHello with a TLS
+/// record (a handshake or an alert). A plain HTTP server answers with an
+/// HTTP status line or closes; so does anything unreachable, which the
+/// requests then report.
+fn speaks_tls(registry: &str, timeout: Duration) -> bool {
+    use std::io::Write as _;
+    use std::net::{TcpStream, ToSocketAddrs as _};
+    let addr = if registry.rsplit_once(':').is_some_and(|(_, p)| p.bytes().all(|b| b.is_ascii_digit())) {
+        registry.to_owned()
+    } else {
+        format!("{registry}:443")
+    };
+    let Some(addr) = addr.to_socket_addrs().ok().and_then(|mut a| a.next()) else { return false };
+    let Ok(mut s) = TcpStream::connect_timeout(&addr, timeout) else { return false };
+    let _ = s.set_read_timeout(Some(timeout));
+    let _ = s.set_write_timeout(Some(timeout));
+    let mut first = [0u8; 1];
+    s.write_all(&client_hello()).is_ok()
+        && s.read_exact(&mut first).is_ok()
+        && matches!(first[0], 0x15 | 0x16)
+}
+
+/// A minimal TLS 1.2 ClientHello (RFC 5246, section 7.4.1.2): enough for a
+/// server to answer with its own handshake or an alert.
+fn client_hello() -> Vec<u8> {
+    let mut body = vec![0x03, 0x03];
+    body.extend([0x5a; 32]); // client random: not used for any secret here
+    body.push(0); // no session id
+    // TLS_ECDHE_RSA/ECDSA_WITH_AES_128_GCM_SHA256, TLS_RSA_WITH_AES_128_GCM_SHA256
+    body.extend([0x00, 0x06, 0xc0, 0x2f, 0xc0, 0x2b, 0x00, 0x9c]);
+    body.extend([0x01, 0x00]); // null compression only
+    // supported_groups (x25519, secp256r1), ec_point_formats (uncompressed)
+    let ext =
+        [0x00, 0x0a, 0x00, 0x06, 0x00, 0x04, 0x00, 0x1d, 0x00, 0x17, 0x00, 0x0b, 0x00, 0x02, 0x01, 0x00];
+    body.extend((ext.len() as u16).to_be_bytes());
+    body.extend(ext);
+    let mut handshake = vec![0x01];
+    handshake.extend(&(body.len() as u32).to_be_bytes()[1..]);
+    handshake.extend(body);
+    let mut record = vec![0x16, 0x03, 0x01];
+    record.extend((handshake.len() as u16).to_be_bytes());
+    record.extend(handshake);
+    record
 }
 
 /// Sorts an oci-client error into ours.

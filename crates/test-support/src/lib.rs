@@ -89,6 +89,18 @@ fn wait_for_v2(addr: &str, limit: Duration) -> bool {
     false
 }
 
+/// Waits until something listens on `addr`, at most `limit`.
+fn wait_for_port(addr: &str, limit: Duration) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if TcpStream::connect(addr).is_ok() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    false
+}
+
 /// Debian's `docker-registry` (distribution 2.8) on 127.0.0.1 with an
 /// ephemeral port and filesystem storage in a temporary directory; killed
 /// on drop.
@@ -99,6 +111,9 @@ pub struct Registry {
     dir: tempfile::TempDir,
     /// The basic-auth user and password, if authentication is on.
     pub credentials: Option<(String, String)>,
+    /// Whether the registry speaks TLS (with a certificate for another name,
+    /// from no authority anyone trusts).
+    pub tls: bool,
 }
 
 impl Registry {
@@ -127,18 +142,57 @@ impl Registry {
             tokens.addr,
             tokens.cert.display()
         );
-        Self::launch_with(Some((tokens.user.clone(), tokens.password.clone())), auth)
+        Self::launch_with(Some((tokens.user.clone(), tokens.password.clone())), auth, false)
+    }
+
+    /// A registry that speaks only TLS, with a self-signed certificate for
+    /// `wrong.example`: a client that checks certificates must refuse it.
+    pub fn start_with_wrong_certificate() -> Option<Registry> {
+        if !require("docker-registry", "docker-registry") || !require("openssl", "openssl") {
+            return None;
+        }
+        Self::launch_with(None, String::new(), true)
     }
 
     fn launch(credentials: Option<(String, String)>) -> Option<Registry> {
         if !require("docker-registry", "docker-registry") {
             return None;
         }
-        Self::launch_with(credentials, String::new())
+        Self::launch_with(credentials, String::new(), false)
     }
 
-    fn launch_with(credentials: Option<(String, String)>, mut auth: String) -> Option<Registry> {
+    fn launch_with(credentials: Option<(String, String)>, mut auth: String, tls: bool) -> Option<Registry> {
         let dir = tempfile::tempdir().unwrap();
+        let mut tls_config = String::new();
+        if tls {
+            openssl(
+                dir.path(),
+                &[
+                    "req",
+                    "-x509",
+                    "-newkey",
+                    "ec",
+                    "-pkeyopt",
+                    "ec_paramgen_curve:prime256v1",
+                    "-nodes",
+                    "-keyout",
+                    "tls.key",
+                    "-out",
+                    "tls.crt",
+                    "-days",
+                    "2",
+                    "-subj",
+                    "/CN=wrong.example",
+                    "-addext",
+                    "subjectAltName=DNS:wrong.example",
+                ],
+            );
+            tls_config = format!(
+                "  tls:\n    certificate: {}\n    key: {}\n",
+                dir.path().join("tls.crt").display(),
+                dir.path().join("tls.key").display()
+            );
+        }
         if auth.is_empty()
             && let Some((user, password)) = &credentials
         {
@@ -153,7 +207,7 @@ impl Registry {
         for _ in 0..5 {
             let addr = format!("127.0.0.1:{}", free_port());
             let config = format!(
-                "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {addr}\n{auth}",
+                "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {addr}\n{tls_config}{auth}",
                 dir.path().join("storage").display()
             );
             let cfg = dir.path().join("config.yml");
@@ -167,8 +221,13 @@ impl Registry {
                 .stderr(log)
                 .spawn()
                 .unwrap();
-            if wait_for_v2(&addr, Duration::from_secs(10)) {
-                return Some(Registry { child, addr, dir, credentials });
+            let up = if tls {
+                wait_for_port(&addr, Duration::from_secs(10))
+            } else {
+                wait_for_v2(&addr, Duration::from_secs(10))
+            };
+            if up {
+                return Some(Registry { child, addr, dir, credentials, tls });
             }
             let _ = child.kill();
             let _ = child.wait();
@@ -190,7 +249,8 @@ impl Registry {
 
     fn client(&self) -> (Client, RegistryAuth) {
         let client = Client::new(ClientConfig {
-            protocol: ClientProtocol::Http,
+            protocol: if self.tls { ClientProtocol::Https } else { ClientProtocol::Http },
+            accept_invalid_certificates: self.tls,
             platform_resolver: None,
             ..Default::default()
         });

@@ -706,3 +706,23 @@ async fn a_redirect_loop_is_reported_in_time() {
         "{message}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_certificate_is_refused_unless_the_registry_is_insecure() {
+    let Some(reg) = Registry::start_with_wrong_certificate() else { return };
+    let (signer, rekor) = (Signer::new("prime256v1"), Rekor::new());
+    signed_podvm(&reg, "podvm/tls", &signer, &rekor).await;
+    let image = format!("{}/podvm/tls:v1", reg.addr);
+    let opts = VerifyOptions { identity: None, ..keys(&signer, &rekor) };
+    // Certificates checked: refused, and the message says why.
+    let checked = PullOptions { insecure_registries: Vec::new(), ..pull_within(&reg.addr, 20) };
+    let e = fetch(&image, &checked, &opts).await.unwrap_err();
+    assert!(
+        matches!(&e, Error::Unreachable { image: i, reason } if i == &image && reason.starts_with("manifest for tag v1: ") && reason.contains("certificate")),
+        "{e}"
+    );
+    assert!(!e.is_verification_failure());
+    // An insecure registry that speaks TLS is reached over TLS, unchecked.
+    let (_, bytes) = fetch(&image, &pull(&reg.addr), &opts).await.unwrap();
+    assert_eq!(bytes, measurements("podvm/tls"));
+}
