@@ -1142,3 +1142,112 @@ fn handle(
     }
     let _ = client.shutdown(Shutdown::Both);
 }
+
+/// One 512-byte ustar header block for `name` (at most 100 bytes), with
+/// `size` in octal, or in GNU base-256 when octal does not fit.
+fn ustar_header(name: &[u8], typeflag: u8, size: u64) -> [u8; 512] {
+    assert!(name.len() <= 100, "ustar names are at most 100 bytes");
+    let mut h = [0u8; 512];
+    h[..name.len()].copy_from_slice(name);
+    h[100..107].copy_from_slice(b"0000644");
+    h[108..115].copy_from_slice(b"0000000");
+    h[116..123].copy_from_slice(b"0000000");
+    if size < 8u64.pow(11) {
+        h[124..135].copy_from_slice(format!("{size:011o}").as_bytes());
+    } else {
+        h[124] = 0x80;
+        h[128..136].copy_from_slice(&size.to_be_bytes());
+    }
+    h[136..147].copy_from_slice(b"00000000000");
+    h[156] = typeflag;
+    h[257..263].copy_from_slice(b"ustar\0");
+    h[263..265].copy_from_slice(b"00");
+    h[148..156].copy_from_slice(b"        ");
+    let sum: u64 = h.iter().map(|&b| u64::from(b)).sum();
+    h[148..155].copy_from_slice(format!("{sum:06o}\0").as_bytes());
+    h
+}
+
+/// Appends a regular-file entry holding `data` to `out`, with a GNU long
+/// name entry first when `name` is longer than 100 bytes.
+fn tar_entry(out: &mut Vec<u8>, name: &[u8], data: &[u8]) {
+    if name.len() > 100 {
+        let long: Vec<u8> = name.iter().copied().chain([0]).collect();
+        out.extend_from_slice(&ustar_header(b"././@LongLink", b'L', long.len() as u64));
+        out.extend_from_slice(&long);
+        out.resize(out.len().div_ceil(512) * 512, 0);
+    }
+    out.extend_from_slice(&ustar_header(&name[..name.len().min(100)], b'0', data.len() as u64));
+    out.extend_from_slice(data);
+    out.resize(out.len().div_ceil(512) * 512, 0);
+}
+
+/// What a [`tar_bomb`] layer holds, in this order.
+#[derive(Clone, Debug, Default)]
+pub struct TarBomb {
+    /// Files (empty) at paths `d<i>/a/a/…/f`, this deep (GNU long names).
+    pub deep_files: usize,
+    /// How many directories deep each of those paths is.
+    pub depth: usize,
+    /// Further empty files, `m/<i>`.
+    pub entries: usize,
+    /// Ordinary files, after the above.
+    pub files: Vec<(String, Vec<u8>)>,
+    /// Then one entry claiming 1 TiB with only 1 MiB of data behind it, and
+    /// the archive ends there (no end-of-archive blocks).
+    pub huge_entry: bool,
+}
+
+/// A gzip layer (valid gzip, GNU `gzip -1 -n`) holding the tar that `bomb`
+/// describes, generated block by block while GNU gzip compresses it and
+/// `sha256sum` hashes it (the diff ID), so the tar itself is never held in
+/// memory.
+pub fn tar_bomb(bomb: &TarBomb) -> Layer {
+    let spawn = |program: &str, args: &[&str]| {
+        Command::new(program).args(args).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().expect(program)
+    };
+    let mut gzip = spawn("gzip", &["-1", "-n", "-c"]);
+    let mut sha256sum = spawn("sha256sum", &[]);
+    let (mut zin, mut hin) = (gzip.stdin.take().unwrap(), sha256sum.stdin.take().unwrap());
+    let bomb = bomb.clone();
+    let writer = std::thread::spawn(move || -> std::io::Result<()> {
+        let mut buf = Vec::with_capacity(2 << 20);
+        let mut flush = |buf: &mut Vec<u8>, force: bool| -> std::io::Result<()> {
+            if force || buf.len() >= 1 << 20 {
+                zin.write_all(buf)?;
+                hin.write_all(buf)?;
+                buf.clear();
+            }
+            Ok(())
+        };
+        for i in 0..bomb.deep_files {
+            let name = format!("d{i}/{}f", "a/".repeat(bomb.depth));
+            tar_entry(&mut buf, name.as_bytes(), b"");
+            flush(&mut buf, false)?;
+        }
+        for i in 0..bomb.entries {
+            tar_entry(&mut buf, format!("m/{i}").as_bytes(), b"");
+            flush(&mut buf, false)?;
+        }
+        for (name, data) in &bomb.files {
+            tar_entry(&mut buf, name.as_bytes(), data);
+            flush(&mut buf, false)?;
+        }
+        if bomb.huge_entry {
+            buf.extend_from_slice(&ustar_header(b"huge", b'0', 1 << 40));
+            buf.resize(buf.len() + (1 << 20), 0);
+        } else {
+            buf.extend_from_slice(&[0u8; 1024]);
+        }
+        flush(&mut buf, true)
+    });
+    // Both readers are drained while the writer runs, so neither pipe fills.
+    let hashed = std::thread::spawn(move || sha256sum.wait_with_output().unwrap());
+    let out = gzip.wait_with_output().unwrap();
+    writer.join().unwrap().expect("gzip and sha256sum read the whole tar");
+    let hashed = hashed.join().unwrap();
+    assert!(out.status.success() && hashed.status.success());
+    let sum = String::from_utf8(hashed.stdout).unwrap();
+    let diff_id = format!("sha256:{}", sum.split_whitespace().next().unwrap());
+    Layer { media_type: LAYER_GZIP, bytes: out.stdout, diff_id }
+}
