@@ -8,16 +8,16 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures_util::StreamExt as _;
 use oci_client::client::{BlobResponse, ClientConfig, ClientProtocol};
-use oci_client::errors::{OciDistributionError, OciErrorCode};
+use oci_client::errors::{OciDistributionError, OciEnvelope, OciErrorCode};
 use oci_client::secrets::RegistryAuth;
-use oci_client::{Client, Reference};
+use oci_client::{Client, Reference, RegistryOperation};
 use tokio::runtime::Handle;
 use tokio::sync::mpsc;
 
 use crate::auth::Credentials;
 use crate::digest::BlobDigest;
 use crate::error::Error;
-use crate::manifest::{ACCEPTED_MANIFEST_TYPES, Descriptor};
+use crate::manifest::{ACCEPTED_MANIFEST_TYPES, Descriptor, MAX_MANIFEST_SIZE};
 use crate::reference::RegistryRef;
 use crate::source::{SIGSTORE_BUNDLE_PREFIX, Source, digest_like};
 
@@ -90,6 +90,11 @@ pub(crate) struct RegistrySource {
     handle: Handle,
     retry: Retry,
     deadline: Deadline,
+    /// Manifests are read with this client rather than oci-client's, which
+    /// buffers a whole response before anything can look at its size.
+    http: reqwest::Client,
+    /// `https`, or `http` for an insecure registry that does not speak TLS.
+    scheme: &'static str,
 }
 
 /// What went wrong in one request, and whether trying again may help.
@@ -114,7 +119,7 @@ impl RegistrySource {
         // certificate when it speaks TLS, over plain HTTP otherwise (as
         // podman and skopeo treat `insecure = true`).
         let unverified_tls = insecure_registries.iter().any(|r| r == registry)
-            && speaks_tls(registry, timeouts.connect.min(timeouts.total));
+            && speaks_tls(registry, timeouts.connect.min(timeouts.total).min(PROBE_TIMEOUT));
         let config = ClientConfig {
             protocol: if unverified_tls {
                 ClientProtocol::Https
@@ -129,15 +134,27 @@ impl RegistrySource {
             read_timeout: Some(timeouts.read),
             ..Default::default()
         };
-        let client = Client::try_from(config).map_err(|e| Error::Registry {
+        let setup = |e: &dyn std::fmt::Display| Error::Registry {
             image: image.clone(),
             reason: format!("cannot set up the HTTP client: {e}"),
-        })?;
+        };
+        let scheme = if insecure_registries.iter().any(|r| r == registry) && !unverified_tls {
+            "http"
+        } else {
+            "https"
+        };
+        let http = reqwest::Client::builder()
+            .connect_timeout(timeouts.connect)
+            .read_timeout(timeouts.read)
+            .tls_danger_accept_invalid_certs(unverified_tls)
+            .build()
+            .map_err(|e| setup(&e))?;
+        let client = Client::try_from(config).map_err(|e| setup(&e))?;
         let auth = match credentials {
             Credentials::Anonymous => RegistryAuth::Anonymous,
             Credentials::Basic { username, password } => RegistryAuth::Basic(username, password),
         };
-        Ok(RegistrySource { image, reference, client, auth, handle, retry, deadline })
+        Ok(RegistrySource { image, reference, client, auth, handle, retry, deadline, http, scheme })
     }
 
     fn oci_ref(&self, tag: Option<&str>, digest: Option<&BlobDigest>) -> Reference {
@@ -175,11 +192,82 @@ impl RegistrySource {
     }
 
     fn get_manifest(&self, r: &Reference, what: &str) -> Result<Vec<u8>, Error> {
-        let (bytes, _) = self
-            .with_retries(what, || self.client.pull_manifest_raw(r, &self.auth, &ACCEPTED_MANIFEST_TYPES))?;
-        Ok(bytes.to_vec())
+        self.with_retries(what, || self.pull_manifest_capped(r, what))?
+    }
+
+    /// The manifest `r` names, read only up to [`MAX_MANIFEST_SIZE`] bytes:
+    /// a larger one is refused when its Content-Length, or its bytes so
+    /// far, pass the cap. Transport and HTTP failures are oci-client errors,
+    /// for [`classify`] and the retries; the refusal is final.
+    async fn pull_manifest_capped(
+        &self,
+        r: &Reference,
+        what: &str,
+    ) -> Result<Result<Vec<u8>, Error>, OciDistributionError> {
+        let token = self.client.auth(r, &self.auth, RegistryOperation::Pull).await?;
+        let url = format!(
+            "{}://{}/v2/{}/manifests/{}",
+            self.scheme,
+            r.resolve_registry(),
+            r.repository(),
+            r.digest().or(r.tag()).unwrap_or("latest")
+        );
+        let request = self.http.get(&url).header(reqwest::header::ACCEPT, ACCEPTED_MANIFEST_TYPES.join(", "));
+        let request = match (token, &self.auth) {
+            (Some(token), _) => request.bearer_auth(token),
+            (None, RegistryAuth::Basic(user, password)) => request.basic_auth(user, Some(password)),
+            (None, _) => request,
+        };
+        let response = request.send().await?;
+        let status = response.status();
+        if !status.is_success() {
+            // An error body is read for its message only, and only so far.
+            let body = read_capped(response, 64 << 10).await?.unwrap_or_default();
+            return Err(match serde_json::from_slice::<OciEnvelope>(&body) {
+                Ok(envelope) if !envelope.errors.is_empty() => {
+                    OciDistributionError::RegistryError { envelope, url }
+                }
+                _ => OciDistributionError::ServerError {
+                    code: status.as_u16(),
+                    url,
+                    message: String::from_utf8_lossy(&body).into_owned(),
+                },
+            });
+        }
+        Ok(match read_capped(response, MAX_MANIFEST_SIZE).await? {
+            Some(body) => Ok(body),
+            None => Err(Error::Registry {
+                image: self.image.clone(),
+                reason: format!(
+                    "{what}: the registry sent more than {MAX_MANIFEST_SIZE} bytes, the most a manifest may have"
+                ),
+            }),
+        })
     }
 }
+
+/// The body of `response`, or `None` as soon as it is known to be longer
+/// than `cap` bytes.
+async fn read_capped(response: reqwest::Response, cap: usize) -> Result<Option<Vec<u8>>, reqwest::Error> {
+    if response.content_length().is_some_and(|n| n > cap as u64) {
+        return Ok(None);
+    }
+    let mut body = Vec::new();
+    let mut stream = response.bytes_stream();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk?;
+        if body.len() + chunk.len() > cap {
+            return Ok(None);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(Some(body))
+}
+
+/// How long the TLS probe of an insecure registry waits for an answer; a
+/// server that says nothing to a ClientHello in that time is taken for
+/// plain HTTP.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// Whether the server at `host[:port]` answers a TLS ClientHello with a TLS
 /// record (a handshake or an alert). A plain HTTP server answers with an

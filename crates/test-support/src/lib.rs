@@ -688,6 +688,13 @@ pub enum Fault {
         /// What is added to the true length.
         delta: i64,
     },
+    /// Answer manifest GETs with an endless body of spaces (a manifest
+    /// larger than any cap), with a Content-Length of 1 GiB if `announce`,
+    /// else delimited by the connection's end.
+    HugeManifest {
+        /// Whether a Content-Length is sent.
+        announce: bool,
+    },
     /// Answer GETs of `blob` with a redirect to the same URL, every time.
     RedirectLoop {
         /// The blob's digest.
@@ -1013,11 +1020,13 @@ impl Drop for Proxy {
     }
 }
 
+/// The head of an HTTP message, or `None` when the peer closes, sends too
+/// much, or speaks TLS (as a plain HTTP server, the connection is closed).
 fn read_head(s: &mut TcpStream) -> Option<Vec<u8>> {
     let mut head = Vec::new();
     let mut byte = [0u8; 1];
     while !head.ends_with(b"\r\n\r\n") {
-        if head.len() > 64 * 1024 || s.read(&mut byte).ok()? == 0 {
+        if head.len() > 64 * 1024 || s.read(&mut byte).ok()? == 0 || (head.is_empty() && byte[0] == 0x16) {
             return None;
         }
         head.push(byte[0]);
@@ -1056,6 +1065,19 @@ fn handle(
             client,
             "HTTP/1.1 307 Temporary Redirect\r\nLocation: {path}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
         );
+        return;
+    }
+    if let Fault::HugeManifest { announce } = fault
+        && request_line.starts_with("GET ")
+        && path.contains("/manifests/")
+    {
+        let length = if *announce { "Content-Length: 1073741824\r\n" } else { "" };
+        let _ = write!(
+            client,
+            "HTTP/1.1 200 OK\r\nContent-Type: {OCI_MANIFEST}\r\n{length}Connection: close\r\n\r\n{{"
+        );
+        let spaces = [b' '; 64 * 1024];
+        while !stop.load(Ordering::SeqCst) && client.write_all(&spaces).is_ok() {}
         return;
     }
     // Rewrite the head with `Connection: close`.

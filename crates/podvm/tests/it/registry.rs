@@ -726,3 +726,23 @@ async fn a_wrong_certificate_is_refused_unless_the_registry_is_insecure() {
     let (_, bytes) = fetch(&image, &pull(&reg.addr), &opts).await.unwrap();
     assert_eq!(bytes, measurements("podvm/tls"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_manifest_larger_than_the_cap_is_refused_before_it_is_read() {
+    let Some(reg) = Registry::start() else { return };
+    let (signer, rekor) = (Signer::new("prime256v1"), Rekor::new());
+    for announce in [true, false] {
+        let proxy = Proxy::start(&reg.addr, Fault::HugeManifest { announce });
+        let image = format!("{}/podvm/huge:v1", proxy.addr);
+        let start = std::time::Instant::now();
+        let e = fetch(&image, &pull_within(&proxy.addr, 20), &keys(&signer, &rekor)).await.unwrap_err();
+        assert!(start.elapsed() < Duration::from_secs(10), "gave up after {:?}", start.elapsed());
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "registry error for {image}: manifest for tag v1: the registry sent more than 4194304 bytes, the most a manifest may have"
+            )
+        );
+        assert!(!e.is_verification_failure());
+    }
+}
