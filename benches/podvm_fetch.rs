@@ -6,15 +6,11 @@
 //! Not a criterion benchmark: each sample is a whole process over a gigabyte.
 //! Results go to stdout and to `target/bench-podvm.json` for `cargo xtask bench`.
 
-#[path = "../crates/podvm/tests/it/harness.rs"]
-#[allow(dead_code)]
-mod harness;
-
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use harness::{Registry, Rekor, Sig, SignatureManifest, Signer};
+use rvkit_test_support::{Registry, Rekor, Sig, SignatureManifest, Signer};
 
 const RUNS: usize = 3;
 /// The qcow2 stand-in: half random bytes (incompressible, like encrypted or
@@ -132,7 +128,7 @@ fn main() {
 /// 1 GiB image/podvm.qcow2, made by GNU tar and gzip.
 fn build_layout(w: &Path) {
     fs::create_dir_all(w.join("image")).unwrap();
-    fs::write(w.join("image/measurements.json"), harness::measurements("bench")).unwrap();
+    fs::write(w.join("image/measurements.json"), rvkit_test_support::measurements("bench")).unwrap();
     let half = QCOW2_SIZE / 2;
     sh(w, &format!(
         "head -c {half} /dev/urandom > image/podvm.qcow2
@@ -155,20 +151,20 @@ fn build_layout(w: &Path) {
         "rootfs": {"type": "layers", "diff_ids": [format!("sha256:{diff_id}")]},
     }))
     .unwrap();
-    let config_digest = harness::sha256_hex(&config);
+    let config_digest = rvkit_test_support::sha256_hex(&config);
     fs::write(blobs.join(&config_digest), &config).unwrap();
     let manifest = serde_json::to_vec(&serde_json::json!({
         "schemaVersion": 2,
-        "mediaType": harness::OCI_MANIFEST,
-        "config": {"mediaType": harness::OCI_CONFIG, "digest": format!("sha256:{config_digest}"), "size": config.len()},
-        "layers": [{"mediaType": harness::LAYER_GZIP, "digest": format!("sha256:{layer_digest}"), "size": layer_size}],
+        "mediaType": rvkit_test_support::OCI_MANIFEST,
+        "config": {"mediaType": rvkit_test_support::OCI_CONFIG, "digest": format!("sha256:{config_digest}"), "size": config.len()},
+        "layers": [{"mediaType": rvkit_test_support::LAYER_GZIP, "digest": format!("sha256:{layer_digest}"), "size": layer_size}],
     })).unwrap();
-    let manifest_digest = harness::sha256_hex(&manifest);
+    let manifest_digest = rvkit_test_support::sha256_hex(&manifest);
     fs::write(blobs.join(&manifest_digest), &manifest).unwrap();
     fs::write(w.join("layout/oci-layout"), "{\"imageLayoutVersion\":\"1.0.0\"}").unwrap();
     let index = serde_json::json!({
         "schemaVersion": 2,
-        "manifests": [{"mediaType": harness::OCI_MANIFEST, "digest": format!("sha256:{manifest_digest}"), "size": manifest.len(),
+        "manifests": [{"mediaType": rvkit_test_support::OCI_MANIFEST, "digest": format!("sha256:{manifest_digest}"), "size": manifest.len(),
                        "annotations": {"org.opencontainers.image.ref.name": "v1"}}],
     });
     fs::write(w.join("layout/index.json"), index.to_string()).unwrap();

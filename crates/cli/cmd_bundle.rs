@@ -19,7 +19,9 @@ use rvkit_trustee::{
     Profile, ServiceType, SignedImage, Variant, parse_flag_table,
 };
 
-use crate::cmd_podvm::{ImageArgs, fetch};
+use rvkit_podvm::ImageAccess;
+
+use crate::cmd_podvm::fetch;
 use crate::io::{detail, note, now_unix, quiet, read_input, warn, write_output};
 use crate::report::to_json;
 use crate::{CmdResult, Failure};
@@ -175,33 +177,9 @@ struct FieldArgs {
     // OsString rather than PathBuf, whose parser refuses the empty value.
     #[arg(long, value_name = "FILE")]
     measurements: Vec<std::ffi::OsString>,
-    /// The public key podvm images must be signed with.
-    #[arg(long, value_name = "PEM")]
-    key: Option<PathBuf>,
-    /// The Rekor log's public key, to verify podvm signature bundles offline.
-    #[arg(long, value_name = "PEM")]
-    rekor_key: Option<PathBuf>,
-    /// Accept podvm signatures without a transparency-log check.
-    #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
-    insecure_ignore_tlog: Option<bool>,
-    /// Do not check podvm signatures at all. Never for production values.
-    #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
-    insecure_skip_verify: Option<bool>,
-    /// The docker-reference podvm signature payloads must name.
-    #[arg(long, value_name = "REPO")]
-    identity: Option<String>,
-    /// Registry credentials (docker config JSON, such as the cluster pull secret).
-    #[arg(long, value_name = "FILE")]
-    authfile: Option<PathBuf>,
-    /// Reach this registry over plain HTTP (repeatable; replaces the file's list).
-    #[arg(long, value_name = "HOST:PORT")]
-    insecure_registry: Vec<String>,
-    /// The platform a podvm image index resolves to [default: linux/amd64].
-    #[arg(long, value_name = "OS/ARCH")]
-    image_platform: Option<String>,
-    /// Retries after a registry error [default: 3].
-    #[arg(long, value_name = "N")]
-    retries: Option<u32>,
+    /// How podvm images are reached and verified (the `[podvm]` access fields).
+    #[command(flatten)]
+    access: ImageAccess,
 }
 
 impl FieldArgs {
@@ -279,15 +257,7 @@ impl FieldArgs {
         let pv = &mut c.podvm;
         set_list(&mut pv.images, self.image);
         set_list(&mut pv.measurements, self.measurements.into_iter().map(PathBuf::from).collect());
-        set_opt(&mut pv.key, self.key);
-        set_opt(&mut pv.rekor_key, self.rekor_key);
-        set(&mut pv.insecure_ignore_tlog, self.insecure_ignore_tlog);
-        set(&mut pv.insecure_skip_verify, self.insecure_skip_verify);
-        set_opt(&mut pv.identity, self.identity);
-        set_opt(&mut pv.authfile, self.authfile);
-        set_list(&mut pv.insecure_registries, self.insecure_registry);
-        set(&mut pv.platform, self.image_platform);
-        set(&mut pv.retries, self.retries);
+        pv.access.overlay(self.access);
         Ok(())
     }
 }
@@ -361,20 +331,10 @@ fn render(args: RenderArgs) -> CmdResult {
         later_files(&config);
     }
     let pv = &config.podvm;
-    let access = ImageArgs {
-        key: pv.key.clone(),
-        rekor_key: pv.rekor_key.clone(),
-        insecure_ignore_tlog: pv.insecure_ignore_tlog,
-        insecure_skip_verify: pv.insecure_skip_verify,
-        identity: pv.identity.clone(),
-        authfile: pv.authfile.clone(),
-        insecure_registry: pv.insecure_registries.clone(),
-        retries: pv.retries,
-    };
     // The first phase writes no reference values: no registry to contact.
     for image in pv.images.iter().filter(|_| !first_phase) {
         let (verified, bytes) =
-            fetch(image, &access, &pv.platform, rvkit_podvm::DEFAULT_PATH, rvkit_podvm::DEFAULT_MAX_SIZE)?;
+            fetch(image, &pv.access, rvkit_podvm::DEFAULT_PATH, rvkit_podvm::DEFAULT_MAX_SIZE)?;
         note(format_args!("verified {}", verified.pinned));
         inputs.image_measurements.push((format!("{}:{}", verified.pinned, rvkit_podvm::DEFAULT_PATH), bytes));
     }

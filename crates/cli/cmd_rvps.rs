@@ -14,7 +14,9 @@ use rvkit_rvps::{
     build, read_published,
 };
 
-use crate::cmd_podvm::{ImageArgs, fetch};
+use rvkit_podvm::ImageAccess;
+
+use crate::cmd_podvm::fetch;
 use crate::io::{display, note, now_unix, read_input, warn, write_output};
 use crate::report::to_json;
 use crate::{CmdResult, Failure};
@@ -136,10 +138,7 @@ pub struct EmitArgs {
     #[arg(long, value_name = "IMAGE")]
     image: Vec<String>,
     #[command(flatten)]
-    access: ImageArgs,
-    /// Platform an image index resolves to.
-    #[arg(long, value_name = "OS/ARCH", default_value = "linux/amd64")]
-    image_platform: String,
+    access: ImageAccess,
     /// Initdata documents whose PCR8 values are allowed.
     #[arg(long, num_args = 1.., value_name = "FILE")]
     initdata: Vec<PathBuf>,
@@ -212,13 +211,8 @@ fn emit(args: EmitArgs) -> CmdResult {
         measurements.push((label, m));
     }
     for image in &args.image {
-        let (verified, bytes) = fetch(
-            image,
-            &args.access,
-            &args.image_platform,
-            rvkit_podvm::DEFAULT_PATH,
-            rvkit_podvm::DEFAULT_MAX_SIZE,
-        )?;
+        let (verified, bytes) =
+            fetch(image, &args.access, rvkit_podvm::DEFAULT_PATH, rvkit_podvm::DEFAULT_MAX_SIZE)?;
         let label = format!("{}:{}", verified.pinned, rvkit_podvm::DEFAULT_PATH);
         let (m, warnings) =
             Measurements::parse(&bytes).map_err(|e| anyhow::Error::new(e).context(label.clone()))?;

@@ -87,7 +87,7 @@ fn command() -> clap::Command {
 
     // A flattened group's heading also covers the options declared after it
     // (clap's `next_help_heading`); this takes them back out.
-    let access = cmd_podvm::ImageArgs::augment_args(clap::Command::new("access"));
+    let access = rvkit_podvm::ImageAccess::augment_args(clap::Command::new("access"));
     let access_heading = access.get_arguments().find_map(|a| a.get_help_heading()).map(str::to_owned);
     let access_ids: Vec<clap::Id> = access.get_arguments().map(|a| a.get_id().clone()).collect();
 

@@ -1428,7 +1428,7 @@ fn bundle_check_catches_single_edits() {
 
 #[test]
 fn podvm_images_are_verified_and_give_what_their_measurements_file_gives() {
-    use crate::harness::{Image, Registry, Rekor, Sig, SignatureManifest, Signer};
+    use rvkit_test_support::{Image, Registry, Rekor, Sig, SignatureManifest, Signer};
     let Some(reg) = Registry::start() else { return };
     if !have_tools("podvm_images_are_verified_and_give_what_their_measurements_file_gives", TOOLS) {
         return;

@@ -294,8 +294,8 @@ fn help_groups_output_options_apart_from_image_access() {
     assert_eq!(section("Global options"), "--quiet --verbose");
     assert_eq!(
         section("Image verification and access"),
-        "--key --rekor-key --insecure-ignore-tlog --insecure-skip-verify --identity --authfile \
-         --insecure-registry --retries"
+        "--key --rekor-key --insecure-ignore-tlog[=<BOOL>] --insecure-skip-verify[=<BOOL>] --identity \
+         --authfile --insecure-registry --image-platform --retries --timeout"
     );
     assert_eq!(section("Output"), "--format --configmap --name --namespace --data-key --output --transcript");
     let fetch = headings(&ok(rvkit_in(dir.path(), &["podvm", "fetch", "--help"])));

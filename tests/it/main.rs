@@ -4,9 +4,6 @@ mod attest;
 mod bundle;
 mod cli;
 mod contract;
-#[path = "../../crates/podvm/tests/it/harness.rs"]
-#[allow(dead_code)]
-mod harness;
 mod parity;
 mod podvm;
 mod reports;

@@ -120,6 +120,17 @@ pub enum Error {
         /// The last transport error.
         reason: String,
     },
+    /// The registry did not finish within the time allowed for the image
+    /// (it stalled, trickled, or kept failing until the time was up).
+    #[error("the registry for {image} did not finish within {} s: {what}", limit.as_secs())]
+    Timeout {
+        /// The image.
+        image: String,
+        /// What was under way (`blob sha256:… after 1024 bytes`).
+        what: String,
+        /// The time allowed for all requests for the image.
+        limit: std::time::Duration,
+    },
     /// The registry refused the credentials (HTTP 401 or 403).
     #[error("access to {image} denied (HTTP {status}): check the credentials for its registry")]
     AccessDenied {

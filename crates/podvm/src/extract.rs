@@ -91,6 +91,13 @@ fn is_below(path: &[u8], dir: &[u8]) -> bool {
     path.len() > dir.len() && path.starts_with(dir) && path[dir.len()] == b'/'
 }
 
+/// What tracking `path` costs in memory beyond the content: its own key and
+/// one key per ancestor directory (a path of n components has n ancestors,
+/// so a deep path costs about the square of its length).
+fn tracking_cost(path: &[u8]) -> u64 {
+    path.len() as u64 + ancestors(path).map(|a| a.len() as u64).sum::<u64>()
+}
+
 /// The proper ancestors of a normalised path, the root (empty) first.
 fn ancestors(path: &[u8]) -> impl Iterator<Item = &[u8]> {
     std::iter::once(&path[..0])
@@ -258,16 +265,21 @@ impl Merger<'_> {
                 // target; nothing to record.
                 continue;
             }
+            // Files kept for hard links are charged for their content and
+            // their bookkeeping, so neither many entries nor deep paths grow
+            // memory past the cache budget.
+            let tracking = tracking_cost(&path);
+            let fits = |m: &Merger<'_>, size: u64| {
+                m.nodes.len() < MAX_CACHED_FILES
+                    && m.cached_bytes.saturating_add(size).saturating_add(tracking) <= m.cache_budget
+            };
             match h.kind {
                 EntryKind::Regular => {
-                    let keep = h.size <= self.max_size
-                        && (is_target
-                            || (self.nodes.len() < MAX_CACHED_FILES
-                                && self.cached_bytes + h.size <= self.cache_budget));
+                    let keep = h.size <= self.max_size && (is_target || fits(self, h.size));
                     if keep {
                         let mut content = Vec::new();
                         tar.read_data(&mut content)?;
-                        let charged = content.len() as u64;
+                        let charged = content.len() as u64 + tracking;
                         self.insert(path, index, Node::File(Arc::new(content)), charged);
                     } else if is_target {
                         self.insert(path, index, Node::TooLarge, 0);
@@ -282,7 +294,9 @@ impl Merger<'_> {
                     match self.nodes.get(&link).map(|t| t.node.clone()) {
                         // The link shares the content already counted
                         // against the budget.
-                        Some(node @ Node::File(_)) => self.insert(path, index, node, 0),
+                        Some(node @ Node::File(_)) if is_target || fits(self, 0) => {
+                            self.insert(path, index, node, tracking)
+                        }
                         Some(node @ Node::TooLarge) if is_target => {
                             self.insert(path, index, node, 0);
                         }

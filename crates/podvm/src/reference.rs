@@ -310,7 +310,7 @@ pub struct Platform {
 impl Default for Platform {
     /// `linux/amd64`, the platform of peer-pod virtual machines.
     fn default() -> Self {
-        Platform { os: "linux".into(), architecture: "amd64".into(), variant: None }
+        rvkit_image_access::DEFAULT_PLATFORM.parse().expect("the default platform parses")
     }
 }
 

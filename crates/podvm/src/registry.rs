@@ -8,16 +8,16 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures_util::StreamExt as _;
 use oci_client::client::{BlobResponse, ClientConfig, ClientProtocol};
-use oci_client::errors::{OciDistributionError, OciErrorCode};
+use oci_client::errors::{OciDistributionError, OciEnvelope, OciErrorCode};
 use oci_client::secrets::RegistryAuth;
-use oci_client::{Client, Reference};
+use oci_client::{Client, Reference, RegistryOperation};
 use tokio::runtime::Handle;
 use tokio::sync::mpsc;
 
 use crate::auth::Credentials;
 use crate::digest::BlobDigest;
 use crate::error::Error;
-use crate::manifest::{ACCEPTED_MANIFEST_TYPES, Descriptor};
+use crate::manifest::{ACCEPTED_MANIFEST_TYPES, Descriptor, MAX_MANIFEST_SIZE};
 use crate::reference::RegistryRef;
 use crate::source::{SIGSTORE_BUNDLE_PREFIX, Source, digest_like};
 
@@ -40,6 +40,47 @@ impl Retry {
     }
 }
 
+/// How long requests may take: each connection attempt, each read, and all
+/// requests for the image together.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Timeouts {
+    pub connect: Duration,
+    pub read: Duration,
+    pub total: Duration,
+}
+
+/// The end of the time allowed for an image's requests.
+#[derive(Debug, Clone, Copy)]
+struct Deadline {
+    at: tokio::time::Instant,
+    limit: Duration,
+}
+
+impl Deadline {
+    fn timeout(&self, image: &str, what: String) -> Error {
+        Error::Timeout { image: image.to_owned(), what, limit: self.limit }
+    }
+
+    /// Runs `fut`, or fails with [`Error::Timeout`] when the time is up.
+    async fn bound<T>(
+        &self,
+        image: &str,
+        what: impl FnOnce() -> String,
+        fut: impl Future<Output = T>,
+    ) -> Result<T, Error> {
+        tokio::time::timeout_at(self.at, fut).await.map_err(|_| self.timeout(image, what()))
+    }
+
+    /// Sleeps `delay` before a retry, unless the retry would start after the deadline.
+    async fn sleep(&self, image: &str, what: &str, delay: Duration, last: &Error) -> Result<(), Error> {
+        if tokio::time::Instant::now() + delay >= self.at {
+            return Err(self.timeout(image, format!("{what}, retrying after: {last}")));
+        }
+        tokio::time::sleep(delay).await;
+        Ok(())
+    }
+}
+
 /// An image in a registry.
 pub(crate) struct RegistrySource {
     image: String,
@@ -48,6 +89,12 @@ pub(crate) struct RegistrySource {
     auth: RegistryAuth,
     handle: Handle,
     retry: Retry,
+    deadline: Deadline,
+    /// Manifests are read with this client rather than oci-client's, which
+    /// buffers a whole response before anything can look at its size.
+    http: reqwest::Client,
+    /// `https`, or `http` for an insecure registry that does not speak TLS.
+    scheme: &'static str,
 }
 
 /// What went wrong in one request, and whether trying again may help.
@@ -62,28 +109,52 @@ impl RegistrySource {
         reference: RegistryRef,
         credentials: Credentials,
         insecure_registries: &[String],
-        timeouts: (Duration, Duration),
+        timeouts: Timeouts,
         handle: Handle,
         retry: Retry,
     ) -> Result<RegistrySource, Error> {
+        let deadline = Deadline { at: tokio::time::Instant::now() + timeouts.total, limit: timeouts.total };
+        let registry = reference.registry();
+        // An insecure registry is reached over TLS without checking its
+        // certificate when it speaks TLS, over plain HTTP otherwise (as
+        // podman and skopeo treat `insecure = true`).
+        let unverified_tls = insecure_registries.iter().any(|r| r == registry)
+            && speaks_tls(registry, timeouts.connect.min(timeouts.total).min(PROBE_TIMEOUT));
         let config = ClientConfig {
-            protocol: ClientProtocol::HttpsExcept(insecure_registries.to_vec()),
+            protocol: if unverified_tls {
+                ClientProtocol::Https
+            } else {
+                ClientProtocol::HttpsExcept(insecure_registries.to_vec())
+            },
+            accept_invalid_certificates: unverified_tls,
             // Index resolution is ours, so that the index digest can be
             // verified and the platform chosen explicitly.
             platform_resolver: None,
-            connect_timeout: Some(timeouts.0),
-            read_timeout: Some(timeouts.1),
+            connect_timeout: Some(timeouts.connect),
+            read_timeout: Some(timeouts.read),
             ..Default::default()
         };
-        let client = Client::try_from(config).map_err(|e| Error::Registry {
+        let setup = |e: &dyn std::fmt::Display| Error::Registry {
             image: image.clone(),
             reason: format!("cannot set up the HTTP client: {e}"),
-        })?;
+        };
+        let scheme = if insecure_registries.iter().any(|r| r == registry) && !unverified_tls {
+            "http"
+        } else {
+            "https"
+        };
+        let http = reqwest::Client::builder()
+            .connect_timeout(timeouts.connect)
+            .read_timeout(timeouts.read)
+            .tls_danger_accept_invalid_certs(unverified_tls)
+            .build()
+            .map_err(|e| setup(&e))?;
+        let client = Client::try_from(config).map_err(|e| setup(&e))?;
         let auth = match credentials {
             Credentials::Anonymous => RegistryAuth::Anonymous,
             Credentials::Basic { username, password } => RegistryAuth::Basic(username, password),
         };
-        Ok(RegistrySource { image, reference, client, auth, handle, retry })
+        Ok(RegistrySource { image, reference, client, auth, handle, retry, deadline, http, scheme })
     }
 
     fn oci_ref(&self, tag: Option<&str>, digest: Option<&BlobDigest>) -> Reference {
@@ -104,7 +175,7 @@ impl RegistrySource {
         self.handle.block_on(async {
             let mut attempt = 0;
             loop {
-                match op().await {
+                match self.deadline.bound(&self.image, || what.to_owned(), op()).await? {
                     Ok(v) => return Ok(v),
                     Err(e) => {
                         let f = classify(&self.image, what, e);
@@ -112,7 +183,7 @@ impl RegistrySource {
                             return Err(f.error);
                         }
                         tracing::debug!(image = %self.image, what, attempt, "retrying: {}", f.error);
-                        tokio::time::sleep(self.retry.delay(attempt)).await;
+                        self.deadline.sleep(&self.image, what, self.retry.delay(attempt), &f.error).await?;
                         attempt += 1;
                     }
                 }
@@ -121,10 +192,126 @@ impl RegistrySource {
     }
 
     fn get_manifest(&self, r: &Reference, what: &str) -> Result<Vec<u8>, Error> {
-        let (bytes, _) = self
-            .with_retries(what, || self.client.pull_manifest_raw(r, &self.auth, &ACCEPTED_MANIFEST_TYPES))?;
-        Ok(bytes.to_vec())
+        self.with_retries(what, || self.pull_manifest_capped(r, what))?
     }
+
+    /// The manifest `r` names, read only up to [`MAX_MANIFEST_SIZE`] bytes:
+    /// a larger one is refused when its Content-Length, or its bytes so
+    /// far, pass the cap. Transport and HTTP failures are oci-client errors,
+    /// for [`classify`] and the retries; the refusal is final.
+    async fn pull_manifest_capped(
+        &self,
+        r: &Reference,
+        what: &str,
+    ) -> Result<Result<Vec<u8>, Error>, OciDistributionError> {
+        let token = self.client.auth(r, &self.auth, RegistryOperation::Pull).await?;
+        let url = format!(
+            "{}://{}/v2/{}/manifests/{}",
+            self.scheme,
+            r.resolve_registry(),
+            r.repository(),
+            r.digest().or(r.tag()).unwrap_or("latest")
+        );
+        let request = self.http.get(&url).header(reqwest::header::ACCEPT, ACCEPTED_MANIFEST_TYPES.join(", "));
+        let request = match (token, &self.auth) {
+            (Some(token), _) => request.bearer_auth(token),
+            (None, RegistryAuth::Basic(user, password)) => request.basic_auth(user, Some(password)),
+            (None, _) => request,
+        };
+        let response = request.send().await?;
+        let status = response.status();
+        if !status.is_success() {
+            // An error body is read for its message only, and only so far.
+            let body = read_capped(response, 64 << 10).await?.unwrap_or_default();
+            return Err(match serde_json::from_slice::<OciEnvelope>(&body) {
+                Ok(envelope) if !envelope.errors.is_empty() => {
+                    OciDistributionError::RegistryError { envelope, url }
+                }
+                _ => OciDistributionError::ServerError {
+                    code: status.as_u16(),
+                    url,
+                    message: String::from_utf8_lossy(&body).into_owned(),
+                },
+            });
+        }
+        Ok(match read_capped(response, MAX_MANIFEST_SIZE).await? {
+            Some(body) => Ok(body),
+            None => Err(Error::Registry {
+                image: self.image.clone(),
+                reason: format!(
+                    "{what}: the registry sent more than {MAX_MANIFEST_SIZE} bytes, the most a manifest may have"
+                ),
+            }),
+        })
+    }
+}
+
+/// The body of `response`, or `None` as soon as it is known to be longer
+/// than `cap` bytes.
+async fn read_capped(response: reqwest::Response, cap: usize) -> Result<Option<Vec<u8>>, reqwest::Error> {
+    if response.content_length().is_some_and(|n| n > cap as u64) {
+        return Ok(None);
+    }
+    let mut body = Vec::new();
+    let mut stream = response.bytes_stream();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk?;
+        if body.len() + chunk.len() > cap {
+            return Ok(None);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(Some(body))
+}
+
+/// How long the TLS probe of an insecure registry waits for an answer; a
+/// server that says nothing to a ClientHello in that time is taken for
+/// plain HTTP.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Whether the server at `host[:port]` answers a TLS ClientHello with a TLS
+/// record (a handshake or an alert). A plain HTTP server answers with an
+/// HTTP status line or closes; so does anything unreachable, which the
+/// requests then report.
+fn speaks_tls(registry: &str, timeout: Duration) -> bool {
+    use std::io::Write as _;
+    use std::net::{TcpStream, ToSocketAddrs as _};
+    let addr = if registry.rsplit_once(':').is_some_and(|(_, p)| p.bytes().all(|b| b.is_ascii_digit())) {
+        registry.to_owned()
+    } else {
+        format!("{registry}:443")
+    };
+    let Some(addr) = addr.to_socket_addrs().ok().and_then(|mut a| a.next()) else { return false };
+    let Ok(mut s) = TcpStream::connect_timeout(&addr, timeout) else { return false };
+    let _ = s.set_read_timeout(Some(timeout));
+    let _ = s.set_write_timeout(Some(timeout));
+    let mut first = [0u8; 1];
+    s.write_all(&client_hello()).is_ok()
+        && s.read_exact(&mut first).is_ok()
+        && matches!(first[0], 0x15 | 0x16)
+}
+
+/// A minimal TLS 1.2 ClientHello (RFC 5246, section 7.4.1.2): enough for a
+/// server to answer with its own handshake or an alert.
+fn client_hello() -> Vec<u8> {
+    let mut body = vec![0x03, 0x03];
+    body.extend([0x5a; 32]); // client random: not used for any secret here
+    body.push(0); // no session id
+    // TLS_ECDHE_RSA/ECDSA_WITH_AES_128_GCM_SHA256, TLS_RSA_WITH_AES_128_GCM_SHA256
+    body.extend([0x00, 0x06, 0xc0, 0x2f, 0xc0, 0x2b, 0x00, 0x9c]);
+    body.extend([0x01, 0x00]); // null compression only
+    // supported_groups (x25519, secp256r1), ec_point_formats (uncompressed)
+    let ext =
+        [0x00, 0x0a, 0x00, 0x06, 0x00, 0x04, 0x00, 0x1d, 0x00, 0x17, 0x00, 0x0b, 0x00, 0x02, 0x01, 0x00];
+    body.extend((ext.len() as u16).to_be_bytes());
+    body.extend(ext);
+    let mut handshake = vec![0x01];
+    handshake.extend(&(body.len() as u32).to_be_bytes()[1..]);
+    handshake.extend(body);
+    let mut record = vec![0x16, 0x03, 0x01];
+    record.extend((handshake.len() as u16).to_be_bytes());
+    record.extend(handshake);
+    record
 }
 
 /// Sorts an oci-client error into ours.
@@ -272,6 +459,7 @@ impl Source for RegistrySource {
             digest: desc.digest.to_string(),
             size: desc.size,
             retry: self.retry,
+            deadline: self.deadline,
             tx,
         };
         self.handle.spawn(feeder.run());
@@ -291,44 +479,72 @@ struct Feeder {
     digest: String,
     size: u64,
     retry: Retry,
+    deadline: Deadline,
     tx: mpsc::Sender<Result<Bytes, Error>>,
 }
 
 impl Feeder {
     async fn run(self) {
+        if let Err(e) = self.feed().await {
+            let _ = self.tx.send(Err(e)).await;
+        }
+    }
+
+    /// Forwards the blob's bytes; an error is for the extractor to report.
+    async fn feed(&self) -> Result<(), Error> {
         let what = format!("blob {}", self.digest);
+        let image = self.image.as_str();
         let mut offset: u64 = 0;
         let mut attempt = 0u32;
         loop {
-            let opened = if offset == 0 {
-                self.client.pull_blob_stream(&self.reference, self.digest.as_str()).await.map(|s| (s, 0))
-            } else {
-                match self
-                    .client
-                    .pull_blob_stream_partial(&self.reference, self.digest.as_str(), offset, None)
-                    .await
-                {
-                    Ok(BlobResponse::Partial(s)) => Ok((s, 0)),
-                    // The server ignored the range: skip what was delivered.
-                    Ok(BlobResponse::Full(s)) => Ok((s, offset)),
-                    Err(e) => Err(e),
+            let open = async {
+                if offset == 0 {
+                    self.client.pull_blob_stream(&self.reference, self.digest.as_str()).await.map(|s| (s, 0))
+                } else {
+                    match self
+                        .client
+                        .pull_blob_stream_partial(&self.reference, self.digest.as_str(), offset, None)
+                        .await
+                    {
+                        Ok(BlobResponse::Partial(s)) => Ok((s, 0)),
+                        // The server ignored the range: skip what was delivered.
+                        Ok(BlobResponse::Full(s)) => Ok((s, offset)),
+                        Err(e) => Err(e),
+                    }
                 }
             };
-            let (mut stream, mut skip) = match opened {
+            let (mut stream, mut skip) = match self.deadline.bound(image, || what.clone(), open).await? {
                 Ok(v) => v,
                 Err(e) => {
-                    let f = classify(&self.image, &what, e);
+                    let f = classify(image, &what, e);
                     if f.transient && attempt < self.retry.retries {
-                        tokio::time::sleep(self.retry.delay(attempt)).await;
+                        self.deadline.sleep(image, &what, self.retry.delay(attempt), &f.error).await?;
                         attempt += 1;
                         continue;
                     }
-                    let _ = self.tx.send(Err(f.error)).await;
-                    return;
+                    return Err(f.error);
                 }
             };
+            // The length announced must be what the descriptor promises
+            // (less what was already received), before any byte is read.
+            let expected = self.size - (offset - skip);
+            if let Some(announced) = stream.content_length
+                && announced != expected
+            {
+                return Err(Error::Registry {
+                    image: image.to_owned(),
+                    reason: format!(
+                        "{what}: the registry announced {announced} bytes (Content-Length) where {expected} were expected"
+                    ),
+                });
+            }
             let mut failed: Option<String> = None;
-            while let Some(item) = stream.next().await {
+            loop {
+                let next = self
+                    .deadline
+                    .bound(image, || format!("{what} after {offset} of {} bytes", self.size), stream.next())
+                    .await?;
+                let Some(item) = next else { break };
                 match item {
                     Ok(mut chunk) => {
                         if skip > 0 {
@@ -342,7 +558,7 @@ impl Feeder {
                         offset += chunk.len() as u64;
                         if self.tx.send(Ok(chunk)).await.is_err() {
                             // The extractor gave up; nobody needs the rest.
-                            return;
+                            return Ok(());
                         }
                     }
                     Err(e) => {
@@ -352,24 +568,21 @@ impl Feeder {
                 }
             }
             match failed {
-                None => return,
+                None => return Ok(()),
                 // oci-client checks the digest itself when a full response
                 // ends and reports a mismatch as a stream error; all bytes
                 // were forwarded, and the extractor's own check reports it.
-                Some(_) if offset >= self.size => return,
+                Some(_) if offset >= self.size => return Ok(()),
                 Some(reason) if attempt >= self.retry.retries => {
-                    let _ = self
-                        .tx
-                        .send(Err(Error::Unreachable {
-                            image: self.image.clone(),
-                            reason: format!("{what} broke off after {offset} bytes: {reason}"),
-                        }))
-                        .await;
-                    return;
+                    return Err(Error::Unreachable {
+                        image: image.to_owned(),
+                        reason: format!("{what} broke off after {offset} bytes: {reason}"),
+                    });
                 }
                 Some(reason) => {
                     tracing::debug!(image = %self.image, offset, "resuming {what}: {reason}");
-                    tokio::time::sleep(self.retry.delay(attempt)).await;
+                    let last = Error::Unreachable { image: image.to_owned(), reason: reason.clone() };
+                    self.deadline.sleep(image, &what, self.retry.delay(attempt), &last).await?;
                     attempt += 1;
                 }
             }

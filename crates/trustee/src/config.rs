@@ -6,6 +6,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
+use rvkit_image_access::ImageAccess;
 use rvkit_pcr::HashAlg;
 use rvkit_rvps::{Expiration, Format, PcrPrefix};
 use serde::de::DeserializeOwned;
@@ -329,35 +330,17 @@ pub struct ReferenceValuesConfig {
 
 /// Where podvm measurements come from: signed podvm images, verified the way
 /// `rvkit podvm verify` does, or measurements files.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PodvmConfig {
     /// Podvm images to read `/image/measurements.json` from.
     pub images: Vec<String>,
     /// `measurements.json` files.
     pub measurements: Vec<PathBuf>,
-    /// The public key the images must be signed with.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub key: Option<PathBuf>,
-    /// The Rekor log's public key, to check each signature's bundle offline.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub rekor_key: Option<PathBuf>,
-    /// Accept signatures without a transparency-log check.
-    pub insecure_ignore_tlog: bool,
-    /// Do not check signatures at all.
-    pub insecure_skip_verify: bool,
-    /// The docker-reference the signature payload must name.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub identity: Option<String>,
-    /// Registry credentials (docker config JSON).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub authfile: Option<PathBuf>,
-    /// Registries reached over plain HTTP.
-    pub insecure_registries: Vec<String>,
-    /// The platform an image index resolves to.
-    pub platform: String,
-    /// Retries after a 5xx, 429 or connection error.
-    pub retries: u32,
+    /// How the images are reached and verified (keys, registries, retries,
+    /// ...): fields of the same table.
+    #[serde(flatten)]
+    pub access: ImageAccess,
 }
 
 fn default_pub_key() -> DataKey {
@@ -429,24 +412,6 @@ impl Default for ReferenceValuesConfig {
     }
 }
 
-impl Default for PodvmConfig {
-    fn default() -> PodvmConfig {
-        PodvmConfig {
-            images: Vec::new(),
-            measurements: Vec::new(),
-            key: None,
-            rekor_key: None,
-            insecure_ignore_tlog: false,
-            insecure_skip_verify: false,
-            identity: None,
-            authfile: None,
-            insecure_registries: Vec::new(),
-            platform: "linux/amd64".to_owned(),
-            retries: 3,
-        }
-    }
-}
-
 /// Every configuration field, as `(path in the TOML file, command-line flag)`.
 /// Fields of arrays of tables (`image_policy.signed`, `initdata.variants`)
 /// are given on the command line as one repeatable flag whose value is the
@@ -488,6 +453,7 @@ pub const FIELDS: &[(&str, &str)] = &[
     ("podvm.insecure_registries", "--insecure-registry"),
     ("podvm.platform", "--image-platform"),
     ("podvm.retries", "--retries"),
+    ("podvm.timeout", "--timeout"),
 ];
 
 /// The command-line flag of a configuration field, or of the field a nested
@@ -752,7 +718,7 @@ impl Config {
                     .to_owned(),
             ));
         }
-        if !pv.images.is_empty() && pv.key.is_none() && !pv.insecure_skip_verify {
+        if !pv.images.is_empty() && pv.access.key.is_none() && !pv.access.insecure_skip_verify() {
             return Err(invalid(
                 "podvm.key",
                 "podvm images need the public key they are signed with (or insecure_skip_verify)".to_owned(),
@@ -814,9 +780,11 @@ impl Config {
         let mut out: Vec<InputFile<'_>> = referenced.collect();
         if !self.podvm.images.is_empty() {
             let pv = &self.podvm;
-            for (field, path) in
-                [("podvm.key", &pv.key), ("podvm.rekor_key", &pv.rekor_key), ("podvm.authfile", &pv.authfile)]
-            {
+            for (field, path) in [
+                ("podvm.key", &pv.access.key),
+                ("podvm.rekor_key", &pv.access.rekor_key),
+                ("podvm.authfile", &pv.access.authfile),
+            ] {
                 if let Some(path) = path {
                     out.push(file(field, path));
                 }
@@ -872,9 +840,7 @@ impl Config {
         for m in &mut self.podvm.measurements {
             fix(m);
         }
-        for p in
-            [&mut self.podvm.key, &mut self.podvm.rekor_key, &mut self.podvm.authfile].into_iter().flatten()
-        {
+        for p in self.podvm.access.paths_mut() {
             fix(p);
         }
     }
@@ -927,11 +893,18 @@ mod tests {
         c.reference_values.expiration = Some("2027-12-12T00:00:00Z".parse().unwrap());
         c.podvm.images.push("registry.example/podvm:1".into());
         c.podvm.measurements.push("m.json".into());
-        c.podvm.key = Some("k.pub".into());
-        c.podvm.rekor_key = Some("rekor.pub".into());
-        c.podvm.identity = Some("registry.example/podvm".into());
-        c.podvm.authfile = Some("auth.json".into());
-        c.podvm.insecure_registries.push("localhost:5000".into());
+        c.podvm.access = ImageAccess {
+            key: Some("k.pub".into()),
+            rekor_key: Some("rekor.pub".into()),
+            insecure_ignore_tlog: Some(false),
+            insecure_skip_verify: Some(false),
+            identity: Some("registry.example/podvm".into()),
+            authfile: Some("auth.json".into()),
+            insecure_registries: vec!["localhost:5000".into()],
+            platform: Some("linux/amd64".into()),
+            retries: Some(3),
+            timeout: Some(600),
+        };
         c
     }
 
@@ -960,6 +933,7 @@ mod tests {
             "namespaces = \"x\"\n",
             "[certificate]\ncn = \"x\"\n",
             "[[image_policy.signed]]\nscope = \"quay.io\"\nkey = \"k\"\nsecret = \"s\"\nextra = 1\n",
+            "[podvm]\nretries = 2\nretry = 3\n",
         ] {
             let e = Config::from_toml("trustee.toml", text).unwrap_err();
             assert!(
@@ -1097,7 +1071,7 @@ mod tests {
         c.podvm = PodvmConfig::default();
         assert!(reason(&c).contains("no podvm measurements"));
         let mut c = valid();
-        c.podvm.key = None;
+        c.podvm.access.key = None;
         assert!(reason(&c).contains("podvm.key"));
         let mut c = valid();
         c.reference_values.pcr_prefixes.clear();
@@ -1160,11 +1134,11 @@ mod tests {
     #[test]
     fn relative_paths_resolve_against_the_config_directory() {
         let mut c = full();
-        c.podvm.key = Some("/abs/k.pub".into());
+        c.podvm.access.key = Some("/abs/k.pub".into());
         c.resolve_paths(Path::new("conf"));
         assert_eq!(c.image_policy.signed[0].key, PathBuf::from("conf/a.pub"));
-        assert_eq!(c.podvm.key, Some(PathBuf::from("/abs/k.pub")));
-        assert_eq!(c.podvm.authfile, Some(PathBuf::from("conf/auth.json")));
+        assert_eq!(c.podvm.access.key, Some(PathBuf::from("/abs/k.pub")));
+        assert_eq!(c.podvm.access.authfile, Some(PathBuf::from("conf/auth.json")));
         assert!(c.referenced_files().iter().all(|(_, p)| p.starts_with("conf")));
     }
 }

@@ -2,7 +2,6 @@
 //! `docker-registry`), images built and signed by the tests, signatures made
 //! by OpenSSL, layouts written by skopeo.
 
-mod harness;
 #[cfg(feature = "publish")]
 mod publish;
 mod registry;

@@ -16,7 +16,7 @@ use rvkit_podvm::{
 };
 use serde_json::Value;
 
-use crate::harness::{fake_qcow2, measurements, require, sha256_hex};
+use rvkit_test_support::{fake_qcow2, measurements, require, sha256_hex};
 
 const M: &str = "/image/measurements.json";
 const REPO: &str = "registry.example/podvm";

@@ -11,7 +11,13 @@ use rvkit_podvm::{
     VerifyOptions, fetch_file, verify,
 };
 
-use crate::harness::*;
+use rvkit_podvm::PublicKey;
+use rvkit_test_support::*;
+
+/// The verifier's view of an OpenSSL-made key.
+fn public_key(signer: &Signer) -> PublicKey {
+    PublicKey::from_pem_or_der(&signer.public_pem, "test key").unwrap()
+}
 
 const M: &str = "/image/measurements.json";
 
@@ -26,8 +32,8 @@ fn pull(addr: &str) -> PullOptions {
 
 fn keys(signer: &Signer, rekor: &Rekor) -> VerifyOptions {
     VerifyOptions {
-        key: Some(signer.public_key()),
-        rekor_key: Some(rekor.signer.public_key()),
+        key: Some(public_key(signer)),
+        rekor_key: Some(public_key(&rekor.signer)),
         ..Default::default()
     }
 }
@@ -251,7 +257,7 @@ async fn rekor_bundle_failures() {
     let reports = rejected(verify(&image, &p, &keys(&signer, &rekor)).await.unwrap_err());
     assert!(failed(&reports[0], Check::BundleTimestamp));
     // ...refused as a usage error without a Rekor key...
-    let no_tlog = VerifyOptions { key: Some(signer.public_key()), ..Default::default() };
+    let no_tlog = VerifyOptions { key: Some(public_key(&signer)), ..Default::default() };
     let e = verify(&image, &p, &no_tlog).await.unwrap_err();
     assert!(matches!(e, Error::TlogKeyRequired { .. }) && !e.is_verification_failure(), "{e}");
     // ...and accepted only with the log explicitly ignored.
@@ -609,4 +615,134 @@ async fn bundle_referrers_are_named_when_the_signature_tag_is_missing() {
         .unwrap_err();
     assert!(matches!(e, Error::Unsigned { bundles: 0, .. }), "{e}");
     assert!(!e.to_string().contains("referrers"), "{e}");
+}
+
+/// Pull options for a registry behind a fault, with a short total time.
+fn pull_within(addr: &str, secs: u64) -> PullOptions {
+    PullOptions { timeout: Duration::from_secs(secs), ..pull(addr) }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_registry_that_never_answers_is_given_up_on_in_time() {
+    let server = Silent::start();
+    let (signer, rekor) = (Signer::new("prime256v1"), Rekor::new());
+    let image = format!("{}/podvm/silent:v1", server.addr);
+    let start = std::time::Instant::now();
+    // Without the total bound this waits for the 60 s read timeout, four times.
+    let e = fetch(&image, &pull_within(&server.addr, 2), &keys(&signer, &rekor)).await.unwrap_err();
+    assert!(start.elapsed() < Duration::from_secs(6), "gave up after {:?}", start.elapsed());
+    assert_eq!(
+        e.to_string(),
+        format!("the registry for {image} did not finish within 2 s: manifest for tag v1")
+    );
+    assert!(!e.is_verification_failure());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_blob_trickling_at_one_byte_a_second_is_given_up_on_in_time() {
+    let Some(reg) = Registry::start() else { return };
+    let (signer, rekor) = (Signer::new("prime256v1"), Rekor::new());
+    let (img, _) = signed_podvm(&reg, "podvm/trickle", &signer, &rekor).await;
+    let layer = digest_of(&img.layers[0].bytes);
+    let size = img.layers[0].bytes.len();
+    let proxy = Proxy::start(&reg.addr, Fault::Trickle { blob: layer.clone() });
+    let image = format!("{}/podvm/trickle:v1", proxy.addr);
+    let mut opts = keys(&signer, &rekor);
+    opts.identity = None;
+    let start = std::time::Instant::now();
+    // Each byte comes well within the read timeout: only the total bound ends it.
+    let e = fetch(&image, &pull_within(&proxy.addr, 4), &opts).await.unwrap_err();
+    assert!(start.elapsed() < Duration::from_secs(8), "gave up after {:?}", start.elapsed());
+    let message = e.to_string();
+    let prefix = format!("the registry for {image} did not finish within 4 s: blob {layer} after ");
+    let rest = message.strip_prefix(&prefix).unwrap_or_else(|| panic!("{message}"));
+    let (got, total) = rest.split_once(" of ").unwrap();
+    assert!(got.parse::<u64>().unwrap() <= 5, "{message}");
+    assert_eq!(total, format!("{size} bytes"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_content_length_that_disagrees_with_the_descriptor_is_refused() {
+    let Some(reg) = Registry::start() else { return };
+    let (signer, rekor) = (Signer::new("prime256v1"), Rekor::new());
+    let (img, _) = signed_podvm(&reg, "podvm/length", &signer, &rekor).await;
+    let layer = digest_of(&img.layers[0].bytes);
+    let size = img.layers[0].bytes.len() as i64;
+    let mut opts = keys(&signer, &rekor);
+    opts.identity = None;
+    for delta in [1000, -1000] {
+        let proxy = Proxy::start(&reg.addr, Fault::ContentLength { blob: layer.clone(), delta });
+        let image = format!("{}/podvm/length:v1", proxy.addr);
+        let start = std::time::Instant::now();
+        let e = fetch(&image, &pull_within(&proxy.addr, 20), &opts).await.unwrap_err();
+        assert!(start.elapsed() < Duration::from_secs(10), "gave up after {:?}", start.elapsed());
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "registry error for {image}: blob {layer}: the registry announced {} bytes (Content-Length) where {size} were expected",
+                size + delta
+            )
+        );
+        assert!(!e.is_verification_failure());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redirect_loop_is_reported_in_time() {
+    let Some(reg) = Registry::start() else { return };
+    let (signer, rekor) = (Signer::new("prime256v1"), Rekor::new());
+    let (img, _) = signed_podvm(&reg, "podvm/loop", &signer, &rekor).await;
+    let layer = digest_of(&img.layers[0].bytes);
+    let proxy = Proxy::start(&reg.addr, Fault::RedirectLoop { blob: layer.clone() });
+    let image = format!("{}/podvm/loop:v1", proxy.addr);
+    let mut opts = keys(&signer, &rekor);
+    opts.identity = None;
+    let start = std::time::Instant::now();
+    let e = fetch(&image, &pull_within(&proxy.addr, 20), &opts).await.unwrap_err();
+    assert!(start.elapsed() < Duration::from_secs(10), "gave up after {:?}", start.elapsed());
+    let message = e.to_string();
+    assert!(
+        matches!(&e, Error::Unreachable { image: i, reason } if i == &image && reason.starts_with(&format!("blob {layer}: ")) && reason.contains("redirect")),
+        "{message}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_certificate_is_refused_unless_the_registry_is_insecure() {
+    let Some(reg) = Registry::start_with_wrong_certificate() else { return };
+    let (signer, rekor) = (Signer::new("prime256v1"), Rekor::new());
+    signed_podvm(&reg, "podvm/tls", &signer, &rekor).await;
+    let image = format!("{}/podvm/tls:v1", reg.addr);
+    let opts = VerifyOptions { identity: None, ..keys(&signer, &rekor) };
+    // Certificates checked: refused, and the message says why.
+    let checked = PullOptions { insecure_registries: Vec::new(), ..pull_within(&reg.addr, 20) };
+    let e = fetch(&image, &checked, &opts).await.unwrap_err();
+    assert!(
+        matches!(&e, Error::Unreachable { image: i, reason } if i == &image && reason.starts_with("manifest for tag v1: ") && reason.contains("certificate")),
+        "{e}"
+    );
+    assert!(!e.is_verification_failure());
+    // An insecure registry that speaks TLS is reached over TLS, unchecked.
+    let (_, bytes) = fetch(&image, &pull(&reg.addr), &opts).await.unwrap();
+    assert_eq!(bytes, measurements("podvm/tls"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_manifest_larger_than_the_cap_is_refused_before_it_is_read() {
+    let Some(reg) = Registry::start() else { return };
+    let (signer, rekor) = (Signer::new("prime256v1"), Rekor::new());
+    for announce in [true, false] {
+        let proxy = Proxy::start(&reg.addr, Fault::HugeManifest { announce });
+        let image = format!("{}/podvm/huge:v1", proxy.addr);
+        let start = std::time::Instant::now();
+        let e = fetch(&image, &pull_within(&proxy.addr, 20), &keys(&signer, &rekor)).await.unwrap_err();
+        assert!(start.elapsed() < Duration::from_secs(10), "gave up after {:?}", start.elapsed());
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "registry error for {image}: manifest for tag v1: the registry sent more than 4194304 bytes, the most a manifest may have"
+            )
+        );
+        assert!(!e.is_verification_failure());
+    }
 }

@@ -1,5 +1,10 @@
-//! Test infrastructure: a real registry process, a fault-injecting proxy,
-//! deterministic test images, and cosign-format signatures made with OpenSSL.
+//! Test infrastructure for rvkit's registry tests and benchmarks: a real
+//! registry process, a fault-injecting proxy, deterministic test images, and
+//! cosign-format signatures made with OpenSSL.
+//!
+//! Shared by `rvkit-podvm`'s integration tests, the `rvkit` end-to-end tests
+//! and the `podvm_fetch` benchmark; not published.
+#![warn(missing_docs)]
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
@@ -17,22 +22,32 @@ use oci_client::{Client, Reference};
 use serde_json::json;
 use sha2::{Digest as _, Sha256};
 
+/// Media type of an OCI image manifest.
 pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+/// Media type of an OCI image index.
 pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+/// Media type of an OCI image config.
 pub const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
+/// Media type of an uncompressed tar layer.
 pub const LAYER_TAR: &str = "application/vnd.oci.image.layer.v1.tar";
+/// Media type of a gzip-compressed tar layer.
 pub const LAYER_GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
+/// Media type of a zstd-compressed tar layer.
 pub const LAYER_ZSTD: &str = "application/vnd.oci.image.layer.v1.tar+zstd";
+/// Media type of cosign's simple-signing payload layers.
 pub const SIMPLE_SIGNING: &str = "application/vnd.dev.cosign.simplesigning.v1+json";
 
+/// SHA-256 of `data` as lowercase hex.
 pub fn sha256_hex(data: &[u8]) -> String {
     hex(&Sha256::digest(data))
 }
 
+/// `b` as lowercase hex.
 pub fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
+/// The OCI digest (`sha256:<hex>`) of `data`.
 pub fn digest_of(data: &[u8]) -> String {
     format!("sha256:{}", sha256_hex(data))
 }
@@ -74,14 +89,31 @@ fn wait_for_v2(addr: &str, limit: Duration) -> bool {
     false
 }
 
+/// Waits until something listens on `addr`, at most `limit`.
+fn wait_for_port(addr: &str, limit: Duration) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if TcpStream::connect(addr).is_ok() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    false
+}
+
 /// Debian's `docker-registry` (distribution 2.8) on 127.0.0.1 with an
 /// ephemeral port and filesystem storage in a temporary directory; killed
 /// on drop.
 pub struct Registry {
     child: Child,
+    /// `127.0.0.1:PORT` the registry listens on.
     pub addr: String,
     dir: tempfile::TempDir,
+    /// The basic-auth user and password, if authentication is on.
     pub credentials: Option<(String, String)>,
+    /// Whether the registry speaks TLS (with a certificate for another name,
+    /// from no authority anyone trusts).
+    pub tls: bool,
 }
 
 impl Registry {
@@ -110,18 +142,57 @@ impl Registry {
             tokens.addr,
             tokens.cert.display()
         );
-        Self::launch_with(Some((tokens.user.clone(), tokens.password.clone())), auth)
+        Self::launch_with(Some((tokens.user.clone(), tokens.password.clone())), auth, false)
+    }
+
+    /// A registry that speaks only TLS, with a self-signed certificate for
+    /// `wrong.example`: a client that checks certificates must refuse it.
+    pub fn start_with_wrong_certificate() -> Option<Registry> {
+        if !require("docker-registry", "docker-registry") || !require("openssl", "openssl") {
+            return None;
+        }
+        Self::launch_with(None, String::new(), true)
     }
 
     fn launch(credentials: Option<(String, String)>) -> Option<Registry> {
         if !require("docker-registry", "docker-registry") {
             return None;
         }
-        Self::launch_with(credentials, String::new())
+        Self::launch_with(credentials, String::new(), false)
     }
 
-    fn launch_with(credentials: Option<(String, String)>, mut auth: String) -> Option<Registry> {
+    fn launch_with(credentials: Option<(String, String)>, mut auth: String, tls: bool) -> Option<Registry> {
         let dir = tempfile::tempdir().unwrap();
+        let mut tls_config = String::new();
+        if tls {
+            openssl(
+                dir.path(),
+                &[
+                    "req",
+                    "-x509",
+                    "-newkey",
+                    "ec",
+                    "-pkeyopt",
+                    "ec_paramgen_curve:prime256v1",
+                    "-nodes",
+                    "-keyout",
+                    "tls.key",
+                    "-out",
+                    "tls.crt",
+                    "-days",
+                    "2",
+                    "-subj",
+                    "/CN=wrong.example",
+                    "-addext",
+                    "subjectAltName=DNS:wrong.example",
+                ],
+            );
+            tls_config = format!(
+                "  tls:\n    certificate: {}\n    key: {}\n",
+                dir.path().join("tls.crt").display(),
+                dir.path().join("tls.key").display()
+            );
+        }
         if auth.is_empty()
             && let Some((user, password)) = &credentials
         {
@@ -136,7 +207,7 @@ impl Registry {
         for _ in 0..5 {
             let addr = format!("127.0.0.1:{}", free_port());
             let config = format!(
-                "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {addr}\n{auth}",
+                "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {addr}\n{tls_config}{auth}",
                 dir.path().join("storage").display()
             );
             let cfg = dir.path().join("config.yml");
@@ -150,8 +221,13 @@ impl Registry {
                 .stderr(log)
                 .spawn()
                 .unwrap();
-            if wait_for_v2(&addr, Duration::from_secs(10)) {
-                return Some(Registry { child, addr, dir, credentials });
+            let up = if tls {
+                wait_for_port(&addr, Duration::from_secs(10))
+            } else {
+                wait_for_v2(&addr, Duration::from_secs(10))
+            };
+            if up {
+                return Some(Registry { child, addr, dir, credentials, tls });
             }
             let _ = child.kill();
             let _ = child.wait();
@@ -173,7 +249,8 @@ impl Registry {
 
     fn client(&self) -> (Client, RegistryAuth) {
         let client = Client::new(ClientConfig {
-            protocol: ClientProtocol::Http,
+            protocol: if self.tls { ClientProtocol::Https } else { ClientProtocol::Http },
+            accept_invalid_certificates: self.tls,
             platform_resolver: None,
             ..Default::default()
         });
@@ -231,13 +308,16 @@ impl Drop for Registry {
 /// A blob with its media type.
 #[derive(Clone)]
 pub struct Layer {
+    /// The layer's media type.
     pub media_type: &'static str,
+    /// The blob as stored in the registry.
     pub bytes: Vec<u8>,
     /// Digest of the uncompressed tar (the config's diff ID).
     pub diff_id: String,
 }
 
 impl Layer {
+    /// Compresses `tar` as `media_type` says.
     pub fn new(media_type: &'static str, tar: &[u8]) -> Layer {
         let bytes = match media_type {
             LAYER_TAR => tar.to_vec(),
@@ -248,6 +328,7 @@ impl Layer {
         Layer { media_type, bytes, diff_id: digest_of(tar) }
     }
 
+    /// The manifest descriptor of this layer.
     pub fn descriptor(&self) -> serde_json::Value {
         json!({"mediaType": self.media_type, "digest": digest_of(&self.bytes), "size": self.bytes.len()})
     }
@@ -334,12 +415,16 @@ pub fn measurements(marker: &str) -> Vec<u8> {
 
 /// An OCI image: config, layers, manifest.
 pub struct Image {
+    /// The config blob.
     pub config: Vec<u8>,
+    /// The layers, in order.
     pub layers: Vec<Layer>,
+    /// The manifest bytes.
     pub manifest: Vec<u8>,
 }
 
 impl Image {
+    /// An image of `layers` for `linux/<arch>`.
     pub fn new(layers: Vec<Layer>, arch: &str) -> Image {
         let diff_ids: Vec<&str> = layers.iter().map(|l| l.diff_id.as_str()).collect();
         let config = serde_json::to_vec(&json!({
@@ -368,6 +453,7 @@ impl Image {
         Image::new(vec![Layer::new(LAYER_GZIP, &tar)], "amd64")
     }
 
+    /// The manifest digest.
     pub fn digest(&self) -> String {
         digest_of(&self.manifest)
     }
@@ -377,6 +463,7 @@ impl Image {
 /// the verifier is checked against a signer that is not this crate.
 pub struct Signer {
     dir: tempfile::TempDir,
+    /// The public key, PEM (SubjectPublicKeyInfo).
     pub public_pem: Vec<u8>,
     digest_flag: &'static str,
 }
@@ -419,10 +506,6 @@ impl Signer {
         Signer { dir, public_pem, digest_flag }
     }
 
-    pub fn public_key(&self) -> rvkit_podvm::PublicKey {
-        rvkit_podvm::PublicKey::from_pem_or_der(&self.public_pem, "test key").unwrap()
-    }
-
     /// The signature over `msg`: DER for ECDSA, raw for RSA and Ed25519.
     pub fn sign(&self, msg: &[u8]) -> Vec<u8> {
         let m = self.dir.path().join("msg");
@@ -454,11 +537,19 @@ pub fn payload(docker_ref: &str, digest: &str) -> Vec<u8> {
 
 /// A test Rekor log: a key pair that signs entry timestamps.
 pub struct Rekor {
+    /// The log's signing key.
     pub signer: Signer,
     next_index: AtomicUsize,
 }
 
+impl Default for Rekor {
+    fn default() -> Rekor {
+        Rekor::new()
+    }
+}
+
 impl Rekor {
+    /// A log with a fresh P-256 key.
     pub fn new() -> Rekor {
         Rekor { signer: Signer::new("prime256v1"), next_index: AtomicUsize::new(1000) }
     }
@@ -506,8 +597,11 @@ impl Rekor {
 /// One signature layer: payload, signature, optional bundle.
 #[derive(Clone)]
 pub struct Sig {
+    /// The simple-signing payload.
     pub payload: Vec<u8>,
+    /// The signature over the payload.
     pub signature: Vec<u8>,
+    /// The Rekor bundle, if the signature was logged.
     pub bundle: Option<String>,
 }
 
@@ -523,12 +617,16 @@ impl Sig {
 
 /// The `sha256-<hex>.sig` manifest with its blobs.
 pub struct SignatureManifest {
+    /// The config blob.
     pub config: Vec<u8>,
+    /// The payload blobs, one per signature.
     pub payloads: Vec<Vec<u8>>,
+    /// The manifest bytes.
     pub manifest: Vec<u8>,
 }
 
 impl SignatureManifest {
+    /// The manifest carrying `sigs`, as cosign writes it.
     pub fn new(sigs: &[Sig]) -> SignatureManifest {
         let config = serde_json::to_vec(&json!({
             "architecture": "", "os": "", "config": {},
@@ -568,15 +666,89 @@ pub enum Fault {
     /// For GETs of `blob`, forward only `bytes` bytes of the response and
     /// cut the connection, the first time only; with `die`, also stop
     /// accepting connections, as if the registry crashed.
-    CutBlob { blob: String, bytes: usize, die: bool },
+    CutBlob {
+        /// The blob's digest (`sha256:…`).
+        blob: String,
+        /// How many bytes of the response (head included) get through.
+        bytes: usize,
+        /// Whether the proxy stops accepting connections afterwards.
+        die: bool,
+    },
+    /// For GETs of `blob`, forward the response head, then one byte of the
+    /// body per second, for as long as the client listens.
+    Trickle {
+        /// The blob's digest.
+        blob: String,
+    },
+    /// For GETs of `blob`, change the response's `Content-Length` by
+    /// `delta` and forward the body as it is.
+    ContentLength {
+        /// The blob's digest.
+        blob: String,
+        /// What is added to the true length.
+        delta: i64,
+    },
+    /// Answer manifest GETs with an endless body of spaces (a manifest
+    /// larger than any cap), with a Content-Length of 1 GiB if `announce`,
+    /// else delimited by the connection's end.
+    HugeManifest {
+        /// Whether a Content-Length is sent.
+        announce: bool,
+    },
+    /// Answer GETs of `blob` with a redirect to the same URL, every time.
+    RedirectLoop {
+        /// The blob's digest.
+        blob: String,
+    },
 }
 
-/// A loopback HTTP proxy in front of a registry that injects a [`Fault`].
+/// A server that accepts connections and never answers: each connection
+/// stays open, silent, until the server is dropped.
+pub struct Silent {
+    /// `127.0.0.1:PORT` the server listens on.
+    pub addr: String,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Silent {
+    /// A silent server on an ephemeral port.
+    pub fn start() -> Silent {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let stop = Arc::new(AtomicBool::new(false));
+        let stop2 = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let mut held = Vec::new();
+            let deadline = Instant::now() + Duration::from_secs(300);
+            while !stop2.load(Ordering::SeqCst) && Instant::now() < deadline {
+                match listener.accept() {
+                    Ok((conn, _)) => held.push(conn),
+                    Err(_) => std::thread::sleep(Duration::from_millis(5)),
+                }
+            }
+        });
+        Silent { addr, stop, thread: Some(thread) }
+    }
+}
+
+impl Drop for Silent {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// The service name the [`TokenServer`]'s tokens are for.
 pub const TOKEN_SERVICE: &str = "rvkit-test-registry";
 
 /// The token requests a [`TokenServer`] saw: (the basic-auth user, or ""
 /// when anonymous; the scopes asked for).
 pub type TokenRequests = Arc<std::sync::Mutex<Vec<(String, Vec<String>)>>>;
+/// The issuer the [`TokenServer`]'s tokens name.
 pub const TOKEN_ISSUER: &str = "rvkit-test-token-issuer";
 
 /// A bearer-token server for docker-registry's `token` authentication (the
@@ -588,10 +760,15 @@ pub const TOKEN_ISSUER: &str = "rvkit-test-token-issuer";
 /// token that grants nothing; anonymous requests get a token that grants
 /// nothing; a wrong password gets 401.
 pub struct TokenServer {
+    /// `127.0.0.1:PORT` the server listens on.
     pub addr: String,
+    /// The user whose tokens grant what they ask for.
     pub user: String,
+    /// That user's password.
     pub password: String,
+    /// The certificate the registry trusts for token signatures.
     pub cert: PathBuf,
+    /// Every token request seen.
     pub requests: TokenRequests,
     stop: Arc<AtomicBool>,
     thread: Option<std::thread::JoinHandle<()>>,
@@ -599,6 +776,7 @@ pub struct TokenServer {
 }
 
 impl TokenServer {
+    /// A server on an ephemeral port, or `None` without OpenSSL.
     pub fn start(user: &str, password: &str) -> Option<TokenServer> {
         if !require("openssl", "openssl") {
             return None;
@@ -789,16 +967,20 @@ fn token_request(
     );
 }
 
+/// A loopback HTTP proxy in front of a registry that injects a [`Fault`].
 /// Every forwarded request gets `Connection: close`, so each connection
 /// carries one request and the proxy sees them all.
 pub struct Proxy {
+    /// `127.0.0.1:PORT` the proxy listens on.
     pub addr: String,
     stop: Arc<AtomicBool>,
+    /// How many connections the proxy accepted.
     pub requests: Arc<AtomicUsize>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Proxy {
+    /// A proxy in front of `upstream` (`HOST:PORT`) injecting `fault`.
     pub fn start(upstream: &str, fault: Fault) -> Proxy {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         listener.set_nonblocking(true).unwrap();
@@ -838,11 +1020,13 @@ impl Drop for Proxy {
     }
 }
 
+/// The head of an HTTP message, or `None` when the peer closes, sends too
+/// much, or speaks TLS (as a plain HTTP server, the connection is closed).
 fn read_head(s: &mut TcpStream) -> Option<Vec<u8>> {
     let mut head = Vec::new();
     let mut byte = [0u8; 1];
     while !head.ends_with(b"\r\n\r\n") {
-        if head.len() > 64 * 1024 || s.read(&mut byte).ok()? == 0 {
+        if head.len() > 64 * 1024 || s.read(&mut byte).ok()? == 0 || (head.is_empty() && byte[0] == 0x16) {
             return None;
         }
         head.push(byte[0]);
@@ -872,6 +1056,30 @@ fn handle(
         );
         return;
     }
+    let path = request_line.split(' ').nth(1).unwrap_or_default().to_owned();
+    let blob_get = |blob: &str| request_line.starts_with("GET ") && path.contains(&format!("/blobs/{blob}"));
+    if let Fault::RedirectLoop { blob } = fault
+        && blob_get(blob)
+    {
+        let _ = write!(
+            client,
+            "HTTP/1.1 307 Temporary Redirect\r\nLocation: {path}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        );
+        return;
+    }
+    if let Fault::HugeManifest { announce } = fault
+        && request_line.starts_with("GET ")
+        && path.contains("/manifests/")
+    {
+        let length = if *announce { "Content-Length: 1073741824\r\n" } else { "" };
+        let _ = write!(
+            client,
+            "HTTP/1.1 200 OK\r\nContent-Type: {OCI_MANIFEST}\r\n{length}Connection: close\r\n\r\n{{"
+        );
+        let spaces = [b' '; 64 * 1024];
+        while !stop.load(Ordering::SeqCst) && client.write_all(&spaces).is_ok() {}
+        return;
+    }
     // Rewrite the head with `Connection: close`.
     let mut rewritten = String::new();
     for line in text.split("\r\n").filter(|l| !l.is_empty()) {
@@ -888,11 +1096,47 @@ fn handle(
     if up.write_all(rewritten.as_bytes()).is_err() {
         return;
     }
+    match fault {
+        Fault::Trickle { blob } if blob_get(blob) => {
+            let Some(head) = read_head(&mut up) else { return };
+            let _ = client.write_all(&head);
+            let mut byte = [0u8; 1];
+            while !stop.load(Ordering::SeqCst) && matches!(up.read(&mut byte), Ok(1)) {
+                if client.write_all(&byte).is_err() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_secs(1));
+            }
+            let _ = client.shutdown(Shutdown::Both);
+            return;
+        }
+        Fault::ContentLength { blob, delta } if blob_get(blob) => {
+            let Some(head) = read_head(&mut up) else { return };
+            let head = String::from_utf8_lossy(&head).into_owned();
+            let mut out = String::new();
+            for line in head.split("\r\n").filter(|l| !l.is_empty()) {
+                match line.split_once(':') {
+                    Some((name, value)) if name.eq_ignore_ascii_case("content-length") => {
+                        let n: i64 = value.trim().parse().unwrap();
+                        out.push_str(&format!("Content-Length: {}\r\n", n + delta));
+                    }
+                    _ => {
+                        out.push_str(line);
+                        out.push_str("\r\n");
+                    }
+                }
+            }
+            out.push_str("\r\n");
+            if client.write_all(out.as_bytes()).is_err() {
+                return;
+            }
+        }
+        _ => {}
+    }
     let mut limit = usize::MAX;
     let mut die = false;
     if let Fault::CutBlob { blob, bytes, die: d } = fault
-        && request_line.starts_with("GET ")
-        && request_line.contains(&format!("/blobs/{blob}"))
+        && blob_get(blob)
         && !cut_done.swap(true, Ordering::SeqCst)
     {
         limit = *bytes;
@@ -919,4 +1163,113 @@ fn handle(
         stop.store(true, Ordering::SeqCst);
     }
     let _ = client.shutdown(Shutdown::Both);
+}
+
+/// One 512-byte ustar header block for `name` (at most 100 bytes), with
+/// `size` in octal, or in GNU base-256 when octal does not fit.
+fn ustar_header(name: &[u8], typeflag: u8, size: u64) -> [u8; 512] {
+    assert!(name.len() <= 100, "ustar names are at most 100 bytes");
+    let mut h = [0u8; 512];
+    h[..name.len()].copy_from_slice(name);
+    h[100..107].copy_from_slice(b"0000644");
+    h[108..115].copy_from_slice(b"0000000");
+    h[116..123].copy_from_slice(b"0000000");
+    if size < 8u64.pow(11) {
+        h[124..135].copy_from_slice(format!("{size:011o}").as_bytes());
+    } else {
+        h[124] = 0x80;
+        h[128..136].copy_from_slice(&size.to_be_bytes());
+    }
+    h[136..147].copy_from_slice(b"00000000000");
+    h[156] = typeflag;
+    h[257..263].copy_from_slice(b"ustar\0");
+    h[263..265].copy_from_slice(b"00");
+    h[148..156].copy_from_slice(b"        ");
+    let sum: u64 = h.iter().map(|&b| u64::from(b)).sum();
+    h[148..155].copy_from_slice(format!("{sum:06o}\0").as_bytes());
+    h
+}
+
+/// Appends a regular-file entry holding `data` to `out`, with a GNU long
+/// name entry first when `name` is longer than 100 bytes.
+fn tar_entry(out: &mut Vec<u8>, name: &[u8], data: &[u8]) {
+    if name.len() > 100 {
+        let long: Vec<u8> = name.iter().copied().chain([0]).collect();
+        out.extend_from_slice(&ustar_header(b"././@LongLink", b'L', long.len() as u64));
+        out.extend_from_slice(&long);
+        out.resize(out.len().div_ceil(512) * 512, 0);
+    }
+    out.extend_from_slice(&ustar_header(&name[..name.len().min(100)], b'0', data.len() as u64));
+    out.extend_from_slice(data);
+    out.resize(out.len().div_ceil(512) * 512, 0);
+}
+
+/// What a [`tar_bomb`] layer holds, in this order.
+#[derive(Clone, Debug, Default)]
+pub struct TarBomb {
+    /// Files (empty) at paths `d<i>/a/a/…/f`, this deep (GNU long names).
+    pub deep_files: usize,
+    /// How many directories deep each of those paths is.
+    pub depth: usize,
+    /// Further empty files, `m/<i>`.
+    pub entries: usize,
+    /// Ordinary files, after the above.
+    pub files: Vec<(String, Vec<u8>)>,
+    /// Then one entry claiming 1 TiB with only 1 MiB of data behind it, and
+    /// the archive ends there (no end-of-archive blocks).
+    pub huge_entry: bool,
+}
+
+/// A gzip layer (valid gzip, GNU `gzip -1 -n`) holding the tar that `bomb`
+/// describes, generated block by block while GNU gzip compresses it and
+/// `sha256sum` hashes it (the diff ID), so the tar itself is never held in
+/// memory.
+pub fn tar_bomb(bomb: &TarBomb) -> Layer {
+    let spawn = |program: &str, args: &[&str]| {
+        Command::new(program).args(args).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().expect(program)
+    };
+    let mut gzip = spawn("gzip", &["-1", "-n", "-c"]);
+    let mut sha256sum = spawn("sha256sum", &[]);
+    let (mut zin, mut hin) = (gzip.stdin.take().unwrap(), sha256sum.stdin.take().unwrap());
+    let bomb = bomb.clone();
+    let writer = std::thread::spawn(move || -> std::io::Result<()> {
+        let mut buf = Vec::with_capacity(2 << 20);
+        let mut flush = |buf: &mut Vec<u8>, force: bool| -> std::io::Result<()> {
+            if force || buf.len() >= 1 << 20 {
+                zin.write_all(buf)?;
+                hin.write_all(buf)?;
+                buf.clear();
+            }
+            Ok(())
+        };
+        for i in 0..bomb.deep_files {
+            let name = format!("d{i}/{}f", "a/".repeat(bomb.depth));
+            tar_entry(&mut buf, name.as_bytes(), b"");
+            flush(&mut buf, false)?;
+        }
+        for i in 0..bomb.entries {
+            tar_entry(&mut buf, format!("m/{i}").as_bytes(), b"");
+            flush(&mut buf, false)?;
+        }
+        for (name, data) in &bomb.files {
+            tar_entry(&mut buf, name.as_bytes(), data);
+            flush(&mut buf, false)?;
+        }
+        if bomb.huge_entry {
+            buf.extend_from_slice(&ustar_header(b"huge", b'0', 1 << 40));
+            buf.resize(buf.len() + (1 << 20), 0);
+        } else {
+            buf.extend_from_slice(&[0u8; 1024]);
+        }
+        flush(&mut buf, true)
+    });
+    // Both readers are drained while the writer runs, so neither pipe fills.
+    let hashed = std::thread::spawn(move || sha256sum.wait_with_output().unwrap());
+    let out = gzip.wait_with_output().unwrap();
+    writer.join().unwrap().expect("gzip and sha256sum read the whole tar");
+    let hashed = hashed.join().unwrap();
+    assert!(out.status.success() && hashed.status.success());
+    let sum = String::from_utf8(hashed.stdout).unwrap();
+    let diff_id = format!("sha256:{}", sum.split_whitespace().next().unwrap());
+    Layer { media_type: LAYER_GZIP, bytes: out.stdout, diff_id }
 }
