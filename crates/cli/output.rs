@@ -514,10 +514,8 @@ mod signals {
         fn drop(&mut self) {
             let mut s = state();
             s.critical -= 1;
-            if s.critical == 0 {
-                if let Some(sig) = s.pending {
-                    die(&mut s, sig);
-                }
+            if let (0, Some(sig)) = (s.critical, s.pending) {
+                die(&mut s, sig);
             }
         }
     }
