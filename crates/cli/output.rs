@@ -154,8 +154,8 @@ pub fn write_file(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
 fn write_atomic(shown: &Path, file: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     signals::install();
     let old = fs::metadata(file).ok();
-    let tmp = tempfile::Builder::new().prefix(".rvkit-").tempfile_in(parent(file)).with_context(|| {
-        format!("cannot create a temporary file in {} for {}", parent(file).display(), shown.display())
+    let (tmp, mut f) = Fresh::file(parent(file)).map_err(|e| {
+        anyhow!("cannot create a temporary file in {} for {}: {e}", parent(file).display(), shown.display())
     })?;
     // Removed by the signal handler if we are stopped before the rename.
     let _cleanup = signals::Cleanup::register(tmp.path());
@@ -164,14 +164,14 @@ fn write_atomic(shown: &Path, file: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     // file gets the permissions (and, where allowed, the owner) the old one
     // had, or the usual 0644.
     let mode = old.as_ref().map_or(0o644, |m| m.mode() & 0o7777);
-    tmp.as_file().set_permissions(fs::Permissions::from_mode(mode)).map_err(failed)?;
+    f.set_permissions(fs::Permissions::from_mode(mode)).map_err(failed)?;
     if let Some(m) = &old {
         // Only root may give a file away; anyone else keeps their own.
-        let _ = std::os::unix::fs::fchown(tmp.as_file(), Some(m.uid()), Some(m.gid()));
+        let _ = std::os::unix::fs::fchown(&f, Some(m.uid()), Some(m.gid()));
     }
-    let mut f = tmp.as_file();
     f.write_all(bytes).and_then(|()| f.sync_all()).map_err(failed)?;
-    tmp.persist(file).map_err(|e| failed(e.error))?;
+    fs::rename(tmp.path(), file).map_err(failed)?;
+    tmp.keep();
     Ok(())
 }
 
@@ -219,21 +219,13 @@ pub fn write_dir(dir: &Path, files: &[DirFile], previous: &BTreeSet<String>) -> 
     } else {
         dir.to_owned()
     };
-    let staging = tempfile::Builder::new()
-        .prefix(".rvkit-bundle-")
-        .tempdir_in(parent(&real))
-        .with_context(|| format!("cannot create a staging directory beside {}", dir.display()))?;
+    let staging = Fresh::dir(parent(&real))
+        .map_err(|e| anyhow!("cannot create a staging directory beside {}: {e}", dir.display()))?;
     for f in files {
         critical.check()?;
         pause(&format!("staging {}", f.name));
         let path = staging.path().join(f.name);
-        let failed = |e: std::io::Error| {
-            anyhow!(
-                "cannot write {} (staged in {}): {e}",
-                dir.join(f.name).display(),
-                staging.path().display()
-            )
-        };
+        let failed = |e: std::io::Error| anyhow!("cannot write {}: {e}", dir.join(f.name).display());
         let mut file =
             fs::OpenOptions::new().write(true).create_new(true).mode(f.mode).open(&path).map_err(failed)?;
         // The mode given to open() is reduced by the umask; private keys must
@@ -246,17 +238,12 @@ pub fn write_dir(dir: &Path, files: &[DirFile], previous: &BTreeSet<String>) -> 
     critical.check()?;
     if !exists {
         fs::set_permissions(staging.path(), fs::Permissions::from_mode(0o755))?;
-        let staged = staging.keep();
-        if let Err(e) = fs::rename(&staged, dir) {
-            let _ = fs::remove_dir_all(&staged);
-            return Err(anyhow!("cannot create {}: {e}", dir.display()));
-        }
+        fs::rename(staging.path(), dir).map_err(|e| anyhow!("cannot create {}: {e}", dir.display()))?;
+        staging.keep();
         return Ok(());
     }
-    let backup = tempfile::Builder::new()
-        .prefix(".rvkit-bundle-old-")
-        .tempdir_in(parent(&real))
-        .with_context(|| format!("cannot create a directory beside {} for its old files", dir.display()))?;
+    let backup = Fresh::dir(parent(&real))
+        .map_err(|e| anyhow!("cannot create a directory beside {} for its old files: {e}", dir.display()))?;
     let mut done = Vec::new();
     let result = (|| -> anyhow::Result<()> {
         for f in files {
@@ -295,6 +282,62 @@ pub fn write_dir(dir: &Path, files: &[DirFile], previous: &BTreeSet<String>) -> 
         return Err(e);
     }
     Ok(())
+}
+
+/// A file or directory under a new name (`.rvkit-` and random letters),
+/// removed when dropped unless kept.
+struct Fresh {
+    path: PathBuf,
+    kept: bool,
+}
+
+impl Fresh {
+    /// Tries new names in `dir` until one is free.
+    fn create<T>(dir: &Path, make: impl Fn(&Path) -> std::io::Result<T>) -> std::io::Result<(Fresh, T)> {
+        use std::hash::{BuildHasher as _, Hasher as _};
+        let mut tries = 0;
+        loop {
+            // A per-process random key, hashed with a counter: names no
+            // other run (or earlier try) picks.
+            let mut h = std::hash::RandomState::new().build_hasher();
+            h.write_u32(std::process::id());
+            h.write_u32(tries);
+            let path = dir.join(format!(".rvkit-{:016x}", h.finish()));
+            match make(&path) {
+                Ok(made) => return Ok((Fresh { path, kept: false }, made)),
+                Err(e) if e.kind() == ErrorKind::AlreadyExists && tries < 100 => tries += 1,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// A new, empty file readable only by its owner.
+    fn file(dir: &Path) -> std::io::Result<(Fresh, fs::File)> {
+        Fresh::create(dir, |p| fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(p))
+    }
+
+    /// A new, empty directory usable only by its owner.
+    fn dir(parent: &Path) -> std::io::Result<Fresh> {
+        use std::os::unix::fs::DirBuilderExt as _;
+        Fresh::create(parent, |p| fs::DirBuilder::new().mode(0o700).create(p)).map(|(f, ())| f)
+    }
+
+    fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Leaves it where it is (it has been renamed into place).
+    fn keep(mut self) {
+        self.kept = true;
+    }
+}
+
+impl Drop for Fresh {
+    fn drop(&mut self) {
+        if !self.kept {
+            let _ = fs::remove_file(&self.path).or_else(|_| fs::remove_dir_all(&self.path));
+        }
+    }
 }
 
 /// One change [`write_dir`] made to the directory, so it can be undone.
