@@ -198,10 +198,9 @@ impl io::Write for Hasher {
 /// Hashes everything `reader` yields, in 64 KiB chunks, without holding more
 /// than one chunk in memory.
 pub fn hash_reader(alg: HashAlg, mut reader: impl Read) -> io::Result<Digest> {
-    // 64 KiB, as coreutils and OpenSSL's `dgst` read: the copy out of the
-    // page cache then lands in L1/L2 and is hashed from there. With 256 KiB
-    // the copy's system time was more than twice `openssl dgst`'s on a
-    // 512 MiB file in the page cache (cargo xtask bench measures both).
+    // 64 KiB, the size coreutils reads with: each chunk is still in L2
+    // cache when it is hashed after the copy out of the page cache.
+    // `cargo xtask bench` compares the whole process with `openssl dgst`.
     let mut buf = vec![0u8; 64 * 1024];
     let mut h = alg.hasher();
     loop {
