@@ -4,8 +4,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
-use std::io::Write as _;
-use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, anyhow};
@@ -23,6 +21,7 @@ use rvkit_podvm::ImageAccess;
 
 use crate::cmd_podvm::fetch;
 use crate::io::{detail, note, now_unix, quiet, read_input, warn, write_output};
+use crate::output::{self, DirFile, DirLock};
 use crate::report::to_json;
 use crate::{CmdResult, Failure};
 
@@ -274,7 +273,7 @@ fn init(output: Option<&Path>, force: bool) -> CmdResult {
     let text = rvkit_trustee::init_template();
     match output {
         Some(path) if path != Path::new("-") => {
-            if path.exists() && !force {
+            if output::replaces_a_file(path) && !force {
                 return Err(Failure::input(anyhow!(
                     "{} exists; use --force to overwrite it",
                     path.display()
@@ -319,6 +318,8 @@ fn render(args: RenderArgs) -> CmdResult {
         ))
     })?;
     let config = load_config(args.config.as_deref(), args.fields)?;
+    // Held until the bundle is written, so two runs never interleave.
+    let _lock = DirLock::acquire(&out_dir)?;
     let previous = existing_bundle(&out_dir, args.force)?;
     let now = now_unix();
 
@@ -488,51 +489,14 @@ fn existing_bundle(dir: &Path, force: bool) -> Result<BTreeSet<String>, Failure>
     Ok(previous.intersection(&present).cloned().collect())
 }
 
-/// Writes every file into a fresh directory beside `dir` first, so that an
-/// error leaves nothing behind, then moves them into place and removes the
-/// files of the previous bundle the new one no longer has.
+/// Writes the bundle into `dir` as one change (see [`output::write_dir`]).
 fn write_bundle(dir: &Path, bundle: &Bundle, previous: &BTreeSet<String>) -> anyhow::Result<()> {
-    let parent = match dir.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    let staging = tempfile::Builder::new()
-        .prefix(".rvkit-bundle-")
-        .tempdir_in(parent)
-        .with_context(|| format!("cannot create a staging directory beside {}", dir.display()))?;
-    for f in &bundle.files {
-        let path = staging.path().join(&f.name);
-        let mut file = fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(f.mode())
-            .open(&path)
-            .with_context(|| format!("cannot write {}", path.display()))?;
-        // The mode given to open() is reduced by the umask; private keys must
-        // be 0600 and the rest readable as usual, whatever the umask.
-        file.set_permissions(fs::Permissions::from_mode(f.mode()))
-            .and_then(|()| file.write_all(&f.contents))
-            .with_context(|| format!("cannot write {}", path.display()))?;
-    }
-    if !dir.exists() {
-        fs::set_permissions(staging.path(), fs::Permissions::from_mode(0o755))?;
-        let staged = staging.keep();
-        if let Err(e) = fs::rename(&staged, dir) {
-            let _ = fs::remove_dir_all(&staged);
-            return Err(e).with_context(|| format!("cannot create {}", dir.display()));
-        }
-        return Ok(());
-    }
-    for f in &bundle.files {
-        fs::rename(staging.path().join(&f.name), dir.join(&f.name))
-            .with_context(|| format!("cannot move {} into {}", f.name, dir.display()))?;
-    }
-    let current: BTreeSet<&str> = bundle.files.iter().map(|f| f.name.as_str()).collect();
-    for stale in previous.iter().filter(|n| !current.contains(n.as_str())) {
-        fs::remove_file(dir.join(stale))
-            .with_context(|| format!("cannot remove {}", dir.join(stale).display()))?;
-    }
-    Ok(())
+    let files: Vec<DirFile> = bundle
+        .files
+        .iter()
+        .map(|f| DirFile { name: &f.name, mode: f.mode(), contents: &f.contents })
+        .collect();
+    output::write_dir(dir, &files, previous)
 }
 
 fn check(dir: &Path, json: bool) -> CmdResult {

@@ -1,7 +1,7 @@
 //! Reading inputs and writing outputs the same way in every command.
 
 use std::fs;
-use std::io::{IsTerminal, Read, Write};
+use std::io::{IsTerminal, Read};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI8, Ordering};
 
@@ -55,43 +55,11 @@ pub fn display(path: &Path) -> String {
     if path == Path::new("-") { "standard input".to_owned() } else { path.display().to_string() }
 }
 
-/// Writes the result to `out`, or to stdout when `out` is `None` or `-`.
-///
-/// A file is written to a temporary file in the same directory and renamed
-/// over the target, so a failure never leaves a partial or changed file.
+/// Writes the result to `out`, or to stdout when `out` is `None`; how a
+/// path is written (atomically for files, in place for devices and pipes)
+/// is [`crate::output`]'s rule.
 pub fn write_output(out: Option<&PathBuf>, bytes: &[u8]) -> anyhow::Result<()> {
-    match out {
-        Some(path) if path != Path::new("-") => write_atomic(path, bytes),
-        _ => {
-            let mut stdout = std::io::stdout().lock();
-            stdout.write_all(bytes).and_then(|()| stdout.flush()).context("cannot write to standard output")
-        }
-    }
-}
-
-fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".rvkit-")
-        .tempfile_in(dir)
-        .with_context(|| format!("cannot create a temporary file next to {}", path.display()))?;
-    // Temporary files are created 0600; results are not secret, so give the
-    // file the permissions it had, or the usual 0644 for a new one.
-    let perms = match fs::metadata(path) {
-        Ok(meta) => meta.permissions(),
-        Err(_) => std::os::unix::fs::PermissionsExt::from_mode(0o644),
-    };
-    // No fsync: the promise is atomicity (old or new content, never a mix),
-    // which the rename gives; the results are reproducible from their inputs,
-    // and an fsync costs more than the whole computation.
-    tmp.write_all(bytes)
-        .and_then(|()| tmp.as_file().set_permissions(perms))
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    tmp.persist(path).with_context(|| format!("cannot write {}", path.display()))?;
-    Ok(())
+    crate::output::write_file(out.map_or(Path::new("-"), |p| p.as_path()), bytes)
 }
 
 /// How much goes to stderr besides errors: -1 with `-q`, 1 with `-v`.

@@ -15,6 +15,7 @@ mod cmd_pcr;
 mod cmd_podvm;
 mod cmd_rvps;
 mod io;
+mod output;
 mod report;
 
 use std::path::PathBuf;

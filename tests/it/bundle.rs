@@ -919,9 +919,12 @@ fn refused(d: &Path, args: &[&str], needle: &str) {
     let leftovers: Vec<_> = fs::read_dir(d)
         .unwrap()
         .filter_map(|e| e.ok())
-        .filter(|e| e.file_name().to_string_lossy().starts_with(".rvkit-bundle-"))
+        .filter(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            name.starts_with(".rvkit") || name.ends_with(".rvkit-lock")
+        })
         .collect();
-    assert!(leftovers.is_empty(), "staging directory left behind");
+    assert!(leftovers.is_empty(), "staging directory or lock file left behind: {leftovers:?}");
 }
 
 #[test]

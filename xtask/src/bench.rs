@@ -45,6 +45,32 @@ pub fn run(args: &[String]) -> Result<()> {
     let batch = criterion_mean_ns("batch/10000-docs-digest-pcr8")?;
     rows.push(Row::alone("10,000 documents -> digest + PCR8 (ms)".to_owned(), batch / 1e6));
 
+    for (alg, ours, theirs) in hash_file(if quick { 5 } else { 15 })? {
+        let ms = |d: Duration| d.as_secs_f64() * 1e3;
+        let what = format!("pcr hash {alg}, 512 MiB file in the page cache");
+        rows.push(Row::new(
+            format!("{what}, wall (ms)"),
+            ms(ours.wall),
+            "openssl dgst",
+            ms(theirs.wall),
+            false,
+        ));
+        rows.push(Row::new(
+            "… user CPU (ms)".to_owned(),
+            ms(ours.user),
+            "openssl dgst",
+            ms(theirs.user),
+            false,
+        ));
+        rows.push(Row::new(
+            "… system CPU (ms)".to_owned(),
+            ms(ours.system),
+            "openssl dgst",
+            ms(theirs.system),
+            false,
+        ));
+    }
+
     let (ours, theirs) = whole_process(if quick { 20 } else { 60 })?;
     rows.push(Row::new(
         "rvps emit, whole process (ms)".to_owned(),
@@ -195,6 +221,95 @@ fn whole_process(runs: usize) -> Result<(Duration, Duration)> {
         bail!("rvkit and the shell pipeline disagree; see {}", dir.display());
     }
     Ok((median(ours), median(theirs)))
+}
+
+/// Median times of `rvkit pcr hash` and `openssl dgst` over one 512 MiB
+/// file that is in the page cache, for each SHA-2 bank, interleaved like
+/// [`whole_process`]; both digests must agree.
+fn hash_file(runs: usize) -> Result<Vec<(&'static str, Times, Times)>> {
+    let rvkit = build_rvkit(true)?;
+    let dir = target_dir().join("bench-hash");
+    fs::create_dir_all(&dir)?;
+    let file = dir.join("512MiB.bin");
+    if fs::metadata(&file).map(|m| m.len()).ok() != Some(512 << 20) {
+        // Not zeros, which some file systems store sparsely.
+        let mut block = vec![0u8; 1 << 20];
+        let mut f = fs::File::create(&file)?;
+        for i in 0..512u32 {
+            for (j, b) in block.iter_mut().enumerate() {
+                *b = (j as u32 ^ i).wrapping_mul(2654435761) as u8;
+            }
+            std::io::Write::write_all(&mut f, &block)?;
+        }
+    }
+    // Read once so every timed run finds it in the page cache.
+    std::io::copy(&mut fs::File::open(&file)?, &mut std::io::sink())?;
+    let mut rows = Vec::new();
+    for alg in ["sha256", "sha384", "sha512"] {
+        let ours_cmd = || {
+            let mut c = Command::new(&rvkit);
+            c.args(["pcr", "hash", "--bank", alg]).arg(&file);
+            c
+        };
+        let theirs_cmd = || {
+            let mut c = Command::new("openssl");
+            c.args(["dgst", &format!("-{alg}"), "-r"]).arg(&file);
+            c
+        };
+        let a = String::from_utf8(output(&mut ours_cmd())?)?;
+        let b = String::from_utf8(output(&mut theirs_cmd())?)?;
+        let first = |s: &str| s.split_whitespace().next().map(str::to_owned);
+        if first(&a).is_none() || first(&a) != first(&b) {
+            bail!("rvkit and openssl disagree on the {alg} of {}:\n{a}{b}", file.display());
+        }
+        let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+        for _ in 0..runs {
+            ours.push(Times::of(&mut ours_cmd())?);
+            theirs.push(Times::of(&mut theirs_cmd())?);
+        }
+        rows.push((alg, Times::median(ours), Times::median(theirs)));
+    }
+    Ok(rows)
+}
+
+/// Wall and CPU time of one run of a command.
+struct Times {
+    wall: Duration,
+    user: Duration,
+    system: Duration,
+}
+
+impl Times {
+    fn of(cmd: &mut Command) -> Result<Times> {
+        let (user0, system0) = children_cpu()?;
+        let wall = time(cmd)?;
+        let (user1, system1) = children_cpu()?;
+        Ok(Times { wall, user: user1 - user0, system: system1 - system0 })
+    }
+
+    /// The median of each time on its own.
+    fn median(v: Vec<Times>) -> Times {
+        Times {
+            wall: median(v.iter().map(|t| t.wall).collect()),
+            user: median(v.iter().map(|t| t.user).collect()),
+            system: median(v.iter().map(|t| t.system).collect()),
+        }
+    }
+}
+
+/// User and system CPU time of every child this process has waited for:
+/// fields 16 and 17 (cutime, cstime) of /proc/self/stat, in the kernel's
+/// fixed 100 ticks per second (USER_HZ).
+fn children_cpu() -> Result<(Duration, Duration)> {
+    let stat = fs::read_to_string("/proc/self/stat")?;
+    // Fields from the third on follow the command name's closing parenthesis.
+    let fields: Vec<&str> =
+        stat.rsplit_once(')').context("unexpected /proc/self/stat")?.1.split_whitespace().collect();
+    let ticks = |i: usize| -> Result<Duration> {
+        let t: u64 = fields.get(i).context("short /proc/self/stat")?.parse()?;
+        Ok(Duration::from_millis(t * 10))
+    };
+    Ok((ticks(16 - 3)?, ticks(17 - 3)?))
 }
 
 fn strip_ws(s: &str) -> String {
