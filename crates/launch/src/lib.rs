@@ -23,6 +23,7 @@
 mod error;
 pub mod ovmf;
 pub mod snp;
+pub mod tdx;
 
 pub use error::Error;
 pub use ovmf::{Firmware, Guid};
