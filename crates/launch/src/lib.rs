@@ -22,6 +22,7 @@
 
 mod error;
 pub mod ovmf;
+pub mod report;
 pub mod snp;
 pub mod tdx;
 
