@@ -160,8 +160,8 @@ fn with_nr_cpus(cmdline: &str, n: u32) -> String {
 }
 
 fn sha256_file(path: &PathBuf) -> anyhow::Result<[u8; 32]> {
-    let f = std::fs::File::open(path).map_err(|e| anyhow!("{}: {e}", display(path)))?;
-    let d = hash_reader(HashAlg::Sha256, f).map_err(|e| anyhow!("{}: {e}", display(path)))?;
+    let f = std::fs::File::open(path).map_err(|e| anyhow!("cannot read {}: {e}", display(path)))?;
+    let d = hash_reader(HashAlg::Sha256, f).map_err(|e| anyhow!("cannot read {}: {e}", display(path)))?;
     Ok(d.as_bytes().try_into().expect("32 bytes"))
 }
 
@@ -181,6 +181,7 @@ fn run_snp(args: SnpArgs) -> CmdResult {
         }
     };
     if args.kata
+        && args.boot.kernel.is_some()
         && !args.boot.append.as_deref().unwrap_or_default().split(' ').any(|w| w.starts_with("nr_cpus="))
     {
         return Err(anyhow!("--kata: --append has no nr_cpus= parameter to follow the vCPU count").into());
@@ -253,8 +254,11 @@ fn run_tdx(args: TdxArgs) -> CmdResult {
         Some(_) => {
             let initrd = match &args.boot.initrd {
                 Some(p) => {
-                    let f = std::fs::File::open(p).map_err(|e| anyhow!("{}: {e}", display(p)))?;
-                    Some(hash_reader(HashAlg::Sha384, f).map_err(|e| anyhow!("{}: {e}", display(p)))?)
+                    let f = std::fs::File::open(p).map_err(|e| anyhow!("cannot read {}: {e}", display(p)))?;
+                    Some(
+                        hash_reader(HashAlg::Sha384, f)
+                            .map_err(|e| anyhow!("cannot read {}: {e}", display(p)))?,
+                    )
                 }
                 None => None,
             };

@@ -6,6 +6,7 @@ mod cli;
 #[path = "../../crates/podvm/tests/it/harness.rs"]
 #[allow(dead_code)]
 mod harness;
+mod launch;
 mod parity;
 mod podvm;
 mod rvps;

@@ -1,0 +1,262 @@
+//! `rvkit launch snp|tdx` through the binary: whole outputs compared with
+//! values from independent oracles (sev-snp-measure 0.0.13, the pinned MRTD
+//! of Debian's OVMF from td-shim's reference script, Python's hashlib).
+
+use std::path::Path;
+use std::process::Command;
+
+use crate::util::{fails, ok, rvkit_in, tempdir};
+
+const OVMF: &str = "/usr/share/ovmf/OVMF.fd";
+/// Debian 12 `ovmf` 2022.11-6+deb12u2 `/usr/share/ovmf/OVMF.fd`.
+const OVMF_SHA256: &str = "7b456907dd0786d415999e801a1ac4637b8ed4d7cf5378cfc6edbe5e574dd773";
+/// Its MRTD by td-shim's `td_shim_tee_info_hash.py` (issue 12).
+const OVMF_MRTD: &str =
+    "4c7206f0f483c524f12c366c711e9049030a8d47c471ee5aa9c4999a08de4057fb887fed0744d5631a212967fb231c47";
+
+fn python(script: &str) -> Option<String> {
+    let out = Command::new("python3").args(["-c", script]).output().ok()?;
+    out.status.success().then(|| String::from_utf8(out.stdout).unwrap())
+}
+
+/// Debian's OVMF with the pinned sha256, or a skip line (never in CI).
+fn debian_ovmf() -> bool {
+    let sha = Command::new("sha256sum").arg(OVMF).output().ok().filter(|o| o.status.success());
+    let ok = sha.is_some_and(|o| String::from_utf8_lossy(&o.stdout).starts_with(OVMF_SHA256));
+    if !ok {
+        assert!(std::env::var("CI").as_deref() != Ok("true"), "CI must install Debian 12's ovmf package");
+        eprintln!("skipped: {OVMF} is missing or not Debian 12's 2022.11-6+deb12u2 build");
+    }
+    ok
+}
+
+fn sev_snp_measure(script: &str) -> Option<String> {
+    let out = python(&format!(
+        "from sevsnpmeasure import guest\nfrom sevsnpmeasure.sev_mode import SevMode\n{script}"
+    ));
+    if out.is_none() {
+        assert!(std::env::var("CI").as_deref() != Ok("true"), "CI must install sev-snp-measure==0.0.13");
+        eprintln!("skipped: sev-snp-measure 0.0.13 is not installed");
+    }
+    out
+}
+
+#[test]
+fn snp_range_matches_sev_snp_measure() {
+    if !debian_ovmf() {
+        return;
+    }
+    let Some(expected) = sev_snp_measure(&format!(
+        "print(guest.calc_snp_ovmf_hash('{OVMF}').hex())\n\
+         for n in (1, 2, 3):\n    print(guest.calc_launch_digest(SevMode.SEV_SNP, n, 0xa10f10, '{OVMF}', None, None, None, 0x21).hex())"
+    )) else {
+        return;
+    };
+    let lines: Vec<&str> = expected.lines().collect();
+    let dir = tempdir();
+    let out = ok(rvkit_in(
+        dir.path(),
+        &[
+            "launch",
+            "snp",
+            "--ovmf",
+            OVMF,
+            "--vcpus",
+            "1-3",
+            "--vcpu-type",
+            "EPYC-Genoa",
+            "--guest-features",
+            "0x21",
+        ],
+    ));
+    assert_eq!(
+        out,
+        format!(
+            "SEV-SNP launch measurement: vmm qemu, vCPU EPYC-Genoa (0xa10f10), guest features 0x21, kernel hashes off\n\
+             firmware hash {}\nvcpus   1  {}\nvcpus   2  {}\nvcpus   3  {}\n",
+            lines[0], lines[1], lines[2], lines[3]
+        )
+    );
+    // Seeded from the firmware hash, with the explicit family/model/stepping of EPYC-v4.
+    let seeded = ok(rvkit_in(
+        dir.path(),
+        &[
+            "launch",
+            "snp",
+            "--ovmf",
+            OVMF,
+            "--vcpus",
+            "2",
+            "--vcpu-family",
+            "23",
+            "--vcpu-model",
+            "1",
+            "--vcpu-stepping",
+            "2",
+            "--vmm",
+            "ec2",
+            "--ovmf-hash",
+            lines[0],
+            "--json",
+        ],
+    ));
+    let Some(ec2) = sev_snp_measure(&format!(
+        "from sevsnpmeasure.vmm_types import VMMType\n\
+         print(guest.calc_launch_digest(SevMode.SEV_SNP, 2, 0x800f12, '{OVMF}', None, None, None, 0x1, vmm_type=VMMType.ec2).hex())"
+    )) else {
+        return;
+    };
+    assert_eq!(
+        seeded,
+        format!(
+            "{{\n  \"vmm\": \"ec2\",\n  \"vcpu_type\": null,\n  \"vcpu_signature\": 8392466,\n  \"guest_features\": 1,\n  \
+             \"firmware_hash\": \"{}\",\n  \"kernel_hashes\": false,\n  \"values\": [\n    {{\n      \"vcpus\": 2,\n      \
+             \"launch_measurement\": \"{}\"\n    }}\n  ]\n}}\n",
+            lines[0],
+            ec2.trim()
+        )
+    );
+}
+
+#[test]
+fn tdx_values_and_transcript() {
+    if !debian_ovmf() {
+        return;
+    }
+    let dir = tempdir();
+    std::fs::write(dir.path().join("initrd"), b"initrd bytes").unwrap();
+    std::fs::write(dir.path().join("vmlinuz"), b"kernel").unwrap();
+    let rtmr = python(
+        "import hashlib\n\
+         d1 = hashlib.sha384(('console=hvc0 größe initrd=initrd').encode('utf-16-le') + b'\\0\\0').digest()\n\
+         d2 = hashlib.sha384(b'initrd bytes').digest()\n\
+         r = bytes(48)\nfor d in (d1, d2):\n    r = hashlib.sha384(r + d).digest()\n\
+         print(r.hex(), d1.hex(), d2.hex())",
+    )
+    .expect("python3 runs");
+    let v: Vec<&str> = rtmr.split_whitespace().collect();
+    let out = ok(rvkit_in(
+        dir.path(),
+        &[
+            "launch",
+            "tdx",
+            "--ovmf",
+            OVMF,
+            "--kernel",
+            "vmlinuz",
+            "--initrd",
+            "initrd",
+            "--append",
+            "console=hvc0 größe",
+            "--transcript",
+        ],
+    ));
+    assert_eq!(
+        out,
+        format!(
+            "mr_td {OVMF_MRTD}\n\
+             \x20 BFV          0x0000ffe20000-0x000100000000 480 pages PAGE.ADD+MR.EXTEND\n\
+             \x20 CFV          0x0000ffe00000-0x0000ffe20000 32 pages PAGE.ADD\n\
+             \x20 TempMem      0x000000810000-0x000000820000 16 pages PAGE.ADD\n\
+             \x20 TempMem      0x00000080b000-0x00000080d000 2 pages PAGE.ADD\n\
+             \x20 TD_HOB       0x000000809000-0x00000080b000 2 pages PAGE.ADD\n\
+             \x20 TempMem      0x000000800000-0x000000806000 6 pages PAGE.ADD\n\
+             rtmr_2 {}\n  LOADED_IMAGE::LoadOptions {}\n  Linux initrd {}\ntdvfkernelparams {}\n",
+            v[0], v[1], v[2], v[1]
+        )
+    );
+}
+
+fn rv_file(dir: &Path, name: &str, args: &[&str]) -> String {
+    let mut all = args.to_vec();
+    all.extend(["--reference-values", "array", "--expiration", "2027-01-01T00:00:00Z", "-o", name]);
+    assert_eq!(ok(rvkit_in(dir, &all)), "");
+    std::fs::read_to_string(dir.join(name)).unwrap()
+}
+
+#[test]
+fn reference_values_merge_with_rvps() {
+    if !debian_ovmf() {
+        return;
+    }
+    let dir = tempdir();
+    let tdx = rv_file(dir.path(), "tdx.json", &["launch", "tdx", "--ovmf", OVMF]);
+    assert_eq!(
+        tdx,
+        format!(
+            "[\n  {{\n    \"name\": \"mr_td\",\n    \"expiration\": \"2027-01-01T00:00:00Z\",\n    \
+             \"value\": [\n      \"{OVMF_MRTD}\"\n    ]\n  }}\n]\n"
+        )
+    );
+    let b64 = ok(rvkit_in(
+        dir.path(),
+        &[
+            "launch",
+            "tdx",
+            "--ovmf",
+            OVMF,
+            "--reference-values",
+            "kv",
+            "--base64",
+            "--expiration",
+            "2027-01-01T00:00:00Z",
+        ],
+    ));
+    let decoded = python(&format!(
+        "import base64, json\nkv = json.loads({b64:?})\nrv = json.loads(base64.urlsafe_b64decode(kv['mr_td']))\n\
+         print(base64.b64decode(rv['value'][0]).hex())"
+    ))
+    .expect("python3 runs");
+    assert_eq!(decoded.trim(), OVMF_MRTD);
+    rv_file(dir.path(), "snp.json", &["launch", "snp", "--ovmf", OVMF, "--vcpus", "1-2", "--kata"]).len();
+    let merged = ok(rvkit_in(dir.path(), &["rvps", "merge", "snp.json", "tdx.json"]));
+    let names = python(&format!(
+        "import json\nprint(' '.join(f\"{{r['name']}}:{{len(r['value'])}}\" for r in json.loads({merged:?})))"
+    ))
+    .expect("python3 runs");
+    assert_eq!(names.trim(), "snp_launch_measurement:2 mr_td:1");
+}
+
+#[test]
+fn bad_input_exits_2_without_output() {
+    let dir = tempdir();
+    std::fs::write(dir.path().join("zeros.fd"), vec![0u8; 8192]).unwrap();
+    std::fs::write(dir.path().join("k"), b"kernel").unwrap();
+    let snp = |extra: &[&str]| {
+        let mut a = vec!["launch", "snp", "--ovmf", "zeros.fd", "--vcpu-type", "EPYC"];
+        a.extend(extra);
+        fails(rvkit_in(dir.path(), &a), 2)
+    };
+    assert_eq!(
+        snp(&[]),
+        "error: zeros.fd: no OVMF footer table (GUID 96b582de-1fb2-45f7-baea-a366c55a082d expected at offset 0x1fd0)\n"
+    );
+    assert_eq!(snp(&["--vcpus", "0"]), "error: --vcpus \"0\": vCPU count 0 is out of range 1-512\n");
+    assert_eq!(
+        snp(&["--vcpus", "1-513"]),
+        "error: --vcpus \"1-513\": vCPU count 513 is out of range 1-512\n"
+    );
+    let unknown =
+        fails(rvkit_in(dir.path(), &["launch", "snp", "--ovmf", "zeros.fd", "--vcpu-type", "EPYC-Foo"]), 2);
+    assert!(
+        unknown.starts_with("error: --vcpu-type: unknown vCPU type \"EPYC-Foo\" (known: EPYC, "),
+        "{unknown}"
+    );
+    assert_eq!(
+        fails(rvkit_in(dir.path(), &["launch", "tdx", "--ovmf", "missing.fd"]), 2)
+            .lines()
+            .next()
+            .unwrap_or_default(),
+        "error: cannot read missing.fd: No such file or directory (os error 2)"
+    );
+    if Path::new(OVMF).exists() {
+        let out =
+            rvkit_in(dir.path(), &["launch", "snp", "--ovmf", OVMF, "--kernel", "k", "--vcpu-type", "EPYC"]);
+        assert_eq!(
+            fails(out, 2),
+            format!(
+                "error: {OVMF}: a kernel was given but the firmware has no SNP_KERNEL_HASHES metadata section\n"
+            )
+        );
+    }
+}
