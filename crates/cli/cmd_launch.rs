@@ -317,3 +317,24 @@ fn emit(
     write_output(out.output.as_ref(), bytes.as_bytes())?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nr_cpus_follows_the_count() {
+        assert_eq!(with_nr_cpus("quiet nr_cpus=4 panic=1", 12), "quiet nr_cpus=12 panic=1");
+        assert_eq!(with_nr_cpus("nr_cpus=1", 2), "nr_cpus=2");
+        assert_eq!(with_nr_cpus("a.nr_cpus=1", 2), "a.nr_cpus=1");
+    }
+
+    #[test]
+    fn vcpu_ranges() {
+        assert_eq!(parse_vcpus("1-32").unwrap(), (1, 32));
+        assert_eq!(parse_vcpus("8").unwrap(), (8, 8));
+        assert!(parse_vcpus("4-2").is_err());
+        assert!(parse_vcpus("0").is_err());
+        assert!(parse_vcpus("x").is_err());
+    }
+}
