@@ -41,17 +41,7 @@ impl Guid {
 
 impl fmt::Display for Guid {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let b = &self.0;
-        write!(
-            f,
-            "{:08x}-{:04x}-{:04x}-{:02x}{:02x}-",
-            u32::from_le_bytes([b[0], b[1], b[2], b[3]]),
-            u16::from_le_bytes([b[4], b[5]]),
-            u16::from_le_bytes([b[6], b[7]]),
-            b[8],
-            b[9]
-        )?;
-        b[10..].iter().try_for_each(|x| write!(f, "{x:02x}"))
+        f.write_str(&rvkit_pcr::eventlog::guid_to_string(&self.0))
     }
 }
 
@@ -320,24 +310,7 @@ impl<'a> Firmware<'a> {
         let from_end =
             self.entry_u32(guids::SEV_METADATA, SEV_WHAT, "dc886566-984a-4798-a75e-5585a7bf67cc")?;
         let (start, hdr) = located(self.data, from_end, 16, SEV_WHAT)?;
-        if &hdr[..4] != b"ASEV" {
-            return Err(Error::BadSignature {
-                what: SEV_WHAT,
-                offset: start,
-                found: String::from_utf8_lossy(&hdr[..4]).into_owned(),
-                expected: "ASEV",
-            });
-        }
-        let size = u32_at(hdr, 4) as usize;
-        let version = u32_at(hdr, 8);
-        let count = u32_at(hdr, 12) as usize;
-        if version != 1 {
-            return Err(Error::BadHeader {
-                what: SEV_WHAT,
-                offset: start,
-                problem: format!("version {version}, expected 1"),
-            });
-        }
+        let (size, count) = header(hdr, start, SEV_WHAT, "ASEV")?;
         let need = count.checked_mul(12).and_then(|n| n.checked_add(16));
         if need.is_none_or(|n| n > size) {
             return Err(Error::BadHeader {
@@ -416,24 +389,7 @@ impl<'a> Firmware<'a> {
                 problem: format!("not preceded by GUID {}", guids::TDVF_DESCRIPTOR),
             });
         }
-        if &hdr[..4] != b"TDVF" {
-            return Err(Error::BadSignature {
-                what: TDVF_WHAT,
-                offset: start,
-                found: String::from_utf8_lossy(&hdr[..4]).into_owned(),
-                expected: "TDVF",
-            });
-        }
-        let length = u32_at(hdr, 4) as usize;
-        let version = u32_at(hdr, 8);
-        let count = u32_at(hdr, 12) as usize;
-        if version != 1 {
-            return Err(Error::BadHeader {
-                what: TDVF_WHAT,
-                offset: start,
-                problem: format!("version {version}, expected 1"),
-            });
-        }
+        let (length, count) = header(hdr, start, TDVF_WHAT, "TDVF")?;
         if count == 0 || count.checked_mul(32).and_then(|n| n.checked_add(16)) != Some(length) {
             return Err(Error::BadHeader {
                 what: TDVF_WHAT,
@@ -499,6 +455,41 @@ impl<'a> Firmware<'a> {
     }
 }
 
+/// Checks the 16-byte header `signature, u32 length, u32 version (1), u32
+/// count` shared by the SEV metadata and the TDVF descriptor; returns the
+/// length and the count.
+fn header(
+    hdr: &[u8],
+    offset: usize,
+    what: &'static str,
+    signature: &'static str,
+) -> Result<(usize, usize), Error> {
+    if hdr[..4] != *signature.as_bytes() {
+        return Err(Error::BadSignature {
+            what,
+            offset,
+            found: String::from_utf8_lossy(&hdr[..4]).into_owned(),
+            expected: signature,
+        });
+    }
+    let version = u32_at(hdr, 8);
+    if version != 1 {
+        return Err(Error::BadHeader { what, offset, problem: format!("version {version}, expected 1") });
+    }
+    Ok((u32_at(hdr, 4) as usize, u32_at(hdr, 12) as usize))
+}
+
 fn overlaps(a: u64, a_len: u64, b: u64, b_len: u64) -> bool {
     a_len != 0 && b_len != 0 && a < b + b_len && b < a + a_len
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn guids_print_in_registry_form() {
+        assert_eq!(guids::FOOTER.to_string(), "96b582de-1fb2-45f7-baea-a366c55a082d");
+        assert_eq!(guids::TDVF_DESCRIPTOR.to_string(), "e9eaf9f3-168e-44d5-a8eb-7f4d8738f6ae");
+    }
 }
