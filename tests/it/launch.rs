@@ -260,3 +260,93 @@ fn bad_input_exits_2_without_output() {
         );
     }
 }
+
+/// A policy in the style of Trustee's default CPU policy that reads the launch values.
+const LAUNCH_POLICY: &str = r#"package policy
+
+import rego.v1
+
+default executables := 33
+
+default hardware := 97
+
+default configuration := 36
+
+trust_claims := {
+	"executables": executables,
+	"hardware": hardware,
+	"configuration": configuration,
+}
+
+executables := 3 if {
+	input.snp.measurement in query_reference_value("snp_launch_measurement")
+}
+
+executables := 3 if {
+	input.tdx.quote.body.mr_td in query_reference_value("mr_td")
+}
+
+hardware := 2 if {
+	input.snp
+}
+
+hardware := 2 if {
+	input.tdx
+}
+
+configuration := 2 if {
+	input.snp
+}
+
+configuration := 2 if {
+	input.tdx
+}
+"#;
+
+#[test]
+fn rvps_check_reads_launch_values() {
+    if !debian_ovmf() {
+        return;
+    }
+    // The claim: sev-snp-measure's digest for 3 vCPUs of kata's EPYC-v4.
+    let Some(m3) = sev_snp_measure(&format!(
+        "print(guest.calc_launch_digest(SevMode.SEV_SNP, 3, 0x800f12, '{OVMF}', None, None, None, 0x1).hex())"
+    )) else {
+        return;
+    };
+    let dir = tempdir();
+    let d = dir.path();
+    rv_file(d, "snp.json", &["launch", "snp", "--ovmf", OVMF, "--vcpus", "1-4", "--kata"]);
+    rv_file(d, "tdx.json", &["launch", "tdx", "--ovmf", OVMF]);
+    ok(rvkit_in(d, &["rvps", "merge", "snp.json", "tdx.json", "-o", "rv.json"]));
+    std::fs::write(d.join("policy.rego"), LAUNCH_POLICY).unwrap();
+    std::fs::write(d.join("snp-claims.json"), format!("{{\"snp\":{{\"measurement\":\"{}\"}}}}", m3.trim()))
+        .unwrap();
+    std::fs::write(
+        d.join("tdx-claims.json"),
+        format!("{{\"tdx\":{{\"quote\":{{\"body\":{{\"mr_td\":\"{OVMF_MRTD}\"}}}}}}}}"),
+    )
+    .unwrap();
+    for (claims, tee) in [("snp-claims.json", "snp"), ("tdx-claims.json", "tdx")] {
+        let out = ok(rvkit_in(
+            d,
+            &[
+                "rvps",
+                "check",
+                "--claims",
+                claims,
+                "--reference-values",
+                "rv.json",
+                "--policy",
+                "policy.rego",
+            ],
+        ));
+        assert_eq!(
+            out,
+            format!(
+                "verdict: affirming (configuration 2, executables 3, hardware 2)\npolicy: policy.rego (Rego)\n\
+                 claims: {claims} ({tee})\nreference values: rv.json (array format, 2 names)\n1 comparisons, 0 failed\n"
+            )
+        );
+    }
+}
