@@ -350,3 +350,67 @@ fn rvps_check_reads_launch_values() {
         );
     }
 }
+
+/// Writes `ovmf.fd`: 16 random pages whose footer table points to SEV metadata
+/// with a KERNEL_HASHES section (Debian 12's OVMF has none), then prints
+/// sev-snp-measure's digest for 1-3 vCPUs with `nr_cpus=N` in the command line.
+const KATA_ORACLE: &str = r#"
+import random, struct, uuid
+from sevsnpmeasure import guest
+from sevsnpmeasure.sev_mode import SevMode
+def g(s): return uuid.UUID(s).bytes_le
+def entry(guid, data): return data + struct.pack('<H', len(data) + 18) + g(guid)
+rnd = random.Random(7)
+img = bytearray(rnd.getrandbits(8) for _ in range(16 * 4096))
+n = len(img)
+items = [(0x800000, 0x3000, 1), (0x803000, 0x1000, 2), (0x804000, 0x1000, 3), (0x805000, 0x1000, 0x10)]
+meta = b'ASEV' + struct.pack('<III', 16 + 12 * len(items), 1, len(items)) + b''.join(struct.pack('<III', *i) for i in items)
+img[n - 4096 + 64:n - 4096 + 64 + len(meta)] = meta
+table = (entry('dc886566-984a-4798-a75e-5585a7bf67cc', struct.pack('<I', 4096 - 64))
+         + entry('7255371f-3a3b-4b04-927b-1da6efa8d454', struct.pack('<II', 0x805c00, 0x400))
+         + entry('00f771de-1a7e-4fcb-890e-68c77e2fb44e', struct.pack('<I', 0xffffb004)))
+img[n - 50 - len(table):n - 50] = table
+img[n - 50:n - 32] = struct.pack('<H', len(table) + 18) + g('96b582de-1fb2-45f7-baea-a366c55a082d')
+open('ovmf.fd', 'wb').write(img)
+open('vmlinuz', 'wb').write(b'kernel bytes')
+for cpus in (1, 2, 3):
+    line = 'quiet nr_cpus=%d agent.log=debug' % cpus
+    print(guest.calc_launch_digest(SevMode.SEV_SNP, cpus, 0x800f12, 'ovmf.fd', 'vmlinuz', None, line, 0x1).hex())
+"#;
+
+#[test]
+fn kata_nr_cpus_follows_the_vcpu_count() {
+    let dir = tempdir();
+    let d = dir.path();
+    let out =
+        Command::new("python3").args(["-c", KATA_ORACLE]).current_dir(d).output().expect("python3 runs");
+    if !out.status.success() {
+        assert!(std::env::var("CI").as_deref() != Ok("true"), "CI must install sev-snp-measure==0.0.13");
+        eprintln!("skipped: sev-snp-measure 0.0.13 is not installed");
+        return;
+    }
+    let want: Vec<String> = String::from_utf8(out.stdout).unwrap().lines().map(str::to_owned).collect();
+    let json = ok(rvkit_in(
+        d,
+        &[
+            "launch",
+            "snp",
+            "--ovmf",
+            "ovmf.fd",
+            "--kernel",
+            "vmlinuz",
+            "--append",
+            "quiet nr_cpus=64 agent.log=debug",
+            "--vcpus",
+            "1-3",
+            "--kata",
+            "--reference-values",
+            "sample",
+        ],
+    ));
+    let got = python(&format!(
+        "import base64, json\nprint('\\n'.join(json.loads(base64.b64decode(json.loads({json:?})['payload']))['snp_launch_measurement']))"
+    ))
+    .expect("python3 runs");
+    assert_eq!(got.lines().collect::<Vec<_>>(), want);
+}
