@@ -20,7 +20,8 @@ use crate::io::{display, read_input, write_output};
 pub enum Command {
     /// The SEV-SNP launch digest (`snp_launch_measurement`) for each vCPU count.
     Snp(SnpArgs),
-    /// TDX MRTD (`mr_td`) and, for direct kernel boot, RTMR2 (`rtmr_2`, `tdvfkernelparams`).
+    /// TDX MRTD (`mr_td`) and, for direct kernel boot, RTMR1 and RTMR2 (`rtmr_1`, `rtmr_2`,
+    /// `tdvfkernel`, `tdvfkernelparams`).
     Tdx(TdxArgs),
 }
 
@@ -249,6 +250,15 @@ fn run_tdx(args: TdxArgs) -> CmdResult {
     let image = read_input(&args.boot.ovmf)?;
     let fw = Firmware::parse(&image).map_err(|e| anyhow!("{ovmf_label}: {e}"))?;
     let (mr_td, regions) = tdx::mrtd(&fw).map_err(|e| anyhow!("{ovmf_label}: {e}"))?;
+    let (rtmr_1, rtmr_1_events) = match &args.boot.kernel {
+        None => (None, Vec::new()),
+        Some(k) => {
+            let bytes = read_input(k)?;
+            let pe = rvkit_pe::PeFile::parse(&bytes).map_err(|e| anyhow!("{}: {e}", display(k)))?;
+            let events = tdx::rtmr1_events(pe.authenticode(HashAlg::Sha384));
+            (Some(tdx::replay(&events)), events)
+        }
+    };
     let (rtmr_2, events) = match &args.boot.kernel {
         None => (None, Vec::new()),
         Some(_) => {
@@ -268,6 +278,9 @@ fn run_tdx(args: TdxArgs) -> CmdResult {
     };
     let report = TdxReport {
         mr_td,
+        rtmr_1,
+        tdvfkernel: rtmr_1_events.first().map(|e| e.digest),
+        rtmr_1_events,
         rtmr_2,
         tdvfkernelparams: events
             .iter()

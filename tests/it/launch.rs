@@ -118,23 +118,52 @@ fn snp_range_matches_sev_snp_measure() {
     );
 }
 
+/// Debian's kernel image (package linux-image-amd64), a signed PE file.
+fn debian_kernel() -> Option<std::path::PathBuf> {
+    let mut k: Vec<_> = std::fs::read_dir("/boot")
+        .ok()?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("vmlinuz-")))
+        .collect();
+    k.sort();
+    k.pop()
+}
+
 #[test]
 fn tdx_values_and_transcript() {
     if !debian_ovmf() {
         return;
     }
+    let Some(kernel) = debian_kernel() else {
+        assert!(std::env::var("CI").as_deref() != Ok("true"), "CI must install linux-image-amd64");
+        eprintln!("skipped: no /boot/vmlinuz-* (package linux-image-amd64)");
+        return;
+    };
+    // The kernel's Authenticode SHA-384 by signify (the script rvkit-pe's oracle test runs).
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("crates/pe/tests/signify_authentihash.py");
+    let out = Command::new("python3").arg(&script).arg(&kernel).output().expect("python3 runs");
+    if !out.status.success() {
+        assert!(std::env::var("CI").as_deref() != Ok("true"), "CI must install signify");
+        eprintln!("skipped: signify is not installed");
+        return;
+    }
+    let auth = String::from_utf8(out.stdout).unwrap().split_whitespace().nth(1).unwrap().to_owned();
     let dir = tempdir();
     std::fs::write(dir.path().join("initrd"), b"initrd bytes").unwrap();
-    std::fs::write(dir.path().join("vmlinuz"), b"kernel").unwrap();
-    let rtmr = python(
+    let folds = python(&format!(
         "import hashlib\n\
-         d1 = hashlib.sha384(('console=hvc0 größe initrd=initrd').encode('utf-16-le') + b'\\0\\0').digest()\n\
-         d2 = hashlib.sha384(b'initrd bytes').digest()\n\
-         r = bytes(48)\nfor d in (d1, d2):\n    r = hashlib.sha384(r + d).digest()\n\
-         print(r.hex(), d1.hex(), d2.hex())",
-    )
+         s = lambda b: hashlib.sha384(b).digest()\n\
+         def fold(ds):\n    r = bytes(48)\n    for d in ds:\n        r = hashlib.sha384(r + d).digest()\n    return r.hex()\n\
+         acts = [s(b'Calling EFI Application from Boot Option'), s(bytes(4)), s(b'Exit Boot Services Invocation'),\n\
+                 s(b'Exit Boot Services Returned with Success')]\n\
+         r1 = [bytes.fromhex('{auth}')] + acts\n\
+         d1 = s(('console=hvc0 größe initrd=initrd').encode('utf-16-le') + b'\\0\\0')\n\
+         d2 = s(b'initrd bytes')\n\
+         print(fold(r1), *[a.hex() for a in acts], fold([d1, d2]), d1.hex(), d2.hex())",
+    ))
     .expect("python3 runs");
-    let v: Vec<&str> = rtmr.split_whitespace().collect();
+    let v: Vec<&str> = folds.split_whitespace().collect();
+    let kernel = kernel.display().to_string();
     let out = ok(rvkit_in(
         dir.path(),
         &[
@@ -143,7 +172,7 @@ fn tdx_values_and_transcript() {
             "--ovmf",
             OVMF,
             "--kernel",
-            "vmlinuz",
+            &kernel,
             "--initrd",
             "initrd",
             "--append",
@@ -161,10 +190,17 @@ fn tdx_values_and_transcript() {
              \x20 TempMem      0x00000080b000-0x00000080d000 2 pages PAGE.ADD\n\
              \x20 TD_HOB       0x000000809000-0x00000080b000 2 pages PAGE.ADD\n\
              \x20 TempMem      0x000000800000-0x000000806000 6 pages PAGE.ADD\n\
+             rtmr_1 {}\n  File(kernel) Authenticode {auth}\n  Calling EFI Application from Boot Option {}\n\
+             \x20 separator {}\n  Exit Boot Services Invocation {}\n  Exit Boot Services Returned with Success {}\n\
+             tdvfkernel {auth}\n\
              rtmr_2 {}\n  LOADED_IMAGE::LoadOptions {}\n  Linux initrd {}\ntdvfkernelparams {}\n",
-            v[0], v[1], v[2], v[1]
+            v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[6]
         )
     );
+    // A kernel that is not a PE file is refused.
+    std::fs::write(dir.path().join("not-pe"), b"kernel").unwrap();
+    let err = fails(rvkit_in(dir.path(), &["launch", "tdx", "--ovmf", OVMF, "--kernel", "not-pe"]), 2);
+    assert!(err.starts_with("error: not-pe: "), "{err}");
 }
 
 fn rv_file(dir: &Path, name: &str, args: &[&str]) -> String {

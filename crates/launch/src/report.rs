@@ -128,6 +128,14 @@ pub struct TdxReport {
     /// `mr_td`.
     #[serde(serialize_with = "hex")]
     pub mr_td: Digest,
+    /// `rtmr_1`, for direct kernel boot.
+    #[serde(serialize_with = "hex_opt")]
+    pub rtmr_1: Option<Digest>,
+    /// `tdvfkernel`: the kernel's Authenticode SHA-384.
+    #[serde(serialize_with = "hex_opt")]
+    pub tdvfkernel: Option<Digest>,
+    /// The RTMR1 events.
+    pub rtmr_1_events: Vec<RtmrEvent>,
     /// `rtmr_2`, for direct kernel boot.
     #[serde(serialize_with = "hex_opt")]
     pub rtmr_2: Option<Digest>,
@@ -163,6 +171,15 @@ impl TdxReport {
                 if r.pages == 1 { "" } else { "s" }
             );
         }
+        if let Some(r) = &self.rtmr_1 {
+            let _ = writeln!(out, "rtmr_1 {}", r.to_hex());
+            for e in &self.rtmr_1_events {
+                let _ = writeln!(out, "  {} {}", e.description, e.digest.to_hex());
+            }
+        }
+        if let Some(k) = &self.tdvfkernel {
+            let _ = writeln!(out, "tdvfkernel {}", k.to_hex());
+        }
         if let Some(r) = &self.rtmr_2 {
             let _ = writeln!(out, "rtmr_2 {}", r.to_hex());
             for e in &self.rtmr_2_events {
@@ -175,11 +192,17 @@ impl TdxReport {
         out
     }
 
-    /// `mr_td`, and for direct boot `rtmr_2` and `tdvfkernelparams`.
+    /// `mr_td`, and for direct boot `rtmr_1`, `rtmr_2`, `tdvfkernel` and `tdvfkernelparams`.
     pub fn reference_values(&self, enc: ValueEncoding) -> Vec<(&'static str, Vec<String>)> {
         let mut v = vec![("mr_td", vec![enc.encode(&self.mr_td)])];
+        if let Some(r) = &self.rtmr_1 {
+            v.push(("rtmr_1", vec![enc.encode(r)]));
+        }
         if let Some(r) = &self.rtmr_2 {
             v.push(("rtmr_2", vec![enc.encode(r)]));
+        }
+        if let Some(k) = &self.tdvfkernel {
+            v.push(("tdvfkernel", vec![enc.encode(k)]));
         }
         if let Some(p) = &self.tdvfkernelparams {
             v.push(("tdvfkernelparams", vec![enc.encode(p)]));

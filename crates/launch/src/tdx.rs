@@ -101,6 +101,27 @@ pub fn replay(events: &[RtmrEvent]) -> Digest {
     v
 }
 
+/// The RTMR1 events of a direct kernel boot (PCRs 2-6 map to RTMR1): OVMF
+/// measures the kernel's Authenticode SHA-384 when QEMU's kernel loader
+/// loads it (Trustee's `tdvfkernel`), then signals ReadyToBoot ("Calling EFI
+/// Application from Boot Option", one separator for the register), and the
+/// kernel's ExitBootServices call adds the two actions of the TCG PC Client
+/// firmware profile.
+///
+/// Older QEMU and OVMF builds patched the bzImage setup header before
+/// measuring it; the digest here is of the file as given.
+pub fn rtmr1_events(kernel_authenticode: Digest) -> Vec<RtmrEvent> {
+    let action =
+        |s: &str| RtmrEvent { description: s.to_owned(), digest: HashAlg::Sha384.hash(s.as_bytes()) };
+    vec![
+        RtmrEvent { description: "File(kernel) Authenticode".into(), digest: kernel_authenticode },
+        action("Calling EFI Application from Boot Option"),
+        RtmrEvent { description: "separator".into(), digest: HashAlg::Sha384.hash(&[0; 4]) },
+        action("Exit Boot Services Invocation"),
+        action("Exit Boot Services Returned with Success"),
+    ]
+}
+
 /// The LoadOptions OVMF hands a directly booted kernel (edk2
 /// `OvmfPkg/Library/X86QemuLoadImageLib`): the command line, then
 /// ` initrd=initrd` when QEMU passed an initrd; `None` when both are absent.
