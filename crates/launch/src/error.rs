@@ -68,7 +68,7 @@ pub enum Error {
     Truncated {
         /// The structure.
         what: &'static str,
-        /// Its offset (may be negative distance reported as 0).
+        /// Its offset.
         offset: usize,
         /// Bytes it needs from `offset`.
         need: u64,
