@@ -7,7 +7,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use anyhow::{anyhow, bail};
 use clap::{Args, Subcommand, ValueEnum};
 use rvkit_launch::Firmware;
-use rvkit_launch::report::{SnpReport, SnpValue, TdxReport, ValueEncoding};
+use rvkit_launch::report::{SevReport, SnpReport, SnpValue, TdxReport, ValueEncoding};
 use rvkit_launch::snp::{self, Gctx, SevHashes, VcpuParams, VmmType};
 use rvkit_launch::tdx;
 use rvkit_pcr::{Digest, HashAlg, hash_reader};
@@ -20,6 +20,8 @@ use crate::io::{display, read_input, write_output};
 pub enum Command {
     /// The SEV-SNP launch digest (`snp_launch_measurement`) for each vCPU count.
     Snp(SnpArgs),
+    /// A legacy SEV or SEV-ES launch digest (SHA-256; Trustee has no verifier for these).
+    Sev(SevArgs),
     /// TDX MRTD (`mr_td`) and, for direct kernel boot, RTMR1 and RTMR2 (`rtmr_1`, `rtmr_2`,
     /// `tdvfkernel`, `tdvfkernelparams`).
     Tdx(TdxArgs),
@@ -112,6 +114,30 @@ pub struct SnpArgs {
 }
 
 #[derive(Args)]
+pub struct SevArgs {
+    #[command(flatten)]
+    boot: Boot,
+    /// SEV-ES: also measure one VMSA per vCPU.
+    #[arg(long)]
+    es: bool,
+    /// vCPU count (SEV-ES).
+    #[arg(long, value_name = "N", default_value_t = 1, requires = "es")]
+    vcpus: u32,
+    /// QEMU CPU model (SEV-ES).
+    #[arg(long, value_name = "NAME", requires = "es")]
+    vcpu_type: Option<String>,
+    /// The hypervisor (SEV-ES).
+    #[arg(long, value_enum, default_value = "qemu", requires = "es")]
+    vmm: Vmm,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+    /// Write here (atomically) instead of stdout.
+    #[arg(short, long, value_name = "FILE")]
+    output: Option<PathBuf>,
+}
+
+#[derive(Args)]
 pub struct TdxArgs {
     #[command(flatten)]
     boot: Boot,
@@ -122,6 +148,7 @@ pub struct TdxArgs {
 pub fn run(cmd: Command) -> CmdResult {
     match cmd {
         Command::Snp(args) => run_snp(args),
+        Command::Sev(args) => run_sev(args),
         Command::Tdx(args) => run_tdx(args),
     }
 }
@@ -205,11 +232,7 @@ fn run_snp(args: SnpArgs) -> CmdResult {
         Some(if args.kata { with_nr_cpus(&line, n) } else { line })
     };
     let hashes = |n: u32| digests.map(|(k, i)| SevHashes::from_digests(k, i, cmdline_for(n).as_deref()));
-    let vmm = match args.vmm {
-        Vmm::Qemu => VmmType::Qemu,
-        Vmm::Ec2 => VmmType::Ec2,
-        Vmm::Gce => VmmType::Gce,
-    };
+    let vmm = vmm_type(args.vmm);
     let base = match &args.ovmf_hash {
         Some(h) => {
             let d = Digest::parse_hex(HashAlg::Sha384, h).map_err(|e| anyhow!("--ovmf-hash: {e}"))?;
@@ -243,6 +266,57 @@ fn run_snp(args: SnpArgs) -> CmdResult {
     };
     let rvs = report.reference_values(encoding(&args.out));
     emit(&args.out, || report.to_text(), || serde_json::to_string_pretty(&report), rvs)
+}
+
+fn vmm_type(v: Vmm) -> VmmType {
+    match v {
+        Vmm::Qemu => VmmType::Qemu,
+        Vmm::Ec2 => VmmType::Ec2,
+        Vmm::Gce => VmmType::Gce,
+    }
+}
+
+fn run_sev(args: SevArgs) -> CmdResult {
+    let ovmf_label = display(&args.boot.ovmf);
+    let es = match (args.es, &args.vcpu_type) {
+        (false, _) => None,
+        (true, None) => return Err(anyhow!("--es needs --vcpu-type").into()),
+        (true, Some(t)) => {
+            let sig = snp::cpu_type_signature(t).map_err(|e| anyhow!("--vcpu-type: {e}"))?;
+            Some((vmm_type(args.vmm), sig, args.vcpus))
+        }
+    };
+    let image = read_input(&args.boot.ovmf)?;
+    let fw = Firmware::parse(&image).map_err(|e| anyhow!("{ovmf_label}: {e}"))?;
+    let hashes = match &args.boot.kernel {
+        None => None,
+        Some(k) => {
+            let initrd = match &args.boot.initrd {
+                Some(i) => sha256_file(i)?,
+                None => HashAlg::Sha256.hash(b"").as_bytes().try_into().expect("32 bytes"),
+            };
+            Some(SevHashes::from_digests(sha256_file(k)?, initrd, args.boot.append.as_deref()))
+        }
+    };
+    let digest =
+        snp::sev_launch_digest(&fw, hashes.as_ref(), es).map_err(|e| anyhow!("{ovmf_label}: {e}"))?;
+    let report = SevReport {
+        mode: if es.is_some() { "sev-es" } else { "sev" },
+        vmm: es.map(|e| e.0),
+        vcpus: es.map(|e| e.2),
+        vcpu_signature: es.map(|e| e.1),
+        kernel_hashes: hashes.is_some(),
+        launch_digest: digest,
+    };
+    let text = if args.json {
+        let mut s = serde_json::to_string_pretty(&report)?;
+        s.push('\n');
+        s
+    } else {
+        report.to_text()
+    };
+    write_output(args.output.as_ref(), text.as_bytes())?;
+    Ok(())
 }
 
 fn run_tdx(args: TdxArgs) -> CmdResult {

@@ -450,3 +450,28 @@ fn kata_nr_cpus_follows_the_vcpu_count() {
     .expect("python3 runs");
     assert_eq!(got.lines().collect::<Vec<_>>(), want);
 }
+
+#[test]
+fn sev_and_sev_es_match_sev_snp_measure() {
+    if !debian_ovmf() {
+        return;
+    }
+    let Some(es) = sev_snp_measure(&format!(
+        "print(guest.calc_launch_digest(SevMode.SEV_ES, 3, 0xa00f11, '{OVMF}', None, None, None, 0).hex())"
+    )) else {
+        return;
+    };
+    let dir = tempdir();
+    // Without a kernel the SEV digest is the SHA-256 of the firmware file.
+    assert_eq!(
+        ok(rvkit_in(dir.path(), &["launch", "sev", "--ovmf", OVMF])),
+        format!("SEV launch digest: kernel hashes off\n{OVMF_SHA256}\n")
+    );
+    assert_eq!(
+        ok(rvkit_in(
+            dir.path(),
+            &["launch", "sev", "--ovmf", OVMF, "--es", "--vcpus", "3", "--vcpu-type", "EPYC-Milan"]
+        )),
+        format!("SEV-ES launch digest: vmm qemu, 3 vCPUs, signature 0xa00f11, kernel hashes off\n{es}")
+    );
+}

@@ -210,3 +210,42 @@ impl TdxReport {
         v
     }
 }
+
+/// A legacy SEV or SEV-ES launch digest (SHA-256). Trustee has no verifier
+/// for these, so they carry no reference-value name.
+#[derive(Clone, Debug, Serialize)]
+pub struct SevReport {
+    /// `sev` or `sev-es`.
+    pub mode: &'static str,
+    /// The hypervisor (SEV-ES only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vmm: Option<VmmType>,
+    /// The vCPU count (SEV-ES only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vcpus: Option<u32>,
+    /// CPUID(1).EAX of the vCPUs (SEV-ES only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vcpu_signature: Option<u32>,
+    /// Whether a kernel was booted directly.
+    pub kernel_hashes: bool,
+    /// The launch digest.
+    #[serde(serialize_with = "hex")]
+    pub launch_digest: Digest,
+}
+
+impl SevReport {
+    /// The report as text.
+    pub fn to_text(&self) -> String {
+        let mut out = String::new();
+        match (self.vmm, self.vcpus, self.vcpu_signature) {
+            (Some(vmm), Some(n), Some(sig)) => {
+                let _ =
+                    write!(out, "SEV-ES launch digest: vmm {}, {n} vCPUs, signature {sig:#x}, ", vmm.name());
+            }
+            _ => out.push_str("SEV launch digest: "),
+        }
+        let _ = writeln!(out, "kernel hashes {}", if self.kernel_hashes { "on" } else { "off" });
+        let _ = writeln!(out, "{}", self.launch_digest.to_hex());
+        out
+    }
+}
