@@ -178,13 +178,17 @@ fn parse_u64(flag: &str, s: &str) -> anyhow::Result<u64> {
     r.map_err(|_| anyhow!("{flag} {s:?}: not a number"))
 }
 
-/// The command line with every `nr_cpus=` parameter set to `n`.
-fn with_nr_cpus(cmdline: &str, n: u32) -> String {
-    cmdline
-        .split(' ')
-        .map(|w| if w.starts_with("nr_cpus=") { format!("nr_cpus={n}") } else { w.to_owned() })
-        .collect::<Vec<_>>()
-        .join(" ")
+impl Boot {
+    /// The SHA-256 of the kernel and of the initrd (empty when not given)
+    /// for the SEV hashes table; `None` without a kernel.
+    fn sha256_digests(&self) -> anyhow::Result<Option<([u8; 32], [u8; 32])>> {
+        let Some(k) = &self.kernel else { return Ok(None) };
+        let initrd = match &self.initrd {
+            Some(i) => sha256_file(i)?,
+            None => HashAlg::Sha256.hash(b"").as_bytes().try_into().expect("32 bytes"),
+        };
+        Ok(Some((sha256_file(k)?, initrd)))
+    }
 }
 
 fn sha256_file(path: &PathBuf) -> anyhow::Result<[u8; 32]> {
@@ -210,26 +214,17 @@ fn run_snp(args: SnpArgs) -> CmdResult {
     };
     if args.kata
         && args.boot.kernel.is_some()
-        && !args.boot.append.as_deref().unwrap_or_default().split(' ').any(|w| w.starts_with("nr_cpus="))
+        && !snp::has_nr_cpus(args.boot.append.as_deref().unwrap_or_default())
     {
         return Err(anyhow!("--kata: --append has no nr_cpus= parameter to follow the vCPU count").into());
     }
     let image = read_input(&args.boot.ovmf)?;
     let fw = Firmware::parse(&image).map_err(|e| anyhow!("{ovmf_label}: {e}"))?;
-    let digests = match &args.boot.kernel {
-        None => None,
-        Some(k) => {
-            let initrd = match &args.boot.initrd {
-                Some(i) => sha256_file(i)?,
-                None => HashAlg::Sha256.hash(b"").as_bytes().try_into().expect("32 bytes"),
-            };
-            Some((sha256_file(k)?, initrd))
-        }
-    };
+    let digests = args.boot.sha256_digests()?;
     let cmdline_for = |n: u32| -> Option<String> {
         digests.as_ref()?;
         let line = args.boot.append.clone().unwrap_or_default();
-        Some(if args.kata { with_nr_cpus(&line, n) } else { line })
+        Some(if args.kata { snp::with_nr_cpus(&line, n) } else { line })
     };
     let hashes = |n: u32| digests.map(|(k, i)| SevHashes::from_digests(k, i, cmdline_for(n).as_deref()));
     let vmm = vmm_type(args.vmm);
@@ -288,16 +283,8 @@ fn run_sev(args: SevArgs) -> CmdResult {
     };
     let image = read_input(&args.boot.ovmf)?;
     let fw = Firmware::parse(&image).map_err(|e| anyhow!("{ovmf_label}: {e}"))?;
-    let hashes = match &args.boot.kernel {
-        None => None,
-        Some(k) => {
-            let initrd = match &args.boot.initrd {
-                Some(i) => sha256_file(i)?,
-                None => HashAlg::Sha256.hash(b"").as_bytes().try_into().expect("32 bytes"),
-            };
-            Some(SevHashes::from_digests(sha256_file(k)?, initrd, args.boot.append.as_deref()))
-        }
-    };
+    let hashes =
+        args.boot.sha256_digests()?.map(|(k, i)| SevHashes::from_digests(k, i, args.boot.append.as_deref()));
     let digest =
         snp::sev_launch_digest(&fw, hashes.as_ref(), es).map_err(|e| anyhow!("{ovmf_label}: {e}"))?;
     let report = SevReport {
@@ -408,13 +395,6 @@ fn emit(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn nr_cpus_follows_the_count() {
-        assert_eq!(with_nr_cpus("quiet nr_cpus=4 panic=1", 12), "quiet nr_cpus=12 panic=1");
-        assert_eq!(with_nr_cpus("nr_cpus=1", 2), "nr_cpus=2");
-        assert_eq!(with_nr_cpus("a.nr_cpus=1", 2), "a.nr_cpus=1");
-    }
 
     #[test]
     fn vcpu_ranges() {

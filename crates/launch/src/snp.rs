@@ -370,6 +370,22 @@ pub fn vmsa_page(eip: u32, p: &VcpuParams) -> Box<[u8; 4096]> {
     page
 }
 
+/// Whether a kernel command line has kata's `nr_cpus=` parameter.
+pub fn has_nr_cpus(cmdline: &str) -> bool {
+    cmdline.split(' ').any(|w| w.starts_with("nr_cpus="))
+}
+
+/// The command line with every `nr_cpus=` parameter set to `n`: kata's
+/// runtime puts the VM's vCPU count there for confidential guests (before
+/// kata 3.32), so the measured command line changes with the count.
+pub fn with_nr_cpus(cmdline: &str, n: u32) -> String {
+    cmdline
+        .split(' ')
+        .map(|w| if w.starts_with("nr_cpus=") { format!("nr_cpus={n}") } else { w.to_owned() })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 fn check_vcpus(count: u32) -> Result<(), Error> {
     if count == 0 || count > MAX_VCPUS {
         return Err(Error::VcpuCount { count, max: MAX_VCPUS });
@@ -517,6 +533,14 @@ mod tests {
         assert_eq!(cpu_type_signature("EPYC-Genoa").unwrap(), 0xa10f10);
         assert_eq!(cpu_type_signature("EPYC-Turin").unwrap(), 0xb00f00);
         assert!(matches!(cpu_type_signature("epyc"), Err(Error::UnknownCpuType { .. })));
+    }
+
+    #[test]
+    fn nr_cpus_follows_the_count() {
+        assert_eq!(with_nr_cpus("quiet nr_cpus=4 panic=1", 12), "quiet nr_cpus=12 panic=1");
+        assert_eq!(with_nr_cpus("nr_cpus=1", 2), "nr_cpus=2");
+        assert_eq!(with_nr_cpus("a.nr_cpus=1", 2), "a.nr_cpus=1");
+        assert!(has_nr_cpus("x nr_cpus=1") && !has_nr_cpus("x a.nr_cpus=1"));
     }
 
     #[test]
