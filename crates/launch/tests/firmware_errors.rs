@@ -121,3 +121,19 @@ fn truncated_tdvf_descriptor() {
         "TDVF descriptor at offset 0x410: length 48 does not match 2 sections of 32 bytes"
     );
 }
+
+proptest::proptest! {
+    /// Any byte of a valid image changed to any value: parsing and, when it
+    /// parses, computing the digests end in a value or an error, never a panic.
+    #[test]
+    fn mutated_images_never_panic(at in 0usize..8192, byte in proptest::prelude::any::<u8>(), kernel in proptest::prelude::any::<bool>()) {
+        let mut img = image(&GOOD, &[]);
+        img[at] = byte;
+        if let Ok(fw) = Firmware::parse(&img) {
+            let p = VcpuParams { vmm: VmmType::Gce, signature: 0xa10f10, guest_features: 1 };
+            let h = SevHashes::new(b"k", Some(b"i"), Some("c"));
+            let _ = launch_digests(&firmware_hash(&fw, true), &fw, &p, 1..=2, &|_| kernel.then(|| h.clone()));
+            let _ = rvkit_launch::tdx::mrtd(&fw);
+        }
+    }
+}
