@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use crate::util::{fails, ok, rvkit_in, tempdir};
+use crate::util::{fails, ok, rvkit_in, services_required, tempdir};
 
 const OVMF: &str = "/usr/share/ovmf/OVMF.fd";
 /// Debian 12 `ovmf` 2022.11-6+deb12u2 `/usr/share/ovmf/OVMF.fd`.
@@ -24,7 +24,7 @@ fn debian_ovmf() -> bool {
     let sha = Command::new("sha256sum").arg(OVMF).output().ok().filter(|o| o.status.success());
     let ok = sha.is_some_and(|o| String::from_utf8_lossy(&o.stdout).starts_with(OVMF_SHA256));
     if !ok {
-        assert!(std::env::var("CI").as_deref() != Ok("true"), "CI must install Debian 12's ovmf package");
+        assert!(!services_required(), "CI must install Debian 12's ovmf package");
         eprintln!("skipped: {OVMF} is missing or not Debian 12's 2022.11-6+deb12u2 build");
     }
     ok
@@ -35,7 +35,7 @@ fn sev_snp_measure(script: &str) -> Option<String> {
         "from sevsnpmeasure import guest\nfrom sevsnpmeasure.sev_mode import SevMode\n{script}"
     ));
     if out.is_none() {
-        assert!(std::env::var("CI").as_deref() != Ok("true"), "CI must install sev-snp-measure==0.0.13");
+        assert!(!services_required(), "CI must install sev-snp-measure==0.0.13");
         eprintln!("skipped: sev-snp-measure 0.0.13 is not installed");
     }
     out
@@ -135,7 +135,7 @@ fn tdx_values_and_transcript() {
         return;
     }
     let Some(kernel) = debian_kernel() else {
-        assert!(std::env::var("CI").as_deref() != Ok("true"), "CI must install linux-image-amd64");
+        assert!(!services_required(), "CI must install linux-image-amd64");
         eprintln!("skipped: no /boot/vmlinuz-* (package linux-image-amd64)");
         return;
     };
@@ -143,7 +143,7 @@ fn tdx_values_and_transcript() {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("crates/pe/tests/signify_authentihash.py");
     let out = Command::new("python3").arg(&script).arg(&kernel).output().expect("python3 runs");
     if !out.status.success() {
-        assert!(std::env::var("CI").as_deref() != Ok("true"), "CI must install signify");
+        assert!(!services_required(), "CI must install signify");
         eprintln!("skipped: signify is not installed");
         return;
     }
@@ -421,7 +421,7 @@ fn kata_nr_cpus_follows_the_vcpu_count() {
     let out =
         Command::new("python3").args(["-c", KATA_ORACLE]).current_dir(d).output().expect("python3 runs");
     if !out.status.success() {
-        assert!(std::env::var("CI").as_deref() != Ok("true"), "CI must install sev-snp-measure==0.0.13");
+        assert!(!services_required(), "CI must install sev-snp-measure==0.0.13");
         eprintln!("skipped: sev-snp-measure 0.0.13 is not installed");
         return;
     }
