@@ -11,6 +11,7 @@
 
 mod cmd_bundle;
 mod cmd_initdata;
+mod cmd_launch;
 mod cmd_pcr;
 mod cmd_podvm;
 mod cmd_rvps;
@@ -45,6 +46,9 @@ enum Command {
     /// Render, check, digest and encode initdata documents.
     #[command(subcommand)]
     Initdata(cmd_initdata::Command),
+    /// Bare-metal launch values: SEV-SNP launch digest, TDX MRTD and RTMR2.
+    #[command(subcommand)]
+    Launch(cmd_launch::Command),
     /// Hash files, simulate PCR extends, compute the PCR8 of initdata.
     #[command(subcommand)]
     Pcr(cmd_pcr::Command),
@@ -167,6 +171,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Bundle(c) => cmd_bundle::run(*c),
         Command::Initdata(c) => cmd_initdata::run(c),
+        Command::Launch(c) => cmd_launch::run(c),
         Command::Pcr(c) => cmd_pcr::run(c),
         Command::Podvm(c) => cmd_podvm::run(c),
         Command::Rvps(c) => cmd_rvps::run(c),

@@ -83,6 +83,7 @@ pub fn run(args: &[String]) -> Result<()> {
     if podvm {
         rows.extend(podvm_rows()?);
     }
+    rows.extend(launch_rows(if quick { 5 } else { 15 })?);
 
     let mut table =
         String::from("| measurement | rvkit | peer | peer value | ratio |\n|---|---:|---|---:|---:|\n");
@@ -310,6 +311,80 @@ fn children_cpu() -> Result<(Duration, Duration)> {
         Ok(Duration::from_millis(t * 10))
     };
     Ok((ticks(16 - 3)?, ticks(17 - 3)?))
+}
+
+/// `rvkit launch snp` against sev-snp-measure 0.0.13 (AMD's Python
+/// reference) on a 4 MiB firmware: Debian's 2 MiB OVMF.fd behind 2 MiB of
+/// zeros (the footer table and metadata are found from the end, so it stays
+/// valid). One digest, whole process; and a 1-64 vCPU sweep, which rvkit
+/// computes in one process reusing the firmware hash and the peer in one
+/// Python process calling its API per count.
+fn launch_rows(runs: usize) -> Result<Vec<Row>> {
+    let ovmf = std::path::Path::new("/usr/share/ovmf/OVMF.fd");
+    let have_peer = Command::new("python3")
+        .args(["-c", "import sevsnpmeasure"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ovmf.exists() || !have_peer {
+        println!("launch rows skipped: needs {} (package ovmf) and sev-snp-measure==0.0.13", ovmf.display());
+        return Ok(Vec::new());
+    }
+    let rvkit = build_rvkit(true)?;
+    let dir = target_dir().join("bench-launch");
+    fs::create_dir_all(&dir)?;
+    let mut image = vec![0u8; 2 << 20];
+    image.extend(fs::read(ovmf)?);
+    fs::write(dir.join("ovmf4m.fd"), &image)?;
+    let one = |out: &str| -> Vec<String> {
+        let mut v = vec!["launch", "snp", "--ovmf", "ovmf4m.fd", "--vcpu-type", "EPYC-v4", "-o", out];
+        v.extend(if out == "sweep.txt" { ["--vcpus", "1-64"] } else { ["--vcpus", "4"] });
+        v.into_iter().map(str::to_owned).collect()
+    };
+    let peer_one = [
+        "-m",
+        "sevsnpmeasure.cli",
+        "--mode",
+        "snp",
+        "--vcpus",
+        "4",
+        "--vcpu-type",
+        "EPYC-v4",
+        "--ovmf",
+        "ovmf4m.fd",
+    ];
+    let peer_sweep = "from sevsnpmeasure import guest\nfrom sevsnpmeasure.sev_mode import SevMode\n\
+        for n in range(1, 65):\n    print(guest.calc_launch_digest(SevMode.SEV_SNP, n, 0x800f12, 'ovmf4m.fd', None, None, None, 1).hex())";
+    let (mut a, mut b, mut c, mut d) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..runs {
+        a.push(time(Command::new(&rvkit).current_dir(&dir).args(one("one.txt")))?);
+        b.push(time(Command::new("python3").current_dir(&dir).args(peer_one))?);
+        c.push(time(Command::new(&rvkit).current_dir(&dir).args(one("sweep.txt")))?);
+        d.push(time(Command::new("python3").current_dir(&dir).args(["-c", peer_sweep]))?);
+    }
+    // The timings mean something only if both computed the same values.
+    let theirs = String::from_utf8_lossy(&output(Command::new("python3").current_dir(&dir).args(peer_one))?)
+        .into_owned();
+    let ours = fs::read_to_string(dir.join("one.txt"))?;
+    if !ours.lines().any(|l| l.ends_with(theirs.trim())) {
+        bail!("rvkit launch snp and sev-snp-measure disagree; see {}", dir.display());
+    }
+    let ms = |v: Vec<Duration>| median(v).as_secs_f64() * 1e3;
+    Ok(vec![
+        Row::new(
+            "launch snp, 4 MiB firmware, whole process (ms)".to_owned(),
+            ms(a),
+            "sev-snp-measure 0.0.13",
+            ms(b),
+            false,
+        ),
+        Row::new(
+            "launch snp, 1-64 vCPU sweep, whole process (ms)".to_owned(),
+            ms(c),
+            "sev-snp-measure API loop",
+            ms(d),
+            false,
+        ),
+    ])
 }
 
 fn strip_ws(s: &str) -> String {

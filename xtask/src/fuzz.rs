@@ -21,6 +21,7 @@ pub const TARGETS: &[&str] = &[
     "published_parse",
     "policy_inputs",
     "bundle_config",
+    "ovmf_parse",
 ];
 
 /// Runs per target in a smoke run: about 10 s each on a development machine.

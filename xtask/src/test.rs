@@ -50,6 +50,16 @@ pub fn run(args: &[String]) -> Result<()> {
              python3 -m pip install kubernetes-validate==1.37.0 jsonschema==4.26.0 PyYAML==6.0.3"
         );
     }
+    if std::process::Command::new("python3")
+        .args(["-c", "import sevsnpmeasure, signify"])
+        .output()
+        .map_or(true, |o| !o.status.success())
+    {
+        bail!(
+            "the launch-value and Authenticode oracles need Python packages that are not installed; \
+             install with:\n  python3 -m pip install sev-snp-measure==0.0.13 signify==0.9.3"
+        );
+    }
     // The OpenShift and cert-manager schemas come from two packages; the
     // validator knows where it looks and prints the install line of each
     // one it cannot find.

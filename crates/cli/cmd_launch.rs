@@ -1,0 +1,407 @@
+//! `rvkit launch ...`: bare-metal launch values (SEV-SNP launch digest, TDX
+//! MRTD and RTMR2) computed from the firmware, kernel, initrd and command line.
+
+use std::path::PathBuf;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use anyhow::{anyhow, bail};
+use clap::{Args, Subcommand, ValueEnum};
+use rvkit_launch::Firmware;
+use rvkit_launch::report::{SevReport, SnpReport, SnpValue, TdxReport, ValueEncoding};
+use rvkit_launch::snp::{self, Gctx, SevHashes, VcpuParams, VmmType};
+use rvkit_launch::tdx;
+use rvkit_pcr::{Digest, HashAlg, hash_reader};
+use rvkit_rvps::{ConfigMapOptions, Expiration, Format, ReferenceValue, ReferenceValueSet, RvName};
+
+use crate::CmdResult;
+use crate::io::{display, read_input, write_output};
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// The SEV-SNP launch digest (`snp_launch_measurement`) for each vCPU count.
+    Snp(SnpArgs),
+    /// A legacy SEV or SEV-ES launch digest (SHA-256; Trustee has no verifier for these).
+    Sev(SevArgs),
+    /// TDX MRTD (`mr_td`) and, for direct kernel boot, RTMR1 and RTMR2 (`rtmr_1`, `rtmr_2`,
+    /// `tdvfkernel`, `tdvfkernelparams`).
+    Tdx(TdxArgs),
+}
+
+#[derive(Args)]
+pub struct Boot {
+    /// The OVMF firmware image QEMU loads.
+    #[arg(long, value_name = "FILE")]
+    ovmf: PathBuf,
+    /// The kernel booted directly (QEMU -kernel).
+    #[arg(long, value_name = "FILE")]
+    kernel: Option<PathBuf>,
+    /// The initrd (QEMU -initrd).
+    #[arg(long, value_name = "FILE", requires = "kernel")]
+    initrd: Option<PathBuf>,
+    /// The kernel command line (QEMU -append).
+    #[arg(long, value_name = "CMDLINE", requires = "kernel")]
+    append: Option<String>,
+}
+
+#[derive(Args)]
+pub struct Output {
+    /// Print JSON.
+    #[arg(long, conflicts_with = "reference_values")]
+    json: bool,
+    /// List every measured region (section, GPA range, page type) and event.
+    #[arg(long)]
+    transcript: bool,
+    /// Print Trustee reference values in this format instead of the report:
+    /// array (Trustee <= v0.18), kv (v0.19+), sample (RVPS register message).
+    #[arg(long, value_name = "FORMAT")]
+    reference_values: Option<Format>,
+    /// Write values as base64 instead of hex (Trustee v0.17 and earlier compare base64).
+    #[arg(long, requires = "reference_values")]
+    base64: bool,
+    /// Expiration, exactly YYYY-MM-DDTHH:MM:SSZ [default: 12 months from today, 00:00:00Z].
+    #[arg(long, value_name = "T", requires = "reference_values")]
+    expiration: Option<Expiration>,
+    /// Wrap the reference values in a Kubernetes ConfigMap.
+    #[arg(long, requires = "reference_values")]
+    configmap: bool,
+    /// Write here (atomically) instead of stdout.
+    #[arg(short, long, value_name = "FILE")]
+    output: Option<PathBuf>,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Vmm {
+    Qemu,
+    Ec2,
+    Gce,
+}
+
+#[derive(Args)]
+pub struct SnpArgs {
+    #[command(flatten)]
+    boot: Boot,
+    /// vCPU count, or an inclusive range such as 1-32 (one value per count).
+    #[arg(long, value_name = "N|A-B", default_value = "1")]
+    vcpus: String,
+    /// QEMU CPU model (EPYC, EPYC-v1..v4, EPYC-Rome, EPYC-Milan, EPYC-Genoa, EPYC-Turin, ...)
+    /// [default with --kata: EPYC-v4].
+    #[arg(long, value_name = "NAME", conflicts_with = "vcpu_family")]
+    vcpu_type: Option<String>,
+    /// CPU family, with --vcpu-model and --vcpu-stepping, instead of --vcpu-type.
+    #[arg(long, value_name = "N", requires_all = ["vcpu_model", "vcpu_stepping"])]
+    vcpu_family: Option<u32>,
+    /// CPU model number.
+    #[arg(long, value_name = "N", requires = "vcpu_family")]
+    vcpu_model: Option<u32>,
+    /// CPU stepping.
+    #[arg(long, value_name = "N", requires = "vcpu_family")]
+    vcpu_stepping: Option<u32>,
+    /// The hypervisor.
+    #[arg(long, value_enum, default_value = "qemu")]
+    vmm: Vmm,
+    /// SEV_FEATURES of the VMSAs: 0x1 for host kernels before 6.6 and from 6.8, 0x21 for 6.6-6.7.
+    #[arg(long, value_name = "HEX", default_value = "0x1")]
+    guest_features: String,
+    /// The launch digest after the firmware pages, printed earlier as "firmware hash";
+    /// skips hashing the firmware (its metadata is still read).
+    #[arg(long, value_name = "HEX")]
+    ovmf_hash: Option<String>,
+    /// Kata Containers: `nr_cpus=` in --append follows the vCPU count, and the CPU type defaults to EPYC-v4.
+    #[arg(long)]
+    kata: bool,
+    #[command(flatten)]
+    out: Output,
+}
+
+#[derive(Args)]
+pub struct SevArgs {
+    #[command(flatten)]
+    boot: Boot,
+    /// SEV-ES: also measure one VMSA per vCPU.
+    #[arg(long)]
+    es: bool,
+    /// vCPU count (SEV-ES).
+    #[arg(long, value_name = "N", default_value_t = 1, requires = "es")]
+    vcpus: u32,
+    /// QEMU CPU model (SEV-ES).
+    #[arg(long, value_name = "NAME", requires = "es")]
+    vcpu_type: Option<String>,
+    /// The hypervisor (SEV-ES).
+    #[arg(long, value_enum, default_value = "qemu", requires = "es")]
+    vmm: Vmm,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+    /// Write here (atomically) instead of stdout.
+    #[arg(short, long, value_name = "FILE")]
+    output: Option<PathBuf>,
+}
+
+#[derive(Args)]
+pub struct TdxArgs {
+    #[command(flatten)]
+    boot: Boot,
+    #[command(flatten)]
+    out: Output,
+}
+
+pub fn run(cmd: Command) -> CmdResult {
+    match cmd {
+        Command::Snp(args) => run_snp(args),
+        Command::Sev(args) => run_sev(args),
+        Command::Tdx(args) => run_tdx(args),
+    }
+}
+
+fn parse_vcpus(s: &str) -> anyhow::Result<(u32, u32)> {
+    let num = |t: &str| t.trim().parse::<u32>().map_err(|_| anyhow!("--vcpus {s:?}: expected N or A-B"));
+    let (a, b) = match s.split_once('-') {
+        Some((a, b)) => (num(a)?, num(b)?),
+        None => (num(s)?, num(s)?),
+    };
+    for n in [a, b] {
+        if n == 0 || n > snp::MAX_VCPUS {
+            bail!("--vcpus {s:?}: vCPU count {n} is out of range 1-{}", snp::MAX_VCPUS);
+        }
+    }
+    if a > b {
+        bail!("--vcpus {s:?}: the range is empty");
+    }
+    Ok((a, b))
+}
+
+fn parse_u64(flag: &str, s: &str) -> anyhow::Result<u64> {
+    let r = match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
+        Some(h) => u64::from_str_radix(h, 16),
+        None => s.parse(),
+    };
+    r.map_err(|_| anyhow!("{flag} {s:?}: not a number"))
+}
+
+impl Boot {
+    /// The SHA-256 of the kernel and of the initrd (empty when not given)
+    /// for the SEV hashes table; `None` without a kernel.
+    fn sha256_digests(&self) -> anyhow::Result<Option<([u8; 32], [u8; 32])>> {
+        let Some(k) = &self.kernel else { return Ok(None) };
+        let initrd = match &self.initrd {
+            Some(i) => sha256_file(i)?,
+            None => HashAlg::Sha256.hash(b"").as_bytes().try_into().expect("32 bytes"),
+        };
+        Ok(Some((sha256_file(k)?, initrd)))
+    }
+}
+
+fn sha256_file(path: &PathBuf) -> anyhow::Result<[u8; 32]> {
+    let f = std::fs::File::open(path).map_err(|e| anyhow!("cannot read {}: {e}", display(path)))?;
+    let d = hash_reader(HashAlg::Sha256, f).map_err(|e| anyhow!("cannot read {}: {e}", display(path)))?;
+    Ok(d.as_bytes().try_into().expect("32 bytes"))
+}
+
+fn run_snp(args: SnpArgs) -> CmdResult {
+    let ovmf_label = display(&args.boot.ovmf);
+    let (first, last) = parse_vcpus(&args.vcpus)?;
+    let guest_features = parse_u64("--guest-features", &args.guest_features)?;
+    let vcpu_type = args.vcpu_type.clone().or_else(|| args.kata.then(|| "EPYC-v4".to_owned()));
+    let signature = match (&vcpu_type, args.vcpu_family) {
+        (_, Some(f)) => snp::cpu_signature(f, args.vcpu_model.unwrap_or(0), args.vcpu_stepping.unwrap_or(0)),
+        (Some(t), None) => snp::cpu_type_signature(t).map_err(|e| anyhow!("--vcpu-type: {e}"))?,
+        (None, None) => {
+            return Err(anyhow!(
+                "give the vCPU model: --vcpu-type NAME, --vcpu-family/--vcpu-model/--vcpu-stepping, or --kata"
+            )
+            .into());
+        }
+    };
+    if args.kata
+        && args.boot.kernel.is_some()
+        && !snp::has_nr_cpus(args.boot.append.as_deref().unwrap_or_default())
+    {
+        return Err(anyhow!("--kata: --append has no nr_cpus= parameter to follow the vCPU count").into());
+    }
+    let image = read_input(&args.boot.ovmf)?;
+    let fw = Firmware::parse(&image).map_err(|e| anyhow!("{ovmf_label}: {e}"))?;
+    let digests = args.boot.sha256_digests()?;
+    let cmdline_for = |n: u32| -> Option<String> {
+        digests.as_ref()?;
+        let line = args.boot.append.clone().unwrap_or_default();
+        Some(if args.kata { snp::with_nr_cpus(&line, n) } else { line })
+    };
+    let hashes = |n: u32| digests.map(|(k, i)| SevHashes::from_digests(k, i, cmdline_for(n).as_deref()));
+    let vmm = vmm_type(args.vmm);
+    let base = match &args.ovmf_hash {
+        Some(h) => {
+            let d = Digest::parse_hex(HashAlg::Sha384, h).map_err(|e| anyhow!("--ovmf-hash: {e}"))?;
+            Gctx::seeded(d.as_bytes().try_into().expect("48 bytes"), args.out.transcript)
+        }
+        None => snp::firmware_hash(&fw, args.out.transcript),
+    };
+    let firmware_hash = match &args.ovmf_hash {
+        Some(h) => Digest::parse_hex(HashAlg::Sha384, h)?,
+        None => base.clone().finish().launch_digest(),
+    };
+    let params = VcpuParams { vmm, signature, guest_features };
+    let values = snp::launch_digests(&base, &fw, &params, first..=last, &hashes)
+        .map_err(|e| anyhow!("{ovmf_label}: {e}"))?;
+    let report = SnpReport {
+        vmm,
+        vcpu_type: if args.vcpu_family.is_some() { None } else { vcpu_type },
+        vcpu_signature: signature,
+        guest_features,
+        firmware_hash,
+        kernel_hashes: digests.is_some(),
+        values: values
+            .into_iter()
+            .map(|(n, g)| SnpValue {
+                vcpus: n,
+                cmdline: cmdline_for(n),
+                launch_measurement: g.launch_digest(),
+                transcript: g.regions().to_vec(),
+            })
+            .collect(),
+    };
+    let rvs = report.reference_values(encoding(&args.out));
+    emit(&args.out, || report.to_text(), || serde_json::to_string_pretty(&report), rvs)
+}
+
+fn vmm_type(v: Vmm) -> VmmType {
+    match v {
+        Vmm::Qemu => VmmType::Qemu,
+        Vmm::Ec2 => VmmType::Ec2,
+        Vmm::Gce => VmmType::Gce,
+    }
+}
+
+fn run_sev(args: SevArgs) -> CmdResult {
+    let ovmf_label = display(&args.boot.ovmf);
+    let es = match (args.es, &args.vcpu_type) {
+        (false, _) => None,
+        (true, None) => return Err(anyhow!("--es needs --vcpu-type").into()),
+        (true, Some(t)) => {
+            let sig = snp::cpu_type_signature(t).map_err(|e| anyhow!("--vcpu-type: {e}"))?;
+            Some((vmm_type(args.vmm), sig, args.vcpus))
+        }
+    };
+    let image = read_input(&args.boot.ovmf)?;
+    let fw = Firmware::parse(&image).map_err(|e| anyhow!("{ovmf_label}: {e}"))?;
+    let hashes =
+        args.boot.sha256_digests()?.map(|(k, i)| SevHashes::from_digests(k, i, args.boot.append.as_deref()));
+    let digest =
+        snp::sev_launch_digest(&fw, hashes.as_ref(), es).map_err(|e| anyhow!("{ovmf_label}: {e}"))?;
+    let report = SevReport {
+        mode: if es.is_some() { "sev-es" } else { "sev" },
+        vmm: es.map(|e| e.0),
+        vcpus: es.map(|e| e.2),
+        vcpu_signature: es.map(|e| e.1),
+        kernel_hashes: hashes.is_some(),
+        launch_digest: digest,
+    };
+    let text = if args.json {
+        let mut s = serde_json::to_string_pretty(&report)?;
+        s.push('\n');
+        s
+    } else {
+        report.to_text()
+    };
+    write_output(args.output.as_ref(), text.as_bytes())?;
+    Ok(())
+}
+
+fn run_tdx(args: TdxArgs) -> CmdResult {
+    let ovmf_label = display(&args.boot.ovmf);
+    let image = read_input(&args.boot.ovmf)?;
+    let fw = Firmware::parse(&image).map_err(|e| anyhow!("{ovmf_label}: {e}"))?;
+    let (mr_td, regions) = tdx::mrtd(&fw).map_err(|e| anyhow!("{ovmf_label}: {e}"))?;
+    let (rtmr_1, rtmr_1_events) = match &args.boot.kernel {
+        None => (None, Vec::new()),
+        Some(k) => {
+            let bytes = read_input(k)?;
+            let pe = rvkit_pe::PeFile::parse(&bytes).map_err(|e| anyhow!("{}: {e}", display(k)))?;
+            let events = tdx::rtmr1_events(pe.authenticode(HashAlg::Sha384));
+            (Some(tdx::replay(&events)), events)
+        }
+    };
+    let (rtmr_2, events) = match &args.boot.kernel {
+        None => (None, Vec::new()),
+        Some(_) => {
+            let initrd = match &args.boot.initrd {
+                Some(p) => {
+                    let f = std::fs::File::open(p).map_err(|e| anyhow!("cannot read {}: {e}", display(p)))?;
+                    Some(
+                        hash_reader(HashAlg::Sha384, f)
+                            .map_err(|e| anyhow!("cannot read {}: {e}", display(p)))?,
+                    )
+                }
+                None => None,
+            };
+            let events = tdx::rtmr2_events(args.boot.append.as_deref(), initrd);
+            (Some(tdx::replay(&events)), events)
+        }
+    };
+    let report = TdxReport {
+        mr_td,
+        rtmr_1,
+        tdvfkernel: rtmr_1_events.first().map(|e| e.digest),
+        rtmr_1_events,
+        rtmr_2,
+        tdvfkernelparams: events
+            .iter()
+            .find(|e| e.description == "LOADED_IMAGE::LoadOptions")
+            .map(|e| e.digest),
+        rtmr_2_events: events,
+        transcript: if args.out.transcript { regions } else { Vec::new() },
+    };
+    let rvs = report.reference_values(encoding(&args.out));
+    emit(&args.out, || report.to_text(), || serde_json::to_string_pretty(&report), rvs)
+}
+
+fn encoding(out: &Output) -> ValueEncoding {
+    if out.base64 { ValueEncoding::Base64 } else { ValueEncoding::Hex }
+}
+
+/// Prints the report (text or JSON) or its reference values through rvps's renderer.
+fn emit(
+    out: &Output,
+    text: impl FnOnce() -> String,
+    json: impl FnOnce() -> serde_json::Result<String>,
+    rvs: Vec<(&'static str, Vec<String>)>,
+) -> CmdResult {
+    let bytes = match out.reference_values {
+        None if out.json => {
+            let mut s = json()?;
+            s.push('\n');
+            s
+        }
+        None => text(),
+        Some(format) => {
+            let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
+            let expiration = out.expiration.unwrap_or_else(|| Expiration::months_after_midnight(now, 12));
+            let values = rvs
+                .into_iter()
+                .map(|(name, vals)| Ok(ReferenceValue::new(RvName::new(name)?, expiration, vals.into())))
+                .collect::<Result<Vec<_>, rvkit_rvps::Error>>()?;
+            let set = ReferenceValueSet::from_values(values)?;
+            eprintln!("note: {}", format.note());
+            if out.configmap {
+                rvkit_rvps::render_configmap(&set, format, &ConfigMapOptions::default())?
+            } else {
+                rvkit_rvps::render(&set, format)
+            }
+        }
+    };
+    write_output(out.output.as_ref(), bytes.as_bytes())?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn vcpu_ranges() {
+        assert_eq!(parse_vcpus("1-32").unwrap(), (1, 32));
+        assert_eq!(parse_vcpus("8").unwrap(), (8, 8));
+        assert!(parse_vcpus("4-2").is_err());
+        assert!(parse_vcpus("0").is_err());
+        assert!(parse_vcpus("x").is_err());
+    }
+}

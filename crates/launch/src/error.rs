@@ -1,0 +1,149 @@
+//! The one error type of this crate.
+
+/// Why firmware metadata could not be read or a launch value not computed.
+///
+/// Offsets are byte offsets into the firmware file; GPAs are guest physical
+/// addresses.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Error {
+    /// The file is too small to hold the OVMF footer table.
+    #[error("firmware is {len} bytes, too small to hold an OVMF footer table")]
+    TooSmall {
+        /// File length.
+        len: usize,
+    },
+    /// The firmware length is not a whole number of 4 KiB pages.
+    #[error("firmware is {len} bytes, not a multiple of 4096")]
+    NotPageMultiple {
+        /// File length.
+        len: usize,
+    },
+    /// The footer GUID 96b582de-1fb2-45f7-baea-a366c55a082d is not where it belongs.
+    #[error(
+        "no OVMF footer table (GUID 96b582de-1fb2-45f7-baea-a366c55a082d expected at offset {offset:#x})"
+    )]
+    NoFooterTable {
+        /// Where the footer GUID was expected.
+        offset: usize,
+    },
+    /// The footer table's size field is too small or larger than the file before it.
+    #[error("OVMF footer table at offset {offset:#x} has invalid size {size}")]
+    FooterTableSize {
+        /// Offset of the footer entry.
+        offset: usize,
+        /// The size it claims.
+        size: u16,
+    },
+    /// A footer-table entry's size is smaller than its header or runs past the table's start.
+    #[error("OVMF footer table entry ending at offset {offset:#x} has invalid size {size}")]
+    TableEntrySize {
+        /// Offset just past the entry.
+        offset: usize,
+        /// The size it claims.
+        size: u16,
+    },
+    /// A footer-table entry needed for this computation is missing.
+    #[error("OVMF footer table has no {name} entry ({guid})")]
+    MissingEntry {
+        /// What the entry describes.
+        name: &'static str,
+        /// Its GUID.
+        guid: &'static str,
+    },
+    /// A footer-table entry's data is shorter than its fields.
+    #[error("OVMF footer table {name} entry at offset {offset:#x} holds {len} bytes, {need} needed")]
+    EntryTooShort {
+        /// What the entry describes.
+        name: &'static str,
+        /// Offset of the entry's data.
+        offset: usize,
+        /// Bytes present.
+        len: usize,
+        /// Bytes needed.
+        need: usize,
+    },
+    /// A structure pointed to by the table lies (partly) outside the file.
+    #[error("{what} at offset {offset:#x} needs {need} bytes but the file has {len}")]
+    Truncated {
+        /// The structure.
+        what: &'static str,
+        /// Its offset.
+        offset: usize,
+        /// Bytes it needs from `offset`.
+        need: u64,
+        /// File length.
+        len: usize,
+    },
+    /// A structure's signature is wrong.
+    #[error("{what} at offset {offset:#x} has signature {found:?}, expected {expected:?}")]
+    BadSignature {
+        /// The structure.
+        what: &'static str,
+        /// Its offset.
+        offset: usize,
+        /// The signature read, lossily as text.
+        found: String,
+        /// The signature expected.
+        expected: &'static str,
+    },
+    /// A structure's header fields disagree with each other or with the format.
+    #[error("{what} at offset {offset:#x}: {problem}")]
+    BadHeader {
+        /// The structure.
+        what: &'static str,
+        /// Its offset.
+        offset: usize,
+        /// What is wrong.
+        problem: String,
+    },
+    /// A section of SEV metadata or of the TDVF descriptor is invalid.
+    #[error("{what} section {index} (GPA {gpa:#x}, {size:#x} bytes): {problem}")]
+    BadSection {
+        /// "SEV metadata" or "TDVF descriptor".
+        what: &'static str,
+        /// Index of the section in its list.
+        index: usize,
+        /// The section's GPA.
+        gpa: u64,
+        /// The section's memory size.
+        size: u64,
+        /// What is wrong.
+        problem: String,
+    },
+    /// Two sections cover the same guest memory.
+    #[error("{what} sections {first} and {second} overlap")]
+    SectionsOverlap {
+        /// "SEV metadata" or "TDVF descriptor".
+        what: &'static str,
+        /// Index of the first section.
+        first: usize,
+        /// Index of the second section.
+        second: usize,
+    },
+    /// A kernel was given but the firmware cannot measure one.
+    #[error("a kernel was given but the firmware {0}")]
+    NoKernelHashes(&'static str),
+    /// The vCPU count is 0 or above the limit.
+    #[error("vCPU count {count} is out of range 1-{max}")]
+    VcpuCount {
+        /// The count given.
+        count: u32,
+        /// The largest count accepted.
+        max: u32,
+    },
+    /// The CPU type is not one QEMU defines for AMD SEV guests.
+    #[error("unknown vCPU type {name:?} (known: {known})")]
+    UnknownCpuType {
+        /// The name given.
+        name: String,
+        /// The names accepted.
+        known: String,
+    },
+    /// The firmware has no TDX metadata.
+    #[error("firmware has no TDX metadata (TDVF descriptor)")]
+    NoTdxMetadata,
+    /// The firmware has no SEV metadata.
+    #[error("firmware has no SEV metadata (ASEV sections)")]
+    NoSevMetadata,
+}

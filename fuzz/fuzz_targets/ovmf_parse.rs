@@ -1,0 +1,23 @@
+//! Any bytes, zero-padded in front to whole pages: parsing the OVMF footer
+//! table and its SEV/TDX metadata never panics, and a parsed image's launch
+//! digests can be computed (or fail with an error) without panicking.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use rvkit_launch::Firmware;
+use rvkit_launch::snp::{SevHashes, VcpuParams, VmmType, firmware_hash, launch_digests};
+
+fuzz_target!(|data: &[u8]| {
+    let pad = (4096 - data.len() % 4096) % 4096;
+    let mut image = vec![0u8; pad];
+    image.extend_from_slice(data);
+    let Ok(fw) = Firmware::parse(&image) else { return };
+    for s in fw.tdvf_sections() {
+        assert!(s.gpa.is_multiple_of(4096) && s.mem_size.is_multiple_of(4096));
+    }
+    let base = firmware_hash(&fw, true);
+    let params = VcpuParams { vmm: VmmType::Ec2, signature: 0xa10f10, guest_features: 1 };
+    let hashes = SevHashes::new(b"kernel", None, Some("console=ttyS0"));
+    let _ = launch_digests(&base, &fw, &params, 1..=2, &|_| None);
+    let _ = launch_digests(&base, &fw, &params, 1..=2, &|_| Some(hashes.clone()));
+});

@@ -1,0 +1,477 @@
+//! `rvkit launch snp|tdx` through the binary: whole outputs compared with
+//! values from independent oracles (sev-snp-measure 0.0.13, the pinned MRTD
+//! of Debian's OVMF from td-shim's reference script, Python's hashlib).
+
+use std::path::Path;
+use std::process::Command;
+
+use crate::util::{fails, ok, rvkit_in, services_required, tempdir};
+
+const OVMF: &str = "/usr/share/ovmf/OVMF.fd";
+/// Debian 12 `ovmf` 2022.11-6+deb12u2 `/usr/share/ovmf/OVMF.fd`.
+const OVMF_SHA256: &str = "7b456907dd0786d415999e801a1ac4637b8ed4d7cf5378cfc6edbe5e574dd773";
+/// Its MRTD by td-shim's `td_shim_tee_info_hash.py` (issue 12).
+const OVMF_MRTD: &str =
+    "4c7206f0f483c524f12c366c711e9049030a8d47c471ee5aa9c4999a08de4057fb887fed0744d5631a212967fb231c47";
+
+fn python(script: &str) -> Option<String> {
+    let out = Command::new("python3").args(["-c", script]).output().ok()?;
+    out.status.success().then(|| String::from_utf8(out.stdout).unwrap())
+}
+
+/// Debian's OVMF with the pinned sha256, or a skip line (never in CI).
+fn debian_ovmf() -> bool {
+    let sha = Command::new("sha256sum").arg(OVMF).output().ok().filter(|o| o.status.success());
+    let ok = sha.is_some_and(|o| String::from_utf8_lossy(&o.stdout).starts_with(OVMF_SHA256));
+    if !ok {
+        assert!(!services_required(), "CI must install Debian 12's ovmf package");
+        eprintln!("skipped: {OVMF} is missing or not Debian 12's 2022.11-6+deb12u2 build");
+    }
+    ok
+}
+
+fn sev_snp_measure(script: &str) -> Option<String> {
+    let out = python(&format!(
+        "from sevsnpmeasure import guest\nfrom sevsnpmeasure.sev_mode import SevMode\n{script}"
+    ));
+    if out.is_none() {
+        assert!(!services_required(), "CI must install sev-snp-measure==0.0.13");
+        eprintln!("skipped: sev-snp-measure 0.0.13 is not installed");
+    }
+    out
+}
+
+#[test]
+fn snp_range_matches_sev_snp_measure() {
+    if !debian_ovmf() {
+        return;
+    }
+    let Some(expected) = sev_snp_measure(&format!(
+        "print(guest.calc_snp_ovmf_hash('{OVMF}').hex())\n\
+         for n in (1, 2, 3):\n    print(guest.calc_launch_digest(SevMode.SEV_SNP, n, 0xa10f10, '{OVMF}', None, None, None, 0x21).hex())"
+    )) else {
+        return;
+    };
+    let lines: Vec<&str> = expected.lines().collect();
+    let dir = tempdir();
+    let out = ok(rvkit_in(
+        dir.path(),
+        &[
+            "launch",
+            "snp",
+            "--ovmf",
+            OVMF,
+            "--vcpus",
+            "1-3",
+            "--vcpu-type",
+            "EPYC-Genoa",
+            "--guest-features",
+            "0x21",
+        ],
+    ));
+    assert_eq!(
+        out,
+        format!(
+            "SEV-SNP launch measurement: vmm qemu, vCPU EPYC-Genoa (0xa10f10), guest features 0x21, kernel hashes off\n\
+             firmware hash {}\nvcpus   1  {}\nvcpus   2  {}\nvcpus   3  {}\n",
+            lines[0], lines[1], lines[2], lines[3]
+        )
+    );
+    // Seeded from the firmware hash, with the explicit family/model/stepping of EPYC-v4.
+    let seeded = ok(rvkit_in(
+        dir.path(),
+        &[
+            "launch",
+            "snp",
+            "--ovmf",
+            OVMF,
+            "--vcpus",
+            "2",
+            "--vcpu-family",
+            "23",
+            "--vcpu-model",
+            "1",
+            "--vcpu-stepping",
+            "2",
+            "--vmm",
+            "ec2",
+            "--ovmf-hash",
+            lines[0],
+            "--json",
+        ],
+    ));
+    let Some(ec2) = sev_snp_measure(&format!(
+        "from sevsnpmeasure.vmm_types import VMMType\n\
+         print(guest.calc_launch_digest(SevMode.SEV_SNP, 2, 0x800f12, '{OVMF}', None, None, None, 0x1, vmm_type=VMMType.ec2).hex())"
+    )) else {
+        return;
+    };
+    assert_eq!(
+        seeded,
+        format!(
+            "{{\n  \"vmm\": \"ec2\",\n  \"vcpu_type\": null,\n  \"vcpu_signature\": 8392466,\n  \"guest_features\": 1,\n  \
+             \"firmware_hash\": \"{}\",\n  \"kernel_hashes\": false,\n  \"values\": [\n    {{\n      \"vcpus\": 2,\n      \
+             \"launch_measurement\": \"{}\"\n    }}\n  ]\n}}\n",
+            lines[0],
+            ec2.trim()
+        )
+    );
+}
+
+/// Debian's kernel image (package linux-image-amd64), a signed PE file.
+fn debian_kernel() -> Option<std::path::PathBuf> {
+    let mut k: Vec<_> = std::fs::read_dir("/boot")
+        .ok()?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("vmlinuz-")))
+        .collect();
+    k.sort();
+    k.pop()
+}
+
+#[test]
+fn tdx_values_and_transcript() {
+    if !debian_ovmf() {
+        return;
+    }
+    let Some(kernel) = debian_kernel() else {
+        assert!(!services_required(), "CI must install linux-image-amd64");
+        eprintln!("skipped: no /boot/vmlinuz-* (package linux-image-amd64)");
+        return;
+    };
+    // The kernel's Authenticode SHA-384 by signify (the script rvkit-pe's oracle test runs).
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("crates/pe/tests/signify_authentihash.py");
+    let out = Command::new("python3").arg(&script).arg(&kernel).output().expect("python3 runs");
+    if !out.status.success() {
+        assert!(!services_required(), "CI must install signify");
+        eprintln!("skipped: signify is not installed");
+        return;
+    }
+    let auth = String::from_utf8(out.stdout).unwrap().split_whitespace().nth(1).unwrap().to_owned();
+    let dir = tempdir();
+    std::fs::write(dir.path().join("initrd"), b"initrd bytes").unwrap();
+    let folds = python(&format!(
+        "import hashlib\n\
+         s = lambda b: hashlib.sha384(b).digest()\n\
+         def fold(ds):\n    r = bytes(48)\n    for d in ds:\n        r = hashlib.sha384(r + d).digest()\n    return r.hex()\n\
+         acts = [s(b'Calling EFI Application from Boot Option'), s(bytes(4)), s(b'Exit Boot Services Invocation'),\n\
+                 s(b'Exit Boot Services Returned with Success')]\n\
+         r1 = [bytes.fromhex('{auth}')] + acts\n\
+         d1 = s(('console=hvc0 größe initrd=initrd').encode('utf-16-le') + b'\\0\\0')\n\
+         d2 = s(b'initrd bytes')\n\
+         print(fold(r1), *[a.hex() for a in acts], fold([d1, d2]), d1.hex(), d2.hex())",
+    ))
+    .expect("python3 runs");
+    let v: Vec<&str> = folds.split_whitespace().collect();
+    let kernel = kernel.display().to_string();
+    let out = ok(rvkit_in(
+        dir.path(),
+        &[
+            "launch",
+            "tdx",
+            "--ovmf",
+            OVMF,
+            "--kernel",
+            &kernel,
+            "--initrd",
+            "initrd",
+            "--append",
+            "console=hvc0 größe",
+            "--transcript",
+        ],
+    ));
+    assert_eq!(
+        out,
+        format!(
+            "mr_td {OVMF_MRTD}\n\
+             \x20 BFV          0x0000ffe20000-0x000100000000 480 pages PAGE.ADD+MR.EXTEND\n\
+             \x20 CFV          0x0000ffe00000-0x0000ffe20000 32 pages PAGE.ADD\n\
+             \x20 TempMem      0x000000810000-0x000000820000 16 pages PAGE.ADD\n\
+             \x20 TempMem      0x00000080b000-0x00000080d000 2 pages PAGE.ADD\n\
+             \x20 TD_HOB       0x000000809000-0x00000080b000 2 pages PAGE.ADD\n\
+             \x20 TempMem      0x000000800000-0x000000806000 6 pages PAGE.ADD\n\
+             rtmr_1 {}\n  File(kernel) Authenticode {auth}\n  Calling EFI Application from Boot Option {}\n\
+             \x20 separator {}\n  Exit Boot Services Invocation {}\n  Exit Boot Services Returned with Success {}\n\
+             tdvfkernel {auth}\n\
+             rtmr_2 {}\n  LOADED_IMAGE::LoadOptions {}\n  Linux initrd {}\ntdvfkernelparams {}\n",
+            v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[6]
+        )
+    );
+    // A kernel that is not a PE file is refused.
+    std::fs::write(dir.path().join("not-pe"), b"kernel").unwrap();
+    let err = fails(rvkit_in(dir.path(), &["launch", "tdx", "--ovmf", OVMF, "--kernel", "not-pe"]), 2);
+    assert!(err.starts_with("error: not-pe: "), "{err}");
+}
+
+fn rv_file(dir: &Path, name: &str, args: &[&str]) -> String {
+    let mut all = args.to_vec();
+    all.extend(["--reference-values", "array", "--expiration", "2027-01-01T00:00:00Z", "-o", name]);
+    assert_eq!(ok(rvkit_in(dir, &all)), "");
+    std::fs::read_to_string(dir.join(name)).unwrap()
+}
+
+#[test]
+fn reference_values_merge_with_rvps() {
+    if !debian_ovmf() {
+        return;
+    }
+    let dir = tempdir();
+    let tdx = rv_file(dir.path(), "tdx.json", &["launch", "tdx", "--ovmf", OVMF]);
+    assert_eq!(
+        tdx,
+        format!(
+            "[\n  {{\n    \"name\": \"mr_td\",\n    \"expiration\": \"2027-01-01T00:00:00Z\",\n    \
+             \"value\": [\n      \"{OVMF_MRTD}\"\n    ]\n  }}\n]\n"
+        )
+    );
+    let b64 = ok(rvkit_in(
+        dir.path(),
+        &[
+            "launch",
+            "tdx",
+            "--ovmf",
+            OVMF,
+            "--reference-values",
+            "kv",
+            "--base64",
+            "--expiration",
+            "2027-01-01T00:00:00Z",
+        ],
+    ));
+    let decoded = python(&format!(
+        "import base64, json\nkv = json.loads({b64:?})\nrv = json.loads(base64.urlsafe_b64decode(kv['mr_td']))\n\
+         print(base64.b64decode(rv['value'][0]).hex())"
+    ))
+    .expect("python3 runs");
+    assert_eq!(decoded.trim(), OVMF_MRTD);
+    rv_file(dir.path(), "snp.json", &["launch", "snp", "--ovmf", OVMF, "--vcpus", "1-2", "--kata"]);
+    let merged = ok(rvkit_in(dir.path(), &["rvps", "merge", "snp.json", "tdx.json"]));
+    let names = python(&format!(
+        "import json\nprint(' '.join(f\"{{r['name']}}:{{len(r['value'])}}\" for r in json.loads({merged:?})))"
+    ))
+    .expect("python3 runs");
+    assert_eq!(names.trim(), "snp_launch_measurement:2 mr_td:1");
+}
+
+#[test]
+fn bad_input_exits_2_without_output() {
+    let dir = tempdir();
+    std::fs::write(dir.path().join("zeros.fd"), vec![0u8; 8192]).unwrap();
+    std::fs::write(dir.path().join("k"), b"kernel").unwrap();
+    let snp = |extra: &[&str]| {
+        let mut a = vec!["launch", "snp", "--ovmf", "zeros.fd", "--vcpu-type", "EPYC"];
+        a.extend(extra);
+        fails(rvkit_in(dir.path(), &a), 2)
+    };
+    assert_eq!(
+        snp(&[]),
+        "error: zeros.fd: no OVMF footer table (GUID 96b582de-1fb2-45f7-baea-a366c55a082d expected at offset 0x1fd0)\n"
+    );
+    assert_eq!(snp(&["--vcpus", "0"]), "error: --vcpus \"0\": vCPU count 0 is out of range 1-512\n");
+    assert_eq!(
+        snp(&["--vcpus", "1-513"]),
+        "error: --vcpus \"1-513\": vCPU count 513 is out of range 1-512\n"
+    );
+    let unknown =
+        fails(rvkit_in(dir.path(), &["launch", "snp", "--ovmf", "zeros.fd", "--vcpu-type", "EPYC-Foo"]), 2);
+    assert!(
+        unknown.starts_with("error: --vcpu-type: unknown vCPU type \"EPYC-Foo\" (known: EPYC, "),
+        "{unknown}"
+    );
+    assert_eq!(
+        fails(rvkit_in(dir.path(), &["launch", "tdx", "--ovmf", "missing.fd"]), 2)
+            .lines()
+            .next()
+            .unwrap_or_default(),
+        "error: cannot read missing.fd: No such file or directory (os error 2)"
+    );
+    if Path::new(OVMF).exists() {
+        let out =
+            rvkit_in(dir.path(), &["launch", "snp", "--ovmf", OVMF, "--kernel", "k", "--vcpu-type", "EPYC"]);
+        assert_eq!(
+            fails(out, 2),
+            format!(
+                "error: {OVMF}: a kernel was given but the firmware has no SNP_KERNEL_HASHES metadata section\n"
+            )
+        );
+    }
+}
+
+/// A policy in the style of Trustee's default CPU policy that reads the launch values.
+const LAUNCH_POLICY: &str = r#"package policy
+
+import rego.v1
+
+default executables := 33
+
+default hardware := 97
+
+default configuration := 36
+
+trust_claims := {
+	"executables": executables,
+	"hardware": hardware,
+	"configuration": configuration,
+}
+
+executables := 3 if {
+	input.snp.measurement in query_reference_value("snp_launch_measurement")
+}
+
+executables := 3 if {
+	input.tdx.quote.body.mr_td in query_reference_value("mr_td")
+}
+
+hardware := 2 if {
+	input.snp
+}
+
+hardware := 2 if {
+	input.tdx
+}
+
+configuration := 2 if {
+	input.snp
+}
+
+configuration := 2 if {
+	input.tdx
+}
+"#;
+
+#[test]
+fn rvps_check_reads_launch_values() {
+    if !debian_ovmf() {
+        return;
+    }
+    // The claim: sev-snp-measure's digest for 3 vCPUs of kata's EPYC-v4.
+    let Some(m3) = sev_snp_measure(&format!(
+        "print(guest.calc_launch_digest(SevMode.SEV_SNP, 3, 0x800f12, '{OVMF}', None, None, None, 0x1).hex())"
+    )) else {
+        return;
+    };
+    let dir = tempdir();
+    let d = dir.path();
+    rv_file(d, "snp.json", &["launch", "snp", "--ovmf", OVMF, "--vcpus", "1-4", "--kata"]);
+    rv_file(d, "tdx.json", &["launch", "tdx", "--ovmf", OVMF]);
+    ok(rvkit_in(d, &["rvps", "merge", "snp.json", "tdx.json", "-o", "rv.json"]));
+    std::fs::write(d.join("policy.rego"), LAUNCH_POLICY).unwrap();
+    std::fs::write(d.join("snp-claims.json"), format!("{{\"snp\":{{\"measurement\":\"{}\"}}}}", m3.trim()))
+        .unwrap();
+    std::fs::write(
+        d.join("tdx-claims.json"),
+        format!("{{\"tdx\":{{\"quote\":{{\"body\":{{\"mr_td\":\"{OVMF_MRTD}\"}}}}}}}}"),
+    )
+    .unwrap();
+    for (claims, tee) in [("snp-claims.json", "snp"), ("tdx-claims.json", "tdx")] {
+        let out = ok(rvkit_in(
+            d,
+            &[
+                "rvps",
+                "check",
+                "--claims",
+                claims,
+                "--reference-values",
+                "rv.json",
+                "--policy",
+                "policy.rego",
+            ],
+        ));
+        assert_eq!(
+            out,
+            format!(
+                "verdict: affirming (configuration 2, executables 3, hardware 2)\npolicy: policy.rego (Rego)\n\
+                 claims: {claims} ({tee})\nreference values: rv.json (array format, 2 names)\n1 comparisons, 0 failed\n"
+            )
+        );
+    }
+}
+
+/// Writes `ovmf.fd`: 16 random pages whose footer table points to SEV metadata
+/// with a KERNEL_HASHES section (Debian 12's OVMF has none), then prints
+/// sev-snp-measure's digest for 1-3 vCPUs with `nr_cpus=N` in the command line.
+const KATA_ORACLE: &str = r#"
+import random, struct, uuid
+from sevsnpmeasure import guest
+from sevsnpmeasure.sev_mode import SevMode
+def g(s): return uuid.UUID(s).bytes_le
+def entry(guid, data): return data + struct.pack('<H', len(data) + 18) + g(guid)
+rnd = random.Random(7)
+img = bytearray(rnd.getrandbits(8) for _ in range(16 * 4096))
+n = len(img)
+items = [(0x800000, 0x3000, 1), (0x803000, 0x1000, 2), (0x804000, 0x1000, 3), (0x805000, 0x1000, 0x10)]
+meta = b'ASEV' + struct.pack('<III', 16 + 12 * len(items), 1, len(items)) + b''.join(struct.pack('<III', *i) for i in items)
+img[n - 4096 + 64:n - 4096 + 64 + len(meta)] = meta
+table = (entry('dc886566-984a-4798-a75e-5585a7bf67cc', struct.pack('<I', 4096 - 64))
+         + entry('7255371f-3a3b-4b04-927b-1da6efa8d454', struct.pack('<II', 0x805c00, 0x400))
+         + entry('00f771de-1a7e-4fcb-890e-68c77e2fb44e', struct.pack('<I', 0xffffb004)))
+img[n - 50 - len(table):n - 50] = table
+img[n - 50:n - 32] = struct.pack('<H', len(table) + 18) + g('96b582de-1fb2-45f7-baea-a366c55a082d')
+open('ovmf.fd', 'wb').write(img)
+open('vmlinuz', 'wb').write(b'kernel bytes')
+for cpus in (1, 2, 3):
+    line = 'quiet nr_cpus=%d agent.log=debug' % cpus
+    print(guest.calc_launch_digest(SevMode.SEV_SNP, cpus, 0x800f12, 'ovmf.fd', 'vmlinuz', None, line, 0x1).hex())
+"#;
+
+#[test]
+fn kata_nr_cpus_follows_the_vcpu_count() {
+    let dir = tempdir();
+    let d = dir.path();
+    let out =
+        Command::new("python3").args(["-c", KATA_ORACLE]).current_dir(d).output().expect("python3 runs");
+    if !out.status.success() {
+        assert!(!services_required(), "CI must install sev-snp-measure==0.0.13");
+        eprintln!("skipped: sev-snp-measure 0.0.13 is not installed");
+        return;
+    }
+    let want: Vec<String> = String::from_utf8(out.stdout).unwrap().lines().map(str::to_owned).collect();
+    let json = ok(rvkit_in(
+        d,
+        &[
+            "launch",
+            "snp",
+            "--ovmf",
+            "ovmf.fd",
+            "--kernel",
+            "vmlinuz",
+            "--append",
+            "quiet nr_cpus=64 agent.log=debug",
+            "--vcpus",
+            "1-3",
+            "--kata",
+            "--reference-values",
+            "sample",
+        ],
+    ));
+    let got = python(&format!(
+        "import base64, json\nprint('\\n'.join(json.loads(base64.b64decode(json.loads({json:?})['payload']))['snp_launch_measurement']))"
+    ))
+    .expect("python3 runs");
+    assert_eq!(got.lines().collect::<Vec<_>>(), want);
+}
+
+#[test]
+fn sev_and_sev_es_match_sev_snp_measure() {
+    if !debian_ovmf() {
+        return;
+    }
+    let Some(es) = sev_snp_measure(&format!(
+        "print(guest.calc_launch_digest(SevMode.SEV_ES, 3, 0xa00f11, '{OVMF}', None, None, None, 0).hex())"
+    )) else {
+        return;
+    };
+    let dir = tempdir();
+    // Without a kernel the SEV digest is the SHA-256 of the firmware file.
+    assert_eq!(
+        ok(rvkit_in(dir.path(), &["launch", "sev", "--ovmf", OVMF])),
+        format!("SEV launch digest: kernel hashes off\n{OVMF_SHA256}\n")
+    );
+    assert_eq!(
+        ok(rvkit_in(
+            dir.path(),
+            &["launch", "sev", "--ovmf", OVMF, "--es", "--vcpus", "3", "--vcpu-type", "EPYC-Milan"]
+        )),
+        format!("SEV-ES launch digest: vmm qemu, 3 vCPUs, signature 0xa00f11, kernel hashes off\n{es}")
+    );
+}
