@@ -59,7 +59,7 @@ fn verify_fetch_and_emit_from_a_signed_image() {
     // out of the layer (tar), run its jq program; same reference values.
     if have_tools(
         "verify_fetch_and_emit_from_a_signed_image",
-        &[("skopeo", "skopeo"), ("jq", "jq"), ("tar", "tar")],
+        &["skopeo", "jq", "tar"],
     ) {
         let script = format!(
             "skopeo copy -q --src-tls-verify=false docker://{addr}/podvm/e2e@{digest} dir:pulled
