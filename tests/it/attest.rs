@@ -195,12 +195,7 @@ struct VmParts {
 }
 
 fn vm_parts(test: &str) -> Option<VmParts> {
-    let tools = [
-        "qemu-system-x86_64",
-        "swtpm",
-        "swtpm_setup",
-        "busybox",
-    ];
+    let tools = ["qemu-system-x86_64", "swtpm", "swtpm_setup", "busybox"];
     if !have_tools(test, &tools) {
         return None;
     }
@@ -432,12 +427,7 @@ fn replay_of_an_ovmf_boot_equals_tpm2_eventlog_and_the_tpm() {
 
 #[test]
 fn expect_reads_tpm2_pcrread_and_names_the_divergent_event() {
-    let tools = [
-        "swtpm",
-        "tpm2_pcrextend",
-        "tpm2_pcrread",
-        "python3",
-    ];
+    let tools = ["swtpm", "tpm2_pcrextend", "tpm2_pcrread", "python3"];
     if !have_tools("expect_reads_tpm2_pcrread", &tools) {
         return;
     }
@@ -592,12 +582,7 @@ fn policy_configmap() -> String {
 
 #[test]
 fn check_gives_the_verdict_for_a_software_tpm_and_names_failed_comparisons() {
-    let tools = [
-        "swtpm",
-        "tpm2_pcrextend",
-        "tpm2_pcrread",
-        "sha256sum",
-    ];
+    let tools = ["swtpm", "tpm2_pcrextend", "tpm2_pcrread", "sha256sum"];
     if !have_tools("check_gives_the_verdict", &tools) {
         return;
     }
@@ -992,10 +977,7 @@ fn jws_signature(der: &[u8]) -> Vec<u8> {
 fn ear_token_signatures_are_verified_with_the_token_signer_certificate() {
     use base64::Engine as _;
     let b64 = |s: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
-    if !have_tools(
-        "ear_token_signatures_are_verified_with_the_token_signer_certificate",
-        &["openssl"],
-    ) {
+    if !have_tools("ear_token_signatures_are_verified_with_the_token_signer_certificate", &["openssl"]) {
         return;
     }
     let dir = tempdir();

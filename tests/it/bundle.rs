@@ -11,8 +11,8 @@ use std::process::Command;
 
 use crate::seed;
 use crate::util::{
-    WALKTHROUGH_TOOLS, bash, fails, have_tools, in_ci, ok, openssl_cert, python3, rvkit_in, services_required,
-    tempdir,
+    WALKTHROUGH_TOOLS, bash, fails, have_tools, in_ci, ok, openssl_cert, python3, rvkit_in,
+    services_required, tempdir,
 };
 
 /// The programs the walkthrough's shell steps use.
@@ -369,7 +369,11 @@ fn validate_schemas(test: &str, bundle: &Path) -> Option<String> {
     }
     let schemas = schemas_dir();
     if !schemas.is_dir() {
-        assert!(!in_ci(), "{test}: the trustee-operator CRDs are required in CI: {} is missing", schemas.display());
+        assert!(
+            !in_ci(),
+            "{test}: the trustee-operator CRDs are required in CI: {} is missing",
+            schemas.display()
+        );
         eprintln!("skipped: {test}: no trustee-operator CRDs at {} (set RVKIT_SCHEMAS)", schemas.display());
         return None;
     }

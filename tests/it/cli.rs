@@ -76,10 +76,7 @@ fn a_document_that_parses_but_fails_validation_exits_1() {
 
 #[test]
 fn bad_annotations_exit_2_and_write_nothing() {
-    if !have_tools(
-        "bad_annotations_exit_2_and_write_nothing",
-        &["gzip", "base64", "bash"],
-    ) {
+    if !have_tools("bad_annotations_exit_2_and_write_nothing", &["gzip", "base64", "bash"]) {
         return;
     }
     let dir = tempdir();

@@ -8,7 +8,6 @@ use std::path::Path;
 use crate::seed;
 use crate::util::{WALKTHROUGH_TOOLS, bash, have_tools, ok, openssl_cert, rvkit_in, tempdir};
 
-
 /// Hosts unlike the walkthrough's example: other clusters, other domains.
 const HOSTS: &[&str] = &[
     "kbs-service-trustee-operator-system.apps.rs01nyk5.eastus.aroapp.io",

@@ -57,10 +57,7 @@ fn verify_fetch_and_emit_from_a_signed_image() {
 
     // The walkthrough's path: pull the whole image (skopeo), take the file
     // out of the layer (tar), run its jq program; same reference values.
-    if have_tools(
-        "verify_fetch_and_emit_from_a_signed_image",
-        &["skopeo", "jq", "tar"],
-    ) {
+    if have_tools("verify_fetch_and_emit_from_a_signed_image", &["skopeo", "jq", "tar"]) {
         let script = format!(
             "skopeo copy -q --src-tls-verify=false docker://{addr}/podvm/e2e@{digest} dir:pulled
              for layer in $(jq -r '.layers[].digest | sub(\"sha256:\"; \"\")' pulled/manifest.json); do

@@ -103,7 +103,16 @@ fn the_transcription_is_the_walkthrough_text() {
     assert_eq!(sections.len(), 10, "the README's table lists ten sections");
     for (first, last, lines) in sections {
         assert!(first >= 1 && first <= last && last <= walkthrough.len(), "lines {first}-{last}");
-        assert_eq!(lines, walkthrough[first - 1..last], "lines {first}-{last} differ from {}", path.display());
+        let theirs = &walkthrough[first - 1..last];
+        if let Some(i) = (0..lines.len().max(theirs.len())).find(|&i| lines.get(i) != theirs.get(i)) {
+            panic!(
+                "line {} of {} is {:?}; the transcription has {:?}",
+                first + i,
+                path.display(),
+                theirs.get(i),
+                lines.get(i)
+            );
+        }
     }
 }
 
