@@ -359,9 +359,12 @@ fn walkthrough_inputs_give_the_walkthrough_files() {
 /// outside CI. Any invalid object fails the test.
 fn validate_schemas(test: &str, bundle: &Path) -> Option<String> {
     let probe = python3().args(["-c", "import jsonschema, kubernetes_validate, yaml"]).output();
-    if !probe.is_ok_and(|o| o.status.success()) {
+    if let Err(why) = probe.map_err(|e| e.to_string()).and_then(|o| {
+        o.status.success().then_some(()).ok_or_else(|| String::from_utf8_lossy(&o.stderr).into_owned())
+    }) {
         let msg = format!(
-            "{test}: needs python3 with jsonschema, kubernetes-validate and PyYAML (`cargo xtask test` installs them)"
+            "{test}: needs python3 with jsonschema, kubernetes-validate and PyYAML (`cargo xtask test` installs \
+             them): {why}"
         );
         assert!(!services_required(), "{msg}");
         eprintln!("skipped: {msg}");
