@@ -32,7 +32,7 @@ fn main() {
             .output()
             .map_or(true, |o| !o.status.success())
         {
-            panic!("podvm_fetch needs {tool} (apt-get install docker-registry skopeo tar gzip openssl time)");
+            panic!("podvm_fetch needs {tool} (tests/data/requirements.txt; `cargo xtask test` installs it)");
         }
     }
     let work = tempfile::tempdir().expect("temporary directory");

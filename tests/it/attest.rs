@@ -7,8 +7,8 @@
 //! in Python (standard library only) for the cases firmware does not produce
 //! on demand (a StartupLocality event, EV_NO_ACTION events in the middle of
 //! the log, a CCEL-style TDX log). Replayed values are checked against
-//! `tpm2_eventlog` 5.7 (Debian 13's tpm2-tools, unpacked by the shared setup
-//! script) and, for the OVMF boot, against the PCRs the TPM itself holds.
+//! `tpm2_eventlog` 5.7 (Debian 13's tpm2-tools, unpacked by the repository's
+//! set-up script `tests/setup/tpm2-tools-5.7.sh`) and, for the OVMF boot, against the PCRs the TPM itself holds.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -22,17 +22,15 @@ use crate::util::{Swtpm, bash, fails, have_tools, ok, rvkit_in, services_require
 /// A bank → PCR index → lowercase hex map.
 type Pcrs = BTreeMap<String, BTreeMap<u32, String>>;
 
-/// `tpm2_eventlog` 5.7, unpacked once per test run by the shared setup
-/// script; `None` (with a "skipped:" line) when it cannot be had outside CI.
+/// `tpm2_eventlog` 5.7, unpacked into the suite's tool directory by
+/// `tests/setup/tpm2-tools-5.7.sh` (which `cargo xtask test` runs, and this
+/// runs when it has not); `None` (with a "skipped:" line) when it cannot be
+/// had outside CI.
 fn tpm2_eventlog(test: &str) -> Option<PathBuf> {
     static TOOL: OnceLock<Result<PathBuf, String>> = OnceLock::new();
     let tool = TOOL.get_or_init(|| {
-        let script =
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/tools/setup-trixie-tpm2-tools.sh");
-        if !script.is_file() {
-            return Err(format!("{} is absent", script.display()));
-        }
-        let dest = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("trixie-tpm2-tools");
+        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/setup/tpm2-tools-5.7.sh");
+        let dest = crate::util::test_tools_dir().join("tpm2-tools-5.7");
         let bin = dest.join("tpm2_eventlog");
         if !bin.is_file() {
             let out = Command::new("bash").arg(&script).arg(&dest).output().map_err(|e| e.to_string())?;
@@ -144,7 +142,7 @@ log += event(algs, 23, 0x80000007, b'application event')
 
 #[test]
 fn replay_equals_tpm2_eventlog_on_multi_bank_logs_with_no_action_events() {
-    if !have_tools("replay_equals_tpm2_eventlog", &[("python3", "python3")]) {
+    if !have_tools("replay_equals_tpm2_eventlog", &["python3"]) {
         return;
     }
     let Some(tool) = tpm2_eventlog("replay_equals_tpm2_eventlog") else { return };
@@ -197,39 +195,17 @@ struct VmParts {
 }
 
 fn vm_parts(test: &str) -> Option<VmParts> {
-    let tools = [
-        ("qemu-system-x86_64", "qemu-system-x86"),
-        ("swtpm", "swtpm"),
-        ("swtpm_setup", "swtpm-tools"),
-        ("busybox", "busybox-static"),
-    ];
+    let tools = ["qemu-system-x86_64", "swtpm", "swtpm_setup", "busybox"];
     if !have_tools(test, &tools) {
         return None;
     }
-    let kernel = fs::read_dir("/boot").ok().and_then(|d| {
-        d.filter_map(Result::ok).map(|e| e.path()).find(|p| p.to_string_lossy().contains("vmlinuz-"))
-    });
-    let code = PathBuf::from("/usr/share/OVMF/OVMF_CODE_4M.fd");
-    let vars = PathBuf::from("/usr/share/OVMF/OVMF_VARS_4M.fd");
-    let missing: Vec<&str> =
-        [(code.is_file(), "ovmf"), (vars.is_file(), "ovmf"), (kernel.is_some(), "linux-image-amd64")]
-            .into_iter()
-            .filter(|(ok, _)| !ok)
-            .map(|(_, p)| p)
-            .collect();
-    if !missing.is_empty() {
-        let msg = format!("{test}: needs OVMF and a kernel in /boot (apt-get install {})", missing.join(" "));
-        if services_required() {
-            panic!("{msg}");
-        }
-        eprintln!("skipped: {msg}");
-        return None;
-    }
+    let files = ["/usr/share/OVMF/OVMF_CODE_4M.fd", "/usr/share/OVMF/OVMF_VARS_4M.fd", "/boot/vmlinuz-*"];
+    let [code, vars, kernel] = crate::util::have_files(test, files)?;
     Some(VmParts {
         qemu: crate::util::which("qemu-system-x86_64")?,
         code,
         vars,
-        kernel: kernel?,
+        kernel,
         busybox: crate::util::which("busybox")?,
     })
 }
@@ -451,12 +427,7 @@ fn replay_of_an_ovmf_boot_equals_tpm2_eventlog_and_the_tpm() {
 
 #[test]
 fn expect_reads_tpm2_pcrread_and_names_the_divergent_event() {
-    let tools = [
-        ("swtpm", "swtpm"),
-        ("tpm2_pcrextend", "tpm2-tools"),
-        ("tpm2_pcrread", "tpm2-tools"),
-        ("python3", "python3"),
-    ];
+    let tools = ["swtpm", "tpm2_pcrextend", "tpm2_pcrread", "python3"];
     if !have_tools("expect_reads_tpm2_pcrread", &tools) {
         return;
     }
@@ -498,7 +469,7 @@ log += event(algs, 23, 0x80000007, b'app')
 
 #[test]
 fn tdx_view_of_a_ccel_log_equals_an_independent_replay() {
-    if !have_tools("tdx_view_of_a_ccel_log", &[("python3", "python3")]) {
+    if !have_tools("tdx_view_of_a_ccel_log", &["python3"]) {
         return;
     }
     let dir = tempdir();
@@ -611,12 +582,7 @@ fn policy_configmap() -> String {
 
 #[test]
 fn check_gives_the_verdict_for_a_software_tpm_and_names_failed_comparisons() {
-    let tools = [
-        ("swtpm", "swtpm"),
-        ("tpm2_pcrextend", "tpm2-tools"),
-        ("tpm2_pcrread", "tpm2-tools"),
-        ("sha256sum", "coreutils"),
-    ];
+    let tools = ["swtpm", "tpm2_pcrextend", "tpm2_pcrread", "sha256sum"];
     if !have_tools("check_gives_the_verdict", &tools) {
         return;
     }
@@ -1011,10 +977,7 @@ fn jws_signature(der: &[u8]) -> Vec<u8> {
 fn ear_token_signatures_are_verified_with_the_token_signer_certificate() {
     use base64::Engine as _;
     let b64 = |s: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
-    if !have_tools(
-        "ear_token_signatures_are_verified_with_the_token_signer_certificate",
-        &[("openssl", "openssl")],
-    ) {
+    if !have_tools("ear_token_signatures_are_verified_with_the_token_signer_certificate", &["openssl"]) {
         return;
     }
     let dir = tempdir();

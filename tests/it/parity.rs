@@ -8,9 +8,6 @@ use std::path::Path;
 use crate::seed;
 use crate::util::{WALKTHROUGH_TOOLS, bash, have_tools, ok, openssl_cert, rvkit_in, tempdir};
 
-/// The programs the walkthrough's shell steps use.
-const TOOLS: &[(&str, &str)] = WALKTHROUGH_TOOLS;
-
 /// Hosts unlike the walkthrough's example: other clusters, other domains.
 const HOSTS: &[&str] = &[
     "kbs-service-trustee-operator-system.apps.rs01nyk5.eastus.aroapp.io",
@@ -30,11 +27,8 @@ const POLICIES: &[(&str, &str)] = &[
 const CUSTOM_POLICY: &str = "package agent_policy\n\nimport future.keywords.in\n\ndefault ExecProcessRequest := false\n\
 default ReadStreamRequest := false\n\nExecProcessRequest if {\n    input.process.Args[0] == \"/bin/date\"\n}\n\n";
 
-fn setup(test: &str) -> Option<String> {
-    if !have_tools(test, TOOLS) {
-        return None;
-    }
-    seed::walkthrough(test)
+fn setup(test: &str) -> Option<&'static str> {
+    have_tools(test, WALKTHROUGH_TOOLS).then(seed::steps)
 }
 
 /// Writes the walkthrough's initdata step as a script and runs it in `dir`,

@@ -13,10 +13,7 @@ fn measurements(values: &[(&str, String)]) -> String {
 
 #[test]
 fn kv_format_decodes_with_a_url_safe_decoder_into_reference_values() {
-    if !have_tools(
-        "kv_format_decodes_with_a_url_safe_decoder",
-        &[("basenc", "coreutils"), ("jq", "jq"), ("bash", "bash")],
-    ) {
+    if !have_tools("kv_format_decodes_with_a_url_safe_decoder", &["basenc", "jq", "bash"]) {
         return;
     }
     let dir = tempdir();

@@ -1,25 +1,17 @@
-//! Access to the walkthrough (the manual procedure rvkit replaces), which the
-//! parity tests run as written. It lives beside the project in
-//! `shared/seed/`; a machine without it skips those tests with a clear line,
-//! except in CI, where they must run.
+//! The walkthrough's shell steps (the manual procedure rvkit replaces), which
+//! the parity tests run as written. They are the project's own test data,
+//! transcribed with provenance in `tests/data/walkthrough/` (see its README);
+//! one test here checks the transcription against the walkthrough's text
+//! when that text is at hand.
 
 use std::path::PathBuf;
 
-use crate::util::services_required;
+use crate::util::in_ci;
 
-/// The walkthrough's text, or `None` (after printing why) when it is absent
-/// outside CI.
-pub fn walkthrough(test: &str) -> Option<String> {
-    let path =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/seed/configure-trustee-walkthrough.txt");
-    match std::fs::read_to_string(&path) {
-        Ok(text) => Some(text),
-        Err(e) if !services_required() => {
-            eprintln!("skipped: {test}: the walkthrough is not beside the project ({e})");
-            None
-        }
-        Err(e) => panic!("{test}: cannot read the walkthrough at {}: {e}", path.display()),
-    }
+/// The transcribed steps: sections of walkthrough lines, each after a
+/// `#### lines A-B: what` line.
+pub fn steps() -> &'static str {
+    include_str!("../data/walkthrough/steps.txt")
 }
 
 /// The lines of `text` from the first line equal to `start` up to and
@@ -75,4 +67,63 @@ pub fn configmap_heredoc(text: &str) -> String {
         format!("{}{line}", "  ".repeat(depth))
     };
     raw.lines().map(indent).collect::<Vec<_>>().join("\n") + "\n"
+}
+
+/// The transcription's sections: (first line, last line, the lines).
+fn sections(steps: &str) -> Vec<(usize, usize, Vec<&str>)> {
+    let mut out: Vec<(usize, usize, Vec<&str>)> = Vec::new();
+    for line in steps.lines() {
+        if let Some(header) = line.strip_prefix("#### lines ") {
+            let range = header.split(':').next().expect("a range");
+            let (a, b) = range.split_once('-').unwrap_or_else(|| panic!("bad section header {line:?}"));
+            out.push((a.parse().expect("a line number"), b.parse().expect("a line number"), Vec::new()));
+        } else {
+            out.last_mut().unwrap_or_else(|| panic!("{line:?} comes before any section header")).2.push(line);
+        }
+    }
+    out
+}
+
+#[test]
+fn the_transcription_is_the_walkthrough_text() {
+    let dir = std::env::var_os("RVKIT_SEED")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/seed"));
+    let path = dir.join("configure-trustee-walkthrough.txt");
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) if in_ci() => panic!("the walkthrough is required in CI: {}: {e}", path.display()),
+        Err(e) => {
+            eprintln!("skipped: the walkthrough is not at {} ({e}); set RVKIT_SEED", path.display());
+            return;
+        }
+    };
+    let walkthrough: Vec<&str> = text.lines().collect();
+    let sections = sections(steps());
+    assert_eq!(sections.len(), 10, "the README's table lists ten sections");
+    for (first, last, lines) in sections {
+        assert!(first >= 1 && first <= last && last <= walkthrough.len(), "lines {first}-{last}");
+        let theirs = &walkthrough[first - 1..last];
+        if let Some(i) = (0..lines.len().max(theirs.len())).find(|&i| lines.get(i) != theirs.get(i)) {
+            panic!(
+                "line {} of {} is {:?}; the transcription has {:?}",
+                first + i,
+                path.display(),
+                theirs.get(i),
+                lines.get(i)
+            );
+        }
+    }
+}
+
+#[test]
+fn the_rvps_jq_program_is_the_transcribed_one() {
+    let step = jq_step(steps(), false);
+    let program = step
+        .split_once("--arg pcr8_val \"$PCR8_HASH\" '\n")
+        .and_then(|(_, rest)| rest.strip_suffix("')\n"))
+        .expect("the jq step quotes its program");
+    let file = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("crates/rvps/tests/data/walkthrough-reference-values.jq");
+    assert_eq!(std::fs::read_to_string(&file).expect("the rvps crate's jq program"), program);
 }

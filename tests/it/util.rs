@@ -7,16 +7,39 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-/// The programs the walkthrough's shell steps run, and their Debian packages.
-pub const WALKTHROUGH_TOOLS: &[(&str, &str)] = &[
-    ("bash", "bash"),
-    ("gzip", "gzip"),
-    ("base64", "coreutils"),
-    ("sha256sum", "coreutils"),
-    ("xxd", "xxd"),
-    ("jq", "jq"),
-    ("openssl", "openssl"),
-];
+/// The programs the walkthrough's shell steps run.
+pub const WALKTHROUGH_TOOLS: &[&str] = &["bash", "gzip", "base64", "sha256sum", "xxd", "jq", "openssl"];
+
+/// The one list of what the suite needs and how each is installed, which
+/// `cargo xtask test` reads too.
+const REQUIREMENTS: &str = include_str!("../data/requirements.txt");
+
+/// How the `kind` entry `name` (a program or a file) is installed, from the
+/// one list; an entry missing from it fails the test that uses it.
+fn install_of(kind: &str, name: &str) -> &'static str {
+    REQUIREMENTS
+        .lines()
+        .map(str::split_whitespace)
+        .find_map(|mut cols| match (cols.next(), cols.next(), cols.next()) {
+            (Some(k), Some(n), Some(install)) if k == kind && n == name => Some(install),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("{kind} {name} is not in tests/data/requirements.txt; add it there"))
+}
+
+/// Fails in CI (and under `cargo xtask test`), and otherwise prints a skip
+/// line, for a test that misses what `installs` install.
+fn missing(test: &str, what: &[&str], installs: &[&str]) {
+    let msg = format!(
+        "{test}: needs {} ({}; `cargo xtask test` installs what is missing)",
+        what.join(", "),
+        installs.join(" ")
+    );
+    if services_required() {
+        panic!("{msg}");
+    }
+    eprintln!("skipped: {msg}");
+}
 
 /// The `rvkit` binary under test.
 pub fn rvkit() -> Command {
@@ -71,25 +94,75 @@ pub fn tempdir() -> tempfile::TempDir {
 /// Whether tests must fail rather than skip when a tool or service is missing:
 /// always in CI and under `cargo xtask test`.
 pub fn services_required() -> bool {
-    std::env::var("CI").is_ok_and(|v| v == "true") || std::env::var_os("RVKIT_REQUIRE_SERVICES").is_some()
+    in_ci() || std::env::var_os("RVKIT_REQUIRE_SERVICES").is_some()
+}
+
+/// Whether this is a CI run (`CI=true`), where data kept outside the
+/// repository (`RVKIT_SEED`, `RVKIT_SCHEMAS`) must be there too.
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true")
 }
 
 /// Checks that the programs a test needs are installed. When one is missing,
 /// fails in CI and otherwise prints a clear skip line and returns false.
 #[must_use]
-pub fn have_tools(test: &str, tools: &[(&str, &str)]) -> bool {
-    let missing: Vec<_> = tools.iter().filter(|(prog, _)| which(prog).is_none()).collect();
+pub fn have_tools(test: &str, programs: &[&str]) -> bool {
+    let missing: Vec<&str> = programs.iter().copied().filter(|p| which(p).is_none()).collect();
     if missing.is_empty() {
         return true;
     }
-    let progs: Vec<_> = missing.iter().map(|(p, _)| *p).collect();
-    let pkgs: Vec<_> = missing.iter().map(|(_, p)| *p).collect();
-    let msg = format!("{test}: needs {} (apt-get install {})", progs.join(", "), pkgs.join(" "));
-    if services_required() {
-        panic!("{msg}");
-    }
-    eprintln!("skipped: {msg}");
+    let installs: Vec<&str> = missing.iter().map(|p| install_of("program", p)).collect();
+    self::missing(test, &missing, &installs);
     false
+}
+
+/// The files a test needs, each a path from the one list whose last
+/// component may hold one `*`; `None` (see [`have_tools`]) when one is missing.
+pub fn have_files<const N: usize>(test: &str, names: [&str; N]) -> Option<[PathBuf; N]> {
+    let found = names.map(|name| {
+        let path = Path::new(name);
+        let pattern = path.file_name()?.to_str()?;
+        let Some((head, tail)) = pattern.split_once('*') else { return path.is_file().then(|| path.into()) };
+        let mut matches: Vec<PathBuf> = std::fs::read_dir(path.parent()?)
+            .ok()?
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| {
+                let n = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+                n.len() >= head.len() + tail.len() && n.starts_with(head) && n.ends_with(tail) && p.is_file()
+            })
+            .collect();
+        matches.sort();
+        matches.pop()
+    });
+    let absent: Vec<&str> = names.iter().zip(&found).filter(|(_, f)| f.is_none()).map(|(n, _)| *n).collect();
+    if absent.is_empty() {
+        return Some(found.map(|f| f.expect("checked")));
+    }
+    let installs: Vec<&str> = absent.iter().map(|n| install_of("file", n)).collect();
+    missing(test, &absent, &installs);
+    None
+}
+
+/// Where `cargo xtask test` installs what the suite needs that is not a
+/// system package: tpm2_eventlog 5.7, the Python and npm packages.
+pub fn test_tools_dir() -> PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR")).parent().expect("the target directory").join("test-tools")
+}
+
+/// `python3`, seeing the packages `cargo xtask test` installs into the tool
+/// directory as well as the system's.
+pub fn python3() -> Command {
+    let tools = test_tools_dir();
+    let mut paths = vec![tools.join("python")];
+    paths.extend(std::env::var_os("PYTHONPATH").iter().flat_map(std::env::split_paths));
+    let mut c = Command::new("python3");
+    c.env("PYTHONPATH", std::env::join_paths(paths).expect("a path list"));
+    let node_modules = tools.join("node/node_modules");
+    if node_modules.is_dir() {
+        c.env("RVKIT_NODE_MODULES", node_modules);
+    }
+    c
 }
 
 /// The full path of `program` on PATH.

@@ -15,7 +15,7 @@ use anyhow::{Context, Result};
 use rvkit_podvm::Platform;
 use rvkit_podvm::publish::{CosignKey, DemoRekorLog, sign_layout_image, write_image_layout};
 
-use crate::util::{build_rvkit, output, root, target_dir};
+use crate::util::{build_rvkit, have_release_rvkit, output, root, target_dir};
 
 /// The repository the demo image claims to come from (it is only ever read
 /// from the local layout).
@@ -23,7 +23,8 @@ const IMAGE_REPO: &str = "registry.example/openshift-sandboxed-containers/osc-dm
 const TAG: &str = "demo";
 
 pub fn run(_args: &[String]) -> Result<()> {
-    let rvkit = build_rvkit(false)?;
+    let rvkit = build_rvkit(have_release_rvkit())?;
+    println!("xtask: running the demo with {}", show(&rvkit));
     let started = Instant::now();
     let out = target_dir().join("demo");
     if out.exists() {
@@ -32,6 +33,7 @@ pub fn run(_args: &[String]) -> Result<()> {
     fs::create_dir_all(&out)?;
 
     // 1. A signed podvm image, as a release pipeline would publish it.
+    println!("xtask: publishing a signed demo podvm image to {}", show(&out.join("podvm-image")));
     let measurements = fs::read(root().join("data/demo/measurements.json"))?;
     let qcow2 = b"demo podvm disk image: a real one is several GiB\n";
     let image_dir = out.join("podvm-image");
@@ -57,6 +59,7 @@ pub fn run(_args: &[String]) -> Result<()> {
         let bytes = output(Command::new(&rvkit).args(args).current_dir(&out))?;
         Ok(String::from_utf8(bytes)?.trim_end().to_owned())
     };
+    println!("xtask: rvkit podvm verify, rvkit bundle, rvkit bundle check\n");
     let pinned = rv(&[
         "podvm",
         "verify",

@@ -1,7 +1,9 @@
 //! `cargo xtask ...`: the project's workflows, in Rust.
 //!
 //! - `demo`: the main job on an embedded default, end to end.
-//! - `test`: checks the tools the suite needs, then runs the whole suite.
+//! - `test`: runs the tidy, installs what the suite needs, then runs the whole
+//!   suite.
+//! - `tidy`: checks the invariants ARCHITECTURE.md states.
 //! - `bench`: criterion benchmarks plus a side-by-side table against peers.
 //! - `fuzz [--smoke] [--seconds N] [TARGET]`: libFuzzer targets on stable Rust.
 //! - `man [DIR]`: the manual pages, from the command line's definitions.
@@ -13,7 +15,9 @@ mod bench;
 mod demo;
 mod fuzz;
 mod man;
+mod setup;
 mod test;
+mod tidy;
 mod util;
 
 use anyhow::{Result, bail};
@@ -27,6 +31,7 @@ fn main() -> Result<()> {
     match cmd {
         "demo" => demo::run(rest),
         "test" => test::run(rest),
+        "tidy" => tidy::run(),
         "bench" => bench::run(rest),
         "fuzz" => fuzz::run(rest),
         "man" => man::run_man(rest),
@@ -43,9 +48,14 @@ usage: cargo xtask <command>
 
 commands:
   demo                 run the main job on the embedded demo inputs
-  test [-- ARGS]       check required tools, then run the whole test suite
-  bench [--quick] [--no-podvm]
+  test [--no-install] [-- ARGS]
+                       run the tidy, install what the suite needs (apt, pip, npm,
+                       tpm2_eventlog 5.7; --no-install lists it instead), then run
+                       the whole test suite
+  tidy                 check the invariants ARCHITECTURE.md states
+  bench [--quick] [--no-podvm] [--whole-process]
                        criterion benchmarks, the 1 GiB podvm fetch, and the side-by-side table
+                       (--whole-process: only the whole-process rows)
   fuzz [--smoke] [--seconds N] [TARGET]
                        build and run the libFuzzer targets on stable Rust
   man [DIR]            write the manual pages (default: target/man)";

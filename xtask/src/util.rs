@@ -47,13 +47,22 @@ pub fn on_path(program: &str) -> bool {
         .unwrap_or(false)
 }
 
-/// Builds the rvkit binary with `profile` and returns its path.
+/// Builds the rvkit binary (release or debug), showing cargo's progress, and
+/// returns its path.
 pub fn build_rvkit(release: bool) -> Result<PathBuf> {
+    let profile = if release { "release" } else { "debug" };
+    println!("xtask: building the rvkit binary ({profile}; the first build takes some minutes)");
     let mut c = cargo();
-    c.args(["build", "--quiet", "--bin", "rvkit"]);
+    c.args(["build", "--locked", "--bin", "rvkit"]);
     if release {
         c.arg("--release");
     }
     run(&mut c)?;
-    Ok(target_dir().join(if release { "release" } else { "debug" }).join("rvkit"))
+    Ok(target_dir().join(profile).join("rvkit"))
+}
+
+/// Whether a release build of rvkit exists (then the demo uses it, rebuilt
+/// if the sources changed, rather than building a second, debug binary).
+pub fn have_release_rvkit() -> bool {
+    target_dir().join("release/rvkit").is_file()
 }

@@ -270,23 +270,11 @@ mod tests {
     const FIXTURE_PEM: &str = include_str!("../testdata/kbs-walkthrough.pem");
 
     /// The walkthrough's `cat > initdata.toml <<EOF` heredoc body, one string
-    /// per line, from the seed file; `None` (after saying so) when the seed
-    /// file is not there, except under CI, where its absence is a failure.
-    fn seed_heredoc() -> Option<Vec<String>> {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../../shared/seed/configure-trustee-walkthrough.txt");
-        let text = match std::fs::read_to_string(&path) {
-            Ok(text) => text,
-            Err(e) => {
-                assert!(
-                    std::env::var("CI").as_deref() != Ok("true"),
-                    "the walkthrough seed {} is required under CI: {e}",
-                    path.display()
-                );
-                println!("skipped: walkthrough seed {} not found", path.display());
-                return None;
-            }
-        };
+    /// per line, from the repository's transcription of the walkthrough
+    /// (tests/data/walkthrough, which says where each line comes from).
+    fn seed_heredoc() -> Vec<String> {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/data/walkthrough/steps.txt");
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         let body: Vec<String> = text
             .lines()
             .skip_while(|l| *l != "cat > initdata.toml <<EOF")
@@ -295,7 +283,7 @@ mod tests {
             .map(str::to_owned)
             .collect();
         assert!(body.len() > 20, "heredoc not found in {}", path.display());
-        Some(body)
+        body
     }
 
     /// Expands `$NAME` and `${NAME}` the way bash does in an unquoted
@@ -327,7 +315,7 @@ mod tests {
 
     #[test]
     fn walkthrough_values_give_the_seed_heredoc() {
-        let Some(body) = seed_heredoc() else { return };
+        let body = seed_heredoc();
         let cert = strip_trailing_newlines(FIXTURE_PEM);
         let vars = [
             ("TRUSTEE_HOST", WALKTHROUGH_HOST),
@@ -390,7 +378,7 @@ mod tests {
 
     #[test]
     fn bash_runs_the_seed_heredoc_to_the_same_bytes() {
-        let Some(body) = seed_heredoc() else { return };
+        let body = seed_heredoc();
         let cases = [
             Case {
                 host: "https://kbs.other.example:8443",

@@ -1,5 +1,5 @@
 //! rvkit-pe's Authenticode digests against signify's, an independent
-//! implementation (`pip install signify`), on Debian's signed kernel image and
+//! implementation (the Python package signify), on Debian's signed kernel image and
 //! on generated images whose length is not a multiple of 8 and which carry
 //! data after the last section.
 
@@ -24,7 +24,7 @@ fn signify(files: &[PathBuf]) -> Option<Vec<String>> {
             Some(String::from_utf8(o.stdout).unwrap().lines().map(str::to_owned).collect())
         }
         other => {
-            let msg = format!("needs python3 with signify (pip install signify): {other:?}");
+            let msg = format!("needs python3 with signify (cargo xtask test installs it): {other:?}");
             assert!(!required(), "{msg}");
             eprintln!("skipped: {msg}");
             None
@@ -47,7 +47,7 @@ fn debian_kernel_image_matches_signify() {
         .filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("vmlinuz-")))
         .collect();
     if kernels.is_empty() {
-        assert!(!required(), "needs /boot/vmlinuz-* (apt-get install linux-image-amd64)");
+        assert!(!required(), "needs /boot/vmlinuz-* (cargo xtask test installs it)");
         eprintln!("skipped: no /boot/vmlinuz-*");
         return;
     }

