@@ -240,7 +240,7 @@ fn man_pages_cover_every_subcommand_and_format_cleanly() {
         .filter_map(|l| l.split_whitespace().next())
         .filter(|c| *c != "help")
         .collect();
-    assert_eq!(commands, ["bundle", "initdata", "pcr", "podvm", "rvps", "completions"]);
+    assert_eq!(commands, ["bundle", "initdata", "launch", "pcr", "podvm", "rvps", "completions"]);
     assert!(pages.contains(&"rvkit.1".to_owned()), "{pages:?}");
     for c in commands {
         assert!(pages.contains(&format!("rvkit-{c}.1")), "{c}: {pages:?}");
