@@ -466,6 +466,9 @@ mod tests {
 
     #[test]
     fn local_keys_are_what_the_walkthrough_certificates_request() {
+        if !rvkit_test_support::require("openssl") {
+            return;
+        }
         let keys = LocalKeys::generate(&config(), NOW).unwrap();
         assert!(!format!("{keys:?}").contains("PRIVATE KEY"));
 
@@ -597,6 +600,9 @@ mod tests {
 
     #[test]
     fn public_key_types() {
+        if !rvkit_test_support::require("openssl") {
+            return;
+        }
         let p = Path::new("cosign.pub");
         let cases: [(&[&str], Result<PublicKeyType, &str>); 6] = [
             (&["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256"], Ok(PublicKeyType::EcdsaP256)),
