@@ -159,7 +159,7 @@ impl PullOptions {
         Ok(PullOptions {
             authfile: access.authfile.clone(),
             insecure_registries: access.insecure_registries.clone(),
-            platform: access.platform().parse()?,
+            platform: access.image_platform().parse()?,
             retries: access.retries(),
             retry_delay: Duration::from_millis(250),
             connect_timeout: Duration::from_secs(30),
