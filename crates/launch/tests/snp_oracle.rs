@@ -4,7 +4,6 @@
 //! firmware images must give byte-identical digests. All cases go to one
 //! Python process.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -187,12 +186,6 @@ fn ours(c: &Case) -> String {
 }
 
 fn theirs(cases: &[Case], seeds: &[Option<String>]) -> Vec<String> {
-    let mut child = Command::new("python3")
-        .args(["-c", ORACLE])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
     let mut input = String::new();
     for (c, seed) in cases.iter().zip(seeds) {
         let path = |p: &Option<PathBuf>| p.as_ref().map(|p| p.display().to_string());
@@ -204,10 +197,8 @@ fn theirs(cases: &[Case], seeds: &[Option<String>]) -> Vec<String> {
         input.push_str(&line.to_string());
         input.push('\n');
     }
-    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success());
-    String::from_utf8(out.stdout).unwrap().lines().map(str::to_owned).collect()
+    let out = rvkit_test_support::pipe("python3", &["-c", ORACLE], input.as_bytes());
+    String::from_utf8(out).unwrap().lines().map(str::to_owned).collect()
 }
 
 fn random_case(rng: &mut Rng, ovmf: &Path, kernels: &[PathBuf], with_kernel: bool) -> Case {

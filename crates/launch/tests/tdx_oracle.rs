@@ -1,7 +1,6 @@
 //! TDX MRTD against a pinned vector and an independent Python implementation.
 
-use std::io::Write;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use rvkit_launch::Firmware;
 use rvkit_launch::ovmf::guids;
@@ -67,16 +66,8 @@ print(h.hexdigest())
 "#;
 
 fn python_mrtd(image: &[u8]) -> String {
-    let mut child = Command::new("python3")
-        .args(["-c", PY_MRTD])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(image).unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success());
-    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    let out = rvkit_test_support::pipe("python3", &["-c", PY_MRTD], image);
+    String::from_utf8(out).unwrap().trim().to_owned()
 }
 
 fn entry(guid: &rvkit_launch::Guid, data: &[u8]) -> Vec<u8> {

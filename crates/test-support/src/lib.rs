@@ -52,6 +52,26 @@ pub fn digest_of(data: &[u8]) -> String {
     format!("sha256:{}", sha256_hex(data))
 }
 
+/// Runs `program` with `args`, feeding it `stdin`, and returns its stdout.
+/// Fails the test with the program's stderr when it cannot run or fails.
+pub fn pipe(program: &str, args: &[&str], stdin: &[u8]) -> Vec<u8> {
+    let mut child = Command::new(program)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {program} (is it installed?): {e}"));
+    // Feed stdin from another thread so a large output cannot deadlock us.
+    let mut input = child.stdin.take().expect("stdin is piped");
+    let data = stdin.to_vec();
+    let writer = std::thread::spawn(move || input.write_all(&data));
+    let out = child.wait_with_output().expect("wait for the child");
+    writer.join().expect("the writer thread").expect("write stdin");
+    assert!(out.status.success(), "{program} {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    out.stdout
+}
+
 /// True if `tool` can be run; otherwise the test is skipped, or fails when
 /// `CI=true` (CI must run every test).
 pub fn require(tool: &str) -> bool {

@@ -450,18 +450,7 @@ mod tests {
     }
 
     fn openssl(args: &[&str], input: &[u8]) -> String {
-        use std::io::Write as _;
-        let mut child = Command::new("openssl")
-            .args(args)
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .expect("openssl is installed");
-        child.stdin.take().unwrap().write_all(input).unwrap();
-        let out = child.wait_with_output().unwrap();
-        assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-        String::from_utf8(out.stdout).unwrap()
+        String::from_utf8(rvkit_test_support::pipe("openssl", args, input)).unwrap()
     }
 
     #[test]
