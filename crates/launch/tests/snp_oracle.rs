@@ -76,7 +76,10 @@ fn oracle_available() -> bool {
         .status()
         .is_ok_and(|s| s.success());
     if !ok {
-        assert!(!required(), "CI must install python module sevsnpmeasure (tests/data/requirements.txt)");
+        assert!(
+            !rvkit_test_support::services_required(),
+            "CI must install python module sevsnpmeasure (tests/data/requirements.txt)"
+        );
         eprintln!("skipped: python module sevsnpmeasure is not installed (cargo xtask test installs it)");
     }
     ok
@@ -263,7 +266,7 @@ fn launch_digests_match_sev_snp_measure() {
             cases.push(random_case(&mut rng, debian, &kernels, false));
         }
     } else {
-        assert!(!required(), "CI must install Debian's ovmf package");
+        assert!(!rvkit_test_support::services_required(), "CI must install Debian's ovmf package");
         eprintln!("skipped the Debian firmware cases: {DEBIAN_OVMF} is not installed (package ovmf)");
     }
     for i in 0..12 {
@@ -308,10 +311,4 @@ fn launch_digests_match_sev_snp_measure() {
         );
     }
     assert!(kernels_seen >= 30, "{kernels_seen} cases with a kernel");
-}
-
-/// Whether a missing oracle fails the test rather than skipping it: in CI and
-/// under `cargo xtask test`.
-fn required() -> bool {
-    std::env::var("CI").is_ok_and(|v| v == "true") || std::env::var_os("RVKIT_REQUIRE_SERVICES").is_some()
 }
