@@ -330,13 +330,11 @@ fn check(args: &CheckArgs) -> CmdResult {
 
 fn coverage(args: &CoverageArgs) -> CmdResult {
     let policy = read_policy(args.policy.as_ref())?;
-    if let Some(t) = &args.tee {
-        check_tee(t).map_err(Failure::input)?;
-    }
+    let tee = args.tee.as_deref().map(check_tee).transpose().map_err(Failure::input)?;
     let values = read_values(&args.reference_values)?;
-    let c = rvkit_policy::coverage(&policy, &values.values, args.tee.as_deref());
+    let c = rvkit_policy::coverage(&policy, &values.values, tee);
     let policy_file = args.policy.as_deref().map(display);
-    let report = CoverageReport::new(&policy_label(policy_file.as_deref(), &policy), args.tee.as_deref(), &c);
+    let report = CoverageReport::new(&policy_label(policy_file.as_deref(), &policy), tee, &c);
     let out = if args.json { to_json(&report)? } else { report.to_string() };
     write_output(None, out.as_bytes())?;
     if args.fail_on_missing && !c.missing.is_empty() {

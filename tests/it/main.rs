@@ -4,6 +4,7 @@ mod attest;
 mod bundle;
 mod cli;
 mod contract;
+mod initdata;
 mod launch;
 mod output;
 mod parity;

@@ -10,23 +10,6 @@ use std::time::{Duration, Instant};
 /// The programs the walkthrough's shell steps run.
 pub const WALKTHROUGH_TOOLS: &[&str] = &["bash", "gzip", "base64", "sha256sum", "xxd", "jq", "openssl"];
 
-/// The one list of what the suite needs and how each is installed, which
-/// `cargo xtask test` reads too.
-const REQUIREMENTS: &str = include_str!("../data/requirements.txt");
-
-/// How the `kind` entry `name` (a program or a file) is installed, from the
-/// one list; an entry missing from it fails the test that uses it.
-fn install_of(kind: &str, name: &str) -> &'static str {
-    REQUIREMENTS
-        .lines()
-        .map(str::split_whitespace)
-        .find_map(|mut cols| match (cols.next(), cols.next(), cols.next()) {
-            (Some(k), Some(n), Some(install)) if k == kind && n == name => Some(install),
-            _ => None,
-        })
-        .unwrap_or_else(|| panic!("{kind} {name} is not in tests/data/requirements.txt; add it there"))
-}
-
 /// Fails in CI (and under `cargo xtask test`), and otherwise prints a skip
 /// line, for a test that misses what `installs` install.
 fn missing(test: &str, what: &[&str], installs: &[&str]) {
@@ -91,11 +74,7 @@ pub fn tempdir() -> tempfile::TempDir {
     tempfile::tempdir().expect("temporary directory")
 }
 
-/// Whether tests must fail rather than skip when a tool or service is missing:
-/// always in CI and under `cargo xtask test`.
-pub fn services_required() -> bool {
-    in_ci() || std::env::var_os("RVKIT_REQUIRE_SERVICES").is_some()
-}
+pub use rvkit_test_support::{install_of, services_required};
 
 /// Whether this is a CI run (`CI=true`), where data kept outside the
 /// repository (`RVKIT_SEED`, `RVKIT_SCHEMAS`) must be there too.

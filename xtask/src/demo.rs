@@ -12,7 +12,7 @@ use std::process::Command;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
-use rvkit_podvm::Platform;
+use rvkit_podvm::ImagePlatform;
 use rvkit_podvm::publish::{CosignKey, DemoRekorLog, sign_layout_image, write_image_layout};
 
 use crate::util::{build_rvkit, have_release_rvkit, output, root, target_dir};
@@ -41,7 +41,7 @@ pub fn run(_args: &[String]) -> Result<()> {
         &image_dir,
         TAG,
         &[("image/measurements.json", &measurements), ("image/podvm.qcow2", qcow2)],
-        &Platform::default(),
+        &ImagePlatform::default(),
     )?;
     let signing_key = CosignKey::generate()?;
     let rekor = DemoRekorLog::generate()?;

@@ -18,7 +18,7 @@
 //! assert_eq!(options.retries(), DEFAULT_RETRIES);
 //! options.overlay(file);
 //! assert_eq!(options.retries(), 5);
-//! assert_eq!(options.platform(), "linux/amd64");
+//! assert_eq!(options.image_platform(), "linux/amd64");
 //! ```
 #![warn(missing_docs)]
 
@@ -43,7 +43,7 @@ pub const DEFAULT_TIMEOUT_SECS: u64 = 600;
 ///
 /// The field names are those of `trustee.toml`'s `[podvm]` table; the flags
 /// are the field names in kebab case, except `--insecure-registry`
-/// (repeatable) and `--image-platform`.
+/// (repeatable).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 #[cfg_attr(feature = "clap", derive(clap::Args))]
@@ -91,18 +91,18 @@ pub struct ImageAccess {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     #[cfg_attr(feature = "clap", arg(long = "insecure-registry", value_name = "HOST:PORT"))]
     pub insecure_registries: Vec<String>,
-    /// The platform an image index resolves to.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// The platform an image index resolves to (`platform` is read as an
+    /// alias, the key's earlier name).
+    #[serde(skip_serializing_if = "Option::is_none", alias = "platform")]
     #[cfg_attr(
         feature = "clap",
         arg(
-            id = "image_platform",
-            long = "image-platform",
+            long,
             value_name = "OS/ARCH",
             help = format!("The platform an image index resolves to [default: {DEFAULT_PLATFORM}]")
         )
     )]
-    pub platform: Option<String>,
+    pub image_platform: Option<String>,
     /// Retries after a 5xx, 429 or connection error.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[cfg_attr(
@@ -147,7 +147,7 @@ impl ImageAccess {
             identity,
             authfile,
             insecure_registries,
-            platform,
+            image_platform,
             retries,
             timeout,
         } = over;
@@ -162,7 +162,7 @@ impl ImageAccess {
             [only] if only.is_empty() => self.insecure_registries.clear(),
             _ => self.insecure_registries = insecure_registries,
         }
-        set(&mut self.platform, platform);
+        set(&mut self.image_platform, image_platform);
         set(&mut self.retries, retries);
         set(&mut self.timeout, timeout);
     }
@@ -178,8 +178,8 @@ impl ImageAccess {
     }
 
     /// The platform an image index resolves to (`OS/ARCH[/VARIANT]`).
-    pub fn platform(&self) -> &str {
-        self.platform.as_deref().unwrap_or(DEFAULT_PLATFORM)
+    pub fn image_platform(&self) -> &str {
+        self.image_platform.as_deref().unwrap_or(DEFAULT_PLATFORM)
     }
 
     /// How often a failed request is retried.
@@ -212,7 +212,7 @@ mod tests {
             identity: Some("registry.example/podvm".into()),
             authfile: Some("auth.json".into()),
             insecure_registries: vec!["localhost:5000".into()],
-            platform: Some("linux/arm64".into()),
+            image_platform: Some("linux/arm64".into()),
             retries: Some(5),
             timeout: Some(30),
         }
@@ -240,7 +240,13 @@ mod tests {
     fn defaults_apply_when_nothing_is_given() {
         let a = ImageAccess::default();
         assert_eq!(
-            (a.platform(), a.retries(), a.timeout(), a.insecure_ignore_tlog(), a.insecure_skip_verify()),
+            (
+                a.image_platform(),
+                a.retries(),
+                a.timeout(),
+                a.insecure_ignore_tlog(),
+                a.insecure_skip_verify()
+            ),
             ("linux/amd64", 3, Duration::from_secs(600), false, false)
         );
     }
@@ -252,6 +258,10 @@ mod tests {
         assert_eq!(toml_edit::de::from_str::<ImageAccess>("").unwrap(), ImageAccess::default());
         let e = toml_edit::de::from_str::<ImageAccess>("retry = 3\n").unwrap_err();
         assert!(e.to_string().contains("unknown field `retry`"), "{e}");
+        // `image_platform` is written; its earlier name `platform` is still read.
+        assert!(text.contains("image_platform = \"linux/arm64\""), "{text}");
+        let old = toml_edit::de::from_str::<ImageAccess>("platform = \"linux/arm64\"\n").unwrap();
+        assert_eq!(old.image_platform(), "linux/arm64");
     }
 
     // Runs whenever the CLI is in the build (it turns the feature on).

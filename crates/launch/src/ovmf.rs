@@ -303,6 +303,26 @@ impl<'a> Firmware<'a> {
         &self.tdvf_sections
     }
 
+    /// Checks a metadata header's table: its `len` bytes hold its sections
+    /// (`fits`, else `problem`) and are all in the file.
+    fn table_fits(
+        &self,
+        hdr: &[u8],
+        offset: usize,
+        what: &'static str,
+        len: usize,
+        fits: bool,
+        problem: impl FnOnce() -> String,
+    ) -> Result<(), Error> {
+        if !fits {
+            return Err(Error::BadHeader { what, offset, problem: problem() });
+        }
+        if hdr.len() < len {
+            return Err(Error::Truncated { what, offset, need: len as u64, len: self.data.len() });
+        }
+        Ok(())
+    }
+
     fn parse_sev_metadata(&self) -> Result<Vec<SevSection>, Error> {
         if self.entry(guids::SEV_METADATA).is_none() {
             return Ok(Vec::new());
@@ -312,21 +332,9 @@ impl<'a> Firmware<'a> {
         let (start, hdr) = located(self.data, from_end, 16, SEV_WHAT)?;
         let (size, count) = header(hdr, start, SEV_WHAT, "ASEV")?;
         let need = count.checked_mul(12).and_then(|n| n.checked_add(16));
-        if need.is_none_or(|n| n > size) {
-            return Err(Error::BadHeader {
-                what: SEV_WHAT,
-                offset: start,
-                problem: format!("{count} sections do not fit its size of {size} bytes"),
-            });
-        }
-        if hdr.len() < size {
-            return Err(Error::Truncated {
-                what: SEV_WHAT,
-                offset: start,
-                need: size as u64,
-                len: self.data.len(),
-            });
-        }
+        self.table_fits(hdr, start, SEV_WHAT, size, need.is_some_and(|n| n <= size), || {
+            format!("{count} sections do not fit its size of {size} bytes")
+        })?;
         let mut sections: Vec<SevSection> = Vec::with_capacity(count);
         for index in 0..count {
             let at = 16 + index * 12;
@@ -390,21 +398,10 @@ impl<'a> Firmware<'a> {
             });
         }
         let (length, count) = header(hdr, start, TDVF_WHAT, "TDVF")?;
-        if count == 0 || count.checked_mul(32).and_then(|n| n.checked_add(16)) != Some(length) {
-            return Err(Error::BadHeader {
-                what: TDVF_WHAT,
-                offset: start,
-                problem: format!("length {length} does not match {count} sections of 32 bytes"),
-            });
-        }
-        if hdr.len() < length {
-            return Err(Error::Truncated {
-                what: TDVF_WHAT,
-                offset: start,
-                need: length as u64,
-                len: self.data.len(),
-            });
-        }
+        let exact = count != 0 && count.checked_mul(32).and_then(|n| n.checked_add(16)) == Some(length);
+        self.table_fits(hdr, start, TDVF_WHAT, length, exact, || {
+            format!("length {length} does not match {count} sections of 32 bytes")
+        })?;
         let mut sections: Vec<TdvfSection> = Vec::with_capacity(count);
         for index in 0..count {
             let at = 16 + index * 32;

@@ -149,6 +149,16 @@ pub struct TdxReport {
     pub transcript: Vec<TdxRegion>,
 }
 
+/// An RTMR's line and the lines of the events extended into it, if it has a value.
+fn write_rtmr(out: &mut String, name: &str, value: Option<&Digest>, events: &[RtmrEvent]) {
+    if let Some(r) = value {
+        let _ = writeln!(out, "{name} {}", r.to_hex());
+        for e in events {
+            let _ = writeln!(out, "  {} {}", e.description, e.digest.to_hex());
+        }
+    }
+}
+
 impl TdxReport {
     /// The report as text.
     pub fn to_text(&self) -> String {
@@ -171,21 +181,11 @@ impl TdxReport {
                 if r.pages == 1 { "" } else { "s" }
             );
         }
-        if let Some(r) = &self.rtmr_1 {
-            let _ = writeln!(out, "rtmr_1 {}", r.to_hex());
-            for e in &self.rtmr_1_events {
-                let _ = writeln!(out, "  {} {}", e.description, e.digest.to_hex());
-            }
-        }
+        write_rtmr(&mut out, "rtmr_1", self.rtmr_1.as_ref(), &self.rtmr_1_events);
         if let Some(k) = &self.tdvfkernel {
             let _ = writeln!(out, "tdvfkernel {}", k.to_hex());
         }
-        if let Some(r) = &self.rtmr_2 {
-            let _ = writeln!(out, "rtmr_2 {}", r.to_hex());
-            for e in &self.rtmr_2_events {
-                let _ = writeln!(out, "  {} {}", e.description, e.digest.to_hex());
-            }
-        }
+        write_rtmr(&mut out, "rtmr_2", self.rtmr_2.as_ref(), &self.rtmr_2_events);
         if let Some(p) = &self.tdvfkernelparams {
             let _ = writeln!(out, "tdvfkernelparams {}", p.to_hex());
         }

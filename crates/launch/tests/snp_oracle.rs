@@ -4,7 +4,6 @@
 //! firmware images must give byte-identical digests. All cases go to one
 //! Python process.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -77,7 +76,10 @@ fn oracle_available() -> bool {
         .status()
         .is_ok_and(|s| s.success());
     if !ok {
-        assert!(!required(), "CI must install python module sevsnpmeasure (tests/data/requirements.txt)");
+        assert!(
+            !rvkit_test_support::services_required(),
+            "CI must install python module sevsnpmeasure (tests/data/requirements.txt)"
+        );
         eprintln!("skipped: python module sevsnpmeasure is not installed (cargo xtask test installs it)");
     }
     ok
@@ -187,12 +189,6 @@ fn ours(c: &Case) -> String {
 }
 
 fn theirs(cases: &[Case], seeds: &[Option<String>]) -> Vec<String> {
-    let mut child = Command::new("python3")
-        .args(["-c", ORACLE])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
     let mut input = String::new();
     for (c, seed) in cases.iter().zip(seeds) {
         let path = |p: &Option<PathBuf>| p.as_ref().map(|p| p.display().to_string());
@@ -204,10 +200,8 @@ fn theirs(cases: &[Case], seeds: &[Option<String>]) -> Vec<String> {
         input.push_str(&line.to_string());
         input.push('\n');
     }
-    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success());
-    String::from_utf8(out.stdout).unwrap().lines().map(str::to_owned).collect()
+    let out = rvkit_test_support::pipe("python3", &["-c", ORACLE], input.as_bytes());
+    String::from_utf8(out).unwrap().lines().map(str::to_owned).collect()
 }
 
 fn random_case(rng: &mut Rng, ovmf: &Path, kernels: &[PathBuf], with_kernel: bool) -> Case {
@@ -272,7 +266,7 @@ fn launch_digests_match_sev_snp_measure() {
             cases.push(random_case(&mut rng, debian, &kernels, false));
         }
     } else {
-        assert!(!required(), "CI must install Debian's ovmf package");
+        assert!(!rvkit_test_support::services_required(), "CI must install Debian's ovmf package");
         eprintln!("skipped the Debian firmware cases: {DEBIAN_OVMF} is not installed (package ovmf)");
     }
     for i in 0..12 {
@@ -317,10 +311,4 @@ fn launch_digests_match_sev_snp_measure() {
         );
     }
     assert!(kernels_seen >= 30, "{kernels_seen} cases with a kernel");
-}
-
-/// Whether a missing oracle fails the test rather than skipping it: in CI and
-/// under `cargo xtask test`.
-fn required() -> bool {
-    std::env::var("CI").is_ok_and(|v| v == "true") || std::env::var_os("RVKIT_REQUIRE_SERVICES").is_some()
 }

@@ -1,8 +1,5 @@
 //! TDX MRTD against a pinned vector and an independent Python implementation.
 
-use std::io::Write;
-use std::process::{Command, Stdio};
-
 use rvkit_launch::Firmware;
 use rvkit_launch::ovmf::guids;
 use rvkit_launch::tdx::{mrtd, replay, rtmr2_events};
@@ -19,7 +16,7 @@ const DEBIAN_OVMF_MRTD: &str =
 #[test]
 fn mrtd_of_debian_ovmf_matches_the_pinned_vector() {
     let Ok(image) = std::fs::read(DEBIAN_OVMF) else {
-        assert!(!required(), "CI must install Debian's ovmf package");
+        assert!(!rvkit_test_support::services_required(), "CI must install Debian's ovmf package");
         eprintln!("skipped: {DEBIAN_OVMF} is not installed (package ovmf)");
         return;
     };
@@ -67,16 +64,8 @@ print(h.hexdigest())
 "#;
 
 fn python_mrtd(image: &[u8]) -> String {
-    let mut child = Command::new("python3")
-        .args(["-c", PY_MRTD])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(image).unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success());
-    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    let out = rvkit_test_support::pipe("python3", &["-c", PY_MRTD], image);
+    String::from_utf8(out).unwrap().trim().to_owned()
 }
 
 fn entry(guid: &rvkit_launch::Guid, data: &[u8]) -> Vec<u8> {
@@ -134,8 +123,8 @@ fn synthetic_tdvf(seed: u64, types: &[u32]) -> Vec<u8> {
 
 #[test]
 fn mrtd_matches_an_independent_implementation_for_every_attribute() {
-    if Command::new("python3").arg("-V").output().is_err() {
-        panic!("python3 is needed");
+    if !rvkit_test_support::require("python3") {
+        return;
     }
     for (seed, types) in
         [(1u64, vec![0u32]), (2, vec![0, 1, 2, 3]), (3, vec![1, 3, 5]), (4, vec![4, 6, 8, 0])]
@@ -152,6 +141,9 @@ fn mrtd_matches_an_independent_implementation_for_every_attribute() {
 
 #[test]
 fn rtmr2_of_a_direct_boot_matches_python() {
+    if !rvkit_test_support::require("python3") {
+        return;
+    }
     // sha384 of the UTF-16LE text with its NUL, and the RTMR extend, by Python's hashlib.
     let script = r#"
 import hashlib
@@ -163,18 +155,11 @@ for d in (d1, d2):
     r = hashlib.sha384(r + d).digest()
 print(d1.hex(), r.hex())
 "#;
-    let out = Command::new("python3").args(["-c", script]).output().unwrap();
-    let text = String::from_utf8(out.stdout).unwrap();
+    let text = String::from_utf8(rvkit_test_support::pipe("python3", &["-c", script], b"")).unwrap();
     let (params, rtmr) = text.trim().split_once(' ').unwrap();
     let events = rtmr2_events(Some("console=hvc0 größe"), Some(HashAlg::Sha384.hash(b"initrd bytes")));
     assert_eq!(events[0].digest.to_hex(), params);
     assert_eq!(replay(&events).to_hex(), rtmr);
     assert_eq!(rtmr2_events(None, None), vec![]);
     let _: Digest = replay(&[]);
-}
-
-/// Whether a missing oracle fails the test rather than skipping it: in CI and
-/// under `cargo xtask test`.
-fn required() -> bool {
-    std::env::var("CI").is_ok_and(|v| v == "true") || std::env::var_os("RVKIT_REQUIRE_SERVICES").is_some()
 }

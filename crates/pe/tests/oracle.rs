@@ -10,10 +10,6 @@ use rvkit_pcr::HashAlg;
 use rvkit_pe::PeFile;
 use rvkit_pe::testpe::build;
 
-fn required() -> bool {
-    std::env::var("CI").is_ok_and(|v| v == "true") || std::env::var_os("RVKIT_REQUIRE_SERVICES").is_some()
-}
-
 /// signify's digests of `files`, one "sha256 sha384 sha512" line each; None
 /// (a skip outside CI) when python3 or signify is missing.
 fn signify(files: &[PathBuf]) -> Option<Vec<String>> {
@@ -25,7 +21,7 @@ fn signify(files: &[PathBuf]) -> Option<Vec<String>> {
         }
         other => {
             let msg = format!("needs python3 with signify (cargo xtask test installs it): {other:?}");
-            assert!(!required(), "{msg}");
+            assert!(!rvkit_test_support::services_required(), "{msg}");
             eprintln!("skipped: {msg}");
             None
         }
@@ -47,7 +43,10 @@ fn debian_kernel_image_matches_signify() {
         .filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("vmlinuz-")))
         .collect();
     if kernels.is_empty() {
-        assert!(!required(), "needs /boot/vmlinuz-* (cargo xtask test installs it)");
+        assert!(
+            !rvkit_test_support::services_required(),
+            "needs /boot/vmlinuz-* (cargo xtask test installs it)"
+        );
         eprintln!("skipped: no /boot/vmlinuz-*");
         return;
     }

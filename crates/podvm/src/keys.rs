@@ -11,6 +11,7 @@ use p256::pkcs8::DecodePublicKey as _;
 use rsa::pkcs1::DecodeRsaPublicKey as _;
 use rsa::pkcs8::EncodePublicKey as _;
 use rsa::traits::PublicKeyParts as _;
+use rvkit_keys::pem::Problem;
 use rvkit_pcr::HashAlg;
 use serde::Serialize;
 
@@ -60,14 +61,12 @@ impl PublicKey {
     /// `what` names the key in error messages (`signing key`, a file name).
     pub fn from_pem_or_der(data: &[u8], what: &str) -> Result<PublicKey, Error> {
         let invalid = |reason: String| Error::InvalidKey { what: what.to_owned(), reason };
-        // The PEM front-end every rvkit command reads keys with; without a
-        // PEM block the bytes are taken for DER.
-        let (label, der) = if find_pem_block(data).is_some() {
-            let block = rvkit_keys::pem::first_block(data, &["PUBLIC KEY", "RSA PUBLIC KEY"])
-                .map_err(|e| invalid(format!("it {e}")))?;
-            (Some(block.label), block.contents)
-        } else {
-            (None, data.to_vec())
+        // The PEM front-end every rvkit command reads keys with; bytes that
+        // are not text or hold no PEM block are taken for DER.
+        let (label, der) = match rvkit_keys::pem::first_block(data, &["PUBLIC KEY", "RSA PUBLIC KEY"]) {
+            Ok(block) => (Some(block.label), block.contents),
+            Err(Problem::NotText | Problem::NoBlock { .. }) => (None, data.to_vec()),
+            Err(e) => return Err(invalid(format!("it {e}"))),
         };
         if label.as_deref() == Some("RSA PUBLIC KEY") {
             let k = rsa::PublicKey::from_pkcs1_der(&der)
@@ -171,15 +170,6 @@ impl PartialEq for PublicKey {
 
 impl Eq for PublicKey {}
 
-/// The first `-----BEGIN ...-----` ... `-----END ...-----` block, if any.
-pub(crate) fn find_pem_block(data: &[u8]) -> Option<&[u8]> {
-    let text = std::str::from_utf8(data).ok()?;
-    let start = text.find("-----BEGIN ")?;
-    let end_marker = text[start..].find("-----END ")? + start;
-    let line_end = text[end_marker + 9..].find("-----").map(|i| end_marker + 9 + i + 5)?;
-    Some(&data[start..line_end])
-}
-
 #[cfg(test)]
 pub(crate) mod tests {
     use std::process::Command;
@@ -233,6 +223,9 @@ kBbmLSGtks4L3qX6yYY0zufBnhC8Ur/iy55GhWP/9A/bY2LhC30M9+RYtw==
     /// cosign supports; a flipped payload byte must fail.
     #[test]
     fn verifies_openssl_signatures() {
+        if !rvkit_test_support::require("openssl") {
+            return;
+        }
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
         std::fs::write(d.join("msg"), b"{\"critical\":{}}").unwrap();

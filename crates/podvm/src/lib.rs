@@ -108,7 +108,7 @@ pub use keys::{KeyAlgorithm, PublicKey};
 #[cfg(feature = "progress-bar")]
 pub use progress::TerminalProgress;
 pub use progress::{NoProgress, Progress};
-pub use reference::{ImageRef, LocalRef, Platform, RegistryRef};
+pub use reference::{ImagePlatform, ImageRef, LocalRef, RegistryRef};
 pub use rvkit_image_access::ImageAccess;
 
 use crate::manifest::{ImageManifest, Manifest};
@@ -132,7 +132,7 @@ pub struct PullOptions {
     /// a ClientHello), over plain HTTP otherwise.
     pub insecure_registries: Vec<String>,
     /// The platform an image index resolves to.
-    pub platform: Platform,
+    pub platform: ImagePlatform,
     /// How often a request is retried after a 5xx, 429 or connection error.
     pub retries: u32,
     /// The first retry delay; each further retry doubles it.
@@ -159,7 +159,7 @@ impl PullOptions {
         Ok(PullOptions {
             authfile: access.authfile.clone(),
             insecure_registries: access.insecure_registries.clone(),
-            platform: access.platform().parse()?,
+            platform: access.image_platform().parse()?,
             retries: access.retries(),
             retry_delay: Duration::from_millis(250),
             connect_timeout: Duration::from_secs(30),

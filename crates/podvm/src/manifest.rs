@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::digest::BlobDigest;
-use crate::reference::Platform;
+use crate::reference::ImagePlatform;
 
 /// OCI image manifest.
 pub(crate) const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
@@ -141,7 +141,7 @@ impl Manifest {
 impl ImageIndex {
     /// The first entry for `platform`; the variant is compared only when the
     /// caller names one.
-    pub(crate) fn select(&self, platform: &Platform) -> Option<&Descriptor> {
+    pub(crate) fn select(&self, platform: &ImagePlatform) -> Option<&Descriptor> {
         self.manifests.iter().find(|d| {
             d.platform.as_ref().is_some_and(|p| {
                 p.os == platform.os
@@ -199,7 +199,7 @@ mod tests {
     #[test]
     fn index_selects_platform() {
         let Manifest::Index(idx) = Manifest::parse(INDEX.as_bytes()).unwrap() else { panic!("not an index") };
-        let d = idx.select(&Platform::default()).unwrap();
+        let d = idx.select(&ImagePlatform::default()).unwrap();
         assert!(d.digest.to_string().starts_with("sha256:5b0bcabd"));
         assert!(idx.select(&"linux/arm64".parse().unwrap()).is_none());
         assert!(idx.select(&"linux/amd64/v3".parse().unwrap()).is_none());

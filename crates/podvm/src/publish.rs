@@ -22,7 +22,7 @@
 //!     &dir,
 //!     "v1",
 //!     &[("image/measurements.json", measurements)],
-//!     &Platform::default(),
+//!     &ImagePlatform::default(),
 //! )?;
 //!
 //! let (key, log) = (CosignKey::generate()?, DemoRekorLog::generate()?);
@@ -59,7 +59,7 @@ pub use writer::LayoutWriter;
 
 use crate::digest::BlobDigest;
 use crate::error::Error;
-use crate::reference::Platform;
+use crate::reference::ImagePlatform;
 
 /// Writes an image of one layer holding `files` (path inside the image such
 /// as `image/measurements.json`, content) for `platform` into the layout at
@@ -71,7 +71,7 @@ pub fn write_image_layout(
     dir: &Path,
     tag: &str,
     files: &[(&str, &[u8])],
-    platform: &Platform,
+    platform: &ImagePlatform,
 ) -> Result<BlobDigest, Error> {
     let mut w = LayoutWriter::open(dir)?;
     let digest = w.add_image(tag, files, platform)?;

@@ -298,7 +298,7 @@ fn validate_host(h: &str) -> Result<(), &'static str> {
 
 /// The platform an image index is resolved to (`OS/ARCH[/VARIANT]`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct Platform {
+pub struct ImagePlatform {
     /// Operating system, as in the OCI `platform.os` field (`linux`).
     pub os: String,
     /// CPU architecture, as in `platform.architecture` (`amd64`).
@@ -307,14 +307,14 @@ pub struct Platform {
     pub variant: Option<String>,
 }
 
-impl Default for Platform {
+impl Default for ImagePlatform {
     /// `linux/amd64`, the platform of peer-pod virtual machines.
     fn default() -> Self {
         rvkit_image_access::DEFAULT_PLATFORM.parse().expect("the default platform parses")
     }
 }
 
-impl FromStr for Platform {
+impl FromStr for ImagePlatform {
     type Err = Error;
     fn from_str(s: &str) -> Result<Self, Error> {
         let parts: Vec<&str> = s.split('/').collect();
@@ -323,9 +323,9 @@ impl FromStr for Platform {
         };
         match parts.as_slice() {
             [os, arch] if ok(os) && ok(arch) => {
-                Ok(Platform { os: (*os).to_owned(), architecture: (*arch).to_owned(), variant: None })
+                Ok(ImagePlatform { os: (*os).to_owned(), architecture: (*arch).to_owned(), variant: None })
             }
-            [os, arch, var] if ok(os) && ok(arch) && ok(var) => Ok(Platform {
+            [os, arch, var] if ok(os) && ok(arch) && ok(var) => Ok(ImagePlatform {
                 os: (*os).to_owned(),
                 architecture: (*arch).to_owned(),
                 variant: Some((*var).to_owned()),
@@ -335,7 +335,7 @@ impl FromStr for Platform {
     }
 }
 
-impl fmt::Display for Platform {
+impl fmt::Display for ImagePlatform {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}/{}", self.os, self.architecture)?;
         if let Some(v) = &self.variant {
@@ -424,11 +424,11 @@ mod tests {
 
     #[test]
     fn platforms() {
-        assert_eq!(Platform::default().to_string(), "linux/amd64");
-        let p: Platform = "linux/arm64/v8".parse().unwrap();
+        assert_eq!(ImagePlatform::default().to_string(), "linux/amd64");
+        let p: ImagePlatform = "linux/arm64/v8".parse().unwrap();
         assert_eq!(p.variant.as_deref(), Some("v8"));
-        assert!(matches!("linux".parse::<Platform>(), Err(Error::InvalidPlatform { .. })));
-        assert!("linux//amd64".parse::<Platform>().is_err());
+        assert!(matches!("linux".parse::<ImagePlatform>(), Err(Error::InvalidPlatform { .. })));
+        assert!("linux//amd64".parse::<ImagePlatform>().is_err());
     }
 
     proptest! {

@@ -4,7 +4,7 @@ use rvkit_pcr::eventlog::PcrValues;
 use rvkit_pcr::{HashAlg, PcrIndex};
 use serde_json::{Map, Value};
 
-use crate::{Error, KNOWN_TEES};
+use crate::{Error, KNOWN_TEES, Tee};
 
 /// The keys Trustee's token broker puts next to the TEE's claims in the
 /// policy input (`transform_claims` in `attestation-service/src/ear_token/broker.rs`).
@@ -50,9 +50,7 @@ impl Claims {
     ///   Azure vTPM verifiers set it.
     pub fn parse(bytes: &[u8], tee: Option<&str>) -> Result<Claims, Error> {
         let bad = |message: String| Error::Claims { message };
-        if let Some(t) = tee {
-            check_tee(t)?;
-        }
+        let tee = tee.map(check_tee).transpose()?;
         let text = std::str::from_utf8(bytes).map_err(|_| bad("not UTF-8 text".to_owned()))?;
         let trimmed = text.trim();
         if is_jwt(trimmed) {
@@ -133,10 +131,10 @@ impl Claims {
     }
 }
 
-/// Checks that `t` is a TEE name Trustee's attestation service uses
-/// ([`KNOWN_TEES`](crate::KNOWN_TEES)).
-pub fn check_tee(t: &str) -> Result<(), Error> {
-    if KNOWN_TEES.contains(&t) { Ok(()) } else { Err(Error::UnknownTee { name: t.to_owned() }) }
+/// The TEE named `t` (in any ASCII case; see [`Tee`]), as the policy
+/// input spells it.
+pub fn check_tee(t: &str) -> Result<&'static str, Error> {
+    t.parse::<Tee>().map(Tee::name)
 }
 
 /// Builds the broker's input from one TEE's claims: `init_data` and
@@ -188,13 +186,24 @@ fn ear_token(token: &str) -> Result<Claims, Error> {
         .keys()
         .find(|k| !EXTRA_KEYS.contains(&k.as_str()))
         .ok_or_else(|| bad(format!("EAR submodule {name} has no TEE claims")))?;
-    check_tee(tee)?;
+    if !KNOWN_TEES.contains(&tee.as_str()) {
+        return Err(Error::UnknownTee { name: tee.clone() });
+    }
     Ok(Claims { input: Value::Object(evidence.clone()), tee: tee.clone(), source: ClaimsSource::EarToken })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tee_names_parse_in_any_case_to_the_input_spelling() {
+        assert_eq!(check_tee("AZ-SNP-VTPM").unwrap(), "az-snp-vtpm");
+        assert_eq!(check_tee("Tdx").unwrap(), "tdx");
+        assert_eq!(crate::KNOWN_TEES.len(), Tee::ALL.len());
+        assert!(crate::KNOWN_TEES.iter().all(|t| check_tee(t).ok() == Some(*t)));
+        assert!(matches!(check_tee("tdx-vtpm"), Err(Error::UnknownTee { name }) if name == "tdx-vtpm"));
+    }
 
     #[test]
     fn input_shaped_json_is_used_as_is() {

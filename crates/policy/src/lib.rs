@@ -71,24 +71,54 @@ pub use report::{
 /// cluster's verdict.
 pub const PEER_PODS_POLICY: &str = include_str!("peer-pods-policy.rego");
 
-/// The TEE names Trustee's attestation service puts at the top of the
-/// policy input: kbs-types 0.18 `Tee` as serde spells it.
-pub const KNOWN_TEES: [&str; 14] = [
-    "az-snp-vtpm",
-    "az-tdx-vtpm",
-    "nvidia",
-    "sgx",
-    "snp",
-    "tdx",
-    "cca",
-    "csv",
-    "se",
-    "hygondcu",
-    "nvidia-dpu",
-    "tpm",
-    "sample",
-    "sampledevice",
-];
+rvkit_names::spelled_enum! {
+    /// A TEE name Trustee's attestation service puts at the top of the
+    /// policy input: kbs-types 0.18 `Tee` as serde spells it. Parsed in any
+    /// ASCII case; [`Tee::name`] is the spelling in the policy input.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+    pub enum Tee {
+        /// Azure SEV-SNP confidential VM with a vTPM.
+        AzSnpVtpm = "az-snp-vtpm",
+        /// Azure TDX confidential VM with a vTPM.
+        AzTdxVtpm = "az-tdx-vtpm",
+        /// NVIDIA GPU.
+        Nvidia = "nvidia",
+        /// Intel SGX.
+        Sgx = "sgx",
+        /// AMD SEV-SNP.
+        Snp = "snp",
+        /// Intel TDX.
+        Tdx = "tdx",
+        /// Arm CCA.
+        Cca = "cca",
+        /// Hygon CSV.
+        Csv = "csv",
+        /// IBM Secure Execution.
+        Se = "se",
+        /// Hygon DCU.
+        Hygondcu = "hygondcu",
+        /// NVIDIA DPU.
+        NvidiaDpu = "nvidia-dpu",
+        /// A TPM.
+        Tpm = "tpm",
+        /// Trustee's sample attester.
+        Sample = "sample",
+        /// Trustee's sample device attester.
+        Sampledevice = "sampledevice",
+    }
+    error: Error = |name| Error::UnknownTee { name: name.to_owned() };
+}
+
+/// The TEE names ([`Tee`]) as they appear in the policy input.
+pub const KNOWN_TEES: [&str; Tee::ALL.len()] = {
+    let mut names = [""; Tee::ALL.len()];
+    let mut i = 0;
+    while i < names.len() {
+        names[i] = Tee::ALL[i].name();
+        i += 1;
+    }
+    names
+};
 
 #[cfg(test)]
 mod tests {

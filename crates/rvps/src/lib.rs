@@ -47,8 +47,6 @@ mod name;
 mod published;
 mod raw;
 mod render;
-#[cfg(test)]
-mod test_util;
 mod value;
 
 pub use emit::{DUMMY_INITDATA_LABEL, EmitInput, Origin, ReferenceValueSet, ValueOrigin, build};

@@ -52,6 +52,46 @@ pub fn digest_of(data: &[u8]) -> String {
     format!("sha256:{}", sha256_hex(data))
 }
 
+/// Runs `program` with `args`, feeding it `stdin`, and returns its stdout.
+/// Fails the test with the program's stderr when it cannot run or fails.
+pub fn pipe(program: &str, args: &[&str], stdin: &[u8]) -> Vec<u8> {
+    let mut child = Command::new(program)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {program} (is it installed?): {e}"));
+    // Feed stdin from another thread so a large output cannot deadlock us.
+    let mut input = child.stdin.take().expect("stdin is piped");
+    let data = stdin.to_vec();
+    let writer = std::thread::spawn(move || input.write_all(&data));
+    let out = child.wait_with_output().expect("wait for the child");
+    writer.join().expect("the writer thread").expect("write stdin");
+    assert!(out.status.success(), "{program} {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    out.stdout
+}
+
+/// How the `kind` entry `name` (a program or a file) is installed, from the
+/// suite's one list of requirements (tests/data/requirements.txt); an entry
+/// missing from it fails the test that uses it.
+pub fn install_of(kind: &str, name: &str) -> &'static str {
+    include_str!("../../../tests/data/requirements.txt")
+        .lines()
+        .map(str::split_whitespace)
+        .find_map(|mut cols| match (cols.next(), cols.next(), cols.next()) {
+            (Some(k), Some(n), Some(install)) if k == kind && n == name => Some(install),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("{kind} {name} is not in tests/data/requirements.txt; add it there"))
+}
+
+/// Whether tests must fail rather than skip when a tool or service is
+/// missing: always in CI (`CI=true`) and under `cargo xtask test`.
+pub fn services_required() -> bool {
+    std::env::var("CI").as_deref() == Ok("true") || std::env::var_os("RVKIT_REQUIRE_SERVICES").is_some()
+}
+
 /// True if `tool` can be run; otherwise the test is skipped, or fails when
 /// `CI=true` (CI must run every test).
 pub fn require(tool: &str) -> bool {
@@ -61,18 +101,8 @@ pub fn require(tool: &str) -> bool {
     if found {
         return true;
     }
-    // How it is installed comes from the suite's one list of requirements.
-    let install = include_str!("../../../tests/data/requirements.txt")
-        .lines()
-        .map(str::split_whitespace)
-        .find_map(|mut cols| match (cols.next(), cols.next(), cols.next()) {
-            (Some("program"), Some(name), Some(install)) if name == tool => Some(install),
-            _ => None,
-        })
-        .unwrap_or_else(|| panic!("{tool} is not in tests/data/requirements.txt; add it there"));
-    let required =
-        std::env::var("CI").as_deref() == Ok("true") || std::env::var_os("RVKIT_REQUIRE_SERVICES").is_some();
-    if required {
+    let install = install_of("program", tool);
+    if services_required() {
         panic!("{tool} is not installed ({install}; `cargo xtask test` installs it)");
     }
     eprintln!("skipped: {tool} not installed ({install}; `cargo xtask test` installs it)");

@@ -816,7 +816,7 @@ rekor_key = "rekor.pub"
 authfile = "cluster-pull-secret.json"
 # Or measurements.json files you already have (instead of, or besides, images):
 # measurements = ["podvm/measurements.json"]
-platform = "linux/amd64"
+image_platform = "linux/amd64"
 retries = 3
 "#;
 

@@ -451,7 +451,7 @@ pub const FIELDS: &[(&str, &str)] = &[
     ("podvm.identity", "--identity"),
     ("podvm.authfile", "--authfile"),
     ("podvm.insecure_registries", "--insecure-registry"),
-    ("podvm.platform", "--image-platform"),
+    ("podvm.image_platform", "--image-platform"),
     ("podvm.retries", "--retries"),
     ("podvm.timeout", "--timeout"),
 ];
@@ -901,7 +901,7 @@ mod tests {
             identity: Some("registry.example/podvm".into()),
             authfile: Some("auth.json".into()),
             insecure_registries: vec!["localhost:5000".into()],
-            platform: Some("linux/amd64".into()),
+            image_platform: Some("linux/amd64".into()),
             retries: Some(3),
             timeout: Some(600),
         };

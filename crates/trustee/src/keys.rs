@@ -450,22 +450,14 @@ mod tests {
     }
 
     fn openssl(args: &[&str], input: &[u8]) -> String {
-        use std::io::Write as _;
-        let mut child = Command::new("openssl")
-            .args(args)
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .expect("openssl is installed");
-        child.stdin.take().unwrap().write_all(input).unwrap();
-        let out = child.wait_with_output().unwrap();
-        assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-        String::from_utf8(out.stdout).unwrap()
+        String::from_utf8(rvkit_test_support::pipe("openssl", args, input)).unwrap()
     }
 
     #[test]
     fn local_keys_are_what_the_walkthrough_certificates_request() {
+        if !rvkit_test_support::require("openssl") {
+            return;
+        }
         let keys = LocalKeys::generate(&config(), NOW).unwrap();
         assert!(!format!("{keys:?}").contains("PRIVATE KEY"));
 
@@ -597,6 +589,9 @@ mod tests {
 
     #[test]
     fn public_key_types() {
+        if !rvkit_test_support::require("openssl") {
+            return;
+        }
         let p = Path::new("cosign.pub");
         let cases: [(&[&str], Result<PublicKeyType, &str>); 6] = [
             (&["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256"], Ok(PublicKeyType::EcdsaP256)),

@@ -23,7 +23,7 @@ use crate::cosign::{
 };
 use crate::digest::BlobDigest;
 use crate::error::Error;
-use crate::keys::{PublicKey, find_pem_block};
+use crate::keys::PublicKey;
 use crate::layout::LocalSource;
 use crate::manifest::{ImageManifest, Manifest, OCI_CONFIG, OCI_MANIFEST, SIMPLE_SIGNING};
 use crate::reference::{ImageRef, LocalRef};
@@ -56,11 +56,15 @@ impl CosignKey {
     /// cosign's own encrypted key files are not supported.
     pub fn from_pkcs8_pem(pem: &[u8], what: &str) -> Result<CosignKey, Error> {
         let invalid = |reason: String| Error::InvalidPrivateKey { what: what.to_owned(), reason };
-        let block = find_pem_block(pem).ok_or_else(|| invalid("no PEM block".into()))?;
-        let (label, der) =
-            pem_rfc7468::decode_vec(block).map_err(|e| invalid(format!("invalid PEM: {e}")))?;
-        let der = Zeroizing::new(der);
-        match label {
+        // The PEM front-end every rvkit command reads keys with; the other
+        // private-key labels are listed to be named in the error.
+        let block = rvkit_keys::pem::first_block(
+            pem,
+            &["PRIVATE KEY", "EC PRIVATE KEY", "RSA PRIVATE KEY", "ENCRYPTED PRIVATE KEY"],
+        )
+        .map_err(|e| invalid(format!("it {e}")))?;
+        let der = Zeroizing::new(block.contents);
+        match block.label.as_str() {
             "PRIVATE KEY" => {}
             "EC PRIVATE KEY" => {
                 return Err(invalid("a SEC1 key; convert it with `openssl pkcs8 -topk8 -nocrypt`".into()));

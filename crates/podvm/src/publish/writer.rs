@@ -24,7 +24,7 @@ use crate::manifest::{
     Descriptor, ImageIndex, ImageManifest, MAX_MANIFEST_SIZE, OCI_CONFIG, OCI_INDEX, OCI_LAYER_GZIP,
     OCI_MANIFEST, REF_NAME,
 };
-use crate::reference::{LocalRef, Platform};
+use crate::reference::{ImagePlatform, LocalRef};
 
 /// The `oci-layout` file, as the image specification gives it.
 const OCI_LAYOUT: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
@@ -108,7 +108,7 @@ impl LayoutWriter {
         &mut self,
         tag: &str,
         files: &[(&str, &[u8])],
-        platform: &Platform,
+        platform: &ImagePlatform,
     ) -> Result<BlobDigest, Error> {
         check_tag(tag)?;
         let name = self.dir.display().to_string();

@@ -11,7 +11,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use rvkit_podvm::publish::{CosignKey, DemoRekorLog, LayoutWriter, sign_layout_image, write_image_layout};
 use rvkit_podvm::{
-    BlobDigest, Check, Error, ImagePath, ImageRef, NoProgress, Outcome, Platform, PullOptions,
+    BlobDigest, Check, Error, ImagePath, ImagePlatform, ImageRef, NoProgress, Outcome, PullOptions,
     SignatureStatus, VerifiedImage, VerifyOptions, fetch_file, verify,
 };
 use serde_json::Value;
@@ -31,7 +31,7 @@ fn podvm_files(marker: &str) -> Vec<(&'static str, Vec<u8>)> {
 fn write(dir: &Path, tag: &str, marker: &str) -> BlobDigest {
     let files = podvm_files(marker);
     let refs: Vec<(&str, &[u8])> = files.iter().map(|(p, d)| (*p, d.as_slice())).collect();
-    write_image_layout(dir, tag, &refs, &Platform::default()).unwrap()
+    write_image_layout(dir, tag, &refs, &ImagePlatform::default()).unwrap()
 }
 
 fn opts(key: &CosignKey, log: Option<&DemoRekorLog>) -> VerifyOptions {
@@ -383,7 +383,7 @@ fn same_files_same_digest() {
     let files = podvm_files("publish/determinism");
     let forward: Vec<(&str, &[u8])> = files.iter().map(|(p, d)| (*p, d.as_slice())).collect();
     let backward: Vec<(&str, &[u8])> = forward.iter().rev().copied().collect();
-    let p = Platform::default();
+    let p = ImagePlatform::default();
     let a = write_image_layout(&tmp.path().join("a"), "v1", &forward, &p).unwrap();
     let b = write_image_layout(&tmp.path().join("b"), "other", &backward, &p).unwrap();
     assert_eq!(a, b);
@@ -445,7 +445,7 @@ async fn tampering_is_rejected() {
 fn bad_targets_and_inputs_are_refused() {
     let tmp = tempfile::tempdir().unwrap();
     let files: &[(&str, &[u8])] = &[("image/measurements.json", b"{}")];
-    let p = Platform::default();
+    let p = ImagePlatform::default();
 
     // A directory with other content is left alone.
     let busy = tmp.path().join("busy");
@@ -492,8 +492,8 @@ async fn writer_commits_several_images_and_moves_tags() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("podvm");
     let mut w = LayoutWriter::open(&dir).unwrap();
-    let a = w.add_image("a", &[("image/measurements.json", b"A")], &Platform::default()).unwrap();
-    let b = w.add_image("b", &[("image/measurements.json", b"B")], &Platform::default()).unwrap();
+    let a = w.add_image("a", &[("image/measurements.json", b"A")], &ImagePlatform::default()).unwrap();
+    let b = w.add_image("b", &[("image/measurements.json", b"B")], &ImagePlatform::default()).unwrap();
     assert!(!dir.exists(), "nothing is written before commit");
     w.commit().unwrap();
     let o = VerifyOptions { insecure_skip_verify: true, ..Default::default() };
@@ -501,8 +501,8 @@ async fn writer_commits_several_images_and_moves_tags() {
     assert_eq!((v.digest, bytes), (a, b"A".to_vec()));
     assert_eq!(fetch(&dir, "b", M, &o).await.unwrap().0.digest, b);
 
-    let a2 =
-        write_image_layout(&dir, "a", &[("image/measurements.json", b"A2")], &Platform::default()).unwrap();
+    let a2 = write_image_layout(&dir, "a", &[("image/measurements.json", b"A2")], &ImagePlatform::default())
+        .unwrap();
     assert_ne!(a2, a);
     let (v, bytes) = fetch(&dir, "a", M, &o).await.unwrap();
     assert_eq!((v.digest, bytes), (a2, b"A2".to_vec()));

@@ -39,6 +39,12 @@ pub fn data_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data")
 }
 
+/// Whether every program in `tools` is installed; otherwise the test skips,
+/// or fails in CI (see `rvkit_test_support::require`).
+pub fn have_tools(tools: &[&str]) -> bool {
+    tools.iter().all(|t| rvkit_test_support::require(t))
+}
+
 /// Runs a program with stdin, returning (success, stdout, stderr).
 pub fn run(program: &str, args: &[&str], cwd: Option<&Path>, stdin: &[u8]) -> (bool, Vec<u8>, String) {
     let mut cmd = Command::new(program);
