@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use crate::seed;
 use crate::util::{
-    WALKTHROUGH_TOOLS, bash, fails, have_tools, in_ci, ok, openssl_cert, python3, rvkit_in,
+    EXPIRATION, WALKTHROUGH_TOOLS, bash, fails, have_tools, in_ci, ok, openssl_cert, python3, rvkit_in,
     services_required, tempdir,
 };
 
@@ -90,7 +90,7 @@ fn config_toml(c: &Case, keys: &str, key_file: &Path) -> String {
          [certificate]\ncommon_name = \"{}\"\norganization = \"{}\"\n\
          [image_policy]\npolicy_secret = \"{}\"\npolicy_key = \"{}\"\n\
          [[image_policy.signed]]\nscope = \"{}\"\nkey = \"{}\"\nsecret = \"{}\"\nsecret_key = \"{}\"\n\
-         [reference_values]\nexpiration = \"2027-12-12T00:00:00Z\"\n\
+         [reference_values]\nexpiration = \"{EXPIRATION}\"\n\
          [podvm]\nmeasurements = [\"measurements.json\"]\n",
         c.domain,
         c.namespace,
@@ -268,7 +268,7 @@ fn walkthrough_inputs_give_the_walkthrough_files() {
             c.scope,
             c.signature.0,
             c.signature.1,
-            seed::block(&text, "cat > verification-policy.json <<EOF", "EOF")
+            seed::block(text, "cat > verification-policy.json <<EOF", "EOF")
         );
         assert_eq!(
             String::from_utf8(bash(d, &script)).unwrap(),
@@ -284,7 +284,7 @@ fn walkthrough_inputs_give_the_walkthrough_files() {
             cert.display(),
             c.policy.0,
             c.policy.1,
-            seed::initdata_heredoc(&text)
+            seed::initdata_heredoc(text)
         );
         assert_eq!(bash(d, &script), b["initdata.toml"], "case {i}");
 
@@ -292,16 +292,16 @@ fn walkthrough_inputs_give_the_walkthrough_files() {
         fs::write(d.join("initdata.toml"), &b["initdata.toml"]).unwrap();
         fs::write(d.join("bundle.annotation"), &b["initdata.annotation"]).unwrap();
         assert_eq!(bash(d, "base64 -d bundle.annotation | gzip -d"), b["initdata.toml"]);
-        let pcr8 = bash(d, &format!("{}echo \"$PCR8_HASH  initdata.toml\"", seed::pcr8_step(&text)));
+        let pcr8 = bash(d, &format!("{}echo \"$PCR8_HASH  initdata.toml\"", seed::pcr8_step(text)));
         assert_eq!(pcr8, b["pcr8.txt"], "case {i}");
 
         // The reference-value ConfigMap: the walkthrough's jq pipeline on the
         // same measurements and initdata, read as YAML.
         let script = format!(
             "{}JSON_DATA=$(cat measurements.json)\n{}{}",
-            seed::pcr8_step(&text),
-            seed::jq_step(&text, true),
-            seed::configmap_heredoc(&text)
+            seed::pcr8_step(text),
+            seed::jq_step(text, true),
+            seed::configmap_heredoc(text)
         )
         .replace("namespace: trustee-operator-system", &format!("namespace: {}", c.namespace));
         bash(d, &script);
@@ -315,14 +315,14 @@ fn walkthrough_inputs_give_the_walkthrough_files() {
         let vars =
             format!("NS={}\nROUTE={}\nCN_NAME='{}'\nORG_NAME='{}'\n", c.namespace, host(c), c.cn, c.org);
         let ns = |s: String| s.replace("trustee-operator-system", "${NS}");
-        bash(d, &format!("{vars}{}", ns(cert_manager_heredoc(&text))));
+        bash(d, &format!("{vars}{}", ns(cert_manager_heredoc(text))));
         let theirs = yaml_docs(&fs::read(d.join("issuer-and-certificates.yaml")).unwrap());
         let ours: Vec<_> = ["issuer.yaml", "certificate-kbs-https.yaml", "certificate-kbs-token.yaml"]
             .iter()
             .flat_map(|f| yaml_docs(&b[*f]))
             .collect();
         assert_eq!(ours, theirs, "case {i}");
-        bash(d, &format!("{vars}{}", ns(trusteeconfig_heredoc(&text))));
+        bash(d, &format!("{vars}{}", ns(trusteeconfig_heredoc(text))));
         assert_eq!(
             yaml_docs(&b["trusteeconfig.yaml"]),
             yaml_docs(&fs::read(d.join("trusteeconfig-restricted.yaml")).unwrap()),
@@ -332,7 +332,7 @@ fn walkthrough_inputs_give_the_walkthrough_files() {
         // The KbsConfig change: the walkthrough's `oc patch` operations.
         let ours: serde_json::Value =
             serde_json::to_value(yaml_docs(&b["kbsconfig-patch.yaml"]).remove(0)).unwrap();
-        assert_eq!(ours, kbsconfig_patch_ops(&text, d, c), "case {i}");
+        assert_eq!(ours, kbsconfig_patch_ops(text, d, c), "case {i}");
 
         // The Route `oc create route passthrough` makes, at the host the
         // walkthrough prints.
@@ -1309,7 +1309,7 @@ fn bundle_check_catches_single_edits() {
         },
         Edit {
             file: "rvps-configmap.yaml",
-            from: "\"expiration\": \"2027-12-12T00:00:00Z\"",
+            from: "\"expiration\": \"9027-12-12T00:00:00Z\"",
             to: "\"expiration\": \"2021-12-12T00:00:00Z\"",
             expect: "expired at 2021-12-12T00:00:00Z",
         },

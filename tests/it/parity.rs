@@ -6,7 +6,7 @@ use std::fs;
 use std::path::Path;
 
 use crate::seed;
-use crate::util::{WALKTHROUGH_TOOLS, bash, have_tools, ok, openssl_cert, rvkit_in, tempdir};
+use crate::util::{EXPIRATION, WALKTHROUGH_TOOLS, bash, have_tools, ok, openssl_cert, rvkit_in, tempdir};
 
 /// Hosts unlike the walkthrough's example: other clusters, other domains.
 const HOSTS: &[&str] = &[
@@ -56,7 +56,7 @@ fn heredoc_with_policy_file(heredoc: &str, file: &Path) -> String {
 #[test]
 fn initdata_render_is_byte_identical_to_the_walkthrough() {
     let Some(text) = setup("initdata_render_is_byte_identical_to_the_walkthrough") else { return };
-    let heredoc = seed::initdata_heredoc(&text);
+    let heredoc = seed::initdata_heredoc(text);
     let dir = tempdir();
     let d = dir.path();
     for (i, host) in HOSTS.iter().enumerate() {
@@ -90,7 +90,7 @@ fn initdata_render_with_a_custom_policy_matches_the_walkthrough_pattern() {
     let d = dir.path();
     let policy = d.join("policy.rego");
     fs::write(&policy, CUSTOM_POLICY).unwrap();
-    let heredoc = heredoc_with_policy_file(&seed::initdata_heredoc(&text), &policy);
+    let heredoc = heredoc_with_policy_file(&seed::initdata_heredoc(text), &policy);
     let host = HOSTS[1];
     let cert = openssl_cert(d, host, "my_org", 30);
     let want = walkthrough_initdata(d, &heredoc, host, &cert, POLICIES[0]);
@@ -116,8 +116,8 @@ fn initdata_render_with_a_custom_policy_matches_the_walkthrough_pattern() {
 #[test]
 fn annotation_and_pcr8_match_the_walkthrough_pipeline() {
     let Some(text) = setup("annotation_and_pcr8_match_the_walkthrough_pipeline") else { return };
-    let heredoc = seed::initdata_heredoc(&text);
-    let pcr8_step = seed::pcr8_step(&text);
+    let heredoc = seed::initdata_heredoc(text);
+    let pcr8_step = seed::pcr8_step(text);
     let dir = tempdir();
     let d = dir.path();
     for (i, host) in HOSTS.iter().enumerate() {
@@ -198,8 +198,8 @@ const PCR_SETS: &[&[u8]] = &[
 #[test]
 fn reference_values_array_is_byte_identical_to_the_walkthrough_jq() {
     let Some(text) = setup("reference_values_array_is_byte_identical_to_the_walkthrough_jq") else { return };
-    let jq = seed::jq_step(&text, false);
-    let pcr8_step = seed::pcr8_step(&text);
+    let jq = seed::jq_step(text, false);
+    let pcr8_step = seed::pcr8_step(text);
     let dir = tempdir();
     let d = dir.path();
     let mut g = Gen(0x5eed);
@@ -222,7 +222,7 @@ fn reference_values_array_is_byte_identical_to_the_walkthrough_jq() {
                 "--initdata",
                 "initdata.toml",
                 "--expiration",
-                "2027-12-12T00:00:00Z",
+                EXPIRATION,
             ],
         );
         assert_eq!(ok(got), String::from_utf8(want).unwrap(), "pcr set {pcrs:?}");
@@ -234,9 +234,9 @@ fn reference_values_configmap_is_equivalent_to_the_walkthrough() {
     let Some(text) = setup("reference_values_configmap_is_equivalent_to_the_walkthrough") else { return };
     let script = format!(
         "{}JSON_DATA=$(cat measurements.json)\n{}{}",
-        seed::pcr8_step(&text),
-        seed::jq_step(&text, true),
-        seed::configmap_heredoc(&text)
+        seed::pcr8_step(text),
+        seed::jq_step(text, true),
+        seed::configmap_heredoc(text)
     );
     let dir = tempdir();
     let d = dir.path();
@@ -258,7 +258,7 @@ fn reference_values_configmap_is_equivalent_to_the_walkthrough() {
                 "--initdata",
                 "initdata.toml",
                 "--expiration",
-                "2027-12-12T00:00:00Z",
+                EXPIRATION,
                 "--configmap",
             ],
         );
