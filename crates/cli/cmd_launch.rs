@@ -2,7 +2,6 @@
 //! MRTD and RTMR2) computed from the firmware, kernel, initrd and command line.
 
 use std::path::PathBuf;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{anyhow, bail};
 use clap::{Args, Subcommand, ValueEnum};
@@ -14,7 +13,7 @@ use rvkit_pcr::{Digest, HashAlg, hash_reader};
 use rvkit_rvps::{ConfigMapOptions, Expiration, Format, ReferenceValue, ReferenceValueSet, RvName};
 
 use crate::CmdResult;
-use crate::io::{display, read_input, write_output};
+use crate::io::{display, now_unix, read_input, write_output};
 
 #[derive(Subcommand)]
 pub enum Command {
@@ -146,6 +145,13 @@ pub struct TdxArgs {
 }
 
 pub fn run(cmd: Command) -> CmdResult {
+    // Refused before any firmware is read, as every writer of reference
+    // values refuses an expiration that has passed.
+    if let Command::Snp(SnpArgs { out, .. }) | Command::Tdx(TdxArgs { out, .. }) = &cmd
+        && let Some(e) = out.expiration
+    {
+        e.require_future("--expiration", now_unix())?;
+    }
     match cmd {
         Command::Snp(args) => run_snp(args),
         Command::Sev(args) => run_sev(args),
@@ -373,8 +379,7 @@ fn emit(
         }
         None => text(),
         Some(format) => {
-            let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
-            let expiration = out.expiration.unwrap_or_else(|| Expiration::months_after_midnight(now, 12));
+            let expiration = out.expiration.unwrap_or_else(|| Expiration::default_at(now_unix()));
             let values = rvs
                 .into_iter()
                 .map(|(name, vals)| Ok(ReferenceValue::new(RvName::new(name)?, expiration, vals.into())))

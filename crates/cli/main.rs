@@ -23,6 +23,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context as _;
+use clap::error::ErrorKind;
 use clap::{CommandFactory as _, FromArgMatches as _, Parser, Subcommand};
 
 /// Compute, verify and publish Trustee reference values for Confidential Containers.
@@ -166,7 +167,16 @@ impl<E: Into<anyhow::Error>> From<E> for Failure {
 pub type CmdResult = Result<(), Failure>;
 
 fn main() -> ExitCode {
-    let cli = Cli::from_arg_matches(&command().get_matches()).unwrap_or_else(|e| e.exit());
+    // The help headings are regrouped only when help is printed: walking the
+    // whole command tree again costs every other run a measurable share of
+    // its start-up, and nothing but help shows a heading.
+    let matches = Cli::command().try_get_matches().unwrap_or_else(|e| match e.kind() {
+        ErrorKind::DisplayHelp | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            command().get_matches()
+        }
+        _ => e.exit(),
+    });
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     io::set_verbosity(if cli.quiet { -1 } else { i8::from(cli.verbose) });
     let result = match cli.command {
         Command::Bundle(c) => cmd_bundle::run(*c),

@@ -761,8 +761,8 @@ fn coverage_diff_and_merge_work_on_configmaps_of_both_formats() {
             ],
         ));
     };
-    emit("old.json", "array", "old-array.yaml", "2098-01-01T00:00:00Z");
-    emit("new.json", "kv", "new-kv.yaml", "2099-01-01T00:00:00Z");
+    emit("old.json", "array", "old-array.yaml", "9098-01-01T00:00:00Z");
+    emit("new.json", "kv", "new-kv.yaml", "9099-01-01T00:00:00Z");
 
     // Coverage: the az-snp-vtpm rules read five names; pcr12 is missing.
     let cov: serde_json::Value = serde_json::from_str(&ok(rvkit_in(
@@ -806,7 +806,7 @@ fn coverage_diff_and_merge_work_on_configmaps_of_both_formats() {
     let text = ok(rvkit_in(d, &["rvps", "diff", "old-array.yaml", "new-kv.yaml"]));
     assert!(
         text.contains(&format!(
-            "~ snp_pcr09\n    + {}\n    - {}\n    expiration 2098-01-01T00:00:00Z -> 2099-01-01T00:00:00Z\n",
+            "~ snp_pcr09\n    + {}\n    - {}\n    expiration 9098-01-01T00:00:00Z -> 9099-01-01T00:00:00Z\n",
             "19".repeat(32),
             "09".repeat(32)
         )),
@@ -824,7 +824,7 @@ fn coverage_diff_and_merge_work_on_configmaps_of_both_formats() {
 
     // Merge: both releases in one set, names it did not compute kept,
     // latest expiration, written as a kv ConfigMap that reads back.
-    fs::write(d.join("extra.json"), r#"[{"name":"mr_td","expiration":"2097-01-01T00:00:00Z","value":["abcd"]},{"name":"xfam","expiration":"2097-01-01T00:00:00Z","value":["e718060000000000"]}]"#).unwrap();
+    fs::write(d.join("extra.json"), r#"[{"name":"mr_td","expiration":"9097-01-01T00:00:00Z","value":["abcd"]},{"name":"xfam","expiration":"9097-01-01T00:00:00Z","value":["e718060000000000"]}]"#).unwrap();
     let out = rvkit_in(
         d,
         &[
@@ -856,12 +856,12 @@ fn coverage_diff_and_merge_work_on_configmaps_of_both_formats() {
     let pcr9 = back["changed"].as_array().unwrap().iter().find(|c| c["name"] == "snp_pcr09").unwrap();
     assert_eq!(pcr9["values_added"], serde_json::json!(["19".repeat(32)]));
     assert_eq!(pcr9["values_removed"], serde_json::json!([]));
-    assert_eq!(pcr9["expiration"]["new"], "2099-01-01T00:00:00Z");
+    assert_eq!(pcr9["expiration"]["new"], "9099-01-01T00:00:00Z");
 
     // A name whose values differ in kind is refused, and nothing is written.
     fs::write(
         d.join("conflict.json"),
-        r#"[{"name":"mr_td","expiration":"2097-01-01T00:00:00Z","value":"abcd"}]"#,
+        r#"[{"name":"mr_td","expiration":"9097-01-01T00:00:00Z","value":"abcd"}]"#,
     )
     .unwrap();
     let stderr = fails(rvkit_in(d, &["rvps", "merge", "extra.json", "conflict.json", "-o", "never.json"]), 2);
@@ -881,7 +881,7 @@ fn bad_policies_claims_and_reference_values_exit_2_without_output() {
     fs::write(
         d.join("rv.json"),
         format!(
-            "[{{\"name\":\"snp_pcr03\",\"expiration\":\"2030-01-01T00:00:00Z\",\"value\":[\"{PCR3}\"]}}]"
+            "[{{\"name\":\"snp_pcr03\",\"expiration\":\"9030-01-01T00:00:00Z\",\"value\":[\"{PCR3}\"]}}]"
         ),
     )
     .unwrap();
@@ -1043,8 +1043,9 @@ fn ear_token_signatures_are_verified_with_the_token_signer_certificate() {
     let out = check(&token("ES256", now - 10, PCR3, "token.key"), "token.crt");
     assert!(String::from_utf8_lossy(&out.stdout).contains("(expired)"));
     // The whole report, text and JSON, for a token with fixed times (issued
-    // 2023-11-14, expires 2033-05-18).
-    fs::write(d.join("token.jwt"), token_at("ES256", 1_700_000_000, 2_000_000_000, PCR3, "token.key"))
+    // 2023-11-14, expires 9033-05-18: a date no calendar reaches, see
+    // `util::EXPIRATION`).
+    fs::write(d.join("token.jwt"), token_at("ES256", 1_700_000_000, 222_898_620_800, PCR3, "token.key"))
         .unwrap();
     let args = check_args("token.crt");
     insta::assert_snapshot!("rvps_check_token", crate::reports::run(d, &args));
@@ -1133,7 +1134,7 @@ fn coverage_of_the_operators_default_policy_attributes_helper_rules_to_their_tee
             "--pcr-prefixes",
             "snp",
             "--expiration",
-            "2099-01-01T00:00:00Z",
+            "9099-01-01T00:00:00Z",
             "-o",
             "rv.json",
         ],

@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use crate::seed;
 use crate::util::{
-    WALKTHROUGH_TOOLS, bash, fails, have_tools, in_ci, ok, openssl_cert, python3, rvkit_in,
+    EXPIRATION, WALKTHROUGH_TOOLS, bash, fails, have_tools, in_ci, ok, openssl_cert, python3, rvkit_in,
     services_required, tempdir,
 };
 
@@ -90,7 +90,7 @@ fn config_toml(c: &Case, keys: &str, key_file: &Path) -> String {
          [certificate]\ncommon_name = \"{}\"\norganization = \"{}\"\n\
          [image_policy]\npolicy_secret = \"{}\"\npolicy_key = \"{}\"\n\
          [[image_policy.signed]]\nscope = \"{}\"\nkey = \"{}\"\nsecret = \"{}\"\nsecret_key = \"{}\"\n\
-         [reference_values]\nexpiration = \"2027-12-12T00:00:00Z\"\n\
+         [reference_values]\nexpiration = \"{EXPIRATION}\"\n\
          [podvm]\nmeasurements = [\"measurements.json\"]\n",
         c.domain,
         c.namespace,
@@ -1105,8 +1105,8 @@ domain, a placeholder no guest can reach; set domain (--domain) to your cluster'
 
 /// README's journey, `bundle --init` then `bundle --config`, in an empty
 /// directory: one run names every file it cannot read (with its field and
-/// flag); the first cert-manager phase needs only the image-signing key,
-/// contacts no registry, and warns about the placeholder domain; `-q`
+/// flag); the first cert-manager phase renders with nothing beside the
+/// template, contacts no registry, and warns about the placeholder domain; `-q`
 /// silences warnings and notes but never an error; `-v` names every file
 /// read and written.
 #[test]
@@ -1123,35 +1123,26 @@ fn the_readme_init_then_render_journey() {
     );
     let render = ["bundle", "--config", "trustee.toml", "-o", "trustee-bundle"];
 
-    // Nothing beside the template: the first phase reads only the signing key.
-    let missing_key = "error: 1 input file cannot be read:\n  \
-        ./cosign.pub (image_policy.signed.key, --signed-image): No such file or directory (os error 2)\n";
-    assert_eq!(stderr_of(d, &render), (Some(2), missing_key.to_owned()));
-    assert_eq!(stderr_of(d, &[&["-q"][..], &render].concat()), (Some(2), missing_key.to_owned()));
     // A complete render needs every file the template names: all in one run.
     let local = [&render[..], &["--keys", "local"]].concat();
-    assert_eq!(
-        stderr_of(d, &local),
-        (
-            Some(2),
-            "error: 4 input files cannot be read:\n  \
-             ./cosign.pub (image_policy.signed.key, --signed-image): No such file or directory (os error 2)\n  \
-             ./cosign-pub-key.pem (podvm.key, --key): No such file or directory (os error 2)\n  \
-             ./rekor.pub (podvm.rekor_key, --rekor-key): No such file or directory (os error 2)\n  \
-             ./cluster-pull-secret.json (podvm.authfile, --authfile): No such file or directory (os error 2)\n"
-                .to_owned()
-        )
-    );
+    let missing = "error: 4 input files cannot be read:\n  \
+        ./cosign.pub (image_policy.signed.key, --signed-image): No such file or directory (os error 2)\n  \
+        ./cosign-pub-key.pem (podvm.key, --key): No such file or directory (os error 2)\n  \
+        ./rekor.pub (podvm.rekor_key, --rekor-key): No such file or directory (os error 2)\n  \
+        ./cluster-pull-secret.json (podvm.authfile, --authfile): No such file or directory (os error 2)\n";
+    assert_eq!(stderr_of(d, &local), (Some(2), missing.to_owned()));
+    assert_eq!(stderr_of(d, &[&["-q"][..], &local].concat()), (Some(2), missing.to_owned()));
     assert!(!d.join("trustee-bundle").exists());
 
-    // With the signing key, the template renders as it is.
-    cosign_pub(d, "cosign");
+    // Nothing beside the template: the first phase reads no file and
+    // renders as it is, naming what the second run will read.
     let first_phase_notes = "\
+note: the second run also reads ./cosign.pub (image_policy.signed.key, --signed-image), which is not there yet
 note: the second run also reads ./cosign-pub-key.pem (podvm.key, --key), which is not there yet
 note: the second run also reads ./rekor.pub (podvm.rekor_key, --rekor-key), which is not there yet
 note: the second run also reads ./cluster-pull-secret.json (podvm.authfile, --authfile), which is not there yet
 ";
-    let written = "wrote 12 files to trustee-bundle\n\
+    let written = "wrote 8 files to trustee-bundle\n\
         note: cert-manager issues the KBS certificate only once these objects are applied; initdata and \
         reference values follow in a second run (see trustee-bundle/NEXT-STEPS.md)\n";
     assert_eq!(
@@ -1170,19 +1161,15 @@ note: the second run also reads ./cluster-pull-secret.json (podvm.authfile, --au
         .collect();
     assert_eq!(
         (code, verbose),
-        (
-            Some(0),
-            format!(
-                "read ./cosign.pub (image_policy.signed.key)\n{first_phase_notes}{PLACEHOLDER_WARNING}{wrote}{written}"
-            )
-        )
+        (Some(0), format!("{first_phase_notes}{PLACEHOLDER_WARNING}{wrote}{written}"))
     );
     let (code, stderr) = stderr_of(d, &["-q", "-v", "bundle", "check", "trustee-bundle"]);
     assert_eq!(code, Some(2));
     assert!(stderr.contains("'--quiet' cannot be used with '--verbose'"), "{stderr}");
 
-    // The first phase contacts no registry even when every access file is
-    // there; the second does (so the listener does see a registry client).
+    // The first phase contacts no registry even when every file is there;
+    // the second does (so the listener does see a registry client).
+    cosign_pub(d, "cosign");
     let registry = CountingListener::start();
     let image = format!("127.0.0.1:{}/podvm@sha256:{}", registry.port, "ab".repeat(32));
     let insecure = format!("127.0.0.1:{}", registry.port);
@@ -1309,7 +1296,7 @@ fn bundle_check_catches_single_edits() {
         },
         Edit {
             file: "rvps-configmap.yaml",
-            from: "\"expiration\": \"2027-12-12T00:00:00Z\"",
+            from: "\"expiration\": \"9027-12-12T00:00:00Z\"",
             to: "\"expiration\": \"2021-12-12T00:00:00Z\"",
             expect: "expired at 2021-12-12T00:00:00Z",
         },

@@ -312,7 +312,7 @@ fn quiet_silences_warnings_and_notes_but_not_errors() {
     let value = format!("0x{}", "0a".repeat(32));
     fs::write(d.join("m.json"), format!("{{\"measurements\":{{\"sha256\":{{\"pcr03\":\"{value}\"}}}}}}"))
         .unwrap();
-    let args = ["rvps", "emit", "--measurements", "m.json", "--expiration", "2030-01-01T00:00:00Z"];
+    let args = ["rvps", "emit", "--measurements", "m.json", "--expiration", "9030-01-01T00:00:00Z"];
     let loud = rvkit_in(d, &args);
     assert_eq!(
         String::from_utf8_lossy(&loud.stderr),

@@ -25,7 +25,7 @@ fn bundle_config(dir: &Path, extra: &str) {
         format!(
             "domain = \"apps.example.com\"\nkeys = \"cert-manager\"\n\n[certificate]\norganization = \"my_org\"\n\n\
              [image_policy]\ndefault_policy = \"insecureAcceptAnything\"\n\n\
-             [reference_values]\nexpiration = \"2099-01-01T00:00:00Z\"\n\n[podvm]\nmeasurements = [\"m.json\"]\n{extra}"
+             [reference_values]\nexpiration = \"9099-01-01T00:00:00Z\"\n\n[podvm]\nmeasurements = [\"m.json\"]\n{extra}"
         ),
     )
     .unwrap();
@@ -53,7 +53,7 @@ fn every_writer_of_reference_values_refuses_a_past_expiration() {
     fs::write(
         d.join("new.json"),
         format!(
-            "[{{\"name\":\"snp_pcr09\",\"expiration\":\"2099-01-01T00:00:00Z\",\"value\":[\"{PCR3}\"]}}]"
+            "[{{\"name\":\"snp_pcr09\",\"expiration\":\"9099-01-01T00:00:00Z\",\"value\":[\"{PCR3}\"]}}]"
         ),
     )
     .unwrap();
@@ -65,7 +65,7 @@ fn every_writer_of_reference_values_refuses_a_past_expiration() {
     assert!(!d.join("merged.json").exists());
     let stderr = fails(rvkit_in(d, &["rvps", "merge", "new.json", "--expiration", past]), 2);
     assert_eq!(stderr, "error: --expiration is 2020-01-01T00:00:00Z, which is not in the future\n");
-    ok(rvkit_in(d, &["rvps", "merge", "new.json", "--expiration", "2099-06-01T00:00:00Z"]));
+    ok(rvkit_in(d, &["rvps", "merge", "new.json", "--expiration", "9099-06-01T00:00:00Z"]));
 
     // The bundle applies the same rule to its configuration field.
     bundle_config(d, "");
@@ -76,6 +76,15 @@ fn every_writer_of_reference_values_refuses_a_past_expiration() {
         "error: reference_values.expiration (--expiration) is 2020-01-01T00:00:00Z, which is not in the future\n"
     );
     assert!(!d.join("b").exists());
+
+    // The launch values too, before any firmware is read.
+    for tee in ["snp", "tdx"] {
+        let args =
+            ["launch", tee, "--ovmf", "absent.fd", "--reference-values", "array", "--expiration", past];
+        let stderr = fails(rvkit_in(d, &[&args[..], &["-o", "launch.json"]].concat()), 2);
+        assert_eq!(stderr, "error: --expiration is 2020-01-01T00:00:00Z, which is not in the future\n");
+        assert!(!d.join("launch.json").exists());
+    }
 }
 
 #[test]

@@ -205,7 +205,7 @@ fn tdx_values_and_transcript() {
 
 fn rv_file(dir: &Path, name: &str, args: &[&str]) -> String {
     let mut all = args.to_vec();
-    all.extend(["--reference-values", "array", "--expiration", "2027-01-01T00:00:00Z", "-o", name]);
+    all.extend(["--reference-values", "array", "--expiration", "9027-01-01T00:00:00Z", "-o", name]);
     assert_eq!(ok(rvkit_in(dir, &all)), "");
     std::fs::read_to_string(dir.join(name)).unwrap()
 }
@@ -220,7 +220,7 @@ fn reference_values_merge_with_rvps() {
     assert_eq!(
         tdx,
         format!(
-            "[\n  {{\n    \"name\": \"mr_td\",\n    \"expiration\": \"2027-01-01T00:00:00Z\",\n    \
+            "[\n  {{\n    \"name\": \"mr_td\",\n    \"expiration\": \"9027-01-01T00:00:00Z\",\n    \
              \"value\": [\n      \"{OVMF_MRTD}\"\n    ]\n  }}\n]\n"
         )
     );
@@ -235,7 +235,7 @@ fn reference_values_merge_with_rvps() {
             "kv",
             "--base64",
             "--expiration",
-            "2027-01-01T00:00:00Z",
+            "9027-01-01T00:00:00Z",
         ],
     ));
     let decoded = python(&format!(

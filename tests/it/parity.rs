@@ -6,7 +6,7 @@ use std::fs;
 use std::path::Path;
 
 use crate::seed;
-use crate::util::{WALKTHROUGH_TOOLS, bash, have_tools, ok, openssl_cert, rvkit_in, tempdir};
+use crate::util::{EXPIRATION, WALKTHROUGH_TOOLS, bash, have_tools, ok, openssl_cert, rvkit_in, tempdir};
 
 /// Hosts unlike the walkthrough's example: other clusters, other domains.
 const HOSTS: &[&str] = &[
@@ -222,7 +222,7 @@ fn reference_values_array_is_byte_identical_to_the_walkthrough_jq() {
                 "--initdata",
                 "initdata.toml",
                 "--expiration",
-                "2027-12-12T00:00:00Z",
+                EXPIRATION,
             ],
         );
         assert_eq!(ok(got), String::from_utf8(want).unwrap(), "pcr set {pcrs:?}");
@@ -258,7 +258,7 @@ fn reference_values_configmap_is_equivalent_to_the_walkthrough() {
                 "--initdata",
                 "initdata.toml",
                 "--expiration",
-                "2027-12-12T00:00:00Z",
+                EXPIRATION,
                 "--configmap",
             ],
         );

@@ -10,7 +10,7 @@ use rvkit_test_support::{
     Image, Registry, Rekor, Sig, SignatureManifest, Signer, Silent, TarBomb, measurements, tar_bomb,
 };
 
-use crate::util::{bash, fails, have_tools, ok, rvkit_in, tempdir};
+use crate::util::{EXPIRATION, bash, fails, have_tools, ok, rvkit_in, tempdir};
 
 /// The peak resident memory `rvkit podvm fetch` may use, whatever the
 /// layers hold: the documented bound (a few times the 4 MiB file cap plus
@@ -88,7 +88,7 @@ fn verify_fetch_and_emit_from_a_signed_image() {
 
     assert_eq!(ok(rvkit_in(d, &access(&reg, &["podvm", "fetch", &image, "-o", "m.json"]))), "");
     fs::write(d.join("i.toml"), rvkit_initdata::DUMMY_INITDATA).unwrap();
-    let common = ["--initdata", "i.toml", "--expiration", "2027-12-12T00:00:00Z"];
+    let common = ["--initdata", "i.toml", "--expiration", EXPIRATION];
     let from_image =
         ok(rvkit_in(d, &access(&reg, &[&["rvps", "emit", "--image", &image][..], &common].concat())));
     let from_file = ok(rvkit_in(d, &[&["rvps", "emit", "--measurements", "m.json"][..], &common].concat()));

@@ -29,7 +29,7 @@ fn fixtures() -> tempfile::TempDir {
         let out = rvkit_in(d, &[&["rvps", "emit", "--measurements", "measurements.json"][..], args].concat());
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     };
-    emit(&["--initdata", "initdata.toml", "--expiration", "2030-01-01T00:00:00Z", "-o", "rv.json"]);
+    emit(&["--initdata", "initdata.toml", "--expiration", "9030-01-01T00:00:00Z", "-o", "rv.json"]);
     emit(&[
         "--initdata",
         "initdata.toml",
@@ -38,14 +38,14 @@ fn fixtures() -> tempfile::TempDir {
         "kv",
         "--configmap",
         "--expiration",
-        "2031-01-01T00:00:00Z",
+        "9031-01-01T00:00:00Z",
         "-o",
         "rv-kv.yaml",
     ]);
     fs::write(
         d.join("rv-extra.json"),
-        r#"[{"name":"snp_pcr03","expiration":"2030-01-01T00:00:00Z","value":["ab"]},
-            {"name":"xfam","expiration":"2029-01-01T00:00:00Z","value":"e718060000000000"}]"#,
+        r#"[{"name":"snp_pcr03","expiration":"9030-01-01T00:00:00Z","value":["ab"]},
+            {"name":"xfam","expiration":"9029-01-01T00:00:00Z","value":"e718060000000000"}]"#,
     )
     .unwrap();
     dir
@@ -154,7 +154,7 @@ fn rvps_reports() {
             "--format",
             "kv",
             "--expiration",
-            "2030-01-01T00:00:00Z",
+            "9030-01-01T00:00:00Z",
             "--transcript"
         ]
     );
@@ -218,7 +218,7 @@ fn bundle_reports() {
         "--default-policy",
         "insecureAcceptAnything",
         "--expiration",
-        "2030-01-01T00:00:00Z",
+        "9030-01-01T00:00:00Z",
     ];
     report!("bundle_render_json", d, [&render[..], &["-o", "cm", "--json"]].concat());
     report!("bundle_check", d, ["bundle", "check", "cm"]);

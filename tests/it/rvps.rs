@@ -38,7 +38,7 @@ fn kv_format_decodes_with_a_url_safe_decoder_into_reference_values() {
             "--format",
             "kv",
             "--expiration",
-            "2099-01-31T00:00:00Z",
+            "9099-01-31T00:00:00Z",
             "-o",
             "kv.json",
         ],
@@ -57,7 +57,7 @@ fn kv_format_decodes_with_a_url_safe_decoder_into_reference_values() {
         let v: serde_json::Value = serde_json::from_str(line).unwrap();
         let rv = &v["rv"];
         assert_eq!(rv["name"], v["k"], "the key names its reference value");
-        assert_eq!(rv["expiration"], "2099-01-31T00:00:00Z");
+        assert_eq!(rv["expiration"], "9099-01-31T00:00:00Z");
         assert!(rv["value"].as_array().is_some_and(|a| !a.is_empty()), "{rv}");
         names.push(v["k"].as_str().unwrap().to_owned());
     }
@@ -137,7 +137,7 @@ fn several_files_merge_and_dummy_initdata_is_optional() {
             "--pcr-prefixes",
             "snp",
             "--expiration",
-            "2099-12-12T00:00:00Z",
+            "9099-12-12T00:00:00Z",
         ],
     ));
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
@@ -192,7 +192,7 @@ fn configmap_names_and_keys_are_overridable() {
             "--namespace",
             "ns",
             "--expiration",
-            "2099-12-12T00:00:00Z",
+            "9099-12-12T00:00:00Z",
         ],
     ));
     let v: serde_yaml_ng::Value = serde_yaml_ng::from_str(&yaml).unwrap();
@@ -239,7 +239,7 @@ fn diff_merge_and_check_read_the_array_format_under_the_kv_key() {
             "--pcr-prefixes",
             "snp",
             "--expiration",
-            "2099-01-01T00:00:00Z",
+            "9099-01-01T00:00:00Z",
         ];
         args.extend_from_slice(extra);
         ok(rvkit_in(d, &args))
@@ -301,7 +301,7 @@ fn spelled_values_are_read_in_any_case() {
             "--bank",
             bank,
             "--expiration",
-            "2099-12-12T00:00:00Z",
+            "9099-12-12T00:00:00Z",
         ];
         rvkit_in(d, &args)
     };

@@ -6,7 +6,7 @@
 
 use std::path::PathBuf;
 
-use crate::util::in_ci;
+use crate::util::{EXPIRATION, in_ci};
 
 /// The transcribed steps: sections of walkthrough lines, each after a
 /// `#### lines A-B: what` line.
@@ -35,11 +35,23 @@ pub fn initdata_heredoc(text: &str) -> String {
     block(text, "cat > initdata.toml <<EOF", "EOF")
 }
 
+/// The expiration the walkthrough's jq program writes into every value.
+const WALKTHROUGH_EXPIRATION: &str = "2027-12-12T00:00:00Z";
+
 /// The walkthrough's jq program that turns measurements into reference
 /// values, as a bash statement that leaves the JSON in `$REFERENCE_VALUES_JSON`;
 /// `indent` keeps or drops its trailing `sed` (the ConfigMap indentation,
-/// which the seed README says stands for four spaces).
+/// which the seed README says stands for four spaces). Its fixed expiration
+/// is replaced by [`EXPIRATION`], the one the tests give rvkit: rvkit refuses
+/// a past expiration, and the walkthrough's will pass.
 pub fn jq_step(text: &str, indent: bool) -> String {
+    let step = written_jq_step(text, indent);
+    assert_eq!(step.matches(WALKTHROUGH_EXPIRATION).count(), 2, "the jq program writes two expirations");
+    step.replace(WALKTHROUGH_EXPIRATION, EXPIRATION)
+}
+
+/// The jq step as the walkthrough writes it, fixed expiration included.
+fn written_jq_step(text: &str, indent: bool) -> String {
     let step = block(text, "REFERENCE_VALUES_JSON=$(echo \"$JSON_DATA\" | jq \\", "' | sed 's/^/ /')");
     let tail = if indent { "' | sed 's/^/    /')" } else { "')" };
     step.replace("' | sed 's/^/ /')", tail)
@@ -118,7 +130,7 @@ fn the_transcription_is_the_walkthrough_text() {
 
 #[test]
 fn the_rvps_jq_program_is_the_transcribed_one() {
-    let step = jq_step(steps(), false);
+    let step = written_jq_step(steps(), false);
     let program = step
         .split_once("--arg pcr8_val \"$PCR8_HASH\" '\n")
         .and_then(|(_, rest)| rest.strip_suffix("')\n"))

@@ -10,6 +10,15 @@ use std::time::{Duration, Instant};
 /// The programs the walkthrough's shell steps run.
 pub const WALKTHROUGH_TOOLS: &[&str] = &["bash", "gzip", "base64", "sha256sum", "xxd", "jq", "openssl"];
 
+/// The expiration the tests give rvkit where the walkthrough writes its fixed
+/// 2027-12-12T00:00:00Z: the same day in the year 9027. Every writer of
+/// reference values refuses an expiration that has passed, so a date the
+/// calendar reaches would make the suite fail from that day on; for the same
+/// reason every other future expiration in these tests is in the 9000s (its
+/// last two digits those of the 20xx year it stands for), and a test that
+/// means a past one uses the 2020s.
+pub const EXPIRATION: &str = "9027-12-12T00:00:00Z";
+
 /// Fails in CI (and under `cargo xtask test`), and otherwise prints a skip
 /// line, for a test that misses what `installs` install.
 fn missing(test: &str, what: &[&str], installs: &[&str]) {

@@ -208,6 +208,11 @@ fn openssl_speed(alg: &str) -> Result<f64> {
     Ok(k / 1e3)
 }
 
+/// The expiration the walkthrough's jq program writes.
+const WALKTHROUGH_EXPIRATION: &str = "2027-12-12T00:00:00Z";
+/// The same day in the year 9027, which rvkit accepts whenever the bench runs.
+const EXPIRATION: &str = "9027-12-12T00:00:00Z";
+
 /// Median wall times of whole processes.
 struct WholeProcess {
     /// `rvkit rvps emit --configmap`.
@@ -246,8 +251,21 @@ fn whole_process(runs: usize) -> Result<WholeProcess> {
     fs::create_dir_all(dir.join("podvm"))?;
     fs::copy(root().join("data/demo/measurements.json"), dir.join("podvm/measurements.json"))?;
     fs::write(dir.join("initdata.toml"), rvkit_initdata::DUMMY_INITDATA)?;
-    // The walkthrough's steps as the rvps parity tests run them.
-    let pipeline = root().join("crates/rvps/tests/data/walkthrough-reference-values.sh");
+    // The walkthrough's steps as the rvps parity tests run them, copied
+    // beside the inputs with the jq program's fixed expiration (which will
+    // pass, and rvkit refuses a past one) moved to a year no calendar
+    // reaches; both sides then write the same date.
+    let data = root().join("crates/rvps/tests/data");
+    let pipeline = dir.join("walkthrough-reference-values.sh");
+    fs::copy(data.join("walkthrough-reference-values.sh"), &pipeline)?;
+    let program = fs::read_to_string(data.join("walkthrough-reference-values.jq"))?;
+    if program.matches(WALKTHROUGH_EXPIRATION).count() != 2 {
+        bail!("the walkthrough's jq program no longer writes {WALKTHROUGH_EXPIRATION} twice");
+    }
+    fs::write(
+        dir.join("walkthrough-reference-values.jq"),
+        program.replace(WALKTHROUGH_EXPIRATION, EXPIRATION),
+    )?;
     let mut ours = Vec::new();
     let mut theirs = Vec::new();
     let mut floor = Vec::new();
@@ -261,7 +279,7 @@ fn whole_process(runs: usize) -> Result<WholeProcess> {
             "--initdata",
             "initdata.toml",
             "--expiration",
-            "2027-12-12T00:00:00Z",
+            EXPIRATION,
             "--configmap",
             "-o",
             "rvkit.yaml",

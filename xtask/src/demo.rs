@@ -140,7 +140,6 @@ algorithm = "sha256"
 
 [reference_values]
 format = "array"
-expiration = "2027-12-12T00:00:00Z"
 tees = ["snp", "tdx"]
 
 [podvm]

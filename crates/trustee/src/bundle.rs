@@ -233,37 +233,45 @@ pub fn render(config: &Config, inputs: &Inputs) -> Result<Bundle, Error> {
     resources.push(BundleFile::public(layout::TRUSTEECONFIG, trusteeconfig(config)));
     resources.push(BundleFile::public(layout::ROUTE, route(config, host.as_str())));
 
-    // The public keys of signed images, grouped into their Secrets.
+    // The image policy and the public keys of signed images, grouped into
+    // their Secrets. Nothing reads them before an initdata document points
+    // the guest at them, so the first cert-manager phase leaves them, and
+    // the key files, to the second: a template renders at once, and the
+    // policy it will enforce is the same.
     let mut key_secrets: Vec<(&ObjectName, SecretData)> = Vec::new();
-    for rule in &config.image_policy.signed {
-        let bytes = inputs.file("image_policy.signed.key", &rule.key)?;
-        check_public_key(&rule.key, bytes)?;
-        match key_secrets.iter_mut().find(|(name, _)| *name == &rule.secret) {
-            Some((_, keys)) => {
-                if !keys.iter().any(|(k, _)| *k == &rule.secret_key) {
-                    keys.push((&rule.secret_key, bytes));
+    if kbs_cert.is_some() {
+        for rule in &config.image_policy.signed {
+            let bytes = inputs.file("image_policy.signed.key", &rule.key)?;
+            check_public_key(&rule.key, bytes)?;
+            match key_secrets.iter_mut().find(|(name, _)| *name == &rule.secret) {
+                Some((_, keys)) => {
+                    if !keys.iter().any(|(k, _)| *k == &rule.secret_key) {
+                        keys.push((&rule.secret_key, bytes));
+                    }
                 }
+                None => key_secrets.push((&rule.secret, vec![(&rule.secret_key, bytes)])),
             }
-            None => key_secrets.push((&rule.secret, vec![(&rule.secret_key, bytes)])),
         }
+        for (name, keys) in &key_secrets {
+            resources.push(BundleFile::public(
+                layout::secret(name.as_str()),
+                opaque_secret(name.as_str(), ns, keys),
+            ));
+        }
+        let policy = verification_policy(config);
+        let p = &config.image_policy;
+        resources.push(BundleFile::public(
+            layout::secret(p.policy_secret.as_str()),
+            opaque_secret(p.policy_secret.as_str(), ns, &[(&p.policy_key, policy.as_bytes())]),
+        ));
+        others.push(BundleFile::public(layout::VERIFICATION_POLICY, policy));
+        let secret_resources: Vec<&str> = key_secrets
+            .iter()
+            .map(|(name, _)| name.as_str())
+            .chain(std::iter::once(p.policy_secret.as_str()))
+            .collect();
+        others.push(BundleFile::public(layout::KBSCONFIG_PATCH, kbsconfig_patch(&secret_resources)));
     }
-    for (name, keys) in &key_secrets {
-        resources
-            .push(BundleFile::public(layout::secret(name.as_str()), opaque_secret(name.as_str(), ns, keys)));
-    }
-    let policy = verification_policy(config);
-    let p = &config.image_policy;
-    resources.push(BundleFile::public(
-        layout::secret(p.policy_secret.as_str()),
-        opaque_secret(p.policy_secret.as_str(), ns, &[(&p.policy_key, policy.as_bytes())]),
-    ));
-    others.push(BundleFile::public(layout::VERIFICATION_POLICY, policy));
-    let secret_resources: Vec<&str> = key_secrets
-        .iter()
-        .map(|(name, _)| name.as_str())
-        .chain(std::iter::once(p.policy_secret.as_str()))
-        .collect();
-    others.push(BundleFile::public(layout::KBSCONFIG_PATCH, kbsconfig_patch(&secret_resources)));
 
     let mut pcr8 = Vec::new();
     if let Some(cert) = &kbs_cert {
@@ -656,8 +664,9 @@ fn next_steps(
              directory and render again with the same configuration:\n\n\
              \x20   oc get secret {tls} -n {ns} -o yaml > ../{tls}.yaml\n\
              \x20   rvkit bundle --config <your trustee.toml> -o . --kbs-cert-from-secret ../{tls}.yaml\n\n\
-             (or `--kbs-cert FILE` with the certificate in PEM). That run adds `initdata.toml`,\n\
-             its annotation, `pcr8.txt` and `rvps-configmap.yaml`, and a NEXT-STEPS.md with the\n\
+             (or `--kbs-cert FILE` with the certificate in PEM). That run adds the image policy and\n\
+             its key Secrets, `initdata.toml`, its annotation, `pcr8.txt` and `rvps-configmap.yaml`\n\
+             (so it reads the image-signing keys and podvm inputs too), and a NEXT-STEPS.md with the\n\
              remaining steps (apply again, add the image-policy Secrets to the KbsConfig, restart\n\
              Trustee, give peer pods the initdata). When cert-manager renews the certificate, it\n\
              changes, and so do the initdata and its PCR8: render and apply again.\n",
@@ -772,7 +781,8 @@ policy_secret = "trustee-image-policy"
 policy_key = "policy"
 
 # Images under scope must be signed by key; the guest fetches the key from the KBS as
-# kbs:///default/<secret>/<secret_key>. The walkthrough's signing key for this scope:
+# kbs:///default/<secret>/<secret_key>. The keys are read by the run that renders the
+# initdata (with cert-manager, the second one). The walkthrough's signing key for this scope:
 #   curl -L https://raw.githubusercontent.com/confidential-devhub/workshop-on-ARO-showroom/refs/heads/showroom/helpers/cosign.pub -o cosign.pub
 [[image_policy.signed]]
 scope = "quay.io/confidential-devhub/signed"

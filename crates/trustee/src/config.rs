@@ -754,15 +754,15 @@ impl Config {
     }
 
     /// Whether a render is cert-manager's first phase: no KBS certificate
-    /// yet, so no initdata and no reference values, and no podvm
-    /// measurements needed.
+    /// yet, so no initdata, no reference values and no image policy, and no
+    /// file needed.
     pub fn is_first_phase(&self, kbs_cert_given: bool) -> bool {
         self.keys == KeyMode::CertManager && !kbs_cert_given
     }
 
     /// Every file a render reads, in the order the configuration names
-    /// them: the first phase ([`Config::is_first_phase`]) reads only the
-    /// image-signing keys; a complete render also reads the agent policies,
+    /// them: the first phase ([`Config::is_first_phase`]) reads none; a
+    /// complete render reads the image-signing keys, the agent policies,
     /// variant documents and measurements files, and the podvm access files
     /// (keys, credentials) when it fetches podvm images. The caller reads
     /// them all before rendering, so that every unreadable one is reported
@@ -773,11 +773,11 @@ impl Config {
             flag: flag_of(field).expect("every field has its flag"),
             path,
         };
-        let referenced = self.referenced_files().into_iter().map(|(field, path)| file(field, path));
         if self.is_first_phase(kbs_cert_given) {
-            return referenced.filter(|f| f.field == "image_policy.signed.key").collect();
+            return Vec::new();
         }
-        let mut out: Vec<InputFile<'_>> = referenced.collect();
+        let mut out: Vec<InputFile<'_>> =
+            self.referenced_files().into_iter().map(|(field, path)| file(field, path)).collect();
         if !self.podvm.images.is_empty() {
             let pv = &self.podvm;
             for (field, path) in [
@@ -1089,10 +1089,10 @@ mod tests {
     }
 
     #[test]
-    fn the_first_cert_manager_phase_reads_only_the_signing_keys() {
+    fn the_first_cert_manager_phase_reads_no_file() {
         let c = valid();
         let fields = |v: Vec<InputFile<'_>>| v.iter().map(|f| (f.field, f.flag)).collect::<Vec<_>>();
-        assert_eq!(fields(c.input_files(false)), [("image_policy.signed.key", "--signed-image")]);
+        assert_eq!(fields(c.input_files(false)), []);
         assert_eq!(
             fields(c.input_files(true)),
             [
