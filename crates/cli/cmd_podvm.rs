@@ -47,6 +47,8 @@ pub enum Command {
         #[arg(short, long, value_name = "FILE")]
         output: Option<PathBuf>,
     },
+    /// Predict the PCRs 3, 9, 11 and 12 a podvm disk boots to, or check a published measurements.json.
+    Predict(Box<crate::cmd_podvm_predict::PredictArgs>),
 }
 
 /// How to reach and verify an image; shared by `podvm` and `rvps emit --image`.
@@ -175,6 +177,7 @@ pub fn run(cmd: Command) -> CmdResult {
             write_output(output.as_ref(), &bytes)?;
             Ok(())
         }
+        Command::Predict(args) => crate::cmd_podvm_predict::run(*args),
     }
 }
 

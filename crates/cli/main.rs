@@ -13,6 +13,7 @@ mod cmd_bundle;
 mod cmd_initdata;
 mod cmd_pcr;
 mod cmd_podvm;
+mod cmd_podvm_predict;
 mod cmd_rvps;
 mod io;
 

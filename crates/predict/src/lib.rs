@@ -29,12 +29,14 @@
 
 mod cpio;
 mod error;
+mod report;
 
 use rvkit_pcr::eventlog::EventLog;
 use rvkit_pcr::{Digest, HashAlg};
 use rvkit_pe::PeFile;
 
 pub use error::Error;
+pub use report::{BootedEvent, CheckReport, PcrCheck, PcrValue, PredictionReport, check};
 
 /// EV_SEPARATOR (PC Client Platform Firmware Profile, table 9).
 pub const EV_SEPARATOR: u32 = 0x0000_0004;
