@@ -87,7 +87,7 @@ pub fn run(args: PredictArgs) -> CmdResult {
                     .bank(alg)
                     .unwrap_or_default()
                     .iter()
-                    .map(move |(p, d)| (alg, u32::from(p.get()), d.clone()))
+                    .map(move |(p, d)| (alg, u32::from(p.get()), *d))
             })
             .collect();
         let booted = match &args.eventlog {

@@ -8,6 +8,7 @@ mod cli;
 mod harness;
 mod parity;
 mod podvm;
+mod predict;
 mod rvps;
 mod seed;
 mod tpm;

@@ -167,11 +167,11 @@ pub fn check(
     let mut out = Vec::new();
     for (alg, pcr, value) in published {
         let predicted =
-            values.iter().find(|v| v.0 == *alg && v.1 == *pcr).map(|v| v.2.clone()).expect("computed above");
+            values.iter().find(|v| v.0 == *alg && v.1 == *pcr).map(|v| v.2).expect("computed above");
         let matches = &predicted == value;
         let predicted_events: Vec<&PredictedEvent> =
             prediction.events.iter().filter(|e| e.pcr == *pcr).collect();
-        let digest_of = |e: &PredictedEvent| e.digests.iter().find(|d| d.alg() == *alg).cloned();
+        let digest_of = |e: &PredictedEvent| e.digests.iter().find(|d| d.alg() == *alg).copied();
         let events = if matches {
             Vec::new()
         } else {
