@@ -115,7 +115,10 @@ fn predicts_the_same_values_from_raw_qcow2_and_vhd_and_checks_a_release_file() {
 
     ok(rvkit_in(dir, &["podvm", "predict", "disk.qcow2", "-o", "measurements.json"]));
     let published = std::fs::read_to_string(dir.join("measurements.json")).unwrap();
-    assert!(published.starts_with("{\n  \"measurements\": {\n    \"sha256\": {\n      \"pcr03\": \"0x3d458cfe"), "{published}");
+    assert!(
+        published.starts_with("{\n  \"measurements\": {\n    \"sha256\": {\n      \"pcr03\": \"0x3d458cfe"),
+        "{published}"
+    );
     let out = ok(rvkit_in(dir, &["podvm", "predict", "disk.vhd", "--check", "measurements.json"]));
     assert_eq!(out.lines().filter(|l| l.contains(": matches ")).count(), 4, "{out}");
 
@@ -131,7 +134,10 @@ fn predicts_the_same_values_from_raw_qcow2_and_vhd_and_checks_a_release_file() {
     assert!(section_events[0].ends_with(" section name .linux"), "{stdout}");
     assert!(section_events[7].ends_with(" section .initrd (3001 bytes)"), "{stdout}");
     let stderr = String::from_utf8(out.stderr).unwrap();
-    assert_eq!(stderr.lines().last().unwrap(), "error: changed.json differs from the prediction at sha256:pcr11");
+    assert_eq!(
+        stderr.lines().last().unwrap(),
+        "error: changed.json differs from the prediction at sha256:pcr11"
+    );
 }
 
 #[test]
