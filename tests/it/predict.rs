@@ -150,3 +150,179 @@ fn bad_disks_are_refused_with_exit_2_naming_the_structure() {
     let err = fails(rvkit_in(dir, &["podvm", "predict", "missing.qcow2"]), 2);
     assert_eq!(err, "error: cannot read missing.qcow2: No such file or directory (os error 2)\n");
 }
+
+/// The guest's init: print PCRs 3, 9, 11, 12 (sha256, sha384) and the
+/// firmware's event log on the serial console, then power off.
+const GUEST_INIT: &str = r#"#!/bin/busybox sh
+/bin/busybox --install -s /bin
+mount -t sysfs sysfs /sys
+mount -t securityfs securityfs /sys/kernel/security
+echo BEGIN-LOG
+od -An -v -tx1 /sys/kernel/security/tpm0/binary_bios_measurements
+echo END-LOG
+for a in sha256 sha384; do for i in 3 9 11 12; do echo "PCR $a $i $(cat /sys/class/tpm/tpm0/pcr-$a/$i)"; done; done
+echo DONE
+poweroff -f
+"#;
+
+/// Ground truth: a UKI assembled with objcopy from Debian 12's systemd-stub
+/// 252 (systemd-boot-efi), Debian's kernel and a busybox initrd, on a GPT ESP,
+/// booted by OVMF under QEMU (TCG) with swtpm. The PCRs the TPM holds after
+/// boot must equal the prediction in both banks, and the firmware's PCR 4
+/// event for the UKI (whose length is not a multiple of 8) must carry
+/// rvkit-pe's Authenticode digest.
+#[test]
+fn booted_pcrs_equal_the_prediction_for_stub_252() {
+    let tools = [
+        ("qemu-system-x86_64", "qemu-system-x86"),
+        ("swtpm", "swtpm"),
+        ("swtpm_setup", "swtpm-tools"),
+        ("busybox", "busybox-static"),
+        ("objcopy", "binutils"),
+        ("cpio", "cpio"),
+    ];
+    if !have_tools("podvm predict boot", &[TOOLS, &tools].concat()) {
+        return;
+    }
+    let stub = Path::new("/usr/lib/systemd/boot/efi/linuxx64.efi.stub");
+    let code = Path::new("/usr/share/OVMF/OVMF_CODE_4M.fd");
+    let kernel = std::fs::read_dir("/boot").ok().and_then(|d| {
+        d.filter_map(Result::ok).map(|e| e.path()).find(|p| p.to_string_lossy().contains("vmlinuz-"))
+    });
+    let (Some(kernel), true, true) = (kernel, stub.is_file(), code.is_file()) else {
+        let msg = "needs systemd-boot-efi, ovmf and linux-image-amd64";
+        assert!(!crate::util::services_required(), "{msg}");
+        eprintln!("skipped: {msg}");
+        return;
+    };
+    let tmp = tempdir();
+    let dir = tmp.path();
+    std::fs::write(dir.join("init"), GUEST_INIT).unwrap();
+    bash(
+        dir,
+        &format!(
+            r#"export PATH=$PATH:/usr/sbin:/sbin MTOOLS_SKIP_CHECK=1
+mkdir -p r/bin r/dev r/proc r/sys && cp "$(command -v busybox)" r/bin/busybox && install -m 755 init r/init
+(cd r && find . | cpio -o -H newc --quiet > ../initrd)
+printf 'ID=podvm\nVERSION_ID=1\n' > osrel
+printf 'console=ttyS0 quiet loglevel=0 rvkit=predict\n' > cmdline
+objcopy --add-section .osrel=osrel --change-section-vma .osrel=0x20000 \
+  --add-section .cmdline=cmdline --change-section-vma .cmdline=0x30000 \
+  --add-section .linux={kernel} --change-section-vma .linux=0x2000000 \
+  --add-section .initrd=initrd --change-section-vma .initrd=0x3000000 {stub} uki.efi
+mkfs.vfat -C esp.img 20480 >/dev/null
+mmd -i esp.img ::EFI ::EFI/BOOT
+mcopy -i esp.img uki.efi ::EFI/BOOT/BOOTX64.EFI
+truncate -s 24M disk.raw
+printf 'label: gpt\nstart=2048, size=20MiB, type=C12A7328-F81F-11D2-BA4B-00A0C93EC93B\n' | sfdisk -q disk.raw
+dd if=esp.img of=disk.raw bs=1M seek=1 conv=notrunc status=none
+qemu-img convert -f raw -O qcow2 -c disk.raw disk.qcow2
+"#,
+            kernel = kernel.display(),
+            stub = stub.display()
+        ),
+    );
+    let uki = std::fs::read(dir.join("uki.efi")).unwrap();
+    assert_ne!(uki.len() % 8, 0, "the UKI's length is a multiple of 8; the padding case is not exercised");
+    let predicted = ok(rvkit_in(
+        dir,
+        &["podvm", "predict", "disk.qcow2", "--bank", "sha256", "--bank", "sha384", "--pcrs", "3,9,11,12"],
+    ));
+
+    let (log, pcrs) = boot(dir, code);
+    let booted: String = ["sha256", "sha384"]
+        .iter()
+        .flat_map(|bank| [3, 9, 11, 12].map(|i| (bank, i)))
+        .map(|(bank, i)| format!("{bank}:pcr{i:02} {}\n", pcrs[&(bank.to_string(), i)]))
+        .collect();
+    let (version, values) = predicted.split_once('\n').unwrap();
+    assert!(version.starts_with("systemd-stub 252."), "{version}");
+    assert_eq!(values, booted);
+
+    // The firmware measured the UKI into PCR 4 with rvkit-pe's digest.
+    let parsed = rvkit_pcr::eventlog::EventLog::parse(&log).unwrap();
+    let pe = rvkit_pe::PeFile::parse(&uki).unwrap();
+    let apps: Vec<String> = parsed
+        .events()
+        .iter()
+        .filter(|e| e.pcr == 4 && e.event_type.0 == 0x8000_0003)
+        .map(|e| e.digest(rvkit_pcr::HashAlg::Sha384).unwrap().to_hex())
+        .collect();
+    assert_eq!(apps.first(), Some(&pe.authenticode(rvkit_pcr::HashAlg::Sha384).to_hex()), "{apps:?}");
+}
+
+/// Boots disk.raw under OVMF with swtpm (sha256 and sha384 banks); returns
+/// the firmware's event log and the PCRs the guest read, keyed by (bank, index).
+fn boot(dir: &Path, code: &Path) -> (Vec<u8>, std::collections::HashMap<(String, u32), String>) {
+    use std::process::{Command, Stdio};
+    use std::time::{Duration, Instant};
+    let state = dir.join("tpm");
+    std::fs::create_dir_all(&state).unwrap();
+    let setup = Command::new("swtpm_setup")
+        .args(["--tpm2", "--pcr-banks", "sha256,sha384", "--tpmstate"])
+        .arg(&state)
+        .output()
+        .unwrap();
+    assert!(setup.status.success(), "swtpm_setup: {}", String::from_utf8_lossy(&setup.stderr));
+    let sock = state.join("ctrl.sock");
+    let mut swtpm = Command::new("swtpm")
+        .args(["socket", "--tpm2", "--tpmstate"])
+        .arg(format!("dir={}", state.display()))
+        .arg("--ctrl")
+        .arg(format!("type=unixio,path={}", sock.display()))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !sock.exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::fs::copy(code.with_file_name("OVMF_VARS_4M.fd"), dir.join("vars.fd")).unwrap();
+    let console = std::fs::File::create(dir.join("console.txt")).unwrap();
+    let mut qemu = Command::new("qemu-system-x86_64")
+        .args(["-machine", "q35,accel=tcg", "-cpu", "max", "-m", "512", "-nographic", "-no-reboot"])
+        .arg("-drive")
+        .arg(format!("if=pflash,format=raw,readonly=on,file={}", code.display()))
+        .arg("-drive")
+        .arg(format!("if=pflash,format=raw,file={}", dir.join("vars.fd").display()))
+        .arg("-chardev")
+        .arg(format!("socket,id=chrtpm,path={}", sock.display()))
+        .args(["-tpmdev", "emulator,id=tpm0,chardev=chrtpm", "-device", "tpm-tis,tpmdev=tpm0"])
+        .arg("-drive")
+        .arg(format!("file={},format=raw,if=virtio", dir.join("disk.raw").display()))
+        .stdin(Stdio::null())
+        .stdout(console)
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // About 20 s on two cores with software emulation; cap it.
+    let deadline = Instant::now() + Duration::from_secs(300);
+    let status = loop {
+        if let Some(status) = qemu.try_wait().unwrap() {
+            break Some(status);
+        }
+        if Instant::now() > deadline {
+            let _ = qemu.kill();
+            let _ = qemu.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let _ = swtpm.kill();
+    let _ = swtpm.wait();
+    let console = String::from_utf8_lossy(&std::fs::read(dir.join("console.txt")).unwrap()).replace('\r', "");
+    assert!(status.is_some() && console.contains("DONE"), "the guest did not finish:\n{console}");
+    let begin = console.find("BEGIN-LOG").unwrap() + "BEGIN-LOG".len();
+    let end = console.find("END-LOG").unwrap();
+    let log = console[begin..end].split_whitespace().map(|h| u8::from_str_radix(h, 16).unwrap()).collect();
+    let pcrs = console
+        .lines()
+        .filter_map(|l| l.strip_prefix("PCR "))
+        .map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            ((f[0].to_owned(), f[1].parse().unwrap()), f[2].to_ascii_lowercase())
+        })
+        .collect();
+    (log, pcrs)
+}
