@@ -165,14 +165,19 @@ echo DONE
 poweroff -f
 "#;
 
-/// Ground truth: a UKI assembled with objcopy from Debian 12's systemd-stub
-/// 252 (systemd-boot-efi), Debian's kernel and a busybox initrd, on a GPT ESP,
-/// booted by OVMF under QEMU (TCG) with swtpm. The PCRs the TPM holds after
-/// boot must equal the prediction in both banks, and the firmware's PCR 4
-/// event for the UKI (whose length is not a multiple of 8) must carry
-/// rvkit-pe's Authenticode digest.
+/// Where the set-up puts the stub of Debian 13's systemd-boot-efi (257),
+/// unpacked from the package without installing it.
+const STUB_257_VAR: &str = "RVKIT_STUB_257";
+
+/// Ground truth: UKIs assembled with objcopy from Debian 12's systemd-stub
+/// 252 (systemd-boot-efi) and Debian 13's 257 (`$RVKIT_STUB_257`), Debian's
+/// kernel and a busybox initrd, on a GPT ESP, booted by OVMF under QEMU
+/// (TCG) with swtpm. The PCRs the TPM holds after boot must equal the
+/// prediction in both banks, and the firmware's PCR 4 event for the UKI
+/// (whose length is not a multiple of 8) must carry rvkit-pe's Authenticode
+/// digest.
 #[test]
-fn booted_pcrs_equal_the_prediction_for_stub_252() {
+fn booted_pcrs_equal_the_prediction_for_stubs_252_and_257() {
     let tools = [
         ("qemu-system-x86_64", "qemu-system-x86"),
         ("swtpm", "swtpm"),
@@ -189,12 +194,23 @@ fn booted_pcrs_equal_the_prediction_for_stub_252() {
     let kernel = std::fs::read_dir("/boot").ok().and_then(|d| {
         d.filter_map(Result::ok).map(|e| e.path()).find(|p| p.to_string_lossy().contains("vmlinuz-"))
     });
-    let (Some(kernel), true, true) = (kernel, stub.is_file(), code.is_file()) else {
-        let msg = "needs systemd-boot-efi, ovmf and linux-image-amd64";
+    let stub_257 = std::env::var_os(STUB_257_VAR).map(std::path::PathBuf::from);
+    let (Some(kernel), true, true, Some(stub_257)) =
+        (kernel, stub.is_file(), code.is_file(), stub_257.filter(|p| p.is_file()))
+    else {
+        let msg = format!(
+            "needs systemd-boot-efi, ovmf, linux-image-amd64 and ${STUB_257_VAR} (trixie's linuxx64.efi.stub)"
+        );
         assert!(!crate::util::services_required(), "{msg}");
         eprintln!("skipped: {msg}");
         return;
     };
+    for (stub, version) in [(stub, "252."), (stub_257.as_path(), "257.")] {
+        boot_and_compare(&kernel, stub, version, code);
+    }
+}
+
+fn boot_and_compare(kernel: &Path, stub: &Path, version: &str, code: &Path) {
     let tmp = tempdir();
     let dir = tmp.path();
     std::fs::write(dir.join("init"), GUEST_INIT).unwrap();
@@ -206,10 +222,21 @@ mkdir -p r/bin r/dev r/proc r/sys && cp "$(command -v busybox)" r/bin/busybox &&
 (cd r && find . | cpio -o -H newc --quiet > ../initrd)
 printf 'ID=podvm\nVERSION_ID=1\n' > osrel
 printf 'console=ttyS0 quiet loglevel=0 rvkit=predict\n' > cmdline
-objcopy --add-section .osrel=osrel --change-section-vma .osrel=0x20000 \
-  --add-section .cmdline=cmdline --change-section-vma .cmdline=0x30000 \
-  --add-section .linux={kernel} --change-section-vma .linux=0x2000000 \
-  --add-section .initrd=initrd --change-section-vma .initrd=0x3000000 {stub} uki.efi
+printf '6.1.0-rvkit' > uname
+# New sections go after the stub's own, above its image base.
+end=$(objdump -h {stub} | python3 -c '
+import sys
+ends = [int(f[3], 16) + int(f[2], 16) for f in (l.split() for l in sys.stdin) if len(f) > 4 and f[0].isdigit()]
+print(hex((max(ends) + 0xffff) & ~0xffff))')
+at() {{ python3 -c "print(hex($end + $1))"; }}
+objcopy --add-section .osrel=osrel --change-section-vma .osrel=$(at 0) \
+  --add-section .cmdline=cmdline --change-section-vma .cmdline=$(at 0x10000) \
+  --add-section .uname=uname --change-section-vma .uname=$(at 0x20000) \
+  --add-section .linux={kernel} --change-section-vma .linux=$(at 0x100000) \
+  --add-section .initrd=initrd --change-section-vma .initrd=$(at 0x4000000) {stub} uki.efi
+# Data after the last section, leaving a length that is not a multiple of 8:
+# the Authenticode tail the firmware hashes without padding.
+python3 -c "import os; n = os.path.getsize('uki.efi'); open('uki.efi', 'ab').write(b'rvkit-tail'[:(5 - n) % 8 or 8])"
 mkfs.vfat -C esp.img 20480 >/dev/null
 mmd -i esp.img ::EFI ::EFI/BOOT
 mcopy -i esp.img uki.efi ::EFI/BOOT/BOOTX64.EFI
@@ -223,7 +250,7 @@ qemu-img convert -f raw -O qcow2 -c disk.raw disk.qcow2
         ),
     );
     let uki = std::fs::read(dir.join("uki.efi")).unwrap();
-    assert_ne!(uki.len() % 8, 0, "the UKI's length is a multiple of 8; the padding case is not exercised");
+    assert_eq!(uki.len() % 8, 5, "the UKI ends in data after its last section, its length not a multiple of 8");
     let predicted = ok(rvkit_in(
         dir,
         &["podvm", "predict", "disk.qcow2", "--bank", "sha256", "--bank", "sha384", "--pcrs", "3,9,11,12"],
@@ -235,8 +262,8 @@ qemu-img convert -f raw -O qcow2 -c disk.raw disk.qcow2
         .flat_map(|bank| [3, 9, 11, 12].map(|i| (bank, i)))
         .map(|(bank, i)| format!("{bank}:pcr{i:02} {}\n", pcrs[&(bank.to_string(), i)]))
         .collect();
-    let (version, values) = predicted.split_once('\n').unwrap();
-    assert!(version.starts_with("systemd-stub 252."), "{version}");
+    let (stub_version, values) = predicted.split_once('\n').unwrap();
+    assert!(stub_version.starts_with(&format!("systemd-stub {version}")), "{stub_version}");
     assert_eq!(values, booted);
 
     // The firmware measured the UKI into PCR 4 with rvkit-pe's digest.
