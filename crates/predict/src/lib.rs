@@ -25,6 +25,20 @@
 //! The result is a list of events, one digest per bank, that
 //! [`Prediction::event_log`] turns into a crypto-agile TCG log, so rvkit-pcr
 //! replays, transcribes and compares it exactly as a booted VM's log.
+//!
+//! ```
+//! use rvkit_pcr::HashAlg;
+//! use rvkit_predict::{EspExtras, Uki, predict};
+//!
+//! # let bytes = rvkit_pe::testpe::build(&[
+//! #     (".sdmagic", 0, b"#### LoaderInfo: systemd-stub 257.13-1 ####\0"),
+//! #     (".linux", 0, b"kernel"), (".cmdline", 0, b"console=ttyS0")], 0x200, b"");
+//! let uki = Uki::parse(&bytes)?;
+//! let prediction = predict(&uki, &EspExtras::default(), &[HashAlg::Sha256])?;
+//! let values = prediction.values(&[HashAlg::Sha256], &[3]);
+//! assert_eq!(values[0].2.to_hex(), "3d458cfe55cc03ea1f443f1562beec8df51c75e14a9fcf9a7234a13f198e7969");
+//! # Ok::<(), rvkit_predict::Error>(())
+//! ```
 #![warn(missing_docs)]
 
 mod cpio;

@@ -199,3 +199,47 @@ fn refusals_name_what_is_missing() {
         "ESP extra loader/credentials/a.cred (credentials and add-ons measure into PCR 12 and 9): its measurement is not modelled, so no prediction is made"
     );
 }
+
+#[test]
+fn check_names_the_differing_pcr_its_events_and_the_first_differing_booted_event() {
+    let bytes = uki("252.1", &[(".linux", b"k"), (".cmdline", b"a")]);
+    let p = predict(&Uki::parse(&bytes).unwrap(), &EspExtras::default(), &[HashAlg::Sha256]).unwrap();
+    let values = p.values(&[HashAlg::Sha256], &[3, 11]);
+    let wrong = HashAlg::Sha256.hash(b"not pcr 11");
+    let published = [(HashAlg::Sha256, 3, values[0].2), (HashAlg::Sha256, 11, wrong)];
+    let h = |b: &[u8]| HashAlg::Sha256.hash(b);
+    // A boot whose .cmdline section held "b" instead of "a".
+    let booted = |_: HashAlg| {
+        [(b".linux\0".as_slice(), 1), (b"k", 2), (b".cmdline\0", 3), (b"b", 4)]
+            .map(|(m, n)| BootedEvent {
+                number: n,
+                pcr: 11,
+                digest: Some(h(m)),
+                summary: format!("event {n}"),
+            })
+            .to_vec()
+    };
+    let report = check(&p, &published, Some(&booted));
+    assert!(!report.ok());
+    let text = report.to_string();
+    let d = |b: &[u8]| h(b).to_hex();
+    assert_eq!(
+        text,
+        format!(
+            "sha256:pcr03: matches {}\n\
+             sha256:pcr11: differs\n  published {}\n  predicted {}\n\
+             \x20 event {} section name .linux\n  event {} section .linux (1 bytes)\n\
+             \x20 event {} section name .cmdline\n  event {} section .cmdline (1 bytes)\n\
+             \x20 first difference: booted event 4 (event 4) has {}, the prediction has {} (section .cmdline (1 bytes))\n",
+            values[0].2.to_hex(),
+            wrong.to_hex(),
+            values[1].2.to_hex(),
+            d(b".linux\0"),
+            d(b"k"),
+            d(b".cmdline\0"),
+            d(b"a"),
+            d(b"b"),
+            d(b"a"),
+        )
+    );
+}
