@@ -250,7 +250,11 @@ qemu-img convert -f raw -O qcow2 -c disk.raw disk.qcow2
         ),
     );
     let uki = std::fs::read(dir.join("uki.efi")).unwrap();
-    assert_eq!(uki.len() % 8, 5, "the UKI ends in data after its last section, its length not a multiple of 8");
+    assert_eq!(
+        uki.len() % 8,
+        5,
+        "the UKI ends in data after its last section, its length not a multiple of 8"
+    );
     let predicted = ok(rvkit_in(
         dir,
         &["podvm", "predict", "disk.qcow2", "--bank", "sha256", "--bank", "sha384", "--pcrs", "3,9,11,12"],
@@ -281,65 +285,14 @@ qemu-img convert -f raw -O qcow2 -c disk.raw disk.qcow2
 /// Boots disk.raw under OVMF with swtpm (sha256 and sha384 banks); returns
 /// the firmware's event log and the PCRs the guest read, keyed by (bank, index).
 fn boot(dir: &Path, code: &Path) -> (Vec<u8>, std::collections::HashMap<(String, u32), String>) {
-    use std::process::{Command, Stdio};
-    use std::time::{Duration, Instant};
-    let state = dir.join("tpm");
-    std::fs::create_dir_all(&state).unwrap();
-    let setup = Command::new("swtpm_setup")
-        .args(["--tpm2", "--pcr-banks", "sha256,sha384", "--tpmstate"])
-        .arg(&state)
-        .output()
-        .unwrap();
-    assert!(setup.status.success(), "swtpm_setup: {}", String::from_utf8_lossy(&setup.stderr));
-    let sock = state.join("ctrl.sock");
-    let mut swtpm = Command::new("swtpm")
-        .args(["socket", "--tpm2", "--tpmstate"])
-        .arg(format!("dir={}", state.display()))
-        .arg("--ctrl")
-        .arg(format!("type=unixio,path={}", sock.display()))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !sock.exists() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    std::fs::copy(code.with_file_name("OVMF_VARS_4M.fd"), dir.join("vars.fd")).unwrap();
-    let console = std::fs::File::create(dir.join("console.txt")).unwrap();
-    let mut qemu = Command::new("qemu-system-x86_64")
-        .args(["-machine", "q35,accel=tcg", "-cpu", "max", "-m", "512", "-nographic", "-no-reboot"])
-        .arg("-drive")
-        .arg(format!("if=pflash,format=raw,readonly=on,file={}", code.display()))
-        .arg("-drive")
-        .arg(format!("if=pflash,format=raw,file={}", dir.join("vars.fd").display()))
-        .arg("-chardev")
-        .arg(format!("socket,id=chrtpm,path={}", sock.display()))
-        .args(["-tpmdev", "emulator,id=tpm0,chardev=chrtpm", "-device", "tpm-tis,tpmdev=tpm0"])
-        .arg("-drive")
-        .arg(format!("file={},format=raw,if=virtio", dir.join("disk.raw").display()))
-        .stdin(Stdio::null())
-        .stdout(console)
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    // About 20 s on two cores with software emulation; cap it.
-    let deadline = Instant::now() + Duration::from_secs(300);
-    let status = loop {
-        if let Some(status) = qemu.try_wait().unwrap() {
-            break Some(status);
-        }
-        if Instant::now() > deadline {
-            let _ = qemu.kill();
-            let _ = qemu.wait();
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
-    let _ = swtpm.kill();
-    let _ = swtpm.wait();
-    let console = String::from_utf8_lossy(&std::fs::read(dir.join("console.txt")).unwrap()).replace('\r', "");
-    assert!(status.is_some() && console.contains("DONE"), "the guest did not finish:\n{console}");
+    let boot = ["-drive".to_owned(), format!("file={},format=raw,if=virtio", dir.join("disk.raw").display())];
+    let console = crate::util::ovmf_boot_console(
+        dir,
+        code,
+        &code.with_file_name("OVMF_VARS_4M.fd"),
+        "sha256,sha384",
+        &boot,
+    );
     let begin = console.find("BEGIN-LOG").unwrap() + "BEGIN-LOG".len();
     let end = console.find("END-LOG").unwrap();
     let log = console[begin..end].split_whitespace().map(|h| u8::from_str_radix(h, 16).unwrap()).collect();
