@@ -223,12 +223,7 @@ fn vm_parts(test: &str) -> Option<VmParts> {
         eprintln!("skipped: {msg}");
         return None;
     }
-    Some(VmParts {
-        code,
-        vars,
-        kernel: kernel?,
-        busybox: crate::util::which("busybox")?,
-    })
+    Some(VmParts { code, vars, kernel: kernel?, busybox: crate::util::which("busybox")? })
 }
 
 /// One file of an initramfs: path, mode, device number (major, minor) for
@@ -276,7 +271,7 @@ fn newc(entries: &[Entry]) -> Vec<u8> {
 
 /// The guest's init: dump the firmware log and the TPM's PCRs to the
 /// serial console, then power off.
-const GUEST_INIT: &str = r#"#!/bin/busybox sh
+pub(crate) const GUEST_INIT: &str = r#"#!/bin/busybox sh
 /bin/busybox --install -s /bin
 mount -t sysfs sysfs /sys
 mount -t securityfs securityfs /sys/kernel/security

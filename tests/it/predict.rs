@@ -19,6 +19,22 @@ const TOOLS: &[(&str, &str)] = &[
 ];
 const MEASURE: &str = "/usr/lib/systemd/systemd-measure";
 
+/// Shell lines putting uki.efi as EFI/BOOT/BOOTX64.EFI on an `esp_mib` MiB
+/// FAT ESP of a GPT disk.raw (1 MiB before it, 3 MiB after), and the same
+/// disk as a compressed qcow2, disk.qcow2.
+fn esp_disk(esp_mib: u32) -> String {
+    format!(
+        r#"export PATH=$PATH:/usr/sbin:/sbin MTOOLS_SKIP_CHECK=1
+mkfs.vfat -C esp.img $(({esp_mib} * 1024)) >/dev/null
+mmd -i esp.img ::EFI ::EFI/BOOT
+mcopy -i esp.img uki.efi ::EFI/BOOT/BOOTX64.EFI
+truncate -s $(({esp_mib} + 4))M disk.raw
+printf 'label: gpt\nstart=2048, size={esp_mib}MiB, type=C12A7328-F81F-11D2-BA4B-00A0C93EC93B\n' | sfdisk -q disk.raw
+dd if=esp.img of=disk.raw bs=1M seek=1 conv=notrunc status=none
+qemu-img convert -f raw -O qcow2 -c disk.raw disk.qcow2"#
+    )
+}
+
 /// Writes uki.efi (stub 252 magic and four sections) and each section as a
 /// file, then disk.raw / disk.qcow2 (compressed) / disk.vhd holding it as
 /// EFI/BOOT/BOOTX64.EFI on a GPT ESP.
@@ -40,16 +56,12 @@ fn podvm_disk(dir: &Path) {
     }
     bash(
         dir,
-        r#"export PATH=$PATH:/usr/sbin:/sbin MTOOLS_SKIP_CHECK=1
-mkfs.vfat -C esp.img 8192 >/dev/null
-mmd -i esp.img ::EFI ::EFI/BOOT
-mcopy -i esp.img uki.efi ::EFI/BOOT/BOOTX64.EFI
-truncate -s 12M disk.raw
-printf 'label: gpt\nstart=2048, size=8MiB, type=C12A7328-F81F-11D2-BA4B-00A0C93EC93B\n' | sfdisk -q disk.raw
-dd if=esp.img of=disk.raw bs=1M seek=1 conv=notrunc status=none
-qemu-img convert -f raw -O qcow2 -c disk.raw disk.qcow2
+        &format!(
+            r#"{}
 qemu-img convert -f raw -O vpc -o subformat=fixed,force_size=on disk.raw disk.vhd
 "#,
+            esp_disk(8)
+        ),
     );
 }
 
@@ -151,20 +163,6 @@ fn bad_disks_are_refused_with_exit_2_naming_the_structure() {
     assert_eq!(err, "error: cannot read missing.qcow2: No such file or directory (os error 2)\n");
 }
 
-/// The guest's init: print PCRs 3, 9, 11, 12 (sha256, sha384) and the
-/// firmware's event log on the serial console, then power off.
-const GUEST_INIT: &str = r#"#!/bin/busybox sh
-/bin/busybox --install -s /bin
-mount -t sysfs sysfs /sys
-mount -t securityfs securityfs /sys/kernel/security
-echo BEGIN-LOG
-od -An -v -tx1 /sys/kernel/security/tpm0/binary_bios_measurements
-echo END-LOG
-for a in sha256 sha384; do for i in 3 9 11 12; do echo "PCR $a $i $(cat /sys/class/tpm/tpm0/pcr-$a/$i)"; done; done
-echo DONE
-poweroff -f
-"#;
-
 /// Where the set-up puts the stub of Debian 13's systemd-boot-efi (257),
 /// unpacked from the package without installing it.
 const STUB_257_VAR: &str = "RVKIT_STUB_257";
@@ -213,7 +211,7 @@ fn booted_pcrs_equal_the_prediction_for_stubs_252_and_257() {
 fn boot_and_compare(kernel: &Path, stub: &Path, version: &str, code: &Path) {
     let tmp = tempdir();
     let dir = tmp.path();
-    std::fs::write(dir.join("init"), GUEST_INIT).unwrap();
+    std::fs::write(dir.join("init"), crate::attest::GUEST_INIT).unwrap();
     bash(
         dir,
         &format!(
@@ -237,16 +235,11 @@ objcopy --add-section .osrel=osrel --change-section-vma .osrel=$(at 0) \
 # Data after the last section, leaving a length that is not a multiple of 8:
 # the Authenticode tail the firmware hashes without padding.
 python3 -c "import os; n = os.path.getsize('uki.efi'); open('uki.efi', 'ab').write(b'rvkit-tail'[:(5 - n) % 8 or 8])"
-mkfs.vfat -C esp.img 20480 >/dev/null
-mmd -i esp.img ::EFI ::EFI/BOOT
-mcopy -i esp.img uki.efi ::EFI/BOOT/BOOTX64.EFI
-truncate -s 24M disk.raw
-printf 'label: gpt\nstart=2048, size=20MiB, type=C12A7328-F81F-11D2-BA4B-00A0C93EC93B\n' | sfdisk -q disk.raw
-dd if=esp.img of=disk.raw bs=1M seek=1 conv=notrunc status=none
-qemu-img convert -f raw -O qcow2 -c disk.raw disk.qcow2
+{esp}
 "#,
             kernel = kernel.display(),
-            stub = stub.display()
+            stub = stub.display(),
+            esp = esp_disk(20)
         ),
     );
     let uki = std::fs::read(dir.join("uki.efi")).unwrap();
