@@ -20,6 +20,9 @@ pub const TARGETS: &[&str] = &[
     "published_parse",
     "policy_inputs",
     "bundle_config",
+    "pe_parse",
+    "disk_read",
+    "uki_predict",
 ];
 
 /// Runs per target in a smoke run: about 10 s each on a development machine.
