@@ -273,6 +273,38 @@ python3 -c "import os; n = os.path.getsize('uki.efi'); open('uki.efi', 'ab').wri
         .map(|e| e.digest(rvkit_pcr::HashAlg::Sha384).unwrap().to_hex())
         .collect();
     assert_eq!(apps.first(), Some(&pe.authenticode(rvkit_pcr::HashAlg::Sha384).to_hex()), "{apps:?}");
+
+    // --check with the booted log: a published PCR 9 that differs is named
+    // with the predicted events, which are the booted log's own.
+    std::fs::write(dir.join("boot.log"), &log).unwrap();
+    let published = format!("{{\"measurements\":{{\"sha256\":{{\"pcr09\":\"0x{}\"}}}}}}", "00".repeat(32));
+    std::fs::write(dir.join("published.json"), published).unwrap();
+    let out = rvkit_in(
+        dir,
+        &["podvm", "predict", "disk.qcow2", "--check", "published.json", "--eventlog", "boot.log"],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    let nine: Vec<String> = parsed
+        .events()
+        .iter()
+        .filter(|e| e.pcr == 9)
+        .map(|e| e.digest(rvkit_pcr::HashAlg::Sha256).unwrap().to_hex())
+        .collect();
+    let initrd_len = std::fs::metadata(dir.join("initrd")).unwrap().len();
+    let cpio = if version == "257." { " + /.extra/os-release cpio" } else { "" };
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap(),
+        format!(
+            "sha256:pcr09: differs\n  published {}\n  predicted {}\n\
+             \x20 event {} LoadOptions \"console=ttyS0 quiet loglevel=0 rvkit=predict\"\n\
+             \x20 event {} Linux initrd: .initrd ({initrd_len} bytes){cpio}\n\
+             \x20 the booted log's events on this pcr equal the prediction\n",
+            "00".repeat(32),
+            pcrs[&("sha256".to_owned(), 9)],
+            nine[0],
+            nine[1],
+        )
+    );
 }
 
 /// Boots disk.raw under OVMF with swtpm (sha256 and sha384 banks); returns
