@@ -21,7 +21,6 @@ pub const TARGETS: &[&str] = &[
     "policy_inputs",
     "bundle_config",
     "pe_parse",
-    "disk_read",
     "uki_predict",
 ];
 

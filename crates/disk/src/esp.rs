@@ -53,10 +53,19 @@ fn fat(e: io::Error) -> Error {
     Error::Fat(e.to_string())
 }
 
+/// Runs a `fatfs` call, turning a panic into an error: fatfs 0.3.6 computes
+/// cluster offsets with unchecked arithmetic that a corrupt directory entry
+/// overflows (found by the disk_read fuzz target), so a corrupt ESP must not
+/// take the process down. A FAT reader of our own would remove the need.
+fn guarded<T>(f: impl FnOnce() -> Result<T, Error>) -> Result<T, Error> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))
+        .unwrap_or_else(|_| Err(Error::Fat("corrupt file system (cluster arithmetic out of range)".into())))
+}
+
 impl<'a, S: Source> Esp<'a, S> {
     pub(crate) fn open(disk: &'a Disk<S>, partition: Partition) -> Result<Esp<'a, S>, Error> {
         let io = PartitionIo { disk, offset: partition.offset, len: partition.len, pos: 0 };
-        let fs = fatfs::FileSystem::new(io, fatfs::FsOptions::new()).map_err(fat)?;
+        let fs = guarded(|| fatfs::FileSystem::new(io, fatfs::FsOptions::new()).map_err(fat))?;
         Ok(Esp { partition, fs })
     }
 
@@ -68,6 +77,10 @@ impl<'a, S: Source> Esp<'a, S> {
     /// Reads the file at `path` ("EFI/BOOT/BOOTX64.EFI"; FAT names match
     /// without regard to case), refusing one larger than `limit` bytes.
     pub fn read_file(&self, path: &str, limit: u64) -> Result<Vec<u8>, Error> {
+        guarded(|| self.read_file_unguarded(path, limit))
+    }
+
+    fn read_file_unguarded(&self, path: &str, limit: u64) -> Result<Vec<u8>, Error> {
         let mut file = self.fs.root_dir().open_file(path).map_err(|e| match e.kind() {
             io::ErrorKind::NotFound => Error::NoSuchFile(path.to_owned()),
             _ => fat(e),
@@ -88,6 +101,10 @@ impl<'a, S: Source> Esp<'a, S> {
     /// The names of the entries of directory `path` ("" for the root), with
     /// "/" appended to subdirectories; `None` when there is no such directory.
     pub fn list(&self, path: &str) -> Result<Option<Vec<String>>, Error> {
+        guarded(|| self.list_unguarded(path))
+    }
+
+    fn list_unguarded(&self, path: &str) -> Result<Option<Vec<String>>, Error> {
         let root = self.fs.root_dir();
         let dir = if path.is_empty() {
             root

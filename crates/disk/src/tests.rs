@@ -43,3 +43,16 @@ proptest::proptest! {
         }
     }
 }
+
+/// An input the disk_read fuzz target found: a directory entry whose
+/// cluster number makes fatfs 0.3.6 overflow. It must be an error, not a panic.
+#[test]
+fn corrupt_fat_cluster_is_an_error() {
+    let bytes = include_bytes!("../tests/data/fat-cluster-overflow.qcow2").to_vec();
+    let result = Disk::open(bytes).and_then(|disk| {
+        let esp = disk.esp()?;
+        esp.list("")?;
+        esp.read_file("EFI/BOOT/BOOTX64.EFI", 1 << 20).map(|_| ())
+    });
+    assert!(result.is_err(), "{result:?}");
+}
