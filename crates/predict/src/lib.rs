@@ -72,6 +72,9 @@ const SECTIONS_257: &[&str] = &[
     ".profile", ".dtbauto", ".hwids",
 ];
 
+/// How far a measured section's `VirtualSize` may exceed its raw data.
+const ZERO_FILL_LIMIT: u64 = 64 * 1024;
+
 /// The systemd-stub generation whose measurements a UKI gets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Stub {
@@ -95,8 +98,10 @@ impl<'a> Uki<'a> {
         if pe.section(".linux").is_none() {
             return Err(Error::MissingSection(".linux"));
         }
-        let magic = pe.section(".sdmagic").ok_or(Error::MissingSection(".sdmagic"))?.loaded();
-        let magic = String::from_utf8_lossy(&magic).trim_end_matches('\0').to_owned();
+        // The magic string ends at its NUL; read from the file, never zero-filled.
+        let raw = pe.section(".sdmagic").ok_or(Error::MissingSection(".sdmagic"))?.raw_data();
+        let magic = String::from_utf8_lossy(&raw[..raw.iter().position(|&b| b == 0).unwrap_or(raw.len())])
+            .into_owned();
         let version = magic
             .strip_prefix("#### LoaderInfo: systemd-stub ")
             .and_then(|r| r.strip_suffix(" ####"))
@@ -108,6 +113,21 @@ impl<'a> Uki<'a> {
             Some(257) => Stub::V257,
             _ => return Err(Error::UnmodelledStub { version }),
         };
+        // A measured section is read whole; one whose size in memory goes
+        // past its bytes in the file by more than the file alignment is
+        // refused rather than filled with gigabytes of zeros.
+        for section in pe.sections() {
+            let name = section.name();
+            if SECTIONS_257.contains(&name.as_ref())
+                && u64::from(section.virtual_size()) > section.raw_data().len() as u64 + ZERO_FILL_LIMIT
+            {
+                return Err(Error::Unmodelled(format!(
+                    "the UKI's {name} section of {} bytes in memory but {} in the file",
+                    section.virtual_size(),
+                    section.raw_data().len()
+                )));
+            }
+        }
         Ok(Uki { pe, version, stub })
     }
 

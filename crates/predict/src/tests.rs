@@ -243,3 +243,12 @@ fn check_names_the_differing_pcr_its_events_and_the_first_differing_booted_event
         )
     );
 }
+
+/// An input the uki_predict fuzz target found: a section whose VirtualSize
+/// asks for gigabytes of zero fill. It is refused, not allocated.
+#[test]
+fn huge_virtual_size_is_refused() {
+    let bytes = include_bytes!("../tests/data/huge-virtual-size.efi");
+    let result = Uki::parse(bytes).and_then(|uki| predict(&uki, &EspExtras::default(), &BANKS));
+    assert!(result.is_err(), "{result:?}");
+}
