@@ -45,6 +45,8 @@ pub enum Command {
         #[command(flatten)]
         access: ImageAccess,
     },
+    /// Predict the PCRs 3, 9, 11 and 12 a podvm disk boots to, or check a published measurements.json.
+    Predict(Box<crate::cmd_podvm_predict::PredictArgs>),
 }
 
 /// The pull and verification options `access` gives, with its key files
@@ -129,5 +131,6 @@ pub fn run(cmd: Command) -> CmdResult {
             write_output(output.as_ref(), &bytes)?;
             Ok(())
         }
+        Command::Predict(args) => crate::cmd_podvm_predict::run(*args),
     }
 }

@@ -14,6 +14,7 @@ mod cmd_initdata;
 mod cmd_launch;
 mod cmd_pcr;
 mod cmd_podvm;
+mod cmd_podvm_predict;
 mod cmd_rvps;
 mod io;
 mod output;

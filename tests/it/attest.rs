@@ -13,9 +13,8 @@
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
 
 use crate::util::{Swtpm, bash, fails, have_tools, ok, rvkit_in, services_required, tempdir};
 
@@ -187,7 +186,6 @@ fn replay_equals_tpm2_eventlog_on_multi_bank_logs_with_no_action_events() {
 /// The pieces of an OVMF boot: QEMU, OVMF, a kernel with the TPM drivers
 /// built in, a static busybox, swtpm.
 struct VmParts {
-    qemu: PathBuf,
     code: PathBuf,
     vars: PathBuf,
     kernel: PathBuf,
@@ -201,13 +199,7 @@ fn vm_parts(test: &str) -> Option<VmParts> {
     }
     let files = ["/usr/share/OVMF/OVMF_CODE_4M.fd", "/usr/share/OVMF/OVMF_VARS_4M.fd", "/boot/vmlinuz-*"];
     let [code, vars, kernel] = crate::util::have_files(test, files)?;
-    Some(VmParts {
-        qemu: crate::util::which("qemu-system-x86_64")?,
-        code,
-        vars,
-        kernel,
-        busybox: crate::util::which("busybox")?,
-    })
+    Some(VmParts { code, vars, kernel, busybox: crate::util::which("busybox")? })
 }
 
 /// One file of an initramfs: path, mode, device number (major, minor) for
@@ -255,7 +247,7 @@ fn newc(entries: &[Entry]) -> Vec<u8> {
 
 /// The guest's init: dump the firmware log and the TPM's PCRs to the
 /// serial console, then power off.
-const GUEST_INIT: &str = r#"#!/bin/busybox sh
+pub(crate) const GUEST_INIT: &str = r#"#!/bin/busybox sh
 /bin/busybox --install -s /bin
 mount -t sysfs sysfs /sys
 mount -t securityfs securityfs /sys/kernel/security
@@ -274,28 +266,6 @@ poweroff -f
 /// Boots OVMF with swtpm (four banks) and a kernel that dumps the log;
 /// returns the log bytes and the TPM's PCR values.
 fn ovmf_boot(parts: &VmParts, dir: &Path) -> (Vec<u8>, Pcrs) {
-    let state = dir.join("tpm");
-    fs::create_dir_all(&state).unwrap();
-    let setup = Command::new("swtpm_setup")
-        .args(["--tpm2", "--pcr-banks", "sha1,sha256,sha384,sha512", "--tpmstate"])
-        .arg(&state)
-        .output()
-        .unwrap();
-    assert!(setup.status.success(), "swtpm_setup: {}", String::from_utf8_lossy(&setup.stderr));
-    let sock = state.join("ctrl.sock");
-    let mut swtpm = Command::new("swtpm")
-        .args(["socket", "--tpm2", "--tpmstate"])
-        .arg(format!("dir={}", state.display()))
-        .arg("--ctrl")
-        .arg(format!("type=unixio,path={}", sock.display()))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !sock.exists() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(20));
-    }
     let busybox = fs::read(&parts.busybox).unwrap();
     let initrd = newc(&[
         ("bin", 0o040755, (0, 0), vec![]),
@@ -307,44 +277,17 @@ fn ovmf_boot(parts: &VmParts, dir: &Path) -> (Vec<u8>, Pcrs) {
         ("init", 0o100755, (0, 0), GUEST_INIT.as_bytes().to_vec()),
     ]);
     fs::write(dir.join("initrd"), initrd).unwrap();
-    fs::copy(&parts.vars, dir.join("vars.fd")).unwrap();
-    let console = fs::File::create(dir.join("console.txt")).unwrap();
-    let mut qemu = Command::new(&parts.qemu)
-        .args(["-machine", "q35,accel=tcg", "-cpu", "max", "-m", "512", "-nographic", "-no-reboot"])
-        .arg("-drive")
-        .arg(format!("if=pflash,format=raw,readonly=on,file={}", parts.code.display()))
-        .arg("-drive")
-        .arg(format!("if=pflash,format=raw,file={}", dir.join("vars.fd").display()))
-        .arg("-chardev")
-        .arg(format!("socket,id=chrtpm,path={}", sock.display()))
-        .args(["-tpmdev", "emulator,id=tpm0,chardev=chrtpm", "-device", "tpm-tis,tpmdev=tpm0"])
-        .arg("-kernel")
-        .arg(&parts.kernel)
-        .arg("-initrd")
-        .arg(dir.join("initrd"))
-        .args(["-append", "console=ttyS0 quiet loglevel=0"])
-        .stdin(Stdio::null())
-        .stdout(console)
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    // Software emulation boots in about 15 s on two cores; cap it.
-    let deadline = Instant::now() + Duration::from_secs(300);
-    let status = loop {
-        if let Some(status) = qemu.try_wait().unwrap() {
-            break Some(status);
-        }
-        if Instant::now() > deadline {
-            let _ = qemu.kill();
-            let _ = qemu.wait();
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
-    let _ = swtpm.kill();
-    let _ = swtpm.wait();
-    let console = String::from_utf8_lossy(&fs::read(dir.join("console.txt")).unwrap()).replace('\r', "");
-    assert!(status.is_some() && console.contains("DONE"), "the guest did not finish:\n{console}");
+    let boot: Vec<String> = [
+        "-kernel".to_owned(),
+        parts.kernel.display().to_string(),
+        "-initrd".to_owned(),
+        dir.join("initrd").display().to_string(),
+        "-append".to_owned(),
+        "console=ttyS0 quiet loglevel=0".to_owned(),
+    ]
+    .into();
+    let console =
+        crate::util::ovmf_boot_console(dir, &parts.code, &parts.vars, "sha1,sha256,sha384,sha512", &boot);
     let begin = console.find("BEGIN-LOG").unwrap() + "BEGIN-LOG".len();
     let end = console.find("END-LOG").unwrap();
     let log: Vec<u8> = console[begin..end]

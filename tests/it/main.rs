@@ -9,6 +9,7 @@ mod launch;
 mod output;
 mod parity;
 mod podvm;
+mod predict;
 mod reports;
 mod rvps;
 mod seed;

@@ -278,3 +278,67 @@ impl Drop for Swtpm {
         let _ = self.child.wait();
     }
 }
+
+/// Boots OVMF (`code`, with a fresh copy of `vars`) under QEMU with software
+/// emulation and a fresh swtpm holding `banks` ("sha256,sha384"), passing
+/// `boot` (the kernel or disk arguments); returns the serial console's text
+/// once the guest powers off (at most 300 s).
+pub fn ovmf_boot_console(dir: &Path, code: &Path, vars: &Path, banks: &str, boot: &[String]) -> String {
+    let state = dir.join("tpm");
+    std::fs::create_dir_all(&state).unwrap();
+    let setup = Command::new("swtpm_setup")
+        .args(["--tpm2", "--pcr-banks", banks, "--tpmstate"])
+        .arg(&state)
+        .output()
+        .unwrap();
+    assert!(setup.status.success(), "swtpm_setup: {}", String::from_utf8_lossy(&setup.stderr));
+    let sock = state.join("ctrl.sock");
+    let mut swtpm = Command::new("swtpm")
+        .args(["socket", "--tpm2", "--tpmstate"])
+        .arg(format!("dir={}", state.display()))
+        .arg("--ctrl")
+        .arg(format!("type=unixio,path={}", sock.display()))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !sock.exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::fs::copy(vars, dir.join("vars.fd")).unwrap();
+    let console = std::fs::File::create(dir.join("console.txt")).unwrap();
+    let mut qemu = Command::new("qemu-system-x86_64")
+        .args(["-machine", "q35,accel=tcg", "-cpu", "max", "-m", "512", "-nographic", "-no-reboot"])
+        .arg("-drive")
+        .arg(format!("if=pflash,format=raw,readonly=on,file={}", code.display()))
+        .arg("-drive")
+        .arg(format!("if=pflash,format=raw,file={}", dir.join("vars.fd").display()))
+        .arg("-chardev")
+        .arg(format!("socket,id=chrtpm,path={}", sock.display()))
+        .args(["-tpmdev", "emulator,id=tpm0,chardev=chrtpm", "-device", "tpm-tis,tpmdev=tpm0"])
+        .args(boot)
+        .stdin(Stdio::null())
+        .stdout(console)
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Software emulation boots in 15-40 s on two cores; cap it.
+    let deadline = Instant::now() + Duration::from_secs(300);
+    let status = loop {
+        if let Some(status) = qemu.try_wait().unwrap() {
+            break Some(status);
+        }
+        if Instant::now() > deadline {
+            let _ = qemu.kill();
+            let _ = qemu.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let _ = swtpm.kill();
+    let _ = swtpm.wait();
+    let console = String::from_utf8_lossy(&std::fs::read(dir.join("console.txt")).unwrap()).replace('\r', "");
+    assert!(status.is_some() && console.contains("DONE"), "the guest did not finish:\n{console}");
+    console
+}

@@ -22,6 +22,8 @@ pub const TARGETS: &[&str] = &[
     "policy_inputs",
     "bundle_config",
     "ovmf_parse",
+    "pe_parse",
+    "uki_predict",
 ];
 
 /// Runs per target in a smoke run: about 10 s each on a development machine.

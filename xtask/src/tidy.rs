@@ -30,6 +30,8 @@ const PURE: &[(&str, Deps)] = &[
     ("rvkit-image-access", Deps::Pure),
     ("rvkit-pe", Deps::Pure),
     ("rvkit-launch", Deps::Pure),
+    ("rvkit-disk", Deps::Pure),
+    ("rvkit-predict", Deps::Pure),
     ("rvkit-initdata", Deps::Pure),
     ("rvkit-rvps", Deps::Pure),
     ("rvkit-policy", Deps::Pure),

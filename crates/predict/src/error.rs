@@ -1,0 +1,23 @@
+/// Why a prediction could not be made.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The UKI is not a PE/COFF image this reader accepts.
+    #[error("the UKI: {0}")]
+    Pe(#[from] rvkit_pe::Error),
+    /// The UKI lacks a section the boot needs.
+    #[error("the UKI has no {0} section")]
+    MissingSection(&'static str),
+    /// The `.sdmagic` section does not name a systemd-stub version.
+    #[error("the UKI's .sdmagic section ({0:?}) does not name a systemd-stub version")]
+    NoStubVersion(String),
+    /// The stub's version is one whose measurements are not modelled.
+    #[error("systemd-stub {version}: only the measurements of stubs 252 and 257 are modelled")]
+    UnmodelledStub {
+        /// The version string from `.sdmagic`.
+        version: String,
+    },
+    /// The UKI or the ESP holds something whose measurement is not modelled.
+    #[error("{0}: its measurement is not modelled, so no prediction is made")]
+    Unmodelled(String),
+}

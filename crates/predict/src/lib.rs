@@ -1,0 +1,359 @@
+//! Predict the PCRs a unified kernel image (UKI) boots to, without booting it.
+//!
+//! A podvm boots its UKI straight from the EFI system partition. The
+//! measurements that do not depend on the firmware are:
+//!
+//! - **PCR 3**: the firmware's EV_SEPARATOR (four zero bytes), nothing else;
+//! - **PCR 11**: systemd-stub's, for each UKI section present in systemd's
+//!   canonical order (`src/fundamental/uki.c`), an EV_IPL event over the
+//!   section name with its NUL and one over the section's `VirtualSize`
+//!   bytes; stub 252 measures .linux .osrel .cmdline .initrd .splash .dtb
+//!   .pcrpkey, stub 257 also .ucode .uname .sbat .profile .hwids;
+//! - **PCR 9**: the Linux EFI stub's two EV_EVENT_TAG events, the command
+//!   line it was handed (UTF-16LE with its NUL, after systemd-stub's
+//!   whitespace clean-up, `mangle_stub_cmdline`) and the initrd it loaded:
+//!   the `.initrd` section, and from stub 257 on, padded to 4 bytes and
+//!   followed by the cpio archive carrying `/.extra/os-release` that the
+//!   stub generates (newc format as systemd's `src/boot/efi/cpio.c` writes it).
+//!
+//! PCR 12 holds the ESP's extras (credentials, add-ons); with none it stays
+//! zero, and a prediction is refused when there are some, since their
+//! measurement is not modelled here. The sources are systemd's
+//! `docs/TPM2_PCR_MEASUREMENTS.md` and the stub code named above; the
+//! values were checked by booting (see the project's ground-truth notes).
+//!
+//! The result is a list of events, one digest per bank, that
+//! [`Prediction::event_log`] turns into a crypto-agile TCG log, so rvkit-pcr
+//! replays, transcribes and compares it exactly as a booted VM's log.
+//!
+//! ```
+//! use rvkit_pcr::HashAlg;
+//! use rvkit_predict::{EspExtras, Uki, predict};
+//!
+//! # let bytes = rvkit_pe::testpe::build(&[
+//! #     (".sdmagic", 0, b"#### LoaderInfo: systemd-stub 257.13-1 ####\0"),
+//! #     (".linux", 0, b"kernel"), (".cmdline", 0, b"console=ttyS0")], 0x200, b"");
+//! let uki = Uki::parse(&bytes)?;
+//! let prediction = predict(&uki, &EspExtras::default(), &[HashAlg::Sha256])?;
+//! let values = prediction.values(&[HashAlg::Sha256], &[3]);
+//! assert_eq!(values[0].2.to_hex(), "3d458cfe55cc03ea1f443f1562beec8df51c75e14a9fcf9a7234a13f198e7969");
+//! # Ok::<(), rvkit_predict::Error>(())
+//! ```
+#![warn(missing_docs)]
+
+mod cpio;
+mod error;
+mod report;
+
+use rvkit_pcr::eventlog::EventLog;
+use rvkit_pcr::{Digest, HashAlg};
+use rvkit_pe::PeFile;
+
+pub use error::Error;
+pub use report::{BootedEvent, CheckReport, PcrCheck, PcrValue, PredictionReport, check};
+
+/// EV_SEPARATOR (PC Client Platform Firmware Profile, table 9).
+pub const EV_SEPARATOR: u32 = 0x0000_0004;
+/// EV_EVENT_TAG.
+pub const EV_EVENT_TAG: u32 = 0x0000_0006;
+/// EV_IPL.
+pub const EV_IPL: u32 = 0x0000_000D;
+
+/// The Linux EFI stub's tagged-event identifiers (Linux
+/// `drivers/firmware/efi/libstub`): the initrd and the load options.
+const INITRD_EVENT_TAG_ID: u32 = 0x8F3B_22EC;
+const LOAD_OPTIONS_EVENT_TAG_ID: u32 = 0x8F3B_22ED;
+
+/// Sections systemd-stub 252 measures, in its order.
+const SECTIONS_252: &[&str] = &[".linux", ".osrel", ".cmdline", ".initrd", ".splash", ".dtb", ".pcrpkey"];
+/// Sections systemd-stub 257 measures, in the canonical order of `uki.c` (.pcrsig is never measured).
+const SECTIONS_257: &[&str] = &[
+    ".linux", ".osrel", ".cmdline", ".initrd", ".ucode", ".splash", ".dtb", ".uname", ".sbat", ".pcrpkey",
+    ".profile", ".dtbauto", ".hwids",
+];
+
+/// How far a measured section's `VirtualSize` may exceed its raw data.
+const ZERO_FILL_LIMIT: u64 = 64 * 1024;
+
+/// The systemd-stub generation whose measurements a UKI gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stub {
+    V252,
+    V257,
+}
+
+/// A UKI, parsed, with its stub's version.
+#[derive(Debug)]
+pub struct Uki<'a> {
+    pe: PeFile<'a>,
+    version: String,
+    stub: Stub,
+}
+
+impl<'a> Uki<'a> {
+    /// Parses a UKI and reads its stub's version from `.sdmagic`
+    /// ("#### LoaderInfo: systemd-stub 257.13-1 ####").
+    pub fn parse(bytes: &'a [u8]) -> Result<Uki<'a>, Error> {
+        let pe = PeFile::parse(bytes)?;
+        if pe.section(".linux").is_none() {
+            return Err(Error::MissingSection(".linux"));
+        }
+        // The magic string ends at its NUL; read from the file, never zero-filled.
+        let raw = pe.section(".sdmagic").ok_or(Error::MissingSection(".sdmagic"))?.raw_data();
+        let magic = String::from_utf8_lossy(&raw[..raw.iter().position(|&b| b == 0).unwrap_or(raw.len())])
+            .into_owned();
+        let version = magic
+            .strip_prefix("#### LoaderInfo: systemd-stub ")
+            .and_then(|r| r.strip_suffix(" ####"))
+            .ok_or_else(|| Error::NoStubVersion(magic.clone()))?
+            .to_owned();
+        let major: Option<u32> = version.split(['.', '-', '~', '+']).next().and_then(|m| m.parse().ok());
+        let stub = match major {
+            Some(252) => Stub::V252,
+            Some(257) => Stub::V257,
+            _ => return Err(Error::UnmodelledStub { version }),
+        };
+        // A measured section is read whole; one whose size in memory goes
+        // past its bytes in the file by more than the file alignment is
+        // refused rather than filled with gigabytes of zeros.
+        for section in pe.sections() {
+            let name = section.name();
+            if SECTIONS_257.contains(&name.as_ref())
+                && u64::from(section.virtual_size()) > section.raw_data().len() as u64 + ZERO_FILL_LIMIT
+            {
+                return Err(Error::Unmodelled(format!(
+                    "the UKI's {name} section of {} bytes in memory but {} in the file",
+                    section.virtual_size(),
+                    section.raw_data().len()
+                )));
+            }
+        }
+        Ok(Uki { pe, version, stub })
+    }
+
+    /// The stub's version string from `.sdmagic`.
+    pub fn stub_version(&self) -> &str {
+        &self.version
+    }
+
+    /// The parsed PE image.
+    pub fn pe(&self) -> &PeFile<'a> {
+        &self.pe
+    }
+
+    fn loaded(&self, name: &str) -> Option<Vec<u8>> {
+        self.pe.section(name).map(|s| s.loaded().into_owned())
+    }
+}
+
+/// One predicted measurement.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct PredictedEvent {
+    /// The PCR extended.
+    pub pcr: u32,
+    /// The event type (EV_SEPARATOR, EV_IPL, EV_EVENT_TAG).
+    #[serde(serialize_with = "event_type_name")]
+    pub event_type: u32,
+    /// What was measured, for people.
+    pub description: String,
+    /// The event data as the log records it.
+    #[serde(skip)]
+    pub data: Vec<u8>,
+    /// The digest extended, one per bank.
+    #[serde(serialize_with = "digests_by_bank")]
+    pub digests: Vec<Digest>,
+}
+
+fn event_type_name<S: serde::Serializer>(t: &u32, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(rvkit_pcr::eventlog::EventType(*t).name().unwrap_or("unknown"))
+}
+
+fn digests_by_bank<S: serde::Serializer>(d: &[Digest], s: S) -> Result<S::Ok, S::Error> {
+    use serde::ser::SerializeMap;
+    let mut m = s.serialize_map(Some(d.len()))?;
+    for d in d {
+        m.serialize_entry(d.alg().name(), &d.to_hex())?;
+    }
+    m.end()
+}
+
+/// The predicted events of one boot, in the order they happen.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Prediction {
+    /// The systemd-stub version the prediction modelled.
+    pub stub_version: String,
+    /// The banks every event carries a digest for.
+    #[serde(skip)]
+    pub algs: Vec<HashAlg>,
+    /// The events.
+    pub events: Vec<PredictedEvent>,
+}
+
+/// What the EFI system partition holds beside the UKI, as paths relative to
+/// its root, for the measurements of extras.
+#[derive(Debug, Clone, Default)]
+pub struct EspExtras {
+    /// Files in the UKI's `<uki>.extra.d/` directory and in `loader/credentials/`,
+    /// `loader/addons/` (credentials and add-ons systemd-stub would load).
+    pub files: Vec<String>,
+}
+
+fn event(
+    pcr: u32,
+    event_type: u32,
+    description: String,
+    data: Vec<u8>,
+    measured: &[u8],
+    algs: &[HashAlg],
+) -> PredictedEvent {
+    PredictedEvent {
+        pcr,
+        event_type,
+        description,
+        data,
+        digests: algs.iter().map(|a| a.hash(measured)).collect(),
+    }
+}
+
+/// UTF-16LE of `s` with a terminating NUL, as EFI strings are.
+fn utf16z(s: &str) -> Vec<u8> {
+    s.encode_utf16().chain([0]).flat_map(u16::to_le_bytes).collect()
+}
+
+/// systemd-stub's `mangle_stub_cmdline`: leading whitespace (control
+/// characters, space and DEL) dropped, inner whitespace turned into spaces,
+/// trailing whitespace cut.
+fn mangle_cmdline(raw: &[u8]) -> String {
+    let end = raw.iter().position(|&b| b == 0).unwrap_or(raw.len());
+    let text = String::from_utf8_lossy(&raw[..end]);
+    let white = |c: char| c <= ' ' || c == '\x7f';
+    text.trim_matches(white).chars().map(|c| if white(c) { ' ' } else { c }).collect()
+}
+
+/// A Linux EFI stub tagged event's data: TCG_PCClientTaggedEvent with the
+/// description string and its NUL.
+fn tagged(id: u32, description: &str) -> Vec<u8> {
+    let mut d = Vec::new();
+    d.extend_from_slice(&id.to_le_bytes());
+    d.extend_from_slice(&(description.len() as u32 + 1).to_le_bytes());
+    d.extend_from_slice(description.as_bytes());
+    d.push(0);
+    d
+}
+
+/// Predicts the events of PCRs 3, 9, 11 and 12 for booting `uki` straight
+/// from an ESP holding `extras`, in the banks `algs`.
+pub fn predict(uki: &Uki<'_>, extras: &EspExtras, algs: &[HashAlg]) -> Result<Prediction, Error> {
+    if let Some(f) = extras.files.first() {
+        return Err(Error::Unmodelled(format!(
+            "ESP extra {f} (credentials and add-ons measure into PCR 12 and 9)"
+        )));
+    }
+    let mut events = Vec::new();
+    let sep = [0u8; 4];
+    events.push(event(3, EV_SEPARATOR, "separator".into(), sep.to_vec(), &sep, algs));
+
+    let order = match uki.stub {
+        Stub::V252 => SECTIONS_252,
+        Stub::V257 => SECTIONS_257,
+    };
+    for name in order {
+        let Some(section) = uki.pe.section(name) else { continue };
+        let mut name_z = name.as_bytes().to_vec();
+        name_z.push(0);
+        let desc = utf16z(name);
+        events.push(event(11, EV_IPL, format!("section name {name}"), desc.clone(), &name_z, algs));
+        let digests = algs.iter().map(|&a| section.loaded_digest(a)).collect();
+        events.push(PredictedEvent {
+            pcr: 11,
+            event_type: EV_IPL,
+            description: format!("section {name} ({} bytes)", section.virtual_size()),
+            data: desc,
+            digests,
+        });
+    }
+
+    let cmdline = mangle_cmdline(&uki.loaded(".cmdline").unwrap_or_default());
+    let load_options = utf16z(&cmdline);
+    events.push(event(
+        9,
+        EV_EVENT_TAG,
+        format!("LoadOptions {cmdline:?}"),
+        tagged(LOAD_OPTIONS_EVENT_TAG_ID, "LOADED_IMAGE::LoadOptions"),
+        &load_options,
+        algs,
+    ));
+
+    let mut initrd = uki.loaded(".initrd").unwrap_or_default();
+    let mut parts = vec![format!(".initrd ({} bytes)", initrd.len())];
+    if uki.stub == Stub::V257 {
+        for name in [".ucode", ".pcrsig", ".pcrpkey", ".profile"] {
+            if uki.pe.section(name).is_some() {
+                return Err(Error::Unmodelled(format!(
+                    "the UKI's {name} section with systemd-stub {}",
+                    uki.version
+                )));
+            }
+        }
+        if let Some(osrel) = uki.loaded(".osrel") {
+            initrd.resize(initrd.len().next_multiple_of(4), 0);
+            initrd.extend_from_slice(&cpio::extra_file("os-release", &osrel));
+            parts.push("/.extra/os-release cpio".into());
+        }
+    }
+    if !initrd.is_empty() {
+        events.push(event(
+            9,
+            EV_EVENT_TAG,
+            format!("Linux initrd: {}", parts.join(" + ")),
+            tagged(INITRD_EVENT_TAG_ID, "Linux initrd"),
+            &initrd,
+            algs,
+        ));
+    }
+    Ok(Prediction { stub_version: uki.version.clone(), algs: algs.to_vec(), events })
+}
+
+impl Prediction {
+    /// The events as a crypto-agile TCG event log (PC Client Platform
+    /// Firmware Profile, section 10.2): a Spec ID header naming the banks,
+    /// then one `TCG_PCR_EVENT2` per event.
+    pub fn event_log_bytes(&self) -> Vec<u8> {
+        let mut spec = Vec::new();
+        spec.extend_from_slice(b"Spec ID Event03\0");
+        spec.extend_from_slice(&0u32.to_le_bytes()); // platformClass: client
+        spec.extend_from_slice(&[0, 2, 0, 2]); // specVersionMinor, Major, errata, uintnSize (64-bit)
+        spec.extend_from_slice(&(self.algs.len() as u32).to_le_bytes());
+        for a in &self.algs {
+            spec.extend_from_slice(&a.tpm_alg_id().to_le_bytes());
+            spec.extend_from_slice(&(a.digest_len() as u16).to_le_bytes());
+        }
+        spec.push(0); // vendorInfoSize
+        let mut out = Vec::new();
+        out.extend_from_slice(&0u32.to_le_bytes()); // PCR 0
+        out.extend_from_slice(&3u32.to_le_bytes()); // EV_NO_ACTION
+        out.extend_from_slice(&[0; 20]);
+        out.extend_from_slice(&(spec.len() as u32).to_le_bytes());
+        out.extend_from_slice(&spec);
+        for e in &self.events {
+            out.extend_from_slice(&e.pcr.to_le_bytes());
+            out.extend_from_slice(&e.event_type.to_le_bytes());
+            out.extend_from_slice(&(e.digests.len() as u32).to_le_bytes());
+            for d in &e.digests {
+                out.extend_from_slice(&d.alg().tpm_alg_id().to_le_bytes());
+                out.extend_from_slice(d.as_bytes());
+            }
+            out.extend_from_slice(&(e.data.len() as u32).to_le_bytes());
+            out.extend_from_slice(&e.data);
+        }
+        out
+    }
+
+    /// The events as a parsed [`EventLog`], ready for replay.
+    pub fn event_log(&self) -> EventLog {
+        EventLog::parse(&self.event_log_bytes()).expect("a log this crate wrote parses")
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,329 @@
+//! `rvkit podvm predict` on podvm-like disks built by independent tools
+//! (mkfs.vfat, mcopy, sfdisk, qemu-img), with expected values from
+//! independent sources: PCR 11 from `systemd-measure calculate --phase=`
+//! (Debian 12's systemd-stub 252 tooling), PCR 9 from Python's hashlib
+//! over the section files, PCR 3 the separator constant a booted VM shows.
+
+use std::path::Path;
+
+use rvkit_pe::testpe::build;
+
+use crate::util::{bash, fails, have_tools, ok, rvkit_in, tempdir};
+
+const TOOLS: &[&str] = &["qemu-img", "mkfs.vfat", "mcopy", "sfdisk", "python3"];
+const MEASURE: &str = "/usr/lib/systemd/systemd-measure";
+
+/// Shell lines putting uki.efi as EFI/BOOT/BOOTX64.EFI on an `esp_mib` MiB
+/// FAT ESP of a GPT disk.raw (1 MiB before it, 3 MiB after), and the same
+/// disk as a compressed qcow2, disk.qcow2.
+fn esp_disk(esp_mib: u32) -> String {
+    format!(
+        r#"export PATH=$PATH:/usr/sbin:/sbin MTOOLS_SKIP_CHECK=1
+mkfs.vfat -C esp.img $(({esp_mib} * 1024)) >/dev/null
+mmd -i esp.img ::EFI ::EFI/BOOT
+mcopy -i esp.img uki.efi ::EFI/BOOT/BOOTX64.EFI
+truncate -s $(({esp_mib} + 4))M disk.raw
+printf 'label: gpt\nstart=2048, size={esp_mib}MiB, type=C12A7328-F81F-11D2-BA4B-00A0C93EC93B\n' | sfdisk -q disk.raw
+dd if=esp.img of=disk.raw bs=1M seek=1 conv=notrunc status=none
+qemu-img convert -f raw -O qcow2 -c disk.raw disk.qcow2"#
+    )
+}
+
+/// Writes uki.efi (stub 252 magic and four sections) and each section as a
+/// file, then disk.raw / disk.qcow2 (compressed) / disk.vhd holding it as
+/// EFI/BOOT/BOOTX64.EFI on a GPT ESP.
+fn podvm_disk(dir: &Path) {
+    let linux: Vec<u8> = (0..40_000u32).map(|i| (i * 7 + i / 251) as u8).collect();
+    let initrd: Vec<u8> = (0..3_001u32).map(|i| (i * 13) as u8).collect();
+    let sections: [(&str, &[u8]); 4] = [
+        (".linux", &linux),
+        (".osrel", b"ID=podvm\nVERSION_ID=0.1\n"),
+        (".cmdline", b"console=ttyS0 root=/dev/mapper/root roothash=0123abcd\n"),
+        (".initrd", &initrd),
+    ];
+    let magic = b"#### LoaderInfo: systemd-stub 252.39-1~deb12u2 ####\0";
+    let mut all: Vec<(&str, u32, &[u8])> = vec![(".sdmagic", 0, magic)];
+    all.extend(sections.iter().map(|(n, d)| (*n, 0, *d)));
+    std::fs::write(dir.join("uki.efi"), build(&all, 0x200, b"")).unwrap();
+    for (name, data) in sections {
+        std::fs::write(dir.join(&name[1..]), data).unwrap();
+    }
+    bash(
+        dir,
+        &format!(
+            r#"{}
+qemu-img convert -f raw -O vpc -o subformat=fixed,force_size=on disk.raw disk.vhd
+"#,
+            esp_disk(8)
+        ),
+    );
+}
+
+/// The expected values, from tools other than rvkit.
+fn expected(dir: &Path) -> String {
+    let pcr11 = |bank: &str| {
+        let out = bash(
+            dir,
+            &format!(
+                "{MEASURE} calculate --linux=linux --osrel=osrel --cmdline=cmdline --initrd=initrd --phase= --bank={bank}"
+            ),
+        );
+        let text = String::from_utf8(out).unwrap();
+        text.lines().find_map(|l| l.strip_prefix(&format!("11:{bank}="))).unwrap().to_owned()
+    };
+    let pcr9 = |bank: &str| {
+        let script = format!(
+            r#"python3 -c '
+import hashlib
+h = lambda b: hashlib.new("{bank}", b).digest()
+cmdline = open("cmdline", "rb").read().decode().strip()
+pcr = bytes(len(h(b"")))
+for measured in [(cmdline + "\0").encode("utf-16-le"), open("initrd", "rb").read()]:
+    pcr = h(pcr + h(measured))
+print(pcr.hex())'"#
+        );
+        String::from_utf8(bash(dir, &script)).unwrap().trim().to_owned()
+    };
+    format!(
+        "systemd-stub 252.39-1~deb12u2\n\
+         sha256:pcr03 3d458cfe55cc03ea1f443f1562beec8df51c75e14a9fcf9a7234a13f198e7969\n\
+         sha256:pcr09 {}\nsha256:pcr11 {}\nsha256:pcr12 {}\n\
+         sha384:pcr09 {}\nsha384:pcr11 {}\n",
+        pcr9("sha256"),
+        pcr11("sha256"),
+        "0".repeat(64),
+        pcr9("sha384"),
+        pcr11("sha384"),
+    )
+}
+
+#[test]
+fn predicts_the_same_values_from_raw_qcow2_and_vhd_and_checks_a_release_file() {
+    if !have_tools("podvm predict", TOOLS) {
+        return;
+    }
+    if !Path::new(MEASURE).exists() {
+        assert!(
+            !crate::util::services_required(),
+            "needs {MEASURE} ({})",
+            crate::util::install_of("file", MEASURE)
+        );
+        return;
+    }
+    let tmp = tempdir();
+    let dir = tmp.path();
+    podvm_disk(dir);
+    let want = expected(dir);
+    // PCR 3 and 12 are asked for in sha256 only: the lines are printed bank by bank.
+    let (want256, want384) = want.split_at(want.find("sha384").unwrap());
+    for disk in ["disk.raw", "disk.qcow2", "disk.vhd"] {
+        let out = ok(rvkit_in(dir, &["podvm", "predict", disk, "--bank", "sha256"]));
+        assert_eq!(out, want256, "{disk}");
+        let out = ok(rvkit_in(dir, &["podvm", "predict", disk, "--bank", "sha384", "--pcrs", "9,11"]));
+        assert_eq!(out, format!("systemd-stub 252.39-1~deb12u2\n{want384}"), "{disk}");
+    }
+
+    ok(rvkit_in(dir, &["podvm", "predict", "disk.qcow2", "-o", "measurements.json"]));
+    let published = std::fs::read_to_string(dir.join("measurements.json")).unwrap();
+    assert!(
+        published.starts_with("{\n  \"measurements\": {\n    \"sha256\": {\n      \"pcr03\": \"0x3d458cfe"),
+        "{published}"
+    );
+    let out = ok(rvkit_in(dir, &["podvm", "predict", "disk.vhd", "--check", "measurements.json"]));
+    assert_eq!(out.lines().filter(|l| l.contains(": matches ")).count(), 4, "{out}");
+
+    // One changed PCR: exit 1, that PCR named, the events behind it printed.
+    let pcr11 = want256.lines().find_map(|l| l.strip_prefix("sha256:pcr11 ")).unwrap();
+    let changed = published.replace(&format!("0x{pcr11}"), &format!("0x{}", "ab".repeat(32)));
+    std::fs::write(dir.join("changed.json"), changed).unwrap();
+    let out = rvkit_in(dir, &["podvm", "predict", "disk.raw", "--check", "changed.json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let section_events: Vec<&str> = stdout.lines().filter(|l| l.starts_with("  event ")).collect();
+    assert_eq!(section_events.len(), 8, "{stdout}");
+    assert!(section_events[0].ends_with(" section name .linux"), "{stdout}");
+    assert!(section_events[7].ends_with(" section .initrd (3001 bytes)"), "{stdout}");
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(
+        stderr.lines().last().unwrap(),
+        "error: changed.json differs from the prediction at sha256:pcr11"
+    );
+}
+
+#[test]
+fn bad_disks_are_refused_with_exit_2_naming_the_structure() {
+    let tmp = tempdir();
+    let dir = tmp.path();
+    std::fs::write(dir.join("zeros.img"), vec![0u8; 65536]).unwrap();
+    let err = fails(rvkit_in(dir, &["podvm", "predict", "zeros.img"]), 2);
+    assert_eq!(err, "error: zeros.img: no GPT: LBA 1 does not start with \"EFI PART\"\n");
+    let err = fails(rvkit_in(dir, &["podvm", "predict", "missing.qcow2"]), 2);
+    assert_eq!(err, "error: cannot read missing.qcow2: No such file or directory (os error 2)\n");
+}
+
+/// Overrides where the stub of Debian 13's systemd-boot-efi (257) is; by
+/// default it is where `cargo xtask test` unpacks it from the package
+/// without installing it (tests/setup/systemd-stub-257.sh).
+const STUB_257_VAR: &str = "RVKIT_STUB_257";
+/// The stub's place under the suite's tool directory (tests/data/requirements.txt).
+const STUB_257_TOOL: &str = "systemd-boot-efi-257/linuxx64.efi.stub";
+
+/// Ground truth: UKIs assembled with objcopy from Debian 12's systemd-stub
+/// 252 (systemd-boot-efi) and Debian 13's 257 (`$RVKIT_STUB_257`), Debian's
+/// kernel and a busybox initrd, on a GPT ESP, booted by OVMF under QEMU
+/// (TCG) with swtpm. The PCRs the TPM holds after boot must equal the
+/// prediction in both banks, and the firmware's PCR 4 event for the UKI
+/// (whose length is not a multiple of 8) must carry rvkit-pe's Authenticode
+/// digest.
+#[test]
+fn booted_pcrs_equal_the_prediction_for_stubs_252_and_257() {
+    let tools = ["qemu-system-x86_64", "swtpm", "swtpm_setup", "busybox", "objcopy", "cpio"];
+    if !have_tools("podvm predict boot", &[TOOLS, &tools].concat()) {
+        return;
+    }
+    let stub = Path::new("/usr/lib/systemd/boot/efi/linuxx64.efi.stub");
+    let code = Path::new("/usr/share/OVMF/OVMF_CODE_4M.fd");
+    let kernel = std::fs::read_dir("/boot").ok().and_then(|d| {
+        d.filter_map(Result::ok).map(|e| e.path()).find(|p| p.to_string_lossy().contains("vmlinuz-"))
+    });
+    let stub_257 = std::env::var_os(STUB_257_VAR)
+        .map(std::path::PathBuf::from)
+        .or_else(|| Some(crate::util::test_tools_dir().join(STUB_257_TOOL)));
+    let (Some(kernel), true, true, Some(stub_257)) =
+        (kernel, stub.is_file(), code.is_file(), stub_257.filter(|p| p.is_file()))
+    else {
+        let msg = format!(
+            "needs systemd-boot-efi, ovmf, linux-image-amd64 and ${STUB_257_VAR} (trixie's linuxx64.efi.stub)"
+        );
+        assert!(!crate::util::services_required(), "{msg}");
+        eprintln!("skipped: {msg}");
+        return;
+    };
+    for (stub, version) in [(stub, "252."), (stub_257.as_path(), "257.")] {
+        boot_and_compare(&kernel, stub, version, code);
+    }
+}
+
+fn boot_and_compare(kernel: &Path, stub: &Path, version: &str, code: &Path) {
+    let tmp = tempdir();
+    let dir = tmp.path();
+    std::fs::write(dir.join("init"), crate::attest::GUEST_INIT).unwrap();
+    bash(
+        dir,
+        &format!(
+            r#"export PATH=$PATH:/usr/sbin:/sbin MTOOLS_SKIP_CHECK=1
+mkdir -p r/bin r/dev r/proc r/sys && cp "$(command -v busybox)" r/bin/busybox && install -m 755 init r/init
+(cd r && find . | cpio -o -H newc --quiet > ../initrd)
+printf 'ID=podvm\nVERSION_ID=1\n' > osrel
+printf 'console=ttyS0 quiet loglevel=0 rvkit=predict\n' > cmdline
+printf '6.1.0-rvkit' > uname
+# New sections go after the stub's own, above its image base.
+end=$(objdump -h {stub} | python3 -c '
+import sys
+ends = [int(f[3], 16) + int(f[2], 16) for f in (l.split() for l in sys.stdin) if len(f) > 4 and f[0].isdigit()]
+print(hex((max(ends) + 0xffff) & ~0xffff))')
+at() {{ python3 -c "print(hex($end + $1))"; }}
+objcopy --add-section .osrel=osrel --change-section-vma .osrel=$(at 0) \
+  --add-section .cmdline=cmdline --change-section-vma .cmdline=$(at 0x10000) \
+  --add-section .uname=uname --change-section-vma .uname=$(at 0x20000) \
+  --add-section .linux={kernel} --change-section-vma .linux=$(at 0x100000) \
+  --add-section .initrd=initrd --change-section-vma .initrd=$(at 0x4000000) {stub} uki.efi
+# Data after the last section, leaving a length that is not a multiple of 8:
+# the Authenticode tail the firmware hashes without padding.
+python3 -c "import os; n = os.path.getsize('uki.efi'); open('uki.efi', 'ab').write(b'rvkit-tail'[:(5 - n) % 8 or 8])"
+{esp}
+"#,
+            kernel = kernel.display(),
+            stub = stub.display(),
+            esp = esp_disk(20)
+        ),
+    );
+    let uki = std::fs::read(dir.join("uki.efi")).unwrap();
+    assert_eq!(
+        uki.len() % 8,
+        5,
+        "the UKI ends in data after its last section, its length not a multiple of 8"
+    );
+    let predicted = ok(rvkit_in(
+        dir,
+        &["podvm", "predict", "disk.qcow2", "--bank", "sha256", "--bank", "sha384", "--pcrs", "3,9,11,12"],
+    ));
+
+    let (log, pcrs) = boot(dir, code);
+    let booted: String = ["sha256", "sha384"]
+        .iter()
+        .flat_map(|bank| [3, 9, 11, 12].map(|i| (bank, i)))
+        .map(|(bank, i)| format!("{bank}:pcr{i:02} {}\n", pcrs[&(bank.to_string(), i)]))
+        .collect();
+    let (stub_version, values) = predicted.split_once('\n').unwrap();
+    assert!(stub_version.starts_with(&format!("systemd-stub {version}")), "{stub_version}");
+    assert_eq!(values, booted);
+
+    // The firmware measured the UKI into PCR 4 with rvkit-pe's digest.
+    let parsed = rvkit_pcr::eventlog::EventLog::parse(&log).unwrap();
+    let pe = rvkit_pe::PeFile::parse(&uki).unwrap();
+    let apps: Vec<String> = parsed
+        .events()
+        .iter()
+        .filter(|e| e.pcr == 4 && e.event_type.0 == 0x8000_0003)
+        .map(|e| e.digest(rvkit_pcr::HashAlg::Sha384).unwrap().to_hex())
+        .collect();
+    assert_eq!(apps.first(), Some(&pe.authenticode(rvkit_pcr::HashAlg::Sha384).to_hex()), "{apps:?}");
+
+    // --check with the booted log: a published PCR 9 that differs is named
+    // with the predicted events, which are the booted log's own.
+    std::fs::write(dir.join("boot.log"), &log).unwrap();
+    let published = format!("{{\"measurements\":{{\"sha256\":{{\"pcr09\":\"0x{}\"}}}}}}", "00".repeat(32));
+    std::fs::write(dir.join("published.json"), published).unwrap();
+    let out = rvkit_in(
+        dir,
+        &["podvm", "predict", "disk.qcow2", "--check", "published.json", "--eventlog", "boot.log"],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    let nine: Vec<String> = parsed
+        .events()
+        .iter()
+        .filter(|e| e.pcr == 9)
+        .map(|e| e.digest(rvkit_pcr::HashAlg::Sha256).unwrap().to_hex())
+        .collect();
+    let initrd_len = std::fs::metadata(dir.join("initrd")).unwrap().len();
+    let cpio = if version == "257." { " + /.extra/os-release cpio" } else { "" };
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap(),
+        format!(
+            "sha256:pcr09: differs\n  published {}\n  predicted {}\n\
+             \x20 event {} LoadOptions \"console=ttyS0 quiet loglevel=0 rvkit=predict\"\n\
+             \x20 event {} Linux initrd: .initrd ({initrd_len} bytes){cpio}\n\
+             \x20 the booted log's events on this pcr equal the prediction\n",
+            "00".repeat(32),
+            pcrs[&("sha256".to_owned(), 9)],
+            nine[0],
+            nine[1],
+        )
+    );
+}
+
+/// Boots disk.raw under OVMF with swtpm (sha256 and sha384 banks); returns
+/// the firmware's event log and the PCRs the guest read, keyed by (bank, index).
+fn boot(dir: &Path, code: &Path) -> (Vec<u8>, std::collections::HashMap<(String, u32), String>) {
+    let boot = ["-drive".to_owned(), format!("file={},format=raw,if=virtio", dir.join("disk.raw").display())];
+    let console = crate::util::ovmf_boot_console(
+        dir,
+        code,
+        &code.with_file_name("OVMF_VARS_4M.fd"),
+        "sha256,sha384",
+        &boot,
+    );
+    let begin = console.find("BEGIN-LOG").unwrap() + "BEGIN-LOG".len();
+    let end = console.find("END-LOG").unwrap();
+    let log = console[begin..end].split_whitespace().map(|h| u8::from_str_radix(h, 16).unwrap()).collect();
+    let pcrs = console
+        .lines()
+        .filter_map(|l| l.strip_prefix("PCR "))
+        .map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            ((f[0].to_owned(), f[1].parse().unwrap()), f[2].to_ascii_lowercase())
+        })
+        .collect();
+    (log, pcrs)
+}
