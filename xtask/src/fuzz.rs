@@ -32,6 +32,8 @@ fn smoke_runs(target: &str) -> u64 {
         "bundle_config" => 30_000,
         "policy_inputs" => 150_000,
         "podvm_layers" | "published_parse" => 300_000,
+        // Firmware and PE images are kilobytes each: about 1,000 runs per second.
+        "ovmf_parse" | "pe_parse" | "uki_predict" => 10_000,
         _ => 500_000,
     }
 }
