@@ -156,6 +156,26 @@ fn predicts_the_same_values_from_raw_qcow2_and_vhd_and_checks_a_release_file() {
         stderr.lines().last().unwrap(),
         "error: changed.json differs from the prediction at sha256:pcr11"
     );
+
+    // The whole reports, text and JSON: the disk is the same bytes every run
+    // and its values are checked against other tools above.
+    let run = crate::reports::run;
+    insta::assert_snapshot!(
+        "predict_transcript",
+        run(dir, &["podvm", "predict", "disk.raw", "--transcript"])
+    );
+    insta::assert_snapshot!(
+        "predict_json",
+        run(dir, &["podvm", "predict", "disk.raw", "--json", "--bank", "sha384"])
+    );
+    insta::assert_snapshot!(
+        "predict_check_differs",
+        run(dir, &["podvm", "predict", "disk.raw", "--check", "changed.json"])
+    );
+    insta::assert_snapshot!(
+        "predict_check_json",
+        run(dir, &["podvm", "predict", "disk.raw", "--check", "changed.json", "--json"])
+    );
 }
 
 #[test]
