@@ -52,7 +52,7 @@ pub fn run(args: PredictArgs) -> CmdResult {
     let file =
         std::fs::File::open(&args.disk).map_err(|e| Failure::input(anyhow!("cannot read {label}: {e}")))?;
     let source = FileSource::new(file).map_err(|e| Failure::input(anyhow!("cannot read {label}: {e}")))?;
-    let in_disk = |e: rvkit_disk::Error| Failure::input(anyhow!("{label}: {e}"));
+    let in_disk = |e: rvkit_disk::Error| Failure::input(anyhow::Error::new(e).context(label.clone()));
     let disk = Disk::open(source).map_err(in_disk)?;
     let esp = disk.esp().map_err(in_disk)?;
     let uki_bytes = esp.read_file(UKI_PATH, MAX_UKI).map_err(in_disk)?;
@@ -62,7 +62,9 @@ pub fn run(args: PredictArgs) -> CmdResult {
             extras.files.push(format!("{dir}/{name}"));
         }
     }
-    let in_uki = |e: rvkit_predict::Error| Failure::input(anyhow!("{label}: {UKI_PATH}: {e}"));
+    let in_uki = |e: rvkit_predict::Error| {
+        Failure::input(anyhow::Error::new(e).context(format!("{label}: {UKI_PATH}")))
+    };
     let uki = Uki::parse(&uki_bytes).map_err(in_uki)?;
     let mut banks = args.bank.clone();
     if let Some(path) = &args.check {

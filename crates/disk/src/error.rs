@@ -4,7 +4,7 @@
 #[non_exhaustive]
 pub enum Error {
     /// Reading the underlying file failed.
-    #[error("reading {len} bytes at offset {offset:#x}: {source}")]
+    #[error("reading {len} bytes at offset {offset:#x}")]
     Io {
         /// Where the read started.
         offset: u64,

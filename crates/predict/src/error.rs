@@ -3,7 +3,7 @@
 #[non_exhaustive]
 pub enum Error {
     /// The UKI is not a PE/COFF image this reader accepts.
-    #[error("the UKI: {0}")]
+    #[error("the UKI is not a PE/COFF image this reader accepts")]
     Pe(#[from] rvkit_pe::Error),
     /// The UKI lacks a section the boot needs.
     #[error("the UKI has no {0} section")]
