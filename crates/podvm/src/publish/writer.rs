@@ -128,6 +128,7 @@ impl LayoutWriter {
             media_type: Some(OCI_MANIFEST.to_owned()),
             config: self.add_blob(OCI_CONFIG, config),
             layers: vec![self.add_blob(OCI_LAYER_GZIP, gz)],
+            annotations: BTreeMap::new(),
         };
         self.tag_manifest(tag, to_json(&manifest))
     }
