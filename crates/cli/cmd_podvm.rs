@@ -153,9 +153,7 @@ pub fn run(cmd: Command) -> CmdResult {
             write_output(None, out.as_bytes())?;
             Ok(())
         }
-        Command::Fetch { image, access, path, max_size, output }
-            if path == DEFAULT_PATH && access.measurements_from() != MeasurementsFrom::Layers =>
-        {
+        Command::Fetch { image, access, path, max_size, output } if path == DEFAULT_PATH => {
             let measurements = fetch_measurements(&image, &access, max_size)?;
             eprint!("{measurements}");
             write_output(output.as_ref(), &measurements.document)?;
