@@ -1,11 +1,15 @@
 //! Pull signed podvm images, verify their cosign signatures and Rekor bundles
 //! offline, and stream one file (by default `/image/measurements.json`) out of
-//! their layers.
+//! their layers, or read the podvm measurements from the verified manifest's
+//! annotations ([`MEASUREMENTS_ANNOTATION_PREFIX`]) without downloading a
+//! layer ([`fetch_measurements`]).
 //!
 //! This crate is the only part of rvkit that talks to a registry. It fails
 //! closed: no file content leaves it unless the image's cosign signature
 //! verified with the caller's key, the signed digest is the digest being
-//! read, and every manifest and layer blob matched its digest and size.
+//! read, and every manifest and layer blob matched its digest and size;
+//! manifest annotations are read only from a manifest that passed the
+//! same checks.
 //!
 //! Formats implemented: the [OCI image specification] (manifests, indexes,
 //! layer changesets with whiteouts, image layouts), the [OCI distribution

@@ -118,6 +118,9 @@ pub(crate) struct ImageIndex {
 
 /// A parsed manifest of either kind.
 #[derive(Debug, Clone)]
+// One is parsed per manifest read and moved out at once; boxing the larger
+// variant would save nothing measurable.
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum Manifest {
     Image(ImageManifest),
     Index(ImageIndex),
