@@ -7,8 +7,8 @@ use std::fs;
 use std::path::Path;
 
 use rvkit_test_support::{
-    Fault, Image, Proxy, Registry, Rekor, Sig, SignatureManifest, Signer, Silent, TarBomb, digest_of,
-    measurements, sha256_hex, tar_bomb,
+    Fault, Image, Proxy, Registry, Rekor, Signer, Silent, TarBomb, digest_of, measurements, sha256_hex,
+    tar_bomb,
 };
 
 use crate::util::{EXPIRATION, bash, fails, have_tools, ok, rvkit_in, tempdir};
@@ -40,13 +40,9 @@ fn signed_image(reg: &Registry, repo: &str, dir: &Path) -> (Image, String) {
     fs::write(dir.join("cosign.pub"), &signer.public_pem).unwrap();
     fs::write(dir.join("rekor.pub"), &rekor.signer.public_pem).unwrap();
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    rt.block_on(async {
-        let img = Image::podvm(repo);
-        let digest = reg.push_image(repo, "v1", &img).await;
-        let sig = Sig::make(&signer, Some(&rekor), &format!("{}/{repo}", reg.addr), &digest);
-        reg.push_signatures(repo, &digest, &SignatureManifest::new(&[sig])).await;
-        (img, digest)
-    })
+    let img = Image::podvm(repo);
+    let digest = rt.block_on(reg.push_signed_image(repo, "v1", &img, &signer, Some(&rekor)));
+    (img, digest)
 }
 
 fn access<'a>(reg: &'a Registry, args: &[&'a str]) -> Vec<&'a str> {
@@ -215,11 +211,7 @@ fn push_signed(reg: &Registry, repo: &str, img: &Image, dir: &Path) {
     fs::write(dir.join("cosign.pub"), &signer.public_pem).unwrap();
     fs::write(dir.join("rekor.pub"), &rekor.signer.public_pem).unwrap();
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    rt.block_on(async {
-        let digest = reg.push_image(repo, "v1", img).await;
-        let sig = Sig::make(&signer, Some(&rekor), &format!("{}/{repo}", reg.addr), &digest);
-        reg.push_signatures(repo, &digest, &SignatureManifest::new(&[sig])).await;
-    });
+    rt.block_on(reg.push_signed_image(repo, "v1", img, &signer, Some(&rekor)));
 }
 
 #[test]

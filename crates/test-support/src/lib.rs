@@ -331,6 +331,23 @@ impl Registry {
         img.digest()
     }
 
+    /// Pushes an image under `repo:tag`, signs its digest with `signer`
+    /// as `HOST/repo` (with a bundle from `rekor` when given), pushes the
+    /// signature as cosign does, and returns the digest.
+    pub async fn push_signed_image(
+        &self,
+        repo: &str,
+        tag: &str,
+        img: &Image,
+        signer: &Signer,
+        rekor: Option<&Rekor>,
+    ) -> String {
+        let digest = self.push_image(repo, tag, img).await;
+        let sig = Sig::make(signer, rekor, &format!("{}/{repo}", self.addr), &digest);
+        self.push_signatures(repo, &digest, &SignatureManifest::new(&[sig])).await;
+        digest
+    }
+
     /// Pushes a signature manifest as cosign does, under `sha256-<hex>.sig`.
     pub async fn push_signatures(&self, repo: &str, signed_digest: &str, sigs: &SignatureManifest) {
         let tag = format!("{}.sig", signed_digest.replace(':', "-"));

@@ -58,9 +58,7 @@ async fn fetch(
 /// Pushes the podvm test image to `repo:v1` and signs it (with a bundle).
 async fn signed_podvm(reg: &Registry, repo: &str, signer: &Signer, rekor: &Rekor) -> (Image, String) {
     let img = Image::podvm(repo);
-    let digest = reg.push_image(repo, "v1", &img).await;
-    let sig = Sig::make(signer, Some(rekor), &format!("{}/{repo}", reg.addr), &digest);
-    reg.push_signatures(repo, &digest, &SignatureManifest::new(&[sig])).await;
+    let digest = reg.push_signed_image(repo, "v1", &img, signer, Some(rekor)).await;
     (img, digest)
 }
 
@@ -779,11 +777,10 @@ async fn annotated_podvm(
     signer: Option<(&Signer, &Rekor)>,
 ) -> Image {
     let img = Image::podvm(repo).with_annotations(annotations);
-    let digest = reg.push_image(repo, "v1", &img).await;
-    if let Some((signer, rekor)) = signer {
-        let sig = Sig::make(signer, Some(rekor), &format!("{}/{repo}", reg.addr), &digest);
-        reg.push_signatures(repo, &digest, &SignatureManifest::new(&[sig])).await;
-    }
+    match signer {
+        Some((signer, rekor)) => reg.push_signed_image(repo, "v1", &img, signer, Some(rekor)).await,
+        None => reg.push_image(repo, "v1", &img).await,
+    };
     img
 }
 
