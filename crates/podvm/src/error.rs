@@ -209,12 +209,11 @@ pub enum Error {
         /// The image, pinned to its digest.
         image: String,
     },
-    /// The image's measurements (its manifest annotations or its
-    /// `measurements.json`) do not parse.
+    /// The image manifest's measurement annotations do not parse.
     #[error("{label}")]
     Measurements {
-        /// Where they were read: the pinned image and the annotations or
-        /// the file ([`ImageMeasurements::label`](crate::ImageMeasurements::label)).
+        /// Where they were read: the pinned image and `(manifest
+        /// annotations)`, as [`ImageMeasurements::label`](crate::ImageMeasurements::label) says.
         label: String,
         /// What is wrong with them.
         #[source]

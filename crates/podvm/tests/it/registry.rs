@@ -816,6 +816,7 @@ async fn measurements_come_from_signed_annotations_without_a_layer_download() {
         let proxy = Proxy::start(&reg.addr, Fault::None);
         let m = measurements_through(&proxy, "podvm/annotated", from, &opts).await.unwrap();
         assert_eq!(m.measurements_source, MeasurementsSource::Annotations);
+        assert_eq!(serde_json::to_value(&m).unwrap()["measurements_source"], "annotations");
         assert_eq!(String::from_utf8(m.document.clone()).unwrap(), annotation_document("podvm/annotated"));
         assert_eq!(m.image.digest.to_string(), img.digest());
         assert_eq!(m.image.signature_status, SignatureStatus::Verified);
@@ -846,6 +847,7 @@ async fn without_annotations_the_measurements_come_from_the_layers() {
     let proxy = Proxy::start(&reg.addr, Fault::None);
     let m = measurements_through(&proxy, "podvm/plain", MeasurementsFrom::Auto, &opts).await.unwrap();
     assert_eq!(m.measurements_source, MeasurementsSource::Layers);
+    assert_eq!(serde_json::to_value(&m).unwrap()["measurements_source"], "layers");
     assert_eq!(m.document, measurements("podvm/plain"));
     assert_eq!(m.label(), format!("{}/podvm/plain@{digest}:/image/measurements.json", proxy.addr));
     assert!(blob_requested(&proxy, &layer));
