@@ -1506,7 +1506,17 @@ fn podvm_images_are_verified_and_give_what_their_measurements_file_gives() {
     let image = format!("docker://{}/podvm/annotated:v1", reg.addr);
     let args =
         with(&[&["--image", &image, "--measurements=", "-o", "from-annotations"][..], &access].concat());
-    ok(rvkit_in(d, &args.iter().map(String::as_str).collect::<Vec<_>>()));
+    let out = rvkit_in(d, &args.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        format!(
+            "verified {}/podvm/annotated@{}; measurements from the manifest annotations (no layer downloaded)\n\
+             wrote 18 files to from-annotations\n",
+            reg.addr,
+            img.digest()
+        )
+    );
+    ok(out);
     let args = with(&["--measurements", "annotated.json", "-o", "from-annotated-file"]);
     ok(rvkit_in(d, &args.iter().map(String::as_str).collect::<Vec<_>>()));
     assert_eq!(files(&d.join("from-annotations")), files(&d.join("from-annotated-file")));

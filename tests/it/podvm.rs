@@ -351,6 +351,9 @@ fn measurements_come_from_the_signed_manifest_annotations_without_a_layer_downlo
         stable(&access_at(&proxy.addr, &["podvm", "fetch", &image, "--measurements-from", "layers"]))
     );
     assert!(layer_requested(&proxy, &img));
+    let emit =
+        ["rvps", "emit", "--image", &image, "--dummy-initdata", "--expiration", EXPIRATION, "--transcript"];
+    insta::assert_snapshot!("rvps_emit_annotations_transcript", stable(&access_at(&proxy.addr, &emit)));
 
     // jq, reading the manifest skopeo fetches, turns the annotations into
     // the same measurements.
