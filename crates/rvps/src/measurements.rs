@@ -125,10 +125,7 @@ impl Measurements {
         let mut seen = Vec::new();
         for (bank_name, entries) in banks {
             check_duplicate(&mut seen, &bank_name, "measurements")?;
-            let alg = HashAlg::ALL
-                .into_iter()
-                .find(|alg| alg.name() == bank_name)
-                .ok_or_else(|| Error::UnknownBank { bank: bank_name.clone() })?;
+            let alg = bank_alg(&bank_name).ok_or_else(|| Error::UnknownBank { bank: bank_name.clone() })?;
             let entries = expect_object(entries, &format!("measurements.{bank_name}"))?;
             let mut bank =
                 Bank { alg, pcrs: Vec::with_capacity(entries.len().min(PcrIndex::COUNT)), keys: Vec::new() };
@@ -220,13 +217,10 @@ impl Measurements {
             let bad_key = || Error::BadAnnotationKey { key: key.to_owned() };
             let (bank, pcr) =
                 key[MEASUREMENTS_ANNOTATION_PREFIX.len()..].split_once('.').ok_or_else(bad_key)?;
-            let alg = HashAlg::ALL.into_iter().find(|alg| alg.name() == bank).ok_or_else(bad_key)?;
-            let pcr = pcr
-                .strip_prefix("pcr")
-                .filter(|d| d.len() == 2 && d.bytes().all(|c| c.is_ascii_digit()))
-                .and_then(|d| d.parse().ok())
-                .and_then(|n| PcrIndex::new(n).ok())
-                .ok_or_else(bad_key)?;
+            let alg = bank_alg(bank).ok_or_else(bad_key)?;
+            // The file's rule for PCR keys, with its canonical spelling only.
+            let pcr =
+                parse_pcr_key(alg, pcr).ok().filter(|p| canonical_key(*p) == pcr).ok_or_else(bad_key)?;
             let digest = Digest::parse_hex(alg, value)
                 .map_err(|source| Error::BadAnnotationValue { key: key.to_owned(), source })?;
             out.insert(pcr, digest)?;
@@ -313,6 +307,12 @@ impl Measurements {
         s.push('\n');
         s
     }
+}
+
+/// The bank a name in `measurements.json` (or an annotation) names: the
+/// canonical lowercase spelling only (no `sha-256`, no upper case).
+fn bank_alg(name: &str) -> Option<HashAlg> {
+    HashAlg::ALL.into_iter().find(|alg| alg.name() == name)
 }
 
 /// `pcr03` for PCR 3.
