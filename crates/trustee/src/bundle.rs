@@ -814,7 +814,8 @@ dummy_initdata = false
 pcr_prefixes = ["snp", "tdx"]
 
 [podvm]
-# Signed podvm images to read /image/measurements.json from; pin them by digest. The first
+# Signed podvm images to read measurements from (the manifest's measurement annotations when it
+# has them, else /image/measurements.json; see measurements_from); pin them by digest. The first
 # cert-manager run does not read them (nor the files below): only the second one does.
 images = ["registry.redhat.io/openshift-sandboxed-containers/osc-dm-verity-image@sha256:e633bc27853f811d919e64461d0c917e659f5430458abe2304a4c85b0d871c80"]
 # Red Hat's image-signing key and Rekor public key, and the cluster pull secret:
@@ -828,6 +829,8 @@ authfile = "cluster-pull-secret.json"
 # measurements = ["podvm/measurements.json"]
 image_platform = "linux/amd64"
 retries = 3
+# Where measurements are read from: auto, annotations or layers [default: auto].
+# measurements_from = "auto"
 "#;
 
 #[cfg(test)]
