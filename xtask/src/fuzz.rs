@@ -24,6 +24,7 @@ pub const TARGETS: &[&str] = &[
     "ovmf_parse",
     "pe_parse",
     "uki_predict",
+    "disk_read",
 ];
 
 /// Runs per target in a smoke run: about 10 s each on a development machine.
@@ -34,6 +35,7 @@ fn smoke_runs(target: &str) -> u64 {
         "podvm_layers" | "published_parse" => 300_000,
         // Firmware and PE images are kilobytes each: about 1,000 runs per second.
         "ovmf_parse" | "pe_parse" | "uki_predict" => 10_000,
+        "disk_read" => 10_000,
         _ => 500_000,
     }
 }
