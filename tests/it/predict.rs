@@ -180,6 +180,41 @@ fn predicts_the_same_values_from_raw_qcow2_and_vhd_and_checks_a_release_file() {
     );
 }
 
+/// `--initdata` adds PCR 8 as a podvm extends it (SHA-256 bank only; the
+/// expected value is the peer-pods dummy initdata's published PCR8), and a
+/// PCR the options do not predict is refused, asked for or published.
+#[test]
+fn initdata_gives_pcr8_and_unpredicted_pcrs_are_refused() {
+    if !have_tools("podvm predict", TOOLS) {
+        return;
+    }
+    let tmp = tempdir();
+    let dir = tmp.path();
+    podvm_disk(dir);
+    std::fs::write(dir.join("initdata.toml"), rvkit_initdata::DUMMY_INITDATA).unwrap();
+    let args = ["podvm", "predict", "disk.raw", "--initdata", "initdata.toml", "--pcrs", "8"];
+    let out = ok(rvkit_in(dir, &[&args[..], &["--bank", "sha256", "--bank", "sha384"]].concat()));
+    assert_eq!(
+        out,
+        format!(
+            "systemd-stub 252.39-1~deb12u2\nsha256:pcr08 {}\nsha384:pcr08 {}\n",
+            rvkit_initdata::DUMMY_PCR8_HEX,
+            "0".repeat(96)
+        )
+    );
+    let err = fails(rvkit_in(dir, &["podvm", "predict", "disk.raw", "--pcrs", "3,4"]), 2);
+    assert_eq!(err, "error: PCR 4 is not predicted: give --firmware ovmf\n");
+    let published = format!("{{\"measurements\":{{\"sha256\":{{\"pcr08\":\"0x{}\"}}}}}}", "00".repeat(32));
+    std::fs::write(dir.join("published.json"), published).unwrap();
+    let err = fails(rvkit_in(dir, &["podvm", "predict", "disk.raw", "--check", "published.json"]), 2);
+    assert_eq!(err, "error: PCR 8 is not predicted: give --initdata\n");
+    let out = rvkit_in(
+        dir,
+        &["podvm", "predict", "disk.raw", "--check", "published.json", "--initdata", "initdata.toml"],
+    );
+    assert_eq!(out.status.code(), Some(1));
+}
+
 #[test]
 fn bad_disks_are_refused_with_exit_2_naming_the_structure() {
     let tmp = tempdir();

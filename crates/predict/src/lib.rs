@@ -12,15 +12,31 @@
 //! - **PCR 9**: the Linux EFI stub's two EV_EVENT_TAG events, the command
 //!   line it was handed (UTF-16LE with its NUL, after systemd-stub's
 //!   whitespace clean-up, `mangle_stub_cmdline`) and the initrd it loaded:
-//!   the `.initrd` section, and from stub 257 on, padded to 4 bytes and
-//!   followed by the cpio archive carrying `/.extra/os-release` that the
-//!   stub generates (newc format as systemd's `src/boot/efi/cpio.c` writes it).
+//!   stub 252 hands over the `.initrd` section; stub 257 concatenates, each
+//!   padded to 4 bytes when there is more than one, `.ucode`, `.initrd`, the
+//!   credential archives and the archives it generates for `.pcrsig`,
+//!   `.pcrpkey` and `.osrel` (`/.extra/...`, newc format as systemd's
+//!   `src/boot/efi/cpio.c` writes it; the order of `stub.c`'s `INITRD_*`);
+//! - **PCR 12**: zero without ESP extras; stub 257 measures the archive of
+//!   the UKI's credentials (`<uki>.extra.d/*.cred`, "Credentials initrd")
+//!   and then that of the global ones (`loader/credentials/*.cred`, "Global
+//!   credentials initrd"), names sorted ([`EspExtras`], [`Extra::of`]).
+//!   Extensions and add-ons, stub 252's credentials and stub 257's
+//!   `.profile` (multi-profile UKIs) are refused, not guessed.
 //!
-//! PCR 12 holds the ESP's extras (credentials, add-ons); with none it stays
-//! zero, and a prediction is refused when there are some, since their
-//! measurement is not modelled here. The sources are systemd's
-//! `docs/TPM2_PCR_MEASUREMENTS.md` and the stub code named above; the
-//! values were checked by booting (see the project's ground-truth notes).
+//! Beyond those, [`predict_with`] adds on request:
+//!
+//! - **PCRs 4 and 7** for one firmware profile only ([`Firmware::Ovmf`]:
+//!   Debian 12's OVMF, secure boot off, on QEMU q35): the secure-boot
+//!   variables and separator, the boot-option actions, and the Authenticode
+//!   digests of the UKI and of the `.linux` image the stub starts. Other
+//!   firmware (Azure's, another OVMF build or boot order) measures other
+//!   values;
+//! - **PCR 8**: the initdata digest a podvm extends the SHA-256 bank with.
+//!
+//! The sources are systemd's `docs/TPM2_PCR_MEASUREMENTS.md`, the stub code
+//! named above and EDK II's `Tcg2Dxe`; the values were checked by booting
+//! (see the project's ground-truth notes and the boot test).
 //!
 //! The result is a list of events, one digest per bank, that
 //! [`Prediction::event_log`] turns into a crypto-agile TCG log, so rvkit-pcr
