@@ -35,7 +35,6 @@ fn smoke_runs(target: &str) -> u64 {
         "podvm_layers" | "published_parse" => 300_000,
         // Firmware and PE images are kilobytes each: about 1,000 runs per second.
         "ovmf_parse" | "pe_parse" | "uki_predict" => 10_000,
-        "disk_read" => 10_000,
         _ => 500_000,
     }
 }
