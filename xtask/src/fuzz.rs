@@ -24,6 +24,7 @@ pub const TARGETS: &[&str] = &[
     "ovmf_parse",
     "pe_parse",
     "uki_predict",
+    "disk_read",
 ];
 
 /// Runs per target in a smoke run: about 10 s each on a development machine.
