@@ -554,3 +554,54 @@ fn a_signal_during_extraction_removes_the_temporary_disk() {
     assert_eq!(status.signal(), Some(15), "{status}");
     assert_eq!(left_in(&scratch), Vec::<String>::new());
 }
+
+/// The demo image's disk (`data/demo/podvm.qcow2`) predicts what its
+/// `measurements.json` publishes, and those values come from other tools:
+/// the disk converted by qemu-img, the UKI copied off the ESP by mtools, its
+/// sections dumped by objcopy, then PCR 11 from systemd-measure and PCR 9
+/// from Python's hashlib, as for the test disks above.
+#[test]
+fn the_demo_disk_predicts_its_published_measurements() {
+    if !have_tools("the demo disk", &["qemu-img", "mcopy", "objcopy", "python3"]) {
+        return;
+    }
+    if !Path::new(MEASURE).exists() {
+        assert!(!crate::util::services_required(), "needs {MEASURE}");
+        return;
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/demo");
+    let tmp = tempdir();
+    let dir = tmp.path();
+    bash(
+        dir,
+        &format!(
+            "export MTOOLS_SKIP_CHECK=1
+qemu-img convert -f qcow2 -O raw {root}/podvm.qcow2 disk.raw
+mcopy -i disk.raw@@1M ::EFI/BOOT/BOOTX64.EFI uki.efi
+objcopy -O binary --dump-section .linux=linux --dump-section .osrel=osrel \\
+    --dump-section .cmdline=cmdline --dump-section .initrd=initrd uki.efi /dev/null",
+            root = root.display()
+        ),
+    );
+    let want = expected(dir);
+    let value = |pcr: &str| {
+        want.lines().find_map(|l| l.strip_prefix(&format!("sha256:{pcr} "))).unwrap().to_owned()
+    };
+    let published = std::fs::read_to_string(root.join("measurements.json")).unwrap();
+    let m: serde_json::Value = serde_json::from_str(&published).unwrap();
+    for pcr in ["pcr03", "pcr09", "pcr11", "pcr12"] {
+        assert_eq!(m["measurements"]["sha256"][pcr], format!("0x{}", value(pcr)), "{pcr}");
+    }
+    let out = rvkit_in(&root, &["podvm", "predict", "podvm.qcow2", "--check", "measurements.json"]);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(
+        ok(out),
+        ["pcr03", "pcr09", "pcr11", "pcr12"]
+            .map(|p| format!("sha256:{p}: matches {}\n", value(p)))
+            .concat()
+    );
+    assert_eq!(
+        stderr,
+        "podvm.qcow2: qcow2 disk, UKI EFI/BOOT/BOOTX64.EFI with systemd-stub 252.39, 11874 of 32768 bytes read\n"
+    );
+}
