@@ -584,9 +584,8 @@ objcopy -O binary --dump-section .linux=linux --dump-section .osrel=osrel \\
         ),
     );
     let want = expected(dir);
-    let value = |pcr: &str| {
-        want.lines().find_map(|l| l.strip_prefix(&format!("sha256:{pcr} "))).unwrap().to_owned()
-    };
+    let value =
+        |pcr: &str| want.lines().find_map(|l| l.strip_prefix(&format!("sha256:{pcr} "))).unwrap().to_owned();
     let published = std::fs::read_to_string(root.join("measurements.json")).unwrap();
     let m: serde_json::Value = serde_json::from_str(&published).unwrap();
     for pcr in ["pcr03", "pcr09", "pcr11", "pcr12"] {
@@ -596,9 +595,7 @@ objcopy -O binary --dump-section .linux=linux --dump-section .osrel=osrel \\
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     assert_eq!(
         ok(out),
-        ["pcr03", "pcr09", "pcr11", "pcr12"]
-            .map(|p| format!("sha256:{p}: matches {}\n", value(p)))
-            .concat()
+        ["pcr03", "pcr09", "pcr11", "pcr12"].map(|p| format!("sha256:{p}: matches {}\n", value(p))).concat()
     );
     assert_eq!(
         stderr,

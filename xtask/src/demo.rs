@@ -68,9 +68,8 @@ pub fn run(_args: &[String]) -> Result<()> {
     );
     let image = format!("oci:podvm-image:{TAG}");
     let access = ["--key", "podvm-cosign.pub", "--rekor-key", "rekor.pub", "--identity", IMAGE_REPO];
-    let with_access = |args: &[&str]| -> Vec<String> {
-        args.iter().chain(access.iter()).map(|s| s.to_string()).collect()
-    };
+    let with_access =
+        |args: &[&str]| -> Vec<String> { args.iter().chain(access.iter()).map(|s| s.to_string()).collect() };
     let rv_access = |args: &[&str]| -> Result<String> {
         let all = with_access(args);
         rv(&all.iter().map(String::as_str).collect::<Vec<_>>())
