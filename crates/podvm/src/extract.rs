@@ -258,20 +258,27 @@ impl Merger<'_> {
     }
 
     /// Copies the current entry's data into the spool, replacing what it
-    /// held, through a fixed buffer.
+    /// held, through a fixed buffer. Chunks of zeros are skipped rather than
+    /// written, so a file spool keeps them as holes (free space in a disk
+    /// image costs neither the write nor the disk space).
     fn spool_entry<R: Read>(&mut self, tar: &mut TarReader<R>, target: usize) -> Result<u64, WalkError> {
         let spool = self.spool.take().expect("a spooled target comes with a spool");
         let mut buf = vec![0; SPOOL_CHUNK];
         let mut written = 0;
         let failed = |e| WalkError::Fatal(self.spool_failed(target, e));
         let copied = (|| {
-            spool.seek(SeekFrom::Start(0)).map_err(failed)?;
+            // Emptied first: what a skipped chunk leaves must read as zeros.
+            spool.set_len(0).and_then(|()| spool.seek(SeekFrom::Start(0))).map_err(failed)?;
             loop {
                 let n = tar.read_data_chunk(&mut buf)?;
                 if n == 0 {
                     break;
                 }
-                spool.write_all(&buf[..n]).map_err(failed)?;
+                if buf[..n].iter().all(|&b| b == 0) {
+                    spool.seek(SeekFrom::Current(n as i64)).map_err(failed)?;
+                } else {
+                    spool.write_all(&buf[..n]).map_err(failed)?;
+                }
                 written += n as u64;
             }
             spool.set_len(written).map_err(failed)
@@ -632,7 +639,13 @@ mod tests {
     const GZ: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
     const ZST: &str = "application/vnd.oci.image.layer.v1.tar+zstd";
 
-    fn run(layers: &[(&str, Vec<u8>)], path: &str, max: u64) -> Result<Vec<u8>, Error> {
+    /// Extracts `targets` from `layers` (media type, blob) as an image
+    /// with those layers.
+    fn run_targets<'a>(
+        layers: &[(&str, Vec<u8>)],
+        targets: &'a [Target<'a>],
+        spool: Option<&'a mut dyn Spool>,
+    ) -> Result<Vec<Extracted>, Error> {
         let descs: Vec<Descriptor> = layers.iter().map(|(m, d)| desc(m, d)).collect();
         let blobs: HashMap<BlobDigest, Vec<u8>> =
             layers.iter().map(|(_, d)| (BlobDigest::sha256_of(d), d.clone())).collect();
@@ -640,7 +653,15 @@ mod tests {
             Ok(Box::new(io::Cursor::new(blobs[&d.digest].clone())))
         };
         let progress: Arc<dyn Progress> = Arc::new(NoProgress);
-        extract("test", &descs, &ImagePath::parse(path).unwrap(), max, &mut open, &progress)
+        extract_targets("test", &descs, targets, spool, &mut open, &progress)
+    }
+
+    fn run(layers: &[(&str, Vec<u8>)], path: &str, max: u64) -> Result<Vec<u8>, Error> {
+        let path = ImagePath::parse(path).unwrap();
+        match run_targets(layers, &[Target { path: &path, limit: max, spooled: false }], None)?.pop() {
+            Some(Extracted::Memory(content)) => Ok(content),
+            other => panic!("{other:?}"),
+        }
     }
 
     fn gzip(data: &[u8]) -> Vec<u8> {
@@ -757,26 +778,23 @@ mod tests {
         budget: u64,
         spool: &mut dyn Spool,
     ) -> Result<Vec<Extracted>, Error> {
-        let descs: Vec<Descriptor> = layers.iter().map(|(m, d)| desc(m, d)).collect();
-        let blobs: HashMap<BlobDigest, Vec<u8>> =
-            layers.iter().map(|(_, d)| (BlobDigest::sha256_of(d), d.clone())).collect();
-        let mut open = |d: &Descriptor| -> Result<Box<dyn Read + Send>, Error> {
-            Ok(Box::new(io::Cursor::new(blobs[&d.digest].clone())))
-        };
-        let progress: Arc<dyn Progress> = Arc::new(NoProgress);
         let (disk, m) = (ImagePath::parse(DISK).unwrap(), ImagePath::parse(M).unwrap());
         let targets = [
             Target { path: &disk, limit: budget, spooled: true },
             Target { path: &m, limit: 100, spooled: false },
         ];
-        extract_targets("test", &descs, &targets, Some(spool), &mut open, &progress)
+        run_targets(layers, &targets, Some(spool))
     }
 
     #[test]
     fn a_large_file_streams_into_the_spool() {
         // Larger than the copy buffer and than any in-memory cap, not a
         // multiple of either.
-        let big: Vec<u8> = (0..SPOOL_CHUNK * 3 + 12345).map(|i| (i % 251) as u8).collect();
+        // with a run of zeros longer than a chunk in the middle and at the end.
+        let mut big: Vec<u8> = (0..SPOOL_CHUNK * 5 + 12345).map(|i| (i % 251) as u8 | 1).collect();
+        big[SPOOL_CHUNK..SPOOL_CHUNK * 3].fill(0);
+        let n = big.len();
+        big[n - SPOOL_CHUNK - 7..].fill(0);
         let l1 = raw_archive(&[
             (b"image/podvm.qcow2", b'0', &big, b""),
             (b"image/measurements.json", b'0', b"{}", b""),
@@ -785,12 +803,21 @@ mod tests {
         let got = run_spooled(&[(GZ, gzip(&l1))], big.len() as u64, &mut spool).unwrap();
         assert_eq!(got, [Extracted::Spooled(big.len() as u64), Extracted::Memory(b"{}".to_vec())]);
         assert!(spool.get_ref() == &big);
-        // A later layer's shorter version replaces the spool's content whole.
-        let l2 = raw_archive(&[(b"image/podvm.qcow2", b'0', b"short", b"")]);
+        // A later layer's shorter version replaces the spool's content whole,
+        // and its zeros are zeros, not what the first version held there.
+        let zeros = vec![0; SPOOL_CHUNK * 2];
+        let l2 = raw_archive(&[(b"image/podvm.qcow2", b'0', &zeros, b"")]);
         let mut spool = io::Cursor::new(Vec::new());
         let got = run_spooled(&[(GZ, gzip(&l1)), (TAR, l2)], big.len() as u64, &mut spool).unwrap();
-        assert_eq!(got[0], Extracted::Spooled(5));
-        assert_eq!(spool.get_ref(), b"short");
+        assert_eq!(got[0], Extracted::Spooled(zeros.len() as u64));
+        assert!(spool.get_ref() == &zeros);
+        // The same through a file.
+        let mut file = tempfile::tempfile().unwrap();
+        run_spooled(&[(GZ, gzip(&l1))], big.len() as u64, &mut file).unwrap();
+        let mut back = Vec::new();
+        file.seek(SeekFrom::Start(0)).unwrap();
+        file.read_to_end(&mut back).unwrap();
+        assert!(back == big);
         // A hard link to a small file is written to the spool at the end.
         let l3 = raw_archive(&[(b"image/podvm.qcow2", b'1', b"", b"image/measurements.json")]);
         let mut spool = io::Cursor::new(Vec::new());
