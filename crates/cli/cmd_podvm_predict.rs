@@ -402,3 +402,38 @@ pub fn run(args: PredictArgs) -> CmdResult {
     write_output(None, out.as_bytes())?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_and_modes() {
+        assert_eq!(parse_size("16G"), Ok(16 << 30));
+        assert_eq!(parse_size("512MiB"), Ok(512 << 20));
+        assert_eq!(parse_size("3k"), Ok(3 << 10));
+        assert_eq!(parse_size("1TB"), Ok(1 << 40));
+        assert_eq!(parse_size("100"), Ok(100));
+        for bad in ["", "G", "1X", "-1G", "1.5G"] {
+            assert!(parse_size(bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(parse_size("99999999999T"), Err("\"99999999999T\" is too large".to_owned()));
+        assert_eq!("CHECK".parse(), Ok(PredictMode::Check));
+        assert_eq!("use".parse(), Ok(PredictMode::Use));
+        assert!("replace".parse::<PredictMode>().is_err());
+    }
+
+    #[test]
+    fn disks_and_images_are_told_apart() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("a:b@c");
+        std::fs::write(&file, b"").unwrap();
+        assert!(!is_image(file.to_str().unwrap()));
+        assert!(!is_image("podvm.qcow2"));
+        for image in
+            ["docker://r/p", "oci:dir", "oci-archive:f.tar:v1", "registry.example/podvm:v1", "r/p@sha256:00"]
+        {
+            assert!(is_image(image), "{image}");
+        }
+    }
+}
