@@ -171,14 +171,14 @@ pub fn open_disk(
     let reference = ImageRef::parse(arg).map_err(Failure::input)?;
     let disk_path = ImagePath::parse(rvkit_podvm::DISK_PATH).map_err(Failure::input)?;
     let budget = budget.disk_budget.unwrap_or(rvkit_podvm::DEFAULT_SPOOL_BUDGET);
-    let request = SpoolRequest {
-        path: disk_path,
-        budget,
-        also: with_published
-            .then(|| ImagePath::parse(rvkit_podvm::DEFAULT_PATH).map(|p| (p, rvkit_podvm::DEFAULT_MAX_SIZE)))
-            .transpose()
-            .map_err(Failure::input)?,
+    let also = match with_published {
+        true => Some((
+            ImagePath::parse(rvkit_podvm::DEFAULT_PATH).map_err(Failure::input)?,
+            rvkit_podvm::DEFAULT_MAX_SIZE,
+        )),
+        false => None,
     };
+    let request = SpoolRequest { path: disk_path, budget, also };
     let (pull, verify) = crate::cmd_podvm::options(access)?;
     let (scratch, file) = Scratch::create(rvkit_podvm::DISK_PATH)?;
     let spooled = crate::cmd_podvm::runtime()?

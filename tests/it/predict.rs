@@ -500,7 +500,7 @@ fn predicts_from_a_signed_podvm_image_as_from_its_disk() {
     assert!(fails(out, 2).contains("\"1X\" is not a size (a number, optionally with K, M, G or T)"));
 
     // A tampered layer: refused as a verification failure.
-    let layer = reg.blob_file(&good.layers[0].descriptor()["digest"].as_str().unwrap().to_owned());
+    let layer = reg.blob_file(good.layers[0].descriptor()["digest"].as_str().unwrap());
     let mut blob = std::fs::read(&layer).unwrap();
     let n = blob.len();
     blob[n / 2] ^= 0x55;
