@@ -479,6 +479,34 @@ fn predicts_from_a_signed_podvm_image_as_from_its_disk() {
     // --predict uses the disk whatever the published file says.
     assert_eq!(ok(emit(&["--image", &bad_ref, "--predict"], b)), from_file);
 
+    // bundle: the same choice, from the template configuration.
+    ok(rvkit_in(dir, &["bundle", "--init", "-o", "trustee.toml"]));
+    std::fs::write(dir.join("cluster-pull-secret.json"), "{\"auths\":{}}").unwrap();
+    let bundle = |out: &str, extra: &[&str], key| {
+        let mut args = vec!["bundle", "--config", "trustee.toml", "--keys", "local", "-o", out];
+        args.extend_from_slice(extra);
+        run(&args, key)
+    };
+    ok(bundle("from-file", &["--image=", "--measurements", "predicted.json"], g));
+    ok(bundle("predicted", &["--image", &good_ref, "--predict"], g));
+    // The podvm's values; PCR8 differs, each render making its own keys.
+    let podvm_values = |b: &str| {
+        let text = std::fs::read_to_string(dir.join(b).join("rvps-configmap.yaml")).unwrap();
+        let cm: serde_yaml_ng::Value = serde_yaml_ng::from_str(&text).unwrap();
+        let values: Vec<serde_json::Value> =
+            serde_json::from_str(cm["data"]["reference-values.json"].as_str().unwrap()).unwrap();
+        values.into_iter().filter(|v| !v["name"].as_str().unwrap().ends_with("_pcr08")).collect::<Vec<_>>()
+    };
+    let predicted_values = podvm_values("predicted");
+    assert_eq!(predicted_values.len(), 8);
+    assert_eq!(predicted_values, podvm_values("from-file"));
+    let stderr = fails(bundle("checked", &["--image", &bad_ref, "--predict=check"], b), 1);
+    assert_eq!(
+        stderr.lines().last().unwrap(),
+        format!("error: {pinned}:/image/measurements.json differs from the prediction at sha256:pcr11")
+    );
+    assert!(!dir.join("checked").exists());
+
     // The disk budget.
     let size = qcow2.len();
     let budget = format!("{}K", size / 2048);
