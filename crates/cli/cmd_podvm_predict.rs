@@ -323,7 +323,7 @@ pub fn image_measurements(
                 eprint!("{report}");
                 return Err(differs(&label, &report));
             }
-            note(format_args!("{label} matches the prediction from {}", rvkit_podvm::DISK_PATH));
+            note(format_args!("note: {label} matches the prediction from {}", rvkit_podvm::DISK_PATH));
             Ok((label, published))
         }
     }

@@ -435,8 +435,22 @@ fn predicts_from_a_signed_podvm_image_as_from_its_disk() {
     let out = run(&["podvm", "predict", &good_ref], g);
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     assert_eq!(ok(out), from_disk);
-    assert!(stderr.contains(&format!("{}/podvm/good@sha256:{}", reg.addr, &good.digest()[7..])), "{stderr}");
-    ok(run(&["podvm", "predict", &good_ref, "--check", "predicted.json"], g));
+    // What it says on stderr is `podvm verify`'s account of the image.
+    let verified = String::from_utf8(run(&["podvm", "verify", &good_ref], g).stderr).unwrap();
+    assert!(verified.starts_with(&format!("verified {}/podvm/good@{}\n", reg.addr, good.digest())));
+    assert_eq!(stderr, verified);
+    let out = run(&["podvm", "predict", &good_ref, "--check", "predicted.json"], g);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    ok(out);
+    let pinned_good = format!("{}/podvm/good@{}", reg.addr, good.digest());
+    assert_eq!(
+        stderr,
+        format!(
+            "{verified}{pinned_good}:/image/podvm.qcow2: qcow2 disk, UKI EFI/BOOT/BOOTX64.EFI with systemd-stub 252.39-1~deb12u2, {} of {} bytes read\n",
+            read_of(&stderr),
+            qcow2.len()
+        )
+    );
 
     // rvps emit: predicted values give what the published file gives.
     let emit = |extra: &[&str], key| {
@@ -458,7 +472,16 @@ fn predicts_from_a_signed_podvm_image_as_from_its_disk() {
         ],
     ));
     assert_eq!(ok(emit(&["--image", &good_ref, "--predict"], g)), from_file);
-    assert_eq!(ok(emit(&["--image", &good_ref, "--predict=check"], g)), from_file);
+    let out = emit(&["--image", &good_ref, "--predict=check"], g);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(ok(out), from_file);
+    assert_eq!(
+        stderr,
+        format!(
+            "note: {pinned_good}:/image/measurements.json matches the prediction from /image/podvm.qcow2\n{}",
+            emit_stderr(dir)
+        )
+    );
     // A release whose measurements.json differs from its disk: exit 1, the
     // PCR named, no output.
     let out = emit(&["--image", &bad_ref, "--predict=check"], b);
@@ -544,6 +567,33 @@ fn predicts_from_a_signed_podvm_image_as_from_its_disk() {
             rvkit_test_support::digest_of(&blob)
         )
     );
+}
+
+/// The bytes read of the disk, as a summary line of `podvm predict` says
+/// (the number of bytes depends on the qcow2 layout qemu-img chose; the
+/// disk tests above bound it).
+fn read_of(stderr: &str) -> u64 {
+    let line = stderr.lines().last().unwrap();
+    let (_, rest) = line.rsplit_once(", ").unwrap();
+    rest.split(' ').next().unwrap().parse().unwrap()
+}
+
+/// What `rvps emit --format kv` prints on stderr for a measurements file.
+fn emit_stderr(dir: &Path) -> String {
+    let out = rvkit_in(
+        dir,
+        &[
+            "rvps",
+            "emit",
+            "--measurements",
+            "predicted.json",
+            "--expiration",
+            crate::util::EXPIRATION,
+            "--format",
+            "kv",
+        ],
+    );
+    String::from_utf8(out.stderr).unwrap()
 }
 
 /// SIGTERM while a disk is being taken out of an image removes the
