@@ -397,7 +397,13 @@ impl Merger<'_> {
                         Ok(None) => return Err(self.unsafe_entry(digest, &h, "hard link to the root")),
                         Err(reason) => return Err(self.unsafe_entry(digest, &h, reason)),
                     };
+                    let limit = which.map_or(u64::MAX, |i| self.targets[i].limit);
                     match self.nodes.get(&link).map(|t| t.node.clone()) {
+                        // Files kept for links may be larger than a
+                        // spooled target's budget.
+                        Some(Node::File(c)) if is_target && c.len() as u64 > limit => {
+                            self.insert(path, index, Node::TooLarge(c.len() as u64), 0);
+                        }
                         // The link shares the content already counted
                         // against the budget.
                         Some(node @ Node::File(_)) if is_target || fits(self, 0) => {
@@ -824,6 +830,15 @@ mod tests {
         let got = run_spooled(&[(TAR, l1.clone()), (TAR, l3)], big.len() as u64, &mut spool).unwrap();
         assert_eq!(got[0], Extracted::Spooled(2));
         assert_eq!(spool.get_ref(), b"{}");
+        // A hard link to a kept file larger than the budget is refused too.
+        let l4 = raw_archive(&[
+            (b"data/big", b'0', &[1; 50], b""),
+            (b"image/podvm.qcow2", b'1', b"", b"data/big"),
+            (b"image/measurements.json", b'0', b"{}", b""),
+        ]);
+        let mut spool = io::Cursor::new(Vec::new());
+        let err = run_spooled(&[(TAR, l4)], 49, &mut spool).unwrap_err();
+        assert!(matches!(err, Error::FileTooLarge { size: 50, limit: 49, .. }), "{err}");
         // A whiteout removes it.
         let wh = raw_archive(&[(b"image/.wh.podvm.qcow2", b'0', b"", b"")]);
         let mut spool = io::Cursor::new(Vec::new());
