@@ -171,12 +171,13 @@ pub fn open_disk(
     let reference = ImageRef::parse(arg).map_err(Failure::input)?;
     let disk_path = ImagePath::parse(rvkit_podvm::DISK_PATH).map_err(Failure::input)?;
     let budget = budget.disk_budget.unwrap_or(rvkit_podvm::DEFAULT_SPOOL_BUDGET);
-    let also = match with_published {
-        true => Some((
+    let also = if with_published {
+        Some((
             ImagePath::parse(rvkit_podvm::DEFAULT_PATH).map_err(Failure::input)?,
             rvkit_podvm::DEFAULT_MAX_SIZE,
-        )),
-        false => None,
+        ))
+    } else {
+        None
     };
     let request = SpoolRequest { path: disk_path, budget, also };
     let (pull, verify) = crate::cmd_podvm::options(access)?;
@@ -191,10 +192,14 @@ pub fn open_disk(
             file,
         ))
         .map_err(|e| match e {
-            rvkit_podvm::Error::FileTooLarge { image, path, size, limit } => Failure::input(anyhow!(
-                "{path} in {image} is {size} bytes, more than the disk budget of {limit} bytes \
+            rvkit_podvm::Error::FileTooLarge { image, path, size, limit }
+                if path == rvkit_podvm::DISK_PATH =>
+            {
+                Failure::input(anyhow!(
+                    "{path} in {image} is {size} bytes, more than the disk budget of {limit} bytes \
                  (raise it with --disk-budget)"
-            )),
+                ))
+            }
             e => crate::cmd_podvm::podvm_failure(e),
         })?;
     let label = format!("{}:{}", spooled.verified.pinned, rvkit_podvm::DISK_PATH);
