@@ -2,6 +2,9 @@
 //! local registry: `rvkit podvm fetch` (stream, verify, keep one file) against
 //! the path today's tools take (`skopeo copy docker://… dir:`, then `tar -x`
 //! of the file), measured in the same run: wall time, peak RSS, temporary disk.
+//! Then `rvkit podvm predict` on the same image, which streams the 1 GiB
+//! disk out of the same layer into a temporary file and predicts from it:
+//! its extraction should go at the rate `podvm fetch` reads the layer.
 //!
 //! Not a criterion benchmark: each sample is a whole process over a gigabyte.
 //! Results go to stdout and to `target/bench-podvm.json` for `cargo xtask bench`.
@@ -24,7 +27,7 @@ fn main() {
         println!("podvm_fetch: run with `cargo bench --bench podvm_fetch` (skipped in test mode)");
         return;
     }
-    for tool in ["docker-registry", "skopeo", "tar", "gzip", "openssl", "time"] {
+    for tool in ["docker-registry", "skopeo", "tar", "gzip", "openssl", "time", "qemu-img"] {
         let probe = if tool == "time" { "/usr/bin/time" } else { tool };
         if Command::new("sh")
             .arg("-c")
@@ -63,6 +66,7 @@ fn main() {
     let rvkit = env!("CARGO_BIN_EXE_rvkit");
     let mut ours = Vec::new();
     let mut theirs = Vec::new();
+    let mut predict = Vec::new();
     for run in 0..RUNS {
         // rvkit: TMPDIR points at an empty directory that must stay empty.
         let tmp = w.join(format!("tmp-{run}"));
@@ -105,12 +109,27 @@ fn main() {
         );
         theirs.push((s1 + s2, r1.max(r2), tmp_bytes));
         fs::remove_dir_all(&pulled).unwrap();
+
+        // rvkit podvm predict: the disk goes through a temporary file in
+        // TMPDIR, which must be gone afterwards.
+        let (secs, rss_kib) = timed(
+            w,
+            &format!(
+                "TMPDIR={} {rvkit} podvm predict {dest} --key cosign.pub --rekor-key rekor.pub --insecure-registry {} > predicted-{run}.txt",
+                tmp.display(),
+                reg.addr,
+            ),
+        );
+        assert_eq!(du(&tmp), 0, "podvm predict left a temporary file");
+        let predicted = fs::read_to_string(w.join(format!("predicted-{run}.txt"))).unwrap();
+        assert!(predicted.starts_with("systemd-stub 252.39\n"), "{predicted}");
+        predict.push((secs, rss_kib, 0));
     }
     let median = |v: &mut Vec<(f64, u64, u64)>| {
         v.sort_by(|a, b| a.0.total_cmp(&b.0));
         v[v.len() / 2]
     };
-    let (o, t) = (median(&mut ours), median(&mut theirs));
+    let (o, t, p) = (median(&mut ours), median(&mut theirs), median(&mut predict));
     let peak = |v: &[(f64, u64, u64)]| v.iter().map(|x| x.1).max().unwrap();
     let result = serde_json::json!({
         "layer_bytes": layer_size,
@@ -118,6 +137,7 @@ fn main() {
         "runs": RUNS,
         "rvkit": {"wall_s": o.0, "peak_rss_kib": peak(&ours), "temp_disk_bytes": o.2},
         "skopeo_tar": {"wall_s": t.0, "peak_rss_kib": peak(&theirs), "temp_disk_bytes": t.2},
+        "rvkit_predict": {"wall_s": p.0, "peak_rss_kib": peak(&predict)},
     });
     println!("{}", serde_json::to_string_pretty(&result).unwrap());
     let target = PathBuf::from(std::env::var_os("CARGO_TARGET_DIR").unwrap_or_else(|| "target".into()));
@@ -125,15 +145,20 @@ fn main() {
 }
 
 /// An OCI layout with one gzip layer holding image/measurements.json and a
-/// 1 GiB image/podvm.qcow2, made by GNU tar and gzip.
+/// 1 GiB image/podvm.qcow2, made by GNU tar and gzip. The disk is the demo
+/// disk (data/demo/podvm.qcow2) as a raw image, which `podvm predict` reads,
+/// filled up with random bytes to half the size and zeros after that.
 fn build_layout(w: &Path) {
     fs::create_dir_all(w.join("image")).unwrap();
     fs::write(w.join("image/measurements.json"), rvkit_test_support::measurements("bench")).unwrap();
     let half = QCOW2_SIZE / 2;
+    let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/demo/podvm.qcow2");
     sh(w, &format!(
-        "head -c {half} /dev/urandom > image/podvm.qcow2
+        "qemu-img convert -f qcow2 -O raw {demo} image/podvm.qcow2
+         head -c $(({half} - $(stat -c %s image/podvm.qcow2))) /dev/urandom >> image/podvm.qcow2
          head -c {half} /dev/zero >> image/podvm.qcow2
-         tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner -cf - image | gzip -1 -n > layer.tar.gz"
+         tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner -cf - image | gzip -1 -n > layer.tar.gz",
+        demo = demo.display()
     ));
     fs::remove_file(w.join("image/podvm.qcow2")).unwrap();
     let layer_digest =

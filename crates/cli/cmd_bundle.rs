@@ -20,6 +20,7 @@ use rvkit_trustee::{
 use rvkit_podvm::ImageAccess;
 
 use crate::cmd_podvm::fetch_measurements;
+use crate::cmd_podvm_predict::{DiskBudget, PredictMode, image_measurements};
 use crate::io::{detail, note, now_unix, quiet, read_input, warn, write_output};
 use crate::output::{self, DirFile, DirLock};
 use crate::report::to_json;
@@ -79,6 +80,13 @@ struct RenderArgs {
     /// Print what was written (files, KBS URL, PCR8 values) as JSON on stdout.
     #[arg(long)]
     json: bool,
+    /// The PCRs predicted from each image's /image/podvm.qcow2 replace its
+    /// measurements.json (`--predict`, `--predict=use`), or check it
+    /// (`--predict=check`: exit 1 naming each PCR that differs).
+    #[arg(long, value_name = "MODE", num_args = 0..=1, require_equals = true, default_missing_value = "use")]
+    predict: Option<PredictMode>,
+    #[command(flatten)]
+    budget: DiskBudget,
     #[command(flatten)]
     fields: FieldArgs,
 }
@@ -334,6 +342,11 @@ fn render(args: RenderArgs) -> CmdResult {
     let pv = &config.podvm;
     // The first phase writes no reference values: no registry to contact.
     for image in pv.images.iter().filter(|_| !first_phase) {
+        if let Some(mode) = args.predict {
+            let (label, m) = image_measurements(image, &pv.access, &args.budget, mode, HashAlg::Sha256)?;
+            inputs.image_measurements.push((label, m.to_json().into_bytes()));
+            continue;
+        }
         let fetched = fetch_measurements(image, &pv.access, rvkit_podvm::DEFAULT_MAX_SIZE)?;
         note(format_args!(
             "verified {}; measurements from {}",

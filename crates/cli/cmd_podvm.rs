@@ -84,11 +84,11 @@ pub fn options(access: &ImageAccess) -> Result<(PullOptions, VerifyOptions), Fai
 }
 
 /// Maps a podvm error to its exit code: 1 when verification failed, 2 otherwise.
-fn podvm_failure(e: rvkit_podvm::Error) -> Failure {
+pub fn podvm_failure(e: rvkit_podvm::Error) -> Failure {
     if e.is_verification_failure() { Failure::invalid(e) } else { Failure::input(e) }
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
+pub fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -97,7 +97,7 @@ fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
         .map_err(Failure::input)
 }
 
-fn progress() -> Arc<dyn Progress> {
+pub fn progress() -> Arc<dyn Progress> {
     match rvkit_podvm::TerminalProgress::if_terminal().filter(|_| !crate::io::quiet()) {
         Some(p) => Arc::new(p),
         None => Arc::new(NoProgress),

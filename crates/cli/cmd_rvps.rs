@@ -17,6 +17,7 @@ use rvkit_rvps::{
 use rvkit_podvm::ImageAccess;
 
 use crate::cmd_podvm::fetch_measurements;
+use crate::cmd_podvm_predict::{DiskBudget, PredictMode, image_measurements};
 use crate::io::{display, note, now_unix, read_input, warn, write_output};
 use crate::report::to_json;
 use crate::{CmdResult, Failure};
@@ -138,6 +139,20 @@ pub struct EmitArgs {
     /// --measurements-from; repeatable; merged like several --measurements).
     #[arg(long, value_name = "IMAGE")]
     image: Vec<String>,
+    /// With --image: the PCRs predicted from the image's /image/podvm.qcow2
+    /// replace its measurements.json (`--predict`, `--predict=use`), or check
+    /// it (`--predict=check`: exit 1 naming each PCR that differs).
+    #[arg(
+        long,
+        value_name = "MODE",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "use",
+        requires = "image"
+    )]
+    predict: Option<PredictMode>,
+    #[command(flatten)]
+    budget: DiskBudget,
     #[command(flatten)]
     access: ImageAccess,
     /// Initdata documents whose PCR8 values are allowed.
@@ -212,6 +227,10 @@ fn emit(args: EmitArgs) -> CmdResult {
         measurements.push((label, m));
     }
     for image in &args.image {
+        if let Some(mode) = args.predict {
+            measurements.push(image_measurements(image, &args.access, &args.budget, mode, args.bank)?);
+            continue;
+        }
         let fetched = fetch_measurements(image, &args.access, rvkit_podvm::DEFAULT_MAX_SIZE)?;
         let label = fetched.label();
         let (m, warnings) = Measurements::parse(&fetched.document)

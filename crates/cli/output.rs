@@ -175,6 +175,35 @@ fn write_atomic(shown: &Path, file: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A temporary file for a large intermediate input (a disk image taken out
+/// of a podvm image), in the system's temporary directory (`TMPDIR`),
+/// usable only by its owner. It is removed when dropped, and by
+/// SIGINT/SIGTERM/SIGHUP before that.
+pub struct Scratch {
+    // Dropped in this order: the file goes, then its signal registration.
+    fresh: Fresh,
+    _cleanup: signals::Cleanup,
+}
+
+impl Scratch {
+    /// Creates an empty scratch file, open for reading and writing.
+    pub fn create(purpose: &str) -> anyhow::Result<(Scratch, fs::File)> {
+        signals::install();
+        let dir = std::env::temp_dir();
+        let (fresh, file) = Fresh::create(&dir, |p| {
+            fs::OpenOptions::new().read(true).write(true).create_new(true).mode(0o600).open(p)
+        })
+        .with_context(|| format!("cannot create a temporary file in {} for {purpose}", dir.display()))?;
+        let cleanup = signals::Cleanup::register(fresh.path());
+        Ok((Scratch { fresh, _cleanup: cleanup }, file))
+    }
+
+    /// Where it is.
+    pub fn path(&self) -> &Path {
+        self.fresh.path()
+    }
+}
+
 /// One file of a directory [`write_dir`] writes.
 pub struct DirFile<'a> {
     /// The name inside the directory.

@@ -206,7 +206,7 @@ fn a_registry_that_never_answers_ends_the_command_within_its_timeout() {
 }
 
 /// Pushes a one-layer image under `repo:v1`, signed as [`signed_image`] does.
-fn push_signed(reg: &Registry, repo: &str, img: &Image, dir: &Path) {
+pub(crate) fn push_signed(reg: &Registry, repo: &str, img: &Image, dir: &Path) {
     let (signer, rekor) = (Signer::new("prime256v1"), Rekor::new());
     fs::write(dir.join("cosign.pub"), &signer.public_pem).unwrap();
     fs::write(dir.join("rekor.pub"), &rekor.signer.public_pem).unwrap();

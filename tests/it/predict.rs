@@ -443,3 +443,328 @@ fn boot(dir: &Path, code: &Path) -> (Vec<u8>, std::collections::HashMap<(String,
         .collect();
     (log, pcrs)
 }
+
+/// The names left in a temporary directory.
+fn left_in(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect()
+}
+
+/// Runs rvkit in `dir` with `TMPDIR` set to `tmp`.
+fn rvkit_tmp(dir: &Path, tmp: &Path, args: &[&str]) -> std::process::Output {
+    crate::util::rvkit().args(args).current_dir(dir).env("TMPDIR", tmp).output().unwrap()
+}
+
+/// `podvm predict IMAGE`, `rvps emit --image --predict` and `--predict=check`
+/// against a signed image in a registry holding the disk of
+/// [`podvm_disk`] as /image/podvm.qcow2: the values equal those predicted
+/// from the disk file; a tampered layer, a published file that differs and
+/// a disk budget too small fail with the exit code and message the rules
+/// give; no temporary file outlives a run, even one ended by SIGTERM.
+#[test]
+fn predicts_from_a_signed_podvm_image_as_from_its_disk() {
+    use rvkit_test_support::{Image, LAYER_GZIP, Layer, Registry, tar_of};
+    if !have_tools("podvm predict IMAGE", TOOLS) {
+        return;
+    }
+    let Some(reg) = Registry::start() else { return };
+    let tmp = tempdir();
+    let dir = tmp.path();
+    let scratch = dir.join("scratch");
+    std::fs::create_dir(&scratch).unwrap();
+    podvm_disk(dir);
+    let from_disk = ok(rvkit_in(dir, &["podvm", "predict", "disk.qcow2"]));
+    ok(rvkit_in(dir, &["podvm", "predict", "disk.qcow2", "-o", "predicted.json"]));
+    let predicted = std::fs::read(dir.join("predicted.json")).unwrap();
+    let qcow2 = std::fs::read(dir.join("disk.qcow2")).unwrap();
+    let pcr11 = String::from_utf8(predicted.clone())
+        .unwrap()
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("\"pcr11\": \"0x").map(|v| v[..64].to_owned()))
+        .unwrap();
+    let changed = String::from_utf8(predicted.clone()).unwrap().replace(&pcr11, &"ab".repeat(32));
+    let image_of = |measurements: &[u8]| {
+        let tar = tar_of(&[("image/measurements.json", measurements), ("image/podvm.qcow2", &qcow2)]);
+        Image::new(vec![Layer::new(LAYER_GZIP, &tar)], "amd64")
+    };
+    let (good, bad) = (image_of(&predicted), image_of(changed.as_bytes()));
+    crate::podvm::push_signed(&reg, "podvm/good", &good, dir);
+    // Signed with other keys: only the good image is checked with them below.
+    let other = dir.join("other");
+    std::fs::create_dir(&other).unwrap();
+    crate::podvm::push_signed(&reg, "podvm/bad", &bad, &other);
+    let keys =
+        |d: &Path| [d.join("cosign.pub").display().to_string(), d.join("rekor.pub").display().to_string()];
+    let [good_key, good_rekor] = keys(dir);
+    let [bad_key, bad_rekor] = keys(&other);
+    let access = |key: &str, rekor: &str| {
+        vec![
+            "--key".to_owned(),
+            key.to_owned(),
+            "--rekor-key".to_owned(),
+            rekor.to_owned(),
+            "--insecure-registry".to_owned(),
+            reg.addr.clone(),
+        ]
+    };
+    let run = |args: &[&str], key: (&str, &str)| {
+        let mut all: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        all.extend(access(key.0, key.1));
+        let all: Vec<&str> = all.iter().map(String::as_str).collect();
+        let out = rvkit_tmp(dir, &scratch, &all);
+        assert_eq!(left_in(&scratch), Vec::<String>::new(), "a temporary file was left behind");
+        out
+    };
+    let good_ref = format!("docker://{}/podvm/good:v1", reg.addr);
+    let bad_ref = format!("docker://{}/podvm/bad:v1", reg.addr);
+    let g = (good_key.as_str(), good_rekor.as_str());
+    let b = (bad_key.as_str(), bad_rekor.as_str());
+
+    // The same report as from the disk file; the image is named on stderr.
+    let out = run(&["podvm", "predict", &good_ref], g);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(ok(out), from_disk);
+    // What it says on stderr is `podvm verify`'s account of the image.
+    let verified = String::from_utf8(run(&["podvm", "verify", &good_ref], g).stderr).unwrap();
+    assert!(verified.starts_with(&format!("verified {}/podvm/good@{}\n", reg.addr, good.digest())));
+    assert_eq!(stderr, verified);
+    let out = run(&["podvm", "predict", &good_ref, "--check", "predicted.json"], g);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    ok(out);
+    let pinned_good = format!("{}/podvm/good@{}", reg.addr, good.digest());
+    assert_eq!(
+        stderr,
+        format!(
+            "{verified}{pinned_good}:/image/podvm.qcow2: qcow2 disk, UKI EFI/BOOT/BOOTX64.EFI with systemd-stub 252.39-1~deb12u2, {} of {} bytes read\n",
+            read_of(&stderr),
+            qcow2.len()
+        )
+    );
+
+    // rvps emit: predicted values give what the published file gives.
+    let emit = |extra: &[&str], key| {
+        let mut args = vec!["rvps", "emit", "--expiration", crate::util::EXPIRATION, "--format", "kv"];
+        args.extend_from_slice(extra);
+        run(&args, key)
+    };
+    let from_file = ok(rvkit_in(
+        dir,
+        &[
+            "rvps",
+            "emit",
+            "--measurements",
+            "predicted.json",
+            "--expiration",
+            crate::util::EXPIRATION,
+            "--format",
+            "kv",
+        ],
+    ));
+    assert_eq!(ok(emit(&["--image", &good_ref, "--predict"], g)), from_file);
+    let out = emit(&["--image", &good_ref, "--predict=check"], g);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(ok(out), from_file);
+    assert_eq!(
+        stderr,
+        format!(
+            "note: {pinned_good}:/image/measurements.json matches the prediction from /image/podvm.qcow2\n{}",
+            emit_stderr(dir)
+        )
+    );
+    // A release whose measurements.json differs from its disk: exit 1, the
+    // PCR named, no output.
+    let out = emit(&["--image", &bad_ref, "--predict=check"], b);
+    assert!(out.stdout.is_empty());
+    let stderr = fails(out, 1);
+    // The report is `podvm predict --check`'s on the same file.
+    std::fs::write(dir.join("changed.json"), &changed).unwrap();
+    let report = rvkit_in(dir, &["podvm", "predict", "disk.qcow2", "--check", "changed.json"]);
+    let report = String::from_utf8(report.stdout).unwrap();
+    assert!(report.contains("sha256:pcr11: differs\n"), "{report}");
+    let pinned = format!("{}/podvm/bad@{}", reg.addr, bad.digest());
+    assert_eq!(
+        stderr,
+        format!(
+            "{report}error: {pinned}:/image/measurements.json differs from the prediction at sha256:pcr11\n"
+        )
+    );
+    // --predict uses the disk whatever the published file says.
+    assert_eq!(ok(emit(&["--image", &bad_ref, "--predict"], b)), from_file);
+
+    // bundle: the same choice, from the template configuration.
+    ok(rvkit_in(dir, &["bundle", "--init", "-o", "trustee.toml"]));
+    std::fs::write(dir.join("cluster-pull-secret.json"), "{\"auths\":{}}").unwrap();
+    let bundle = |out: &str, extra: &[&str], key| {
+        let mut args = vec!["bundle", "--config", "trustee.toml", "--keys", "local", "-o", out];
+        args.extend_from_slice(extra);
+        run(&args, key)
+    };
+    ok(bundle("from-file", &["--image=", "--measurements", "predicted.json"], g));
+    ok(bundle("predicted", &["--image", &good_ref, "--predict"], g));
+    // The podvm's values; PCR8 differs, each render making its own keys.
+    let podvm_values = |b: &str| {
+        let text = std::fs::read_to_string(dir.join(b).join("rvps-configmap.yaml")).unwrap();
+        let cm: serde_yaml_ng::Value = serde_yaml_ng::from_str(&text).unwrap();
+        let values: Vec<serde_json::Value> =
+            serde_json::from_str(cm["data"]["reference-values.json"].as_str().unwrap()).unwrap();
+        values.into_iter().filter(|v| !v["name"].as_str().unwrap().ends_with("_pcr08")).collect::<Vec<_>>()
+    };
+    let predicted_values = podvm_values("predicted");
+    assert_eq!(predicted_values.len(), 8);
+    assert_eq!(predicted_values, podvm_values("from-file"));
+    let stderr = fails(bundle("checked", &["--image", &bad_ref, "--predict=check"], b), 1);
+    assert_eq!(
+        stderr.lines().last().unwrap(),
+        format!("error: {pinned}:/image/measurements.json differs from the prediction at sha256:pcr11")
+    );
+    assert!(!dir.join("checked").exists());
+
+    // The disk budget.
+    let size = qcow2.len();
+    let budget = format!("{}K", size / 2048);
+    let out = run(&["podvm", "predict", &good_ref, "--disk-budget", &budget], g);
+    assert_eq!(
+        fails(out, 2),
+        format!(
+            "error: /image/podvm.qcow2 in {}/podvm/good:v1 is {size} bytes, more than the disk budget of {} bytes (raise it with --disk-budget)\n",
+            reg.addr,
+            size / 2048 * 1024
+        )
+    );
+    let out = rvkit_in(dir, &["podvm", "predict", "disk.qcow2", "--disk-budget", "1M"]);
+    assert_eq!(
+        fails(out, 2),
+        "error: disk.qcow2 is a disk file: the image access options and --disk-budget apply only to an image\n"
+    );
+    let out = rvkit_in(dir, &["podvm", "predict", &good_ref, "--disk-budget", "1X"]);
+    assert!(fails(out, 2).contains("\"1X\" is not a size (a number, optionally with K, M, G or T)"));
+
+    // A tampered layer: refused as a verification failure.
+    let layer = reg.blob_file(good.layers[0].descriptor()["digest"].as_str().unwrap());
+    let mut blob = std::fs::read(&layer).unwrap();
+    let n = blob.len();
+    blob[n / 2] ^= 0x55;
+    std::fs::write(&layer, &blob).unwrap();
+    let out = run(&["podvm", "predict", &good_ref], g);
+    assert!(out.stdout.is_empty());
+    assert_eq!(
+        fails(out, 1),
+        format!(
+            "error: {}/podvm/good:v1: layer 0 does not match its digest: expected {}, got {}\n",
+            reg.addr,
+            good.layers[0].descriptor()["digest"].as_str().unwrap(),
+            rvkit_test_support::digest_of(&blob)
+        )
+    );
+}
+
+/// The bytes read of the disk, as a summary line of `podvm predict` says
+/// (the number of bytes depends on the qcow2 layout qemu-img chose; the
+/// disk tests above bound it).
+fn read_of(stderr: &str) -> u64 {
+    let line = stderr.lines().last().unwrap();
+    let (_, rest) = line.rsplit_once(", ").unwrap();
+    rest.split(' ').next().unwrap().parse().unwrap()
+}
+
+/// What `rvps emit --format kv` prints on stderr for a measurements file.
+fn emit_stderr(dir: &Path) -> String {
+    let out = rvkit_in(
+        dir,
+        &[
+            "rvps",
+            "emit",
+            "--measurements",
+            "predicted.json",
+            "--expiration",
+            crate::util::EXPIRATION,
+            "--format",
+            "kv",
+        ],
+    );
+    String::from_utf8(out.stderr).unwrap()
+}
+
+/// SIGTERM while a disk is being taken out of an image removes the
+/// temporary file.
+#[test]
+fn a_signal_during_extraction_removes_the_temporary_disk() {
+    use rvkit_test_support::{Fault, Image, Proxy, Registry};
+    let Some(reg) = Registry::start() else { return };
+    let tmp = tempdir();
+    let dir = tmp.path();
+    let scratch = dir.join("scratch");
+    std::fs::create_dir(&scratch).unwrap();
+    let img = Image::podvm("podvm/slow");
+    crate::podvm::push_signed(&reg, "podvm/slow", &img, dir);
+    let blob = img.layers[0].descriptor()["digest"].as_str().unwrap().to_owned();
+    let proxy = Proxy::start(&reg.addr, Fault::Trickle { blob });
+    let image = format!("docker://{}/podvm/slow:v1", proxy.addr);
+    let mut child = crate::util::rvkit()
+        .args(["podvm", "predict", &image, "--key", "cosign.pub", "--rekor-key", "rekor.pub"])
+        .args(["--insecure-registry", &proxy.addr])
+        .current_dir(dir)
+        .env("TMPDIR", &scratch)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = std::time::Instant::now();
+    while left_in(&scratch).is_empty() {
+        assert!(start.elapsed() < std::time::Duration::from_secs(30), "no temporary file appeared");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let kill = std::process::Command::new("kill").arg("-TERM").arg(child.id().to_string()).status().unwrap();
+    assert!(kill.success());
+    let status = child.wait().unwrap();
+    use std::os::unix::process::ExitStatusExt as _;
+    assert_eq!(status.signal(), Some(15), "{status}");
+    assert_eq!(left_in(&scratch), Vec::<String>::new());
+}
+
+/// The demo image's disk (`data/demo/podvm.qcow2`) predicts what its
+/// `measurements.json` publishes, and those values come from other tools:
+/// the disk converted by qemu-img, the UKI copied off the ESP by mtools, its
+/// sections dumped by objcopy, then PCR 11 from systemd-measure and PCR 9
+/// from Python's hashlib, as for the test disks above.
+#[test]
+fn the_demo_disk_predicts_its_published_measurements() {
+    if !have_tools("the demo disk", &["qemu-img", "mcopy", "objcopy", "python3"]) {
+        return;
+    }
+    if !Path::new(MEASURE).exists() {
+        assert!(!crate::util::services_required(), "needs {MEASURE}");
+        return;
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/demo");
+    let tmp = tempdir();
+    let dir = tmp.path();
+    bash(
+        dir,
+        &format!(
+            "export MTOOLS_SKIP_CHECK=1
+qemu-img convert -f qcow2 -O raw {root}/podvm.qcow2 disk.raw
+mcopy -i disk.raw@@1M ::EFI/BOOT/BOOTX64.EFI uki.efi
+objcopy -O binary --dump-section .linux=linux --dump-section .osrel=osrel \\
+    --dump-section .cmdline=cmdline --dump-section .initrd=initrd uki.efi /dev/null",
+            root = root.display()
+        ),
+    );
+    let want = expected(dir);
+    let value =
+        |pcr: &str| want.lines().find_map(|l| l.strip_prefix(&format!("sha256:{pcr} "))).unwrap().to_owned();
+    let published = std::fs::read_to_string(root.join("measurements.json")).unwrap();
+    let m: serde_json::Value = serde_json::from_str(&published).unwrap();
+    for pcr in ["pcr03", "pcr09", "pcr11", "pcr12"] {
+        assert_eq!(m["measurements"]["sha256"][pcr], format!("0x{}", value(pcr)), "{pcr}");
+    }
+    let out = rvkit_in(&root, &["podvm", "predict", "podvm.qcow2", "--check", "measurements.json"]);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(
+        ok(out),
+        ["pcr03", "pcr09", "pcr11", "pcr12"].map(|p| format!("sha256:{p}: matches {}\n", value(p))).concat()
+    );
+    assert_eq!(
+        stderr,
+        "podvm.qcow2: qcow2 disk, UKI EFI/BOOT/BOOTX64.EFI with systemd-stub 252.39, 11874 of 32768 bytes read\n"
+    );
+}

@@ -1,10 +1,13 @@
 //! `cargo xtask demo`: the whole walkthrough on an embedded default, offline.
 //!
 //! It builds a small signed podvm image on the spot (an OCI layout with the
-//! demo measurements, signed with a demo cosign key, with a bundle from a demo
-//! Rekor key), renders the Trustee configuration with `rvkit bundle` against
-//! it, and checks the result with `rvkit bundle check`. Every value is
-//! computed by the `rvkit` binary or the library crates.
+//! demo disk and its measurements, signed with a demo cosign key, with a
+//! bundle from a demo Rekor key), checks the published measurements against
+//! the PCRs predicted from the image's disk (and shows a changed value being
+//! caught), renders the Trustee configuration with `rvkit bundle
+//! --predict=check` against it, and checks the result with `rvkit bundle
+//! check`. Every value is computed by the `rvkit` binary or the library
+//! crates.
 
 use std::fs;
 use std::path::Path;
@@ -35,12 +38,13 @@ pub fn run(_args: &[String]) -> Result<()> {
     // 1. A signed podvm image, as a release pipeline would publish it.
     println!("xtask: publishing a signed demo podvm image to {}", show(&out.join("podvm-image")));
     let measurements = fs::read(root().join("data/demo/measurements.json"))?;
-    let qcow2 = b"demo podvm disk image: a real one is several GiB\n";
+    // A small disk shaped like a podvm's (data/demo/README.md); a real one is several GiB.
+    let qcow2 = fs::read(root().join("data/demo/podvm.qcow2"))?;
     let image_dir = out.join("podvm-image");
     write_image_layout(
         &image_dir,
         TAG,
-        &[("image/measurements.json", &measurements), ("image/podvm.qcow2", qcow2)],
+        &[("image/measurements.json", &measurements), ("image/podvm.qcow2", &qcow2)],
         &ImagePlatform::default(),
     )?;
     let signing_key = CosignKey::generate()?;
@@ -59,19 +63,40 @@ pub fn run(_args: &[String]) -> Result<()> {
         let bytes = output(Command::new(&rvkit).args(args).current_dir(&out))?;
         Ok(String::from_utf8(bytes)?.trim_end().to_owned())
     };
-    println!("xtask: rvkit podvm verify, rvkit bundle, rvkit bundle check\n");
-    let pinned = rv(&[
-        "podvm",
-        "verify",
-        &format!("oci:podvm-image:{TAG}"),
-        "--key",
-        "podvm-cosign.pub",
-        "--rekor-key",
-        "rekor.pub",
-        "--identity",
-        IMAGE_REPO,
-    ])?;
-    let summary = rv(&["bundle", "--config", "trustee.toml", "-o", "bundle", "--json"])?;
+    println!(
+        "xtask: rvkit podvm verify, podvm fetch, podvm predict --check, bundle --predict=check, bundle check\n"
+    );
+    let image = format!("oci:podvm-image:{TAG}");
+    let access = ["--key", "podvm-cosign.pub", "--rekor-key", "rekor.pub", "--identity", IMAGE_REPO];
+    let with_access =
+        |args: &[&str]| -> Vec<String> { args.iter().chain(access.iter()).map(|s| s.to_string()).collect() };
+    let rv_access = |args: &[&str]| -> Result<String> {
+        let all = with_access(args);
+        rv(&all.iter().map(String::as_str).collect::<Vec<_>>())
+    };
+    let pinned = rv_access(&["podvm", "verify", &image])?;
+    // The release's measurements.json against the PCRs its own disk boots to.
+    rv_access(&["podvm", "fetch", &image, "-o", "published-measurements.json"])?;
+    let check = rv_access(&["podvm", "predict", &image, "--check", "published-measurements.json"])?;
+    // The same check catches a published value that is not what the disk boots to.
+    let published = fs::read_to_string(out.join("published-measurements.json"))?;
+    let pcr11 = published
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("\"pcr11\": \"0x"))
+        .map(|v| v.chars().take(64).collect::<String>())
+        .context("the demo measurements.json has a pcr11")?;
+    fs::write(out.join("changed-measurements.json"), published.replace(&pcr11, &"ab".repeat(32)))?;
+    let changed = Command::new(&rvkit)
+        .args(with_access(&["podvm", "predict", &image, "--check", "changed-measurements.json"]))
+        .current_dir(&out)
+        .output()?;
+    let caught = String::from_utf8_lossy(&changed.stderr).lines().last().unwrap_or_default().to_owned();
+    anyhow::ensure!(
+        changed.status.code() == Some(1) && caught.ends_with("differs from the prediction at sha256:pcr11"),
+        "podvm predict --check did not catch a changed pcr11: {}\n{caught}",
+        changed.status
+    );
+    let summary = rv(&["bundle", "--config", "trustee.toml", "-o", "bundle", "--json", "--predict=check"])?;
     rv(&["bundle", "check", "bundle"])?;
     let elapsed = started.elapsed();
 
@@ -80,6 +105,13 @@ pub fn run(_args: &[String]) -> Result<()> {
     println!("podvm image   {pinned}");
     println!("              signature by podvm-cosign.pub over {digest},");
     println!("              logged by the demo Rekor key rekor.pub; both checked before any value is used");
+    println!("\nits measurements.json against the PCRs predicted from its /image/podvm.qcow2");
+    println!("(rvkit podvm predict {image} --check published-measurements.json):");
+    for line in check.lines() {
+        println!("  {line}");
+    }
+    println!("with pcr11 changed (changed-measurements.json), exit 1:\n  {caught}");
+    println!("rvkit bundle --predict=check ran the same check before using the values\n");
     if let Some(url) = summary["kbs_url"].as_str() {
         println!("KBS URL       {url}");
     }

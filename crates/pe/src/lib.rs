@@ -285,7 +285,8 @@ impl<'a> PeFile<'a> {
             let len = if s.virtual_size == 0 { s.raw.len() as u64 } else { u64::from(s.virtual_size) };
             start..start + len
         };
-        if let Some((index, s)) = sections.iter().enumerate().find(|(_, s)| in_memory(s).end > size_of_image) {
+        if let Some((index, s)) = sections.iter().enumerate().find(|(_, s)| in_memory(s).end > size_of_image)
+        {
             return Err(Error::SectionBeyondImage {
                 index,
                 name: s.name().into_owned(),

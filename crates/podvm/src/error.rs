@@ -228,14 +228,27 @@ pub enum Error {
         path: String,
     },
     /// The requested file is larger than the caller's limit.
-    #[error("{path} in {image} is larger than the limit of {limit} bytes")]
+    #[error("{path} in {image} is {size} bytes, larger than the limit of {limit} bytes")]
     FileTooLarge {
         /// The image.
         image: String,
         /// The path inside the image.
         path: String,
+        /// The file's size in bytes.
+        size: u64,
         /// The limit in bytes.
         limit: u64,
+    },
+    /// Writing a file taken out of an image to the caller's spool (a
+    /// temporary file) failed.
+    #[error("{image}: cannot write {path} to the temporary file: {reason}")]
+    SpoolFailed {
+        /// The image.
+        image: String,
+        /// The path inside the image.
+        path: String,
+        /// What the write reported.
+        reason: String,
     },
     /// A tar entry this crate cannot serve as the requested file (a sparse
     /// file, a hard link to a file it did not keep).

@@ -7,10 +7,12 @@
 //! (whiteouts never affect entries of their own layer); hard links name a
 //! file written earlier. Only the requested path and small files that a later
 //! hard link might name are kept, within a fixed budget, so memory stays
-//! bounded whatever the layer sizes.
+//! bounded whatever the layer sizes. A large requested file (a disk image)
+//! is copied into a caller's [`Spool`] as it streams past instead of being
+//! kept in memory.
 
 use std::collections::HashMap;
-use std::io::{self, Read};
+use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::sync::Arc;
 
 use flate2::read::MultiGzDecoder;
@@ -104,11 +106,57 @@ fn ancestors(path: &[u8]) -> impl Iterator<Item = &[u8]> {
         .chain(path.iter().enumerate().filter(|&(_, &b)| b == b'/').map(move |(i, _)| &path[..i]))
 }
 
+/// Where a large file taken out of an image is written as its layer
+/// streams: a temporary file the caller owns. Its content is the file's only
+/// once extraction returned successfully; on an error the caller discards it.
+pub trait Spool: Write + Seek + Send {
+    /// Cuts (or extends) the spool to `len` bytes.
+    fn set_len(&mut self, len: u64) -> io::Result<()>;
+}
+
+impl Spool for std::fs::File {
+    fn set_len(&mut self, len: u64) -> io::Result<()> {
+        std::fs::File::set_len(self, len)
+    }
+}
+
+impl Spool for io::Cursor<Vec<u8>> {
+    fn set_len(&mut self, len: u64) -> io::Result<()> {
+        let len = usize::try_from(len).map_err(|_| io::Error::from(io::ErrorKind::OutOfMemory))?;
+        self.get_mut().resize(len, 0);
+        Ok(())
+    }
+}
+
+/// One file [`extract`] looks for, and where its content goes.
+pub(crate) struct Target<'a> {
+    pub path: &'a ImagePath,
+    /// The largest content accepted, in bytes.
+    pub limit: u64,
+    /// Whether the content goes to the spool rather than memory (at most
+    /// one target may say so).
+    pub spooled: bool,
+}
+
+/// The content of a target found by [`extract`].
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Extracted {
+    /// Held in memory.
+    Memory(Vec<u8>),
+    /// Written to the spool: this many bytes.
+    Spooled(u64),
+}
+
+/// The size of the buffer a spooled file is copied through.
+const SPOOL_CHUNK: usize = 256 << 10;
+
 /// What the merged filesystem holds at a tracked path.
 #[derive(Debug, Clone)]
 enum Node {
     File(Arc<Vec<u8>>),
-    TooLarge,
+    /// In the spool, this many bytes.
+    Spooled(u64),
+    TooLarge(u64),
     NotRegular,
 }
 
@@ -136,7 +184,9 @@ impl From<TarError> for WalkError {
 /// The state of the merged filesystem, as far as it is tracked.
 struct Merger<'a> {
     image: &'a str,
-    target: &'a ImagePath,
+    targets: &'a [Target<'a>],
+    spool: Option<&'a mut dyn Spool>,
+    /// The largest non-target file kept for hard links.
     max_size: u64,
     cache_budget: u64,
     cached_bytes: u64,
@@ -199,13 +249,62 @@ impl Merger<'_> {
         })
     }
 
+    fn spool_failed(&self, target: usize, e: io::Error) -> Error {
+        Error::SpoolFailed {
+            image: self.image.to_owned(),
+            path: self.targets[target].path.display(),
+            reason: e.to_string(),
+        }
+    }
+
+    /// Copies the current entry's data into the spool, replacing what it
+    /// held, through a fixed buffer. Chunks of zeros are skipped rather than
+    /// written, so a file spool keeps them as holes (free space in a disk
+    /// image costs neither the write nor the disk space).
+    fn spool_entry<R: Read>(&mut self, tar: &mut TarReader<R>, target: usize) -> Result<u64, WalkError> {
+        let spool = self.spool.take().expect("a spooled target comes with a spool");
+        let mut buf = vec![0; SPOOL_CHUNK];
+        let mut written = 0;
+        let failed = |e| WalkError::Fatal(self.spool_failed(target, e));
+        let copied = (|| {
+            // Emptied first: what a skipped chunk leaves must read as zeros.
+            spool.set_len(0).and_then(|()| spool.seek(SeekFrom::Start(0))).map_err(failed)?;
+            loop {
+                let n = tar.read_data_chunk(&mut buf)?;
+                if n == 0 {
+                    break;
+                }
+                if buf[..n].iter().all(|&b| b == 0) {
+                    spool.seek(SeekFrom::Current(n as i64)).map_err(failed)?;
+                } else {
+                    spool.write_all(&buf[..n]).map_err(failed)?;
+                }
+                written += n as u64;
+            }
+            spool.set_len(written).map_err(failed)
+        })();
+        self.spool = Some(spool);
+        copied.map(|()| written)
+    }
+
+    /// Replaces the spool's content with `content`.
+    fn write_spool(&mut self, target: usize, content: &[u8]) -> Result<u64, Error> {
+        let spool = self.spool.take().expect("a spooled target comes with a spool");
+        let written = spool
+            .seek(SeekFrom::Start(0))
+            .and_then(|_| spool.write_all(content))
+            .and_then(|()| spool.set_len(content.len() as u64))
+            .and_then(|()| spool.flush());
+        self.spool = Some(spool);
+        written.map(|()| content.len() as u64).map_err(|e| self.spool_failed(target, e))
+    }
+
     fn walk<R: Read>(
         &mut self,
         index: usize,
         digest: &BlobDigest,
         tar: &mut TarReader<R>,
     ) -> Result<(), WalkError> {
-        let target = self.target.bytes.clone();
         while let Some(h) = tar.next_entry()? {
             let path = match normalize(&h.path) {
                 Ok(Some(p)) => p,
@@ -235,8 +334,9 @@ impl Merger<'_> {
                 continue;
             }
 
-            let is_target = path == target;
-            let on_target_path = is_below(&target, &path);
+            let which = self.targets.iter().position(|t| t.path.bytes == path);
+            let is_target = which.is_some();
+            let on_target_path = self.targets.iter().any(|t| is_below(&t.path.bytes, &path));
             match h.kind {
                 EntryKind::Directory => {
                     if is_target {
@@ -275,14 +375,20 @@ impl Merger<'_> {
             };
             match h.kind {
                 EntryKind::Regular => {
-                    let keep = h.size <= self.max_size && (is_target || fits(self, h.size));
-                    if keep {
+                    let target = which.map(|i| &self.targets[i]);
+                    let limit = target.map_or(self.max_size, |t| t.limit);
+                    if h.size > limit {
+                        if is_target {
+                            self.insert(path, index, Node::TooLarge(h.size), 0);
+                        }
+                    } else if target.is_some_and(|t| t.spooled) {
+                        let len = self.spool_entry(tar, which.expect("a target"))?;
+                        self.insert(path, index, Node::Spooled(len), 0);
+                    } else if is_target || fits(self, h.size) {
                         let mut content = Vec::new();
                         tar.read_data(&mut content)?;
                         let charged = content.len() as u64 + tracking;
                         self.insert(path, index, Node::File(Arc::new(content)), charged);
-                    } else if is_target {
-                        self.insert(path, index, Node::TooLarge, 0);
                     }
                 }
                 EntryKind::HardLink => {
@@ -291,13 +397,19 @@ impl Merger<'_> {
                         Ok(None) => return Err(self.unsafe_entry(digest, &h, "hard link to the root")),
                         Err(reason) => return Err(self.unsafe_entry(digest, &h, reason)),
                     };
+                    let limit = which.map_or(u64::MAX, |i| self.targets[i].limit);
                     match self.nodes.get(&link).map(|t| t.node.clone()) {
+                        // Files kept for links may be larger than a
+                        // spooled target's budget.
+                        Some(Node::File(c)) if is_target && c.len() as u64 > limit => {
+                            self.insert(path, index, Node::TooLarge(c.len() as u64), 0);
+                        }
                         // The link shares the content already counted
                         // against the budget.
                         Some(node @ Node::File(_)) if is_target || fits(self, 0) => {
                             self.insert(path, index, node, tracking)
                         }
-                        Some(node @ Node::TooLarge) if is_target => {
+                        Some(node @ Node::TooLarge(_)) if is_target => {
                             self.insert(path, index, node, 0);
                         }
                         _ if is_target => {
@@ -353,9 +465,37 @@ pub(crate) fn extract(
     open: &mut BlobOpener<'_>,
     progress: &Arc<dyn Progress>,
 ) -> Result<Vec<u8>, Error> {
+    let targets = [Target { path: target, limit: max_size, spooled: false }];
+    match extract_targets(image, layers, &targets, None, open, progress)?.pop() {
+        Some(Extracted::Memory(content)) => Ok(content),
+        _ => unreachable!("one target held in memory"),
+    }
+}
+
+/// Reads `layers` in order and returns the content of each of `targets`
+/// (in their order), the one marked `spooled` written to `spool`.
+///
+/// Every layer is read to its end and its size and digest compared with the
+/// descriptor before the next one starts; nothing is returned unless all of
+/// them matched. The spool receives a file's bytes as its layer streams, so
+/// on an error it holds unverified content the caller must discard.
+pub(crate) fn extract_targets<'a>(
+    image: &'a str,
+    layers: &[Descriptor],
+    targets: &'a [Target<'a>],
+    spool: Option<&'a mut dyn Spool>,
+    open: &mut BlobOpener<'_>,
+    progress: &Arc<dyn Progress>,
+) -> Result<Vec<Extracted>, Error> {
+    assert!(
+        targets.iter().filter(|t| t.spooled).count() == usize::from(spool.is_some()),
+        "one spool for one spooled target"
+    );
+    let max_size = targets.iter().filter(|t| !t.spooled).map(|t| t.limit).max().unwrap_or(MIN_CACHE_BYTES);
     let mut merger = Merger {
         image,
-        target,
+        targets,
+        spool,
         max_size,
         cache_budget: max_size.max(MIN_CACHE_BYTES),
         cached_bytes: 0,
@@ -411,15 +551,29 @@ pub(crate) fn extract(
             }
         }
     }
-    let display = target.display();
-    match merger.nodes.remove(&target.bytes).map(|t| t.node) {
-        Some(Node::File(c)) => Ok(Arc::try_unwrap(c).unwrap_or_else(|c| (*c).clone())),
-        Some(Node::TooLarge) => {
-            Err(Error::FileTooLarge { image: image.to_owned(), path: display, limit: max_size })
-        }
-        Some(Node::NotRegular) => Err(Error::NotARegularFile { image: image.to_owned(), path: display }),
-        None => Err(Error::FileNotFound { image: image.to_owned(), path: display }),
+    let mut found = Vec::with_capacity(targets.len());
+    for (i, target) in targets.iter().enumerate() {
+        let display = target.path.display();
+        found.push(match merger.nodes.get(&target.path.bytes).map(|t| t.node.clone()) {
+            // A hard link to a small file kept in memory.
+            Some(Node::File(c)) if target.spooled => Extracted::Spooled(merger.write_spool(i, &c)?),
+            Some(Node::File(c)) => Extracted::Memory(c.to_vec()),
+            Some(Node::Spooled(len)) => Extracted::Spooled(len),
+            Some(Node::TooLarge(size)) => {
+                return Err(Error::FileTooLarge {
+                    image: image.to_owned(),
+                    path: display,
+                    size,
+                    limit: target.limit,
+                });
+            }
+            Some(Node::NotRegular) => {
+                return Err(Error::NotARegularFile { image: image.to_owned(), path: display });
+            }
+            None => return Err(Error::FileNotFound { image: image.to_owned(), path: display }),
+        });
     }
+    Ok(found)
 }
 
 fn corrupt(image: &str, layer: &Descriptor, e: io::Error) -> Error {
@@ -433,7 +587,7 @@ fn finish_then(
     layer: &Descriptor,
     finished: io::Result<Result<(), Mismatch>>,
     err: Error,
-) -> Result<Vec<u8>, Error> {
+) -> Result<Vec<Extracted>, Error> {
     match finished {
         Err(e) => Err(carried_error(e).unwrap_or_else(|e| corrupt(image, layer, e))),
         Ok(Err(m)) => Err(mismatch(image, what, m)),
@@ -491,7 +645,13 @@ mod tests {
     const GZ: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
     const ZST: &str = "application/vnd.oci.image.layer.v1.tar+zstd";
 
-    fn run(layers: &[(&str, Vec<u8>)], path: &str, max: u64) -> Result<Vec<u8>, Error> {
+    /// Extracts `targets` from `layers` (media type, blob) as an image
+    /// with those layers.
+    fn run_targets<'a>(
+        layers: &[(&str, Vec<u8>)],
+        targets: &'a [Target<'a>],
+        spool: Option<&'a mut dyn Spool>,
+    ) -> Result<Vec<Extracted>, Error> {
         let descs: Vec<Descriptor> = layers.iter().map(|(m, d)| desc(m, d)).collect();
         let blobs: HashMap<BlobDigest, Vec<u8>> =
             layers.iter().map(|(_, d)| (BlobDigest::sha256_of(d), d.clone())).collect();
@@ -499,7 +659,15 @@ mod tests {
             Ok(Box::new(io::Cursor::new(blobs[&d.digest].clone())))
         };
         let progress: Arc<dyn Progress> = Arc::new(NoProgress);
-        extract("test", &descs, &ImagePath::parse(path).unwrap(), max, &mut open, &progress)
+        extract_targets("test", &descs, targets, spool, &mut open, &progress)
+    }
+
+    fn run(layers: &[(&str, Vec<u8>)], path: &str, max: u64) -> Result<Vec<u8>, Error> {
+        let path = ImagePath::parse(path).unwrap();
+        match run_targets(layers, &[Target { path: &path, limit: max, spooled: false }], None)?.pop() {
+            Some(Extracted::Memory(content)) => Ok(content),
+            other => panic!("{other:?}"),
+        }
     }
 
     fn gzip(data: &[u8]) -> Vec<u8> {
@@ -605,6 +773,142 @@ mod tests {
         let progress: Arc<dyn Progress> = Arc::new(NoProgress);
         let err =
             extract("test", &descs, &ImagePath::parse(M).unwrap(), 100, &mut open, &progress).unwrap_err();
+        assert!(matches!(err, Error::DigestMismatch { .. }), "{err}");
+    }
+
+    const DISK: &str = "/image/podvm.qcow2";
+
+    /// Extracts `DISK` into a spool (budget `budget`) and `M` into memory.
+    fn run_spooled(
+        layers: &[(&str, Vec<u8>)],
+        budget: u64,
+        spool: &mut dyn Spool,
+    ) -> Result<Vec<Extracted>, Error> {
+        let (disk, m) = (ImagePath::parse(DISK).unwrap(), ImagePath::parse(M).unwrap());
+        let targets = [
+            Target { path: &disk, limit: budget, spooled: true },
+            Target { path: &m, limit: 100, spooled: false },
+        ];
+        run_targets(layers, &targets, Some(spool))
+    }
+
+    #[test]
+    fn a_large_file_streams_into_the_spool() {
+        // Larger than the copy buffer and than any in-memory cap, not a
+        // multiple of either.
+        // with a run of zeros longer than a chunk in the middle and at the end.
+        let mut big: Vec<u8> = (0..SPOOL_CHUNK * 5 + 12345).map(|i| (i % 251) as u8 | 1).collect();
+        big[SPOOL_CHUNK..SPOOL_CHUNK * 3].fill(0);
+        let n = big.len();
+        big[n - SPOOL_CHUNK - 7..].fill(0);
+        let l1 = raw_archive(&[
+            (b"image/podvm.qcow2", b'0', &big, b""),
+            (b"image/measurements.json", b'0', b"{}", b""),
+        ]);
+        let mut spool = io::Cursor::new(Vec::new());
+        let got = run_spooled(&[(GZ, gzip(&l1))], big.len() as u64, &mut spool).unwrap();
+        assert_eq!(got, [Extracted::Spooled(big.len() as u64), Extracted::Memory(b"{}".to_vec())]);
+        assert!(spool.get_ref() == &big);
+        // A later layer's shorter version replaces the spool's content whole,
+        // and its zeros are zeros, not what the first version held there.
+        let zeros = vec![0; SPOOL_CHUNK * 2];
+        let l2 = raw_archive(&[(b"image/podvm.qcow2", b'0', &zeros, b"")]);
+        let mut spool = io::Cursor::new(Vec::new());
+        let got = run_spooled(&[(GZ, gzip(&l1)), (TAR, l2)], big.len() as u64, &mut spool).unwrap();
+        assert_eq!(got[0], Extracted::Spooled(zeros.len() as u64));
+        assert!(spool.get_ref() == &zeros);
+        // The same through a file.
+        let mut file = tempfile::tempfile().unwrap();
+        run_spooled(&[(GZ, gzip(&l1))], big.len() as u64, &mut file).unwrap();
+        let mut back = Vec::new();
+        file.seek(SeekFrom::Start(0)).unwrap();
+        file.read_to_end(&mut back).unwrap();
+        assert!(back == big);
+        // A hard link to a small file is written to the spool at the end.
+        let l3 = raw_archive(&[(b"image/podvm.qcow2", b'1', b"", b"image/measurements.json")]);
+        let mut spool = io::Cursor::new(Vec::new());
+        let got = run_spooled(&[(TAR, l1.clone()), (TAR, l3)], big.len() as u64, &mut spool).unwrap();
+        assert_eq!(got[0], Extracted::Spooled(2));
+        assert_eq!(spool.get_ref(), b"{}");
+        // A hard link to a kept file larger than the budget is refused too.
+        let l4 = raw_archive(&[
+            (b"data/big", b'0', &[1; 50], b""),
+            (b"image/podvm.qcow2", b'1', b"", b"data/big"),
+            (b"image/measurements.json", b'0', b"{}", b""),
+        ]);
+        let mut spool = io::Cursor::new(Vec::new());
+        let err = run_spooled(&[(TAR, l4)], 49, &mut spool).unwrap_err();
+        assert!(matches!(err, Error::FileTooLarge { size: 50, limit: 49, .. }), "{err}");
+        // A whiteout removes it.
+        let wh = raw_archive(&[(b"image/.wh.podvm.qcow2", b'0', b"", b"")]);
+        let mut spool = io::Cursor::new(Vec::new());
+        let err = run_spooled(&[(TAR, l1), (TAR, wh)], big.len() as u64, &mut spool).unwrap_err();
+        assert!(matches!(err, Error::FileNotFound { ref path, .. } if path == DISK), "{err}");
+    }
+
+    #[test]
+    fn the_spool_budget_is_checked_before_writing() {
+        let l = raw_archive(&[
+            (b"image/podvm.qcow2", b'0', &[7; 1000], b""),
+            (b"image/measurements.json", b'0', b"{}", b""),
+        ]);
+        let mut spool = io::Cursor::new(Vec::new());
+        let err = run_spooled(&[(TAR, l)], 999, &mut spool).unwrap_err();
+        assert!(matches!(err, Error::FileTooLarge { size: 1000, limit: 999, .. }), "{err}");
+        assert_eq!(
+            err.to_string(),
+            "/image/podvm.qcow2 in test is 1000 bytes, larger than the limit of 999 bytes"
+        );
+        assert!(spool.get_ref().is_empty());
+    }
+
+    /// A spool whose disk is full.
+    struct Full;
+    impl Write for Full {
+        fn write(&mut self, _: &[u8]) -> io::Result<usize> {
+            Err(io::Error::from_raw_os_error(28))
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+    impl Seek for Full {
+        fn seek(&mut self, _: SeekFrom) -> io::Result<u64> {
+            Ok(0)
+        }
+    }
+    impl Spool for Full {
+        fn set_len(&mut self, _: u64) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn spool_write_errors_and_tampered_layers() {
+        let l = raw_archive(&[
+            (b"image/podvm.qcow2", b'0', &[7; 1000], b""),
+            (b"image/measurements.json", b'0', b"{}", b""),
+        ]);
+        let err = run_spooled(&[(TAR, l.clone())], 1000, &mut Full).unwrap_err();
+        assert!(matches!(err, Error::SpoolFailed { .. }), "{err}");
+        assert!(err.to_string().starts_with("test: cannot write /image/podvm.qcow2 to the temporary file: "));
+        assert!(!err.is_verification_failure());
+        // A layer whose bytes differ from its digest fails as such, after
+        // its content went to the spool.
+        let gz = gzip(&l);
+        let descs = vec![desc(GZ, &gz)];
+        let mut bad = gz.clone();
+        let n = bad.len();
+        bad[n - 9] ^= 0xff; // the gzip trailer's CRC: the tar itself still reads
+        let mut open = |_: &Descriptor| -> Result<Box<dyn Read + Send>, Error> {
+            Ok(Box::new(io::Cursor::new(bad.clone())))
+        };
+        let progress: Arc<dyn Progress> = Arc::new(NoProgress);
+        let disk = ImagePath::parse(DISK).unwrap();
+        let targets = [Target { path: &disk, limit: 1000, spooled: true }];
+        let mut spool = io::Cursor::new(Vec::new());
+        let err =
+            extract_targets("test", &descs, &targets, Some(&mut spool), &mut open, &progress).unwrap_err();
         assert!(matches!(err, Error::DigestMismatch { .. }), "{err}");
     }
 

@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use crate::digest::BlobDigest;
 use crate::error::Error;
-use crate::extract::{ImagePath, extract};
+use crate::extract::{Extracted, ImagePath, Target, extract, extract_targets};
 use crate::manifest::Descriptor;
 use crate::progress::{NoProgress, Progress};
 
@@ -40,6 +40,35 @@ pub fn extract_from_tar(tar: &[u8], path: &str, max: u64) -> Result<Vec<u8>, Err
     extract("fuzz", &[layer], &target, max, &mut open, &progress)
 }
 
+/// Extracts `path` from the uncompressed layer `tar` into a spool in
+/// memory, at most `budget` bytes, as [`fetch_to_spool`](crate::fetch_to_spool)
+/// would from an image with that one layer; returns the spool's content.
+pub fn spool_from_tar(tar: &[u8], path: &str, budget: u64) -> Result<Vec<u8>, Error> {
+    let target = ImagePath::parse(path)?;
+    let layer = Descriptor {
+        media_type: OCI_LAYER_TAR.to_owned(),
+        digest: BlobDigest::sha256_of(tar),
+        size: tar.len() as u64,
+        annotations: Default::default(),
+        platform: None,
+    };
+    let data = tar.to_vec();
+    let mut open = |_: &Descriptor| -> Result<Box<dyn Read + Send>, Error> {
+        Ok(Box::new(io::Cursor::new(data.clone())))
+    };
+    let progress: Arc<dyn Progress> = Arc::new(NoProgress);
+    let mut spool = io::Cursor::new(Vec::new());
+    let targets = [Target { path: &target, limit: budget, spooled: true }];
+    match extract_targets("fuzz", &[layer], &targets, Some(&mut spool), &mut open, &progress)?.as_slice() {
+        [Extracted::Spooled(len)] => {
+            let content = spool.into_inner();
+            assert_eq!(content.len() as u64, *len, "the spool holds what extraction reported");
+            Ok(content)
+        }
+        other => unreachable!("one spooled target gives one spooled result, not {other:?}"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -54,5 +83,10 @@ mod tests {
             Err(Error::FileTooLarge { limit: 1, .. })
         ));
         assert!(matches!(extract_from_tar(&tar, "/", 2), Err(Error::InvalidPath { .. })));
+        assert_eq!(spool_from_tar(&tar, "/image/measurements.json", 2).unwrap(), b"{}");
+        assert!(matches!(
+            spool_from_tar(&tar, "/image/measurements.json", 1),
+            Err(Error::FileTooLarge { size: 2, limit: 1, .. })
+        ));
     }
 }

@@ -107,7 +107,7 @@ use tokio::runtime::Handle;
 pub use cosign::{Check, CheckResult, Outcome, SignatureReport, VerifyOptions};
 pub use digest::{BlobDigest, DigestParseError};
 pub use error::Error;
-pub use extract::ImagePath;
+pub use extract::{ImagePath, Spool};
 pub use keys::{KeyAlgorithm, PublicKey};
 #[cfg(feature = "progress-bar")]
 pub use progress::TerminalProgress;
@@ -124,6 +124,14 @@ pub const DEFAULT_PATH: &str = "/image/measurements.json";
 
 /// The default cap on the size of a fetched file: 4 MiB.
 pub const DEFAULT_MAX_SIZE: u64 = 4 << 20;
+
+/// The disk image a podvm image holds (OpenShift sandboxed containers'
+/// `osc-dm-verity-image` layout).
+pub const DISK_PATH: &str = "/image/podvm.qcow2";
+
+/// The default cap on a file [`fetch_to_spool`] writes: 16 GiB, several
+/// times a podvm disk image.
+pub const DEFAULT_SPOOL_BUDGET: u64 = 16 << 30;
 
 /// How to reach the image.
 #[derive(Debug, Clone)]
@@ -365,6 +373,88 @@ pub async fn fetch_measurements(
         let document =
             extract::extract(src.image(), &manifest.layers, &path, max_size, &mut open, &progress)?;
         Ok(ImageMeasurements { image: verified, measurements_source: MeasurementsSource::Layers, document })
+    })
+    .await
+}
+
+/// A large file [`fetch_to_spool`] took out of a verified image.
+#[derive(Debug)]
+pub struct Spooled<W> {
+    /// The image, as verified.
+    pub verified: VerifiedImage,
+    /// The spool, holding the file's content.
+    pub spool: W,
+    /// The file's size: the spool's length.
+    pub len: u64,
+    /// The content of the small file asked for alongside, if any.
+    pub also: Option<Vec<u8>>,
+}
+
+/// What [`fetch_to_spool`] takes out of an image.
+#[derive(Debug, Clone)]
+pub struct SpoolRequest {
+    /// The large file written to the spool (such as [`DISK_PATH`]).
+    pub path: ImagePath,
+    /// The largest size accepted for it, in bytes.
+    pub budget: u64,
+    /// A small file read into memory in the same pass (such as the image's
+    /// `measurements.json`), and its cap in bytes.
+    pub also: Option<(ImagePath, u64)>,
+}
+
+/// Verifies `image` like [`verify`], then streams its layers and writes the
+/// content of `request.path` (at most `request.budget` bytes) into `spool`,
+/// a temporary file the caller owns, reading `request.also` into memory in
+/// the same pass.
+///
+/// The content streams from the layer to the spool through a fixed buffer,
+/// so memory stays bounded as in [`fetch_file`] whatever the file's size;
+/// a file larger than the budget is not written at all (it fails with
+/// [`Error::FileTooLarge`] once every layer is verified). The spool's bytes
+/// are the verified file's only when this returns `Ok`: a later layer may
+/// replace or remove the file, and a layer's digest is known only at its
+/// end, so on an error the caller discards the spool.
+pub async fn fetch_to_spool<W: Spool + 'static>(
+    image: &ImageRef,
+    request: &SpoolRequest,
+    pull: &PullOptions,
+    verify: &VerifyOptions,
+    progress: Arc<dyn Progress>,
+    mut spool: W,
+) -> Result<Spooled<W>, Error> {
+    let (image, request, pull, verify) = (image.clone(), request.clone(), pull.clone(), verify.clone());
+    let handle = Handle::current();
+    run_blocking(move || {
+        let (src, verified, manifest) = resolve(&image, &pull, &verify, handle)?;
+        let mut open = |d: &manifest::Descriptor| src.blob(d);
+        let mut targets = vec![extract::Target { path: &request.path, limit: request.budget, spooled: true }];
+        if let Some((p, max)) = &request.also {
+            targets.push(extract::Target { path: p, limit: *max, spooled: false });
+        }
+        let found = extract::extract_targets(
+            src.image(),
+            &manifest.layers,
+            &targets,
+            Some(&mut spool),
+            &mut open,
+            &progress,
+        )?;
+        let (len, also) = match found.as_slice() {
+            [extract::Extracted::Spooled(len), rest @ ..] => (
+                *len,
+                match rest {
+                    [extract::Extracted::Memory(content)] => Some(content.clone()),
+                    _ => None,
+                },
+            ),
+            _ => unreachable!("the first target is spooled"),
+        };
+        std::io::Write::flush(&mut spool).map_err(|e| Error::SpoolFailed {
+            image: src.image().to_owned(),
+            path: request.path.display(),
+            reason: e.to_string(),
+        })?;
+        Ok(Spooled { verified, spool, len, also })
     })
     .await
 }

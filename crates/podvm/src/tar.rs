@@ -224,6 +224,27 @@ impl<R: Read> TarReader<R> {
         Ok(())
     }
 
+    /// Reads the next part of the current entry's data into `buf`; 0 at
+    /// the end of the data.
+    pub(crate) fn read_data_chunk(&mut self, buf: &mut [u8]) -> Result<usize, TarError> {
+        if self.unread_data == 0 || buf.is_empty() {
+            return Ok(0);
+        }
+        let want = buf.len().min(usize::try_from(self.unread_data).unwrap_or(usize::MAX));
+        let n = loop {
+            match self.inner.read(&mut buf[..want]) {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                r => break r?,
+            }
+        };
+        if n == 0 {
+            return Err(TarError::Io(io::ErrorKind::UnexpectedEof.into()));
+        }
+        self.pos += n as u64;
+        self.unread_data -= n as u64;
+        Ok(n)
+    }
+
     /// The offset in the stream where the current entry's data starts, as
     /// long as none of it was read.
     pub(crate) fn position(&self) -> u64 {

@@ -47,6 +47,7 @@ pub(crate) fn tar_of(files: &[(&str, &[u8])], layout: &str) -> Result<Vec<u8>, E
             return Err(Error::FileTooLarge {
                 image: layout.to_owned(),
                 path: path.display(),
+                size: data.len() as u64,
                 limit: MAX_USTAR_SIZE,
             });
         }
