@@ -7,20 +7,20 @@ use std::process::Command;
 
 use crate::util::{fails, ok, rvkit_in, services_required, tempdir};
 
-const OVMF: &str = "/usr/share/ovmf/OVMF.fd";
+pub(crate) const OVMF: &str = "/usr/share/ovmf/OVMF.fd";
 /// Debian 12 `ovmf` 2022.11-6+deb12u2 `/usr/share/ovmf/OVMF.fd`.
 const OVMF_SHA256: &str = "7b456907dd0786d415999e801a1ac4637b8ed4d7cf5378cfc6edbe5e574dd773";
 /// Its MRTD by td-shim's `td_shim_tee_info_hash.py` (issue 12).
-const OVMF_MRTD: &str =
+pub(crate) const OVMF_MRTD: &str =
     "4c7206f0f483c524f12c366c711e9049030a8d47c471ee5aa9c4999a08de4057fb887fed0744d5631a212967fb231c47";
 
-fn python(script: &str) -> Option<String> {
+pub(crate) fn python(script: &str) -> Option<String> {
     let out = Command::new("python3").args(["-c", script]).output().ok()?;
     out.status.success().then(|| String::from_utf8(out.stdout).unwrap())
 }
 
 /// Debian's OVMF with the pinned sha256, or a skip line (never in CI).
-fn debian_ovmf() -> bool {
+pub(crate) fn debian_ovmf() -> bool {
     let sha = Command::new("sha256sum").arg(OVMF).output().ok().filter(|o| o.status.success());
     let ok = sha.is_some_and(|o| String::from_utf8_lossy(&o.stdout).starts_with(OVMF_SHA256));
     if !ok {
@@ -30,7 +30,7 @@ fn debian_ovmf() -> bool {
     ok
 }
 
-fn sev_snp_measure(script: &str) -> Option<String> {
+pub(crate) fn sev_snp_measure(script: &str) -> Option<String> {
     let out = python(&format!(
         "from sevsnpmeasure import guest\nfrom sevsnpmeasure.sev_mode import SevMode\n{script}"
     ));
