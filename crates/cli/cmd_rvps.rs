@@ -4,6 +4,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::anyhow;
 use clap::{Args, Subcommand};
+use rvkit_launch::Firmware;
+use rvkit_launch::request::{KernelDigests, SnpRequest};
+use rvkit_launch::search::{SnpCandidates, parse_measurement, snp_candidates};
 use rvkit_pcr::HashAlg;
 use rvkit_policy::{
     CheckInputs, CheckReport, Claims, ClaimsSource, CoverageReport, Policy, TokenKey, TokenReport, check_tee,
@@ -56,6 +59,13 @@ pub struct CheckArgs {
     /// Initdata documents the pod may use, to explain a failing pcr08.
     #[arg(long, num_args = 1.., value_name = "FILE")]
     initdata: Vec<PathBuf>,
+    /// The SEV-SNP launch the evidence should come from, to explain a failing
+    /// snp_launch_measurement: the fields of rvkit launch snp's flags, e.g.
+    /// ovmf=OVMF.fd,kernel=vmlinuz,append="...",vcpus=8,vcpu_type=EPYC-Milan (quoted
+    /// as in CSV). The claim is compared with the digests of every vCPU count
+    /// 1-64, CPU model, guest features 0x1/0x21 and VMM for these files.
+    #[arg(long, value_name = "FIELDS")]
+    launch_snp: Option<String>,
     /// Verify the EAR token's ES256 signature first, with the token signer's
     /// certificate or public key (PEM) or its TLS Secret (the walkthrough's
     /// trustee-token-cert); a token that does not verify is refused (exit 1).
@@ -300,10 +310,11 @@ fn check(args: &CheckArgs) -> CmdResult {
     for path in &args.initdata {
         initdata.push((display(path), read_input(path)?));
     }
+    let launch = args.launch_snp.as_deref().map(LaunchInputs::read).transpose()?;
     let result = evaluate(&policy, &claims, &values.values).map_err(Failure::input)?;
     let now_unix = now_unix();
     let policy_file = args.policy.as_deref().map(display);
-    let report = CheckReport::new(
+    let mut report = CheckReport::new(
         &result,
         CheckInputs {
             policy: &policy_label(policy_file.as_deref(), &policy),
@@ -316,6 +327,9 @@ fn check(args: &CheckArgs) -> CmdResult {
             now_unix,
         },
     );
+    if let Some(launch) = &launch {
+        report.explain_launch(|value| launch.candidates(value))?;
+    }
     let out = if args.json { to_json(&report)? } else { report.to_string() };
     write_output(None, out.as_bytes())?;
     if !report.passes {
@@ -326,6 +340,40 @@ fn check(args: &CheckArgs) -> CmdResult {
         )));
     }
     Ok(())
+}
+
+/// The files of `--launch-snp`, read before the policy is evaluated.
+struct LaunchInputs {
+    request: SnpRequest,
+    firmware: Vec<u8>,
+    kernel: Option<KernelDigests>,
+}
+
+impl LaunchInputs {
+    fn read(fields: &str) -> Result<LaunchInputs, Failure> {
+        let request: SnpRequest =
+            rvkit_trustee::parse_flag_table("--launch-snp", fields).map_err(Failure::input)?;
+        request.params().map_err(|e| Failure::input(anyhow!("--launch-snp: {e}")))?;
+        let firmware = read_input(&request.ovmf)?;
+        Firmware::parse(&firmware).map_err(|e| Failure::input(anyhow!("{}: {e}", display(&request.ovmf))))?;
+        let kernel = match &request.kernel {
+            Some(k) => {
+                let initrd = request.initrd.as_deref().map(read_input).transpose()?;
+                Some(KernelDigests::of(&read_input(k)?, initrd.as_deref()))
+            }
+            None => None,
+        };
+        Ok(LaunchInputs { request, firmware, kernel })
+    }
+
+    /// The shapes whose launch digest is `value`; `None` when `value` is no launch digest.
+    fn candidates(&self, value: &str) -> Result<Option<SnpCandidates>, Failure> {
+        let Some(target) = parse_measurement(value) else { return Ok(None) };
+        let fw = Firmware::parse(&self.firmware).map_err(Failure::input)?;
+        let found = snp_candidates(&self.request, &fw, self.kernel.as_ref(), &target)
+            .map_err(|e| Failure::input(anyhow!("{}: {e}", display(&self.request.ovmf))))?;
+        Ok(Some(found))
+    }
 }
 
 fn coverage(args: &CoverageArgs) -> CmdResult {

@@ -475,3 +475,123 @@ fn sev_and_sev_es_match_sev_snp_measure() {
         format!("SEV-ES launch digest: vmm qemu, 3 vCPUs, signature 0xa00f11, kernel hashes off\n{es}")
     );
 }
+
+/// `rvkit rvps check --launch-snp` on evidence whose measurement is none of
+/// the published values: sev-snp-measure's digest of another shape is
+/// traced to that shape (vCPU count, CPU model, guest features; with kata's
+/// `nr_cpus=` following the count), also when the claim is base64 (Trustee
+/// v0.17 and earlier), and a digest outside the searched shapes is said to be so.
+#[test]
+fn rvps_check_names_the_launch_shape_of_a_failing_measurement() {
+    if !debian_ovmf() {
+        return;
+    }
+    // The evidence: 4 vCPUs of EPYC-Milan with guest features 0x1, and with 0x5 (never searched).
+    let Some(oracle) = sev_snp_measure(&format!(
+        "import base64\n\
+         d = guest.calc_launch_digest(SevMode.SEV_SNP, 4, 0xa00f11, '{OVMF}', None, None, None, 0x1)\n\
+         print(d.hex())\nprint(base64.b64encode(d).decode())\n\
+         print(guest.calc_launch_digest(SevMode.SEV_SNP, 4, 0xa00f11, '{OVMF}', None, None, None, 0x5).hex())"
+    )) else {
+        return;
+    };
+    let evidence: Vec<&str> = oracle.lines().collect();
+    let dir = tempdir();
+    let d = dir.path();
+    rv_file(d, "rv.json", &["launch", "snp", "--ovmf", OVMF, "--vcpus", "8", "--vcpu-type", "EPYC-v4"]);
+    let published = std::fs::read_to_string(d.join("rv.json")).unwrap();
+    let published =
+        published.lines().find(|l| l.trim().len() == 98).unwrap().trim().trim_matches('"').to_owned();
+    std::fs::write(d.join("policy.rego"), LAUNCH_POLICY).unwrap();
+    let launch = format!("ovmf={OVMF},vcpus=8,vcpu_type=EPYC-v4");
+    let check = |claim: &str| {
+        std::fs::write(d.join("claims.json"), format!("{{\"snp\":{{\"measurement\":\"{claim}\"}}}}"))
+            .unwrap();
+        let args = [
+            "rvps",
+            "check",
+            "--claims",
+            "claims.json",
+            "--reference-values",
+            "rv.json",
+            "--policy",
+            "policy.rego",
+            "--launch-snp",
+            &launch,
+        ];
+        let out = rvkit_in(d, &args);
+        assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let report = |claim: &str, hint: &str| {
+        format!(
+            "verdict: warning (configuration 2, executables 33, hardware 2)\npolicy: policy.rego (Rego)\n\
+             claims: claims.json (snp)\nreference values: rv.json (array format, 1 names)\n\
+             failed (policy line 18): input.snp.measurement in query_reference_value(\"snp_launch_measurement\")\n  \
+             claim value: {claim}\n  allowed (snp_launch_measurement): [\"{published}\"]\n  hint: {hint}\n\
+             1 comparisons, 1 failed\n"
+        )
+    };
+    let found = "the evidence's measurement equals the one for 4 vCPUs, EPYC-Milan (0xa00f11), guest features 0x1, \
+                 vmm qemu (you configured 8 vCPUs, EPYC-v4 (0x800f12), guest features 0x1, vmm qemu)";
+    assert_eq!(check(evidence[0]), report(evidence[0], found));
+    assert_eq!(check(evidence[1]), report(evidence[1], found));
+    let none = "no nearby candidate: none of 1920 launch digests (vCPUs 1-64; CPU models EPYC-v4, EPYC-Rome, \
+                EPYC-Milan, EPYC-Genoa, EPYC-Turin; guest features 0x1, 0x21; vmm qemu, ec2, gce) equals the \
+                evidence's measurement, so the firmware, kernel, initrd or command line differ from the launch inputs";
+    assert_eq!(check(evidence[2]), report(evidence[2], none));
+}
+
+/// With kata, the measured command line's `nr_cpus=` follows the count, so
+/// each count of the search measures its own hashes page: sev-snp-measure's
+/// digest for 3 vCPUs (`nr_cpus=3`) is found from a configuration of 1-2.
+#[test]
+fn rvps_check_follows_kata_nr_cpus_in_the_search() {
+    let dir = tempdir();
+    let d = dir.path();
+    let Some(oracle) =
+        sev_snp_measure(&format!("import os\nos.chdir({:?})\n{KATA_ORACLE}", d.display().to_string()))
+    else {
+        return;
+    };
+    let three = oracle.lines().nth(2).unwrap().to_owned();
+    let launch = "ovmf=ovmf.fd,kernel=vmlinuz,append=quiet nr_cpus=1 agent.log=debug,vcpus=1-2,kata=true";
+    let mut rv =
+        vec!["launch", "snp", "--vcpus", "1-2", "--kata", "--ovmf", "ovmf.fd", "--kernel", "vmlinuz"];
+    rv.extend(["--append", "quiet nr_cpus=1 agent.log=debug"]);
+    rv_file(d, "rv.json", &rv);
+    std::fs::write(d.join("policy.rego"), LAUNCH_POLICY).unwrap();
+    std::fs::write(d.join("claims.json"), format!("{{\"snp\":{{\"measurement\":\"{three}\"}}}}")).unwrap();
+    let args = [
+        "rvps",
+        "check",
+        "--claims",
+        "claims.json",
+        "--reference-values",
+        "rv.json",
+        "--policy",
+        "policy.rego",
+        "--launch-snp",
+        launch,
+        "--json",
+    ];
+    let out = rvkit_in(d, &args);
+    assert_eq!(out.status.code(), Some(1));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        report["failed"][0]["hints"],
+        serde_json::json!([
+            "the evidence's measurement equals the one for 3 vCPUs, EPYC-v4 (0x800f12), guest features 0x1, vmm qemu \
+             (you configured 1-2 vCPUs, EPYC-v4 (0x800f12), guest features 0x1, vmm qemu)"
+        ])
+    );
+    assert_eq!(
+        report["failed"][0]["launch_candidates"],
+        serde_json::json!({
+            "configured": {"vcpus": "1-2", "vcpu_type": "EPYC-v4", "vcpu_signature": 0x800f12, "guest_features": 1, "vmm": "qemu"},
+            "searched": 1920,
+            "space": "vCPUs 1-64; CPU models EPYC-v4, EPYC-Rome, EPYC-Milan, EPYC-Genoa, EPYC-Turin; guest features 0x1, 0x21; vmm qemu, ec2, gce",
+            "matches": [{"vcpus": "3", "vcpu_type": "EPYC-v4", "vcpu_signature": 0x800f12, "guest_features": 1, "vmm": "qemu"}],
+        })
+    );
+}
