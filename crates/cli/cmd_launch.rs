@@ -45,23 +45,25 @@ pub struct Boot {
 #[derive(Args)]
 pub struct Output {
     /// Print JSON.
-    #[arg(long, conflicts_with = "reference_values")]
+    #[arg(long, conflicts_with = "format")]
     json: bool,
     /// List every measured region (section, GPA range, page type) and event.
     #[arg(long)]
     transcript: bool,
-    /// Print Trustee reference values in this format instead of the report:
-    /// array (Trustee <= v0.18), kv (v0.19+), sample (RVPS register message).
-    #[arg(long, value_name = "FORMAT")]
-    reference_values: Option<Format>,
+    /// Print Trustee reference values in this format instead of the report, as
+    /// `rvkit rvps emit --format` does: array (Trustee <= v0.18), kv (v0.19+),
+    /// sample (RVPS register message).
+    // `--reference-values` was this flag's first name; everywhere else it names a file.
+    #[arg(long, value_name = "FORMAT", alias = "reference-values")]
+    format: Option<Format>,
     /// Write values as base64 instead of hex (Trustee v0.17 and earlier compare base64).
-    #[arg(long, requires = "reference_values")]
+    #[arg(long, requires = "format")]
     base64: bool,
     /// Expiration, exactly YYYY-MM-DDTHH:MM:SSZ [default: 12 months from today, 00:00:00Z].
-    #[arg(long, value_name = "T", requires = "reference_values")]
+    #[arg(long, value_name = "T", requires = "format")]
     expiration: Option<Expiration>,
     /// Wrap the reference values in a Kubernetes ConfigMap.
-    #[arg(long, requires = "reference_values")]
+    #[arg(long, requires = "format")]
     configmap: bool,
     /// Write here (atomically) instead of stdout.
     #[arg(short, long, value_name = "FILE")]
@@ -313,7 +315,7 @@ fn emit(
     json: impl FnOnce() -> serde_json::Result<String>,
     rvs: Vec<(&'static str, Vec<String>)>,
 ) -> CmdResult {
-    let bytes = match out.reference_values {
+    let bytes = match out.format {
         None if out.json => {
             let mut s = json()?;
             s.push('\n');

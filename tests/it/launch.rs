@@ -205,7 +205,7 @@ fn tdx_values_and_transcript() {
 
 fn rv_file(dir: &Path, name: &str, args: &[&str]) -> String {
     let mut all = args.to_vec();
-    all.extend(["--reference-values", "array", "--expiration", "9027-01-01T00:00:00Z", "-o", name]);
+    all.extend(["--format", "array", "--expiration", "9027-01-01T00:00:00Z", "-o", name]);
     assert_eq!(ok(rvkit_in(dir, &all)), "");
     std::fs::read_to_string(dir.join(name)).unwrap()
 }
@@ -224,6 +224,10 @@ fn reference_values_merge_with_rvps() {
              \"value\": [\n      \"{OVMF_MRTD}\"\n    ]\n  }}\n]\n"
         )
     );
+    // The flag's first name still works.
+    let mut alias = vec!["launch", "tdx", "--ovmf", OVMF, "--reference-values", "array"];
+    alias.extend(["--expiration", "9027-01-01T00:00:00Z"]);
+    assert_eq!(ok(rvkit_in(dir.path(), &alias)), tdx);
     let b64 = ok(rvkit_in(
         dir.path(),
         &[
@@ -231,7 +235,7 @@ fn reference_values_merge_with_rvps() {
             "tdx",
             "--ovmf",
             OVMF,
-            "--reference-values",
+            "--format",
             "kv",
             "--base64",
             "--expiration",
@@ -440,7 +444,7 @@ fn kata_nr_cpus_follows_the_vcpu_count() {
             "--vcpus",
             "1-3",
             "--kata",
-            "--reference-values",
+            "--format",
             "sample",
         ],
     ));
