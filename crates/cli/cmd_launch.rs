@@ -7,7 +7,9 @@ use anyhow::anyhow;
 use clap::{Args, Subcommand, ValueEnum};
 use rvkit_launch::Firmware;
 use rvkit_launch::report::{SevReport, ValueEncoding};
-use rvkit_launch::request::{KernelDigests, SnpRequest, TdxRequest, parse_number, snp_report, tdx_report};
+use rvkit_launch::request::{
+    DEFAULT_MEMORY_MIB, KernelDigests, SnpRequest, TdxRequest, parse_number, snp_report, tdx_report,
+};
 use rvkit_launch::snp::{self, SevHashes, VmmType};
 use rvkit_pcr::{HashAlg, hash_reader};
 use rvkit_rvps::{ConfigMapOptions, Expiration, Format, ReferenceValue, ReferenceValueSet, RvName};
@@ -142,6 +144,13 @@ pub struct SevArgs {
 pub struct TdxArgs {
     #[command(flatten)]
     boot: Boot,
+    /// Measure the kernel with the setup header older QEMU builds (Ubuntu 25.04's,
+    /// RHEL's QEMU 9.1) patch before OVMF measures it into RTMR1.
+    #[arg(long, requires = "kernel")]
+    qemu_kernel_patch: bool,
+    /// The guest's memory in MiB (QEMU -m), where that patch places the initrd.
+    #[arg(long, value_name = "MIB", default_value_t = DEFAULT_MEMORY_MIB, requires = "qemu_kernel_patch")]
+    memory: u64,
     #[command(flatten)]
     out: Output,
 }
@@ -279,15 +288,25 @@ fn run_tdx(args: TdxArgs) -> CmdResult {
         kernel: b.kernel.clone(),
         initrd: b.initrd.clone(),
         append: b.append.clone(),
+        qemu_kernel_patch: args.qemu_kernel_patch,
+        memory: args.memory,
     };
+    req.check()?;
     let ovmf_label = display(&req.ovmf);
     let image = read_input(&req.ovmf)?;
     let fw = Firmware::parse(&image).map_err(|e| anyhow!("{ovmf_label}: {e}"))?;
     let kernel_authenticode = match &req.kernel {
         None => None,
         Some(k) => {
+            let initrd_len = match &req.initrd {
+                Some(p) => {
+                    Some(std::fs::metadata(p).map_err(|e| anyhow!("cannot read {}: {e}", display(p)))?.len())
+                }
+                None => None,
+            };
             let bytes = read_input(k)?;
-            let pe = rvkit_pe::PeFile::parse(&bytes).map_err(|e| anyhow!("{}: {e}", display(k)))?;
+            let image = req.kernel_image(&bytes, initrd_len).map_err(|e| anyhow!("{}: {e}", display(k)))?;
+            let pe = rvkit_pe::PeFile::parse(&image).map_err(|e| anyhow!("{}: {e}", display(k)))?;
             Some(pe.authenticode(HashAlg::Sha384))
         }
     };

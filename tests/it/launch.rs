@@ -599,3 +599,132 @@ fn rvps_check_follows_kata_nr_cpus_in_the_search() {
         })
     );
 }
+
+/// What older QEMU writes into a bzImage's setup header before OVMF
+/// measures it, written here from the Linux x86 boot protocol
+/// (`Documentation/arch/x86/boot.rst`: field offsets, `HdrS`, xloadflags bit
+/// 1 XLF_CAN_BE_LOADED_ABOVE_4G) and QEMU's loader rules (`x86_load_linux`:
+/// the three real-mode/command-line layouts, type_of_loader 0xb0,
+/// CAN_USE_HEAP and heap_end_ptr, the initrd below the ACPI data, 0x28000
+/// bytes, at the top of a q35 machine's memory under 4 GiB), then hashed
+/// by signify, and RTMR1 replayed with hashlib. Prints one line per case:
+/// the patched kernel's Authenticode SHA-384 and RTMR1.
+const QEMU_PATCH_ORACLE: &str = r#"
+import hashlib, struct, sys, types
+sys.modules['oscrypto.asymmetric'] = types.ModuleType('oscrypto.asymmetric')
+from signify.authenticode.signed_file.pe import SignedPEFingerprinter
+import io
+
+def patched(kernel, cmdline, initrd_size, mem_mib):
+    k = bytearray(kernel)
+    assert k[0x202:0x206] == b'HdrS'
+    version = struct.unpack_from('<H', k, 0x206)[0]
+    loadflags = k[0x211]
+    cmdline_size = (len(cmdline.encode()) + 16) & ~15
+    if version < 0x200 or not loadflags & 0x01:      # zImage, loaded low
+        real_addr, cmdline_addr = 0x90000, 0x9a000 - cmdline_size
+    elif version < 0x202:                              # bzImage, old protocol
+        real_addr, cmdline_addr = 0x90000, 0x9a000 - cmdline_size
+    else:
+        real_addr, cmdline_addr = 0x10000, 0x20000
+    xloadflags = struct.unpack_from('<H', k, 0x236)[0]
+    if version >= 0x20c and xloadflags & (1 << 1):
+        initrd_max = 0xffffffff
+    elif version >= 0x203:
+        initrd_max = struct.unpack_from('<I', k, 0x22c)[0]
+    else:
+        initrd_max = 0x37ffffff
+    mem = mem_mib * 1024 * 1024
+    lowmem = 0x80000000 if mem >= 0xb0000000 else 0xb0000000
+    below_4g = min(mem, lowmem)
+    acpi = 0x20000 + 0x8000
+    if initrd_max >= below_4g - acpi:
+        initrd_max = below_4g - acpi - 1
+    if version >= 0x202:
+        struct.pack_into('<I', k, 0x228, cmdline_addr)          # cmd_line_ptr
+    else:
+        struct.pack_into('<HH', k, 0x20, 0xa33f, cmdline_addr - real_addr)
+    if version >= 0x200:
+        k[0x210] = 0xb0                                        # type_of_loader: QEMU
+    if version >= 0x201:
+        k[0x211] |= 0x80                                       # CAN_USE_HEAP
+        struct.pack_into('<H', k, 0x224, cmdline_addr - real_addr - 0x200)  # heap_end_ptr
+    if initrd_size is not None:
+        struct.pack_into('<II', k, 0x218, (initrd_max - initrd_size) & ~4095, initrd_size)
+    return bytes(k)
+
+def authenticode(data):
+    fp = SignedPEFingerprinter(io.BytesIO(data)); fp.add_signed_pe_hashers(hashlib.sha384)
+    return fp.hashes()['authentihash']['sha384']
+
+s = lambda b: hashlib.sha384(b).digest()
+def fold(ds):
+    r = bytes(48)
+    for d in ds:
+        r = hashlib.sha384(r + d).digest()
+    return r.hex()
+acts = [s(b'Calling EFI Application from Boot Option'), s(bytes(4)), s(b'Exit Boot Services Invocation'),
+        s(b'Exit Boot Services Returned with Success')]
+kernel = open(sys.argv[1], 'rb').read()
+# The same kernel without XLF_CAN_BE_LOADED_ABOVE_4G and with a low initrd_addr_max.
+other = bytearray(kernel)
+struct.pack_into('<H', other, 0x236, struct.unpack_from('<H', other, 0x236)[0] & ~2)
+struct.pack_into('<I', other, 0x22c, 0x37ffffff)
+open('other-vmlinuz', 'wb').write(other)
+for k, cmdline, initrd, mem in [(kernel, 'console=hvc0', 12, 2048), (kernel, 'quiet', None, 4096),
+                                (bytes(other), 'console=hvc0', 12, 4096), (kernel, 'x' * 300, 12, 1024)]:
+    a = authenticode(patched(k, cmdline, initrd, mem))
+    print(a.hex(), fold([a] + acts))
+"#;
+
+#[test]
+fn qemu_kernel_patch_matches_an_independent_patcher() {
+    if !debian_ovmf() {
+        return;
+    }
+    let Some(kernel) = debian_kernel() else {
+        assert!(!services_required(), "CI must install linux-image-amd64");
+        eprintln!("skipped: no /boot/vmlinuz-* (package linux-image-amd64)");
+        return;
+    };
+    let dir = tempdir();
+    let d = dir.path();
+    let out =
+        Command::new("python3").args(["-c", QEMU_PATCH_ORACLE]).arg(&kernel).current_dir(d).output().unwrap();
+    if !out.status.success() {
+        assert!(!services_required(), "CI must install signify: {}", String::from_utf8_lossy(&out.stderr));
+        eprintln!("skipped: signify is not installed");
+        return;
+    }
+    let oracle = String::from_utf8(out.stdout).unwrap();
+    std::fs::write(d.join("initrd"), b"initrd bytes").unwrap();
+    let kernel = kernel.display().to_string();
+    let cases: [(&str, &str, bool, &str); 4] = [
+        (&kernel, "console=hvc0", true, "2048"),
+        (&kernel, "quiet", false, "4096"),
+        ("other-vmlinuz", "console=hvc0", true, "4096"),
+        (&kernel, &"x".repeat(300), true, "1024"),
+    ];
+    for ((k, append, initrd, memory), want) in cases.iter().zip(oracle.lines()) {
+        let (auth, rtmr_1) = want.split_once(' ').unwrap();
+        let mut args = vec!["launch", "tdx", "--ovmf", OVMF, "--kernel", k, "--append", append];
+        if *initrd {
+            args.extend(["--initrd", "initrd"]);
+        }
+        args.extend(["--qemu-kernel-patch", "--memory", memory]);
+        let out = ok(rvkit_in(d, &args));
+        let block: Vec<&str> = out.lines().skip_while(|l| !l.starts_with("rtmr_1 ")).take(7).collect();
+        assert_eq!(block[0], format!("rtmr_1 {rtmr_1}"), "{append} {memory}");
+        assert_eq!(block[1], format!("  File(kernel) Authenticode (setup header patched by QEMU) {auth}"));
+        assert_eq!(block[6], format!("tdvfkernel {auth}"));
+    }
+    // QEMU's video-mode patch is not modelled: refused, not guessed.
+    let vga =
+        ["launch", "tdx", "--ovmf", OVMF, "--kernel", &kernel, "--append", "vga=791", "--qemu-kernel-patch"];
+    assert_eq!(
+        fails(rvkit_in(d, &vga), 2),
+        format!(
+            "error: {kernel}: kernel setup header: vga= in the command line: QEMU's video-mode patch is not modelled\n"
+        )
+    );
+}

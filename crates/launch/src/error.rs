@@ -183,4 +183,10 @@ pub enum Error {
         /// `initrd` or `append`.
         field: &'static str,
     },
+    /// The kernel's Linux setup header cannot be patched as QEMU's loader does.
+    #[error("kernel setup header: {problem}")]
+    KernelHeader {
+        /// What is wrong.
+        problem: String,
+    },
 }

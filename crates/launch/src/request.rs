@@ -9,6 +9,7 @@
 //! Paths are data here; the caller reads the files and hands in their bytes
 //! or digests.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
@@ -373,23 +374,69 @@ pub struct TdxRequest {
     /// The kernel command line (QEMU `-append`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub append: Option<String>,
+    /// Measure the kernel with the setup header older QEMU builds patch
+    /// before OVMF measures it ([`tdx::qemu_patched_kernel`]).
+    #[serde(default, deserialize_with = "lenient::flag", skip_serializing_if = "is_false")]
+    pub qemu_kernel_patch: bool,
+    /// The guest's memory in MiB, where that patch places the initrd.
+    #[serde(default = "default_memory_mib", deserialize_with = "lenient::number")]
+    pub memory: u64,
+}
+
+/// Kata's default guest memory (`default_memory`, MiB).
+pub const DEFAULT_MEMORY_MIB: u64 = 2048;
+
+fn default_memory_mib() -> u64 {
+    DEFAULT_MEMORY_MIB
 }
 
 impl TdxRequest {
+    /// A request for `ovmf` with every other field at its default.
+    pub fn new(ovmf: PathBuf) -> TdxRequest {
+        TdxRequest {
+            ovmf,
+            kernel: None,
+            initrd: None,
+            append: None,
+            qemu_kernel_patch: false,
+            memory: DEFAULT_MEMORY_MIB,
+        }
+    }
+
+    /// The kernel image OVMF measures, given the kernel file's bytes and
+    /// the initrd's length: the file itself, or with `qemu_kernel_patch`
+    /// the file with QEMU's setup-header changes.
+    pub fn kernel_image<'a>(
+        &self,
+        kernel: &'a [u8],
+        initrd_len: Option<u64>,
+    ) -> Result<Cow<'a, [u8]>, Error> {
+        if !self.qemu_kernel_patch {
+            return Ok(Cow::Borrowed(kernel));
+        }
+        let cmdline = self.append.as_deref().unwrap_or_default();
+        tdx::qemu_patched_kernel(kernel, cmdline, initrd_len, self.memory).map(Cow::Owned)
+    }
+
     /// The files to read, each with its field name.
     pub fn files(&self) -> Vec<(&'static str, &Path)> {
         boot_files(&self.ovmf, self.kernel.as_deref(), self.initrd.as_deref())
     }
 
-    /// Checks what the fields alone cannot: a kernel for an initrd or command line.
+    /// Checks what the fields alone cannot: a kernel for an initrd, a
+    /// command line or the setup-header patch.
     pub fn check(&self) -> Result<(), Error> {
-        check_boot(self.kernel.is_some(), self.initrd.is_some(), self.append.is_some())
+        check_boot(self.kernel.is_some(), self.initrd.is_some(), self.append.is_some())?;
+        if self.qemu_kernel_patch && self.kernel.is_none() {
+            return Err(Error::NeedsKernel { field: "qemu_kernel_patch" });
+        }
+        Ok(())
     }
 }
 
 /// The TDX values `req` asks for: MRTD, and for direct kernel boot the RTMR1
 /// and RTMR2 events. `kernel_authenticode` is the Authenticode SHA-384 of
-/// `req.kernel` and `initrd_sha384` the SHA-384 of `req.initrd`.
+/// [`TdxRequest::kernel_image`] and `initrd_sha384` the SHA-384 of `req.initrd`.
 pub fn tdx_report(
     req: &TdxRequest,
     fw: &Firmware<'_>,
@@ -399,7 +446,10 @@ pub fn tdx_report(
 ) -> Result<TdxReport, Error> {
     req.check()?;
     let (mr_td, regions) = tdx::mrtd(fw)?;
-    let rtmr_1_events = kernel_authenticode.map(tdx::rtmr1_events).unwrap_or_default();
+    let mut rtmr_1_events = kernel_authenticode.map(tdx::rtmr1_events).unwrap_or_default();
+    if let Some(e) = rtmr_1_events.first_mut().filter(|_| req.qemu_kernel_patch) {
+        e.description.push_str(" (setup header patched by QEMU)");
+    }
     let rtmr_2_events = match req.kernel {
         Some(_) => tdx::rtmr2_events(req.append.as_deref(), initrd_sha384),
         None => Vec::new(),
@@ -491,7 +541,9 @@ mod tests {
         assert_eq!(r.cmdline(5).as_deref(), Some("quiet nr_cpus=5"));
         r.vcpu_family = Some(25);
         assert_eq!(r.params(), Err(Error::CpuModelFields));
-        let t = TdxRequest { ovmf: "f".into(), kernel: None, initrd: None, append: Some("x".into()) };
+        let t = TdxRequest { append: Some("x".into()), ..TdxRequest::new("f".into()) };
         assert_eq!(t.check(), Err(Error::NeedsKernel { field: "append" }));
+        let t = TdxRequest { qemu_kernel_patch: true, ..TdxRequest::new("f".into()) };
+        assert_eq!(t.check(), Err(Error::NeedsKernel { field: "qemu_kernel_patch" }));
     }
 }

@@ -975,12 +975,7 @@ mod tests {
         snp.vcpus = "1-4".parse().unwrap();
         snp.kata = true;
         c.launch.snp.push(snp);
-        c.launch.tdx.push(TdxRequest {
-            ovmf: "OVMF.tdx.fd".into(),
-            kernel: None,
-            initrd: None,
-            append: None,
-        });
+        c.launch.tdx.push(TdxRequest::new("OVMF.tdx.fd".into()));
         c.podvm.access = ImageAccess {
             key: Some("k.pub".into()),
             rekor_key: Some("rekor.pub".into()),

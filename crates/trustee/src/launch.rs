@@ -49,19 +49,21 @@ pub(crate) fn merge_extra(
         let label = format!("launch.tdx[{i}] ({})", r.ovmf.display());
         let launch = |source| Error::Launch { label: label.clone(), source };
         let fw = Firmware::parse(inputs.file("launch.tdx.ovmf", &r.ovmf)?).map_err(launch)?;
+        let initrd = r.initrd.as_ref().map(|p| inputs.file("launch.tdx.initrd", p)).transpose()?;
         let authenticode = match &r.kernel {
             Some(k) => {
-                let pe = rvkit_pe::PeFile::parse(inputs.file("launch.tdx.kernel", k)?).map_err(|e| {
-                    Error::Invalid {
-                        field: "launch.tdx.kernel".to_owned(),
-                        reason: format!("{}: {e}", k.display()),
-                    }
-                })?;
+                let kernel_error = |e: &dyn std::fmt::Display| Error::Invalid {
+                    field: "launch.tdx.kernel".to_owned(),
+                    reason: format!("{}: {e}", k.display()),
+                };
+                let bytes = inputs.file("launch.tdx.kernel", k)?;
+                let image =
+                    r.kernel_image(bytes, initrd.map(|b| b.len() as u64)).map_err(|e| kernel_error(&e))?;
+                let pe = rvkit_pe::PeFile::parse(&image).map_err(|e| kernel_error(&e))?;
                 Some(pe.authenticode(HashAlg::Sha384))
             }
             None => None,
         };
-        let initrd = r.initrd.as_ref().map(|p| inputs.file("launch.tdx.initrd", p)).transpose()?;
         let report = tdx_report(r, &fw, authenticode, initrd.map(|b| HashAlg::Sha384.hash(b)), false)
             .map_err(launch)?;
         let values =
