@@ -304,10 +304,7 @@ fn run_tdx(args: TdxArgs) -> CmdResult {
                 }
                 None => None,
             };
-            let bytes = read_input(k)?;
-            let image = req.kernel_image(&bytes, initrd_len).map_err(|e| anyhow!("{}: {e}", display(k)))?;
-            let pe = rvkit_pe::PeFile::parse(&image).map_err(|e| anyhow!("{}: {e}", display(k)))?;
-            Some(pe.authenticode(HashAlg::Sha384))
+            Some(kernel_authenticode(&req, k, &read_input(k)?, initrd_len)?)
         }
     };
     let initrd_sha384 = match &req.initrd {
@@ -321,6 +318,19 @@ fn run_tdx(args: TdxArgs) -> CmdResult {
         .map_err(|e| anyhow!("{ovmf_label}: {e}"))?;
     let rvs = report.reference_values(encoding(&args.out));
     emit(&args.out, || report.to_text(), || serde_json::to_string_pretty(&report), rvs)
+}
+
+/// The Authenticode SHA-384 of the kernel image OVMF measures for `req`
+/// (the file `path` holds, patched as older QEMU does when asked).
+pub(crate) fn kernel_authenticode(
+    req: &TdxRequest,
+    path: &std::path::Path,
+    bytes: &[u8],
+    initrd_len: Option<u64>,
+) -> anyhow::Result<rvkit_pcr::Digest> {
+    let image = req.kernel_image(bytes, initrd_len).map_err(|e| anyhow!("{}: {e}", display(path)))?;
+    let pe = rvkit_pe::PeFile::parse(&image).map_err(|e| anyhow!("{}: {e}", display(path)))?;
+    Ok(pe.authenticode(HashAlg::Sha384))
 }
 
 fn encoding(out: &Output) -> ValueEncoding {

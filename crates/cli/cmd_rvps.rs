@@ -5,8 +5,9 @@ use std::path::{Path, PathBuf};
 use anyhow::anyhow;
 use clap::{Args, Subcommand};
 use rvkit_launch::Firmware;
-use rvkit_launch::request::{KernelDigests, SnpRequest};
-use rvkit_launch::search::{SnpCandidates, parse_measurement, snp_candidates};
+use rvkit_launch::report::TdxReport;
+use rvkit_launch::request::{KernelDigests, SnpRequest, TdxRequest, tdx_report};
+use rvkit_launch::search::{SnpCandidates, parse_measurement, snp_candidates, tdx_candidates};
 use rvkit_pcr::HashAlg;
 use rvkit_policy::{
     CheckInputs, CheckReport, Claims, ClaimsSource, CoverageReport, Policy, TokenKey, TokenReport, check_tee,
@@ -19,6 +20,7 @@ use rvkit_rvps::{
 
 use rvkit_podvm::ImageAccess;
 
+use crate::cmd_launch::kernel_authenticode;
 use crate::cmd_podvm::fetch;
 use crate::io::{display, note, now_unix, read_input, warn, write_output};
 use crate::report::to_json;
@@ -66,6 +68,12 @@ pub struct CheckArgs {
     /// 1-64, CPU model, guest features 0x1/0x21 and VMM for these files.
     #[arg(long, value_name = "FIELDS")]
     launch_snp: Option<String>,
+    /// The TDX launch the evidence should come from, to explain a failing mr_td,
+    /// rtmr_1, rtmr_2, tdvfkernel or tdvfkernelparams: the fields of rvkit launch
+    /// tdx's flags (ovmf=FILE[,kernel=FILE,initrd=FILE,append=CMDLINE,...]). A
+    /// kernel is measured both as given and with older QEMU's setup-header patch.
+    #[arg(long, value_name = "FIELDS")]
+    launch_tdx: Option<String>,
     /// Verify the EAR token's ES256 signature first, with the token signer's
     /// certificate or public key (PEM) or its TLS Secret (the walkthrough's
     /// trustee-token-cert); a token that does not verify is refused (exit 1).
@@ -311,6 +319,7 @@ fn check(args: &CheckArgs) -> CmdResult {
         initdata.push((display(path), read_input(path)?));
     }
     let launch = args.launch_snp.as_deref().map(LaunchInputs::read).transpose()?;
+    let tdx = args.launch_tdx.as_deref().map(tdx_variants).transpose()?;
     let result = evaluate(&policy, &claims, &values.values).map_err(Failure::input)?;
     let now_unix = now_unix();
     let policy_file = args.policy.as_deref().map(display);
@@ -329,6 +338,9 @@ fn check(args: &CheckArgs) -> CmdResult {
     );
     if let Some(launch) = &launch {
         report.explain_launch(|value| launch.candidates(value))?;
+    }
+    if let Some(variants) = &tdx {
+        report.explain_tdx(|name, value| tdx_candidates(name, &parse_measurement(value)?, variants));
     }
     let out = if args.json { to_json(&report)? } else { report.to_string() };
     write_output(None, out.as_bytes())?;
@@ -374,6 +386,41 @@ impl LaunchInputs {
             .map_err(|e| Failure::input(anyhow!("{}: {e}", display(&self.request.ovmf))))?;
         Ok(Some(found))
     }
+}
+
+/// The TDX values of `--launch-tdx`'s inputs, each with how they were
+/// booted: the kernel as configured, then with the other setting of
+/// `qemu_kernel_patch`.
+fn tdx_variants(fields: &str) -> Result<Vec<(String, TdxReport)>, Failure> {
+    let req: TdxRequest = rvkit_trustee::parse_flag_table("--launch-tdx", fields).map_err(Failure::input)?;
+    req.check().map_err(|e| Failure::input(anyhow!("--launch-tdx: {e}")))?;
+    let firmware = read_input(&req.ovmf)?;
+    let ovmf = display(&req.ovmf);
+    let fw = Firmware::parse(&firmware).map_err(|e| Failure::input(anyhow!("{ovmf}: {e}")))?;
+    let initrd = req.initrd.as_deref().map(read_input).transpose()?;
+    let initrd_sha384 = initrd.as_deref().map(|b| HashAlg::Sha384.hash(b));
+    let Some(kernel) = &req.kernel else {
+        let report = tdx_report(&req, &fw, None, None, false).map_err(|e| anyhow!("{ovmf}: {e}"))?;
+        return Ok(vec![(format!("from {ovmf}"), report)]);
+    };
+    let bytes = read_input(kernel)?;
+    let mut out = Vec::new();
+    for patch in [req.qemu_kernel_patch, !req.qemu_kernel_patch] {
+        let r = TdxRequest { qemu_kernel_patch: patch, ..req.clone() };
+        let auth = kernel_authenticode(&r, kernel, &bytes, initrd.as_ref().map(|b| b.len() as u64))?;
+        let report =
+            tdx_report(&r, &fw, Some(auth), initrd_sha384, false).map_err(|e| anyhow!("{ovmf}: {e}"))?;
+        let how = if patch {
+            format!(
+                "with the kernel's setup header patched by older QEMU (qemu_kernel_patch=true, memory={})",
+                r.memory
+            )
+        } else {
+            "with the kernel as given (qemu_kernel_patch=false)".to_owned()
+        };
+        out.push((how, report));
+    }
+    Ok(out)
 }
 
 fn coverage(args: &CoverageArgs) -> CmdResult {

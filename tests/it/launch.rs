@@ -728,3 +728,115 @@ fn qemu_kernel_patch_matches_an_independent_patcher() {
         )
     );
 }
+
+/// A policy that reads MRTD and RTMR1.
+const TDX_POLICY: &str = r#"package policy
+
+import rego.v1
+
+default executables := 33
+
+default hardware := 97
+
+default configuration := 36
+
+trust_claims := {
+	"executables": executables,
+	"hardware": hardware,
+	"configuration": configuration,
+}
+
+executables := 3 if {
+	input.tdx.quote.body.mr_td in query_reference_value("mr_td")
+	input.tdx.quote.body.rtmr_1 in query_reference_value("rtmr_1")
+}
+
+hardware := 2 if {
+	input.tdx
+}
+
+configuration := 2 if {
+	input.tdx
+}
+"#;
+
+/// `rvkit rvps check --launch-tdx`: evidence whose RTMR1 comes from older
+/// QEMU's patched kernel (the Python patcher and signify above compute it)
+/// is traced to that patch when the published values were computed without
+/// it; an MRTD no firmware of the inputs gives is said to be so.
+#[test]
+fn rvps_check_traces_tdx_values_to_the_qemu_kernel_patch() {
+    if !debian_ovmf() {
+        return;
+    }
+    let Some(kernel) = debian_kernel() else {
+        assert!(!services_required(), "CI must install linux-image-amd64");
+        eprintln!("skipped: no /boot/vmlinuz-* (package linux-image-amd64)");
+        return;
+    };
+    let dir = tempdir();
+    let d = dir.path();
+    let out =
+        Command::new("python3").args(["-c", QEMU_PATCH_ORACLE]).arg(&kernel).current_dir(d).output().unwrap();
+    if !out.status.success() {
+        assert!(!services_required(), "CI must install signify");
+        eprintln!("skipped: signify is not installed");
+        return;
+    }
+    // The first case: console=hvc0, a 12-byte initrd, 2048 MiB.
+    let oracle = String::from_utf8(out.stdout).unwrap();
+    let patched_rtmr_1 = oracle.lines().next().unwrap().split_once(' ').unwrap().1.to_owned();
+    std::fs::write(d.join("initrd"), b"initrd bytes").unwrap();
+    let kernel = kernel.display().to_string();
+    let boot = ["--ovmf", OVMF, "--kernel", &kernel, "--initrd", "initrd", "--append", "console=hvc0"];
+    rv_file(d, "rv.json", &[&["launch", "tdx"][..], &boot].concat());
+    let published = ok(rvkit_in(d, &[&["launch", "tdx"][..], &boot].concat()));
+    let published_rtmr_1 = published.lines().find_map(|l| l.strip_prefix("rtmr_1 ")).unwrap().to_owned();
+    std::fs::write(d.join("policy.rego"), TDX_POLICY).unwrap();
+    let launch = format!("ovmf={OVMF},kernel={kernel},initrd=initrd,append=console=hvc0");
+    let check = |mr_td: &str, rtmr_1: &str| {
+        std::fs::write(
+            d.join("claims.json"),
+            format!(
+                "{{\"tdx\":{{\"quote\":{{\"body\":{{\"mr_td\":\"{mr_td}\",\"rtmr_1\":\"{rtmr_1}\"}}}}}}}}"
+            ),
+        )
+        .unwrap();
+        let args = [
+            "rvps",
+            "check",
+            "--claims",
+            "claims.json",
+            "--reference-values",
+            "rv.json",
+            "--policy",
+            "policy.rego",
+            "--launch-tdx",
+            &launch,
+        ];
+        let out = rvkit_in(d, &args);
+        assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let head = "verdict: warning (configuration 2, executables 33, hardware 2)\npolicy: policy.rego (Rego)\n\
+                claims: claims.json (tdx)\nreference values: rv.json (array format, 5 names)\n";
+    assert_eq!(
+        check(OVMF_MRTD, &patched_rtmr_1),
+        format!(
+            "{head}failed (policy line 19): input.tdx.quote.body.rtmr_1 in query_reference_value(\"rtmr_1\")\n  \
+             claim value: {patched_rtmr_1}\n  allowed (rtmr_1): [\"{published_rtmr_1}\"]\n  \
+             hint: the evidence's rtmr_1 is the one the launch inputs give with the kernel's setup header patched \
+             by older QEMU (qemu_kernel_patch=true, memory=2048)\n2 comparisons, 1 failed\n"
+        )
+    );
+    let other = "ab".repeat(48);
+    assert_eq!(
+        check(&other, &published_rtmr_1),
+        format!(
+            "{head}failed (policy line 18): input.tdx.quote.body.mr_td in query_reference_value(\"mr_td\")\n  \
+             claim value: {other}\n  allowed (mr_td): [\"{OVMF_MRTD}\"]\n  \
+             hint: the evidence's mr_td is not what the launch inputs give ({OVMF_MRTD} with the kernel as given \
+             (qemu_kernel_patch=false)): another firmware, kernel, initrd or command line\n2 comparisons, 1 failed\n"
+        )
+    );
+}

@@ -204,3 +204,78 @@ pub fn snp_candidates(
         matches,
     })
 }
+
+/// The Trustee names of the TDX launch values.
+pub const TDX_NAMES: [&str; 5] = ["mr_td", "rtmr_1", "rtmr_2", "tdvfkernel", "tdvfkernelparams"];
+
+/// Which TDX value computed from the launch inputs a claim equals: the
+/// result of [`tdx_candidates`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct TdxCandidates {
+    /// The reference-value name (`mr_td`, `rtmr_1`, ...).
+    pub name: String,
+    /// Each way of booting the inputs that gives a value of that name, with the value.
+    pub computed: Vec<TdxValue>,
+    /// The ways whose value is the claim's.
+    pub matches: Vec<String>,
+}
+
+impl fmt::Display for TdxCandidates {
+    /// One sentence: the way of booting that gives the claim, or the values computed.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if !self.matches.is_empty() {
+            return write!(
+                f,
+                "the evidence's {} is the one the launch inputs give {}",
+                self.name,
+                self.matches.join("; or ")
+            );
+        }
+        let computed: Vec<String> = self.computed.iter().map(|c| format!("{} {}", c.value, c.how)).collect();
+        write!(
+            f,
+            "the evidence's {} is not what the launch inputs give ({}): another firmware, kernel, initrd or \
+             command line",
+            self.name,
+            computed.join("; ")
+        )
+    }
+}
+
+/// A TDX value and how the launch inputs give it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct TdxValue {
+    /// The way of booting.
+    pub how: String,
+    /// The value, hex.
+    pub value: String,
+}
+
+/// Compares a claim of one of [`TDX_NAMES`] with the values of `variants`
+/// (each a way of booting the launch inputs, e.g. with and without QEMU's
+/// kernel patch, and its report); `None` for other names or when no
+/// variant has a value of that name.
+pub fn tdx_candidates(
+    name: &str,
+    target: &Digest,
+    variants: &[(String, crate::report::TdxReport)],
+) -> Option<TdxCandidates> {
+    if !TDX_NAMES.contains(&name) {
+        return None;
+    }
+    let target = target.to_hex();
+    let mut computed = Vec::new();
+    let mut matches = Vec::new();
+    for (how, report) in variants {
+        let values = report.reference_values(crate::report::ValueEncoding::Hex);
+        for v in values.into_iter().filter(|(n, _)| *n == name).flat_map(|(_, v)| v) {
+            if v == target {
+                matches.push(how.clone());
+            }
+            if !computed.iter().any(|c: &TdxValue| c.value == v) {
+                computed.push(TdxValue { how: how.clone(), value: v });
+            }
+        }
+    }
+    (!computed.is_empty()).then(|| TdxCandidates { name: name.to_owned(), computed, matches })
+}

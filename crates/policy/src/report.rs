@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use rvkit_launch::search::SnpCandidates;
+use rvkit_launch::search::{SnpCandidates, TdxCandidates};
 use rvkit_rvps::{Expiration, Published, compact};
 use serde::Serialize;
 use serde::ser::{SerializeStruct, Serializer};
@@ -103,6 +103,10 @@ pub struct FailedComparison {
     /// launch digest is the claim's ([`CheckReport::explain_launch`]).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub launch_candidates: Option<SnpCandidates>,
+    /// For a failing TDX launch value (`mr_td`, `rtmr_1`, ...), the ways of
+    /// booting the launch inputs that give the claim ([`CheckReport::explain_tdx`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tdx_candidates: Option<TdxCandidates>,
 }
 
 /// A policy evaluated on claims: `rvkit rvps check`.
@@ -177,6 +181,7 @@ impl CheckReport {
                     hints,
                     fallback,
                     launch_candidates: None,
+                    tdx_candidates: None,
                 }
             })
             .collect();
@@ -228,6 +233,29 @@ impl CheckReport {
             }
         }
         Ok(())
+    }
+
+    /// Explains each failed comparison of a TDX launch value whose claim is a
+    /// string: `compare` gets the reference name and the claim's value and
+    /// returns which way of booting the launch inputs gives it (`None`: not a
+    /// TDX launch value); the sentence becomes the first hint, replacing the
+    /// nearest-value fallback.
+    pub fn explain_tdx(&mut self, compare: impl Fn(&str, &str) -> Option<TdxCandidates>) {
+        for c in &mut self.failed {
+            let (Some(name), Some(value)) =
+                (c.reference.as_deref(), c.value.as_ref().and_then(Value::as_str))
+            else {
+                continue;
+            };
+            if let Some(found) = compare(name, value) {
+                if c.fallback {
+                    c.hints.clear();
+                    c.fallback = false;
+                }
+                c.hints.insert(0, found.to_string());
+                c.tdx_candidates = Some(found);
+            }
+        }
     }
 }
 
