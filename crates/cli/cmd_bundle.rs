@@ -19,7 +19,7 @@ use rvkit_trustee::{
 
 use rvkit_podvm::ImageAccess;
 
-use crate::cmd_podvm::fetch;
+use crate::cmd_podvm::fetch_measurements;
 use crate::io::{detail, note, now_unix, quiet, read_input, warn, write_output};
 use crate::output::{self, DirFile, DirLock};
 use crate::report::to_json;
@@ -360,10 +360,12 @@ fn render(args: RenderArgs) -> CmdResult {
     let pv = &config.podvm;
     // The first phase writes no reference values: no registry to contact.
     for image in pv.images.iter().filter(|_| !first_phase) {
-        let (verified, bytes) =
-            fetch(image, &pv.access, rvkit_podvm::DEFAULT_PATH, rvkit_podvm::DEFAULT_MAX_SIZE)?;
-        note(format_args!("verified {}", verified.pinned));
-        inputs.image_measurements.push((format!("{}:{}", verified.pinned, rvkit_podvm::DEFAULT_PATH), bytes));
+        let fetched = fetch_measurements(image, &pv.access, rvkit_podvm::DEFAULT_MAX_SIZE)?;
+        note(format_args!(
+            "verified {}; measurements from {}",
+            fetched.image.pinned, fetched.measurements_source
+        ));
+        inputs.image_measurements.push((fetched.label(), fetched.document));
     }
     if let Some((path, from_secret)) = cert_arg {
         let flag = if from_secret { "--kbs-cert-from-secret" } else { "--kbs-cert" };

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use anyhow::{Context, anyhow};
 use clap::Subcommand;
 use rvkit_podvm::{
-    DEFAULT_MAX_SIZE, DEFAULT_PATH, ImageAccess, ImagePath, ImageRef, NoProgress, Progress, PublicKey,
-    PullOptions, VerifiedImage, VerifyOptions,
+    DEFAULT_MAX_SIZE, DEFAULT_PATH, ImageAccess, ImageMeasurements, ImagePath, ImageRef, MeasurementsFrom,
+    NoProgress, Progress, PublicKey, PullOptions, VerifiedImage, VerifyOptions,
 };
 
 use crate::io::{read_input, warn, write_output};
@@ -19,6 +19,8 @@ pub enum Command {
     /// Verify an image's cosign signature (and Rekor bundle) and print the pinned reference.
     // `--platform` was the flag's name here before it became `--image-platform` everywhere.
     #[command(mut_arg("image_platform", |a| a.alias("platform")))]
+    // Verifying reads no measurements.
+    #[command(mut_arg("measurements_from", |a| a.hide(true)))]
     Verify {
         /// docker://HOST/REPO[:TAG|@DIGEST], HOST/REPO:TAG, oci:DIR[:TAG] or oci-archive:FILE[:TAG].
         image: String,
@@ -29,6 +31,10 @@ pub enum Command {
         access: ImageAccess,
     },
     /// Verify an image, then print one file from its layers (streamed, never stored).
+    ///
+    /// /image/measurements.json, the default, is made from the signed
+    /// manifest's measurement annotations when it has them, without
+    /// downloading a layer (see --measurements-from).
     #[command(mut_arg("image_platform", |a| a.alias("platform")))]
     Fetch {
         /// docker://HOST/REPO[:TAG|@DIGEST], HOST/REPO:TAG, oci:DIR[:TAG] or oci-archive:FILE[:TAG].
@@ -113,6 +119,28 @@ pub fn fetch(
         .map_err(podvm_failure)
 }
 
+/// Verifies `image` and returns its measurements, from its manifest
+/// annotations or its layers as `access` says (a file of at most
+/// `max_size` bytes).
+pub fn fetch_measurements(
+    image: &str,
+    access: &ImageAccess,
+    max_size: u64,
+) -> Result<ImageMeasurements, Failure> {
+    let image = ImageRef::parse(image).map_err(Failure::input)?;
+    let (pull, verify) = options(access)?;
+    let rt = runtime()?;
+    rt.block_on(rvkit_podvm::fetch_measurements(
+        &image,
+        access.measurements_from(),
+        max_size,
+        &pull,
+        &verify,
+        progress(),
+    ))
+    .map_err(podvm_failure)
+}
+
 pub fn run(cmd: Command) -> CmdResult {
     match cmd {
         Command::Verify { image, access, json } => {
@@ -125,7 +153,18 @@ pub fn run(cmd: Command) -> CmdResult {
             write_output(None, out.as_bytes())?;
             Ok(())
         }
+        Command::Fetch { image, access, path, max_size, output } if path == DEFAULT_PATH => {
+            let measurements = fetch_measurements(&image, &access, max_size)?;
+            eprint!("{measurements}");
+            write_output(output.as_ref(), &measurements.document)?;
+            Ok(())
+        }
         Command::Fetch { image, access, path, max_size, output } => {
+            if access.measurements_from == Some(MeasurementsFrom::Annotations) {
+                return Err(Failure::input(anyhow!(
+                    "--measurements-from annotations gives {DEFAULT_PATH} only; --path names {path}"
+                )));
+            }
             let (verified, bytes) = fetch(&image, &access, &path, max_size)?;
             eprint!("{verified}");
             write_output(output.as_ref(), &bytes)?;

@@ -7,7 +7,9 @@ use clap::Args;
 use rvkit_disk::{Disk, FileSource};
 use rvkit_pcr::eventlog::EventLog;
 use rvkit_pcr::{HashAlg, PcrIndex};
-use rvkit_predict::{BootedEvent, EspExtras, Uki, check, predict};
+use rvkit_predict::{
+    BootedEvent, EspExtras, ExtraDir, Firmware, Options, Uki, check, predict_with, predicted_pcrs,
+};
 use rvkit_rvps::Measurements;
 
 use crate::io::{display, read_input, warn, write_output};
@@ -17,8 +19,8 @@ use crate::{CmdResult, Failure};
 const UKI_PATH: &str = "EFI/BOOT/BOOTX64.EFI";
 /// Largest UKI read into memory.
 const MAX_UKI: u64 = 512 << 20;
-/// ESP directories whose files systemd-stub measures as extras.
-const EXTRA_DIRS: [&str; 3] = ["EFI/BOOT/BOOTX64.EFI.extra.d", "loader/credentials", "loader/addons"];
+/// Largest ESP credential read into memory.
+const MAX_CREDENTIAL: u64 = 16 << 20;
 
 #[derive(Args)]
 pub struct PredictArgs {
@@ -27,9 +29,17 @@ pub struct PredictArgs {
     /// Banks to predict (repeatable).
     #[arg(long, default_values_t = [HashAlg::Sha256])]
     bank: Vec<HashAlg>,
-    /// PCRs to predict.
-    #[arg(long, value_delimiter = ',', default_values_t = [3, 9, 11, 12])]
-    pcrs: Vec<u32>,
+    /// PCRs to predict [default: 3,9,11,12, with 4,7 for --firmware and 8 for --initdata].
+    #[arg(long, value_delimiter = ',')]
+    pcrs: Option<Vec<u32>>,
+    /// Also predict PCR 8 (SHA-256 bank) from this initdata document, as the podvm extends it.
+    #[arg(long, value_name = "F")]
+    initdata: Option<PathBuf>,
+    /// Also predict PCRs 4 and 7 for this firmware profile. Only one is modelled: `ovmf` is
+    /// Debian 12's OVMF (OVMF_CODE_4M.fd with its OVMF_VARS_4M.fd, secure boot off) on QEMU
+    /// q35 with its default devices; other firmware measures other PCR 4 and 7 values.
+    #[arg(long, value_name = "PROFILE", value_parser = ["ovmf"])]
+    firmware: Option<String>,
     /// Print the values and the events behind them as JSON.
     #[arg(long)]
     json: bool,
@@ -57,10 +67,33 @@ pub fn run(args: PredictArgs) -> CmdResult {
     let esp = disk.esp().map_err(in_disk)?;
     let uki_bytes = esp.read_file(UKI_PATH, MAX_UKI).map_err(in_disk)?;
     let mut extras = EspExtras::default();
-    for dir in EXTRA_DIRS {
-        for name in esp.list(dir).map_err(in_disk)?.unwrap_or_default() {
-            extras.files.push(format!("{dir}/{name}"));
+    for dir in ExtraDir::ALL {
+        for name in esp.list(&dir.path(UKI_PATH)).map_err(in_disk)?.unwrap_or_default() {
+            if !name.ends_with('/') {
+                extras
+                    .add(dir, UKI_PATH, &name, |path| esp.read_file(path, MAX_CREDENTIAL))
+                    .map_err(in_disk)?;
+            }
         }
+    }
+    let mut options = Options { firmware: args.firmware.as_ref().map(|_| Firmware::Ovmf), initdata: None };
+    if let Some(path) = &args.initdata {
+        let doc = rvkit_initdata::InitData::parse(&read_input(path)?)
+            .map_err(|e| Failure::input(anyhow!("{}: {e}", display(path))))?;
+        options.initdata = Some(rvkit_initdata::pcr8_from_digest(&doc.digest()).1.digest);
+    }
+    let predictable = predicted_pcrs(&options);
+    let unpredicted = |pcr: u32| {
+        let need = match pcr {
+            4 | 7 => ": give --firmware ovmf",
+            8 => ": give --initdata",
+            _ => "",
+        };
+        Failure::input(anyhow!("PCR {pcr} is not predicted{need}"))
+    };
+    let pcrs = args.pcrs.clone().unwrap_or_else(|| predictable.clone());
+    if let Some(&pcr) = pcrs.iter().find(|p| !predictable.contains(p)) {
+        return Err(unpredicted(pcr));
     }
     let in_uki = |e: rvkit_predict::Error| {
         Failure::input(anyhow::Error::new(e).context(format!("{label}: {UKI_PATH}")))
@@ -74,7 +107,14 @@ pub fn run(args: PredictArgs) -> CmdResult {
             warn(w);
         }
         banks = published.banks().collect();
-        let prediction = predict(&uki, &extras, &banks).map_err(in_uki)?;
+        for &alg in &banks {
+            for (pcr, _) in published.bank(alg).unwrap_or_default() {
+                if !predictable.contains(&u32::from(pcr.get())) {
+                    return Err(unpredicted(u32::from(pcr.get())));
+                }
+            }
+        }
+        let prediction = predict_with(&uki, &extras, &banks, &options).map_err(in_uki)?;
         eprintln!(
             "{label}: {} disk, UKI {UKI_PATH} with systemd-stub {}, {} of {} bytes read",
             disk.format().name(),
@@ -139,7 +179,7 @@ pub fn run(args: PredictArgs) -> CmdResult {
         return Ok(());
     }
 
-    let prediction = predict(&uki, &extras, &banks).map_err(in_uki)?;
+    let prediction = predict_with(&uki, &extras, &banks, &options).map_err(in_uki)?;
     if args.transcript {
         let log = prediction.event_log();
         let replay = log.replay().map_err(Failure::input)?;
@@ -152,12 +192,12 @@ pub fn run(args: PredictArgs) -> CmdResult {
     }
     if let Some(path) = &args.output {
         let mut m = Measurements::new();
-        for (_, pcr, value) in prediction.values(&banks, &args.pcrs) {
+        for (_, pcr, value) in prediction.values(&banks, &pcrs) {
             m.insert(PcrIndex::new(pcr).map_err(Failure::input)?, value).map_err(Failure::input)?;
         }
         return Ok(write_output(Some(path), m.to_json().as_bytes())?);
     }
-    let report = prediction.report(&banks, &args.pcrs);
+    let report = prediction.report(&banks, &pcrs);
     let out =
         if args.json { format!("{}\n", serde_json::to_string_pretty(&report)?) } else { report.to_string() };
     write_output(None, out.as_bytes())?;

@@ -21,7 +21,7 @@ use rvkit_rvps::{
 use rvkit_podvm::ImageAccess;
 
 use crate::cmd_launch::kernel_authenticode;
-use crate::cmd_podvm::fetch;
+use crate::cmd_podvm::fetch_measurements;
 use crate::io::{display, note, now_unix, read_input, warn, write_output};
 use crate::report::to_json;
 use crate::{CmdResult, Failure};
@@ -151,8 +151,9 @@ pub struct EmitArgs {
     /// measurements.json files of podvm images; several are merged.
     #[arg(long, num_args = 1.., value_name = "FILE", required_unless_present = "image")]
     measurements: Vec<PathBuf>,
-    /// Podvm images to read /image/measurements.json from, after verifying them
-    /// (repeatable; merged like several --measurements).
+    /// Podvm images to read measurements from, after verifying them: their
+    /// manifest annotations or /image/measurements.json (see
+    /// --measurements-from; repeatable; merged like several --measurements).
     #[arg(long, value_name = "IMAGE")]
     image: Vec<String>,
     #[command(flatten)]
@@ -229,11 +230,10 @@ fn emit(args: EmitArgs) -> CmdResult {
         measurements.push((label, m));
     }
     for image in &args.image {
-        let (verified, bytes) =
-            fetch(image, &args.access, rvkit_podvm::DEFAULT_PATH, rvkit_podvm::DEFAULT_MAX_SIZE)?;
-        let label = format!("{}:{}", verified.pinned, rvkit_podvm::DEFAULT_PATH);
-        let (m, warnings) =
-            Measurements::parse(&bytes).map_err(|e| anyhow::Error::new(e).context(label.clone()))?;
+        let fetched = fetch_measurements(image, &args.access, rvkit_podvm::DEFAULT_MAX_SIZE)?;
+        let label = fetched.label();
+        let (m, warnings) = Measurements::parse(&fetched.document)
+            .map_err(|e| anyhow::Error::new(e).context(label.clone()))?;
         for w in warnings {
             warn(format_args!("{label}: {w}"));
         }

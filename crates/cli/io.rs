@@ -28,6 +28,11 @@ pub fn read_input(path: &Path) -> anyhow::Result<Vec<u8>> {
         std::io::stdin().take(MAX_INPUT + 1).read_to_end(&mut buf).context("cannot read standard input")?;
     } else {
         let file = fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
+        // Sized from the start: growing by doubling copied a 4 MiB firmware
+        // five times over and faulted in twice its pages.
+        if let Ok(meta) = file.metadata() {
+            buf.reserve_exact(meta.len().min(MAX_INPUT + 1) as usize);
+        }
         file.take(MAX_INPUT + 1)
             .read_to_end(&mut buf)
             .with_context(|| format!("cannot read {}", path.display()))?;

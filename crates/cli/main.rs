@@ -31,14 +31,21 @@ use clap::{CommandFactory as _, FromArgMatches as _, Parser, Subcommand};
 #[derive(Parser)]
 #[command(name = "rvkit", version, about, propagate_version = true)]
 struct Cli {
+    #[command(flatten)]
+    global: Global,
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// The options every command takes.
+#[derive(clap::Args)]
+struct Global {
     /// Print only errors on stderr: no warnings, notes or progress.
     #[arg(short, long, global = true, conflicts_with = "verbose", help_heading = "Global options")]
     quiet: bool,
     /// Print more detail on stderr (such as every file read and written).
     #[arg(short, long, global = true, help_heading = "Global options")]
     verbose: bool,
-    #[command(subcommand)]
-    command: Command,
 }
 
 #[derive(Subcommand)]
@@ -167,18 +174,58 @@ impl<E: Into<anyhow::Error>> From<E> for Failure {
 /// The result every command returns.
 pub type CmdResult = Result<(), Failure>;
 
+/// The command line with only the top-level command `name` under the root,
+/// as [`Cli`] derives it minus what only help and `--version` show; `None`
+/// for a name that is not a command.
+///
+/// Building the whole tree was a third of a short command's instructions
+/// (callgrind, `rvps emit`); parsing needs only the branch the user named.
+/// Whatever this tree rejects, including `--help` and `--version`, is parsed
+/// again by the whole tree, so errors and help read the same either way.
+/// `lone_commands_are_the_derived_ones` checks the two trees agree.
+fn lone_command(name: &str) -> Option<clap::Command> {
+    use clap::{Args as _, Subcommand as _};
+    // A `#[command(subcommand)]` variant requires one of its subcommands.
+    let new = |name| clap::Command::new(name).subcommand_required(true);
+    let sub = match name {
+        "bundle" => cmd_bundle::Command::augment_args(clap::Command::new("bundle")),
+        "initdata" => cmd_initdata::Command::augment_subcommands(new("initdata")),
+        "launch" => cmd_launch::Command::augment_subcommands(new("launch")),
+        "pcr" => cmd_pcr::Command::augment_subcommands(new("pcr")),
+        "podvm" => cmd_podvm::Command::augment_subcommands(new("podvm")),
+        "rvps" => cmd_rvps::Command::augment_subcommands(new("rvps")),
+        _ => return None,
+    };
+    Some(Global::augment_args(clap::Command::new("rvkit")).subcommand(sub))
+}
+
 fn main() -> ExitCode {
-    // The help headings are regrouped only when help is printed: walking the
-    // whole command tree again costs every other run a measurable share of
-    // its start-up, and nothing but help shows a heading.
-    let matches = Cli::command().try_get_matches().unwrap_or_else(|e| match e.kind() {
-        ErrorKind::DisplayHelp | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
-            command().get_matches()
-        }
-        _ => e.exit(),
+    // The tree and the matches are left for the process exit to free:
+    // dropping them took a tenth of a short command's instructions, and
+    // parsing from them by `&mut` avoids clap's copy of every match.
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let lone = args.get(1).and_then(|a| a.to_str()).and_then(lone_command).and_then(|mut tree| {
+        let matches = tree.try_get_matches_from_mut(&args).ok();
+        std::mem::forget(tree);
+        matches
     });
-    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
-    io::set_verbosity(if cli.quiet { -1 } else { i8::from(cli.verbose) });
+    let mut matches = lone.unwrap_or_else(|| {
+        // The help headings are regrouped only when help is printed: walking
+        // the whole tree again costs every other run a measurable share of
+        // its start-up, and nothing but help shows a heading.
+        let mut tree = Cli::command();
+        let matches = tree.try_get_matches_from_mut(&args).unwrap_or_else(|e| match e.kind() {
+            ErrorKind::DisplayHelp | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+                command().get_matches_from(&args)
+            }
+            _ => e.exit(),
+        });
+        std::mem::forget(tree);
+        matches
+    });
+    let cli = Cli::from_arg_matches_mut(&mut matches).unwrap_or_else(|e| e.exit());
+    std::mem::forget(matches);
+    io::set_verbosity(if cli.global.quiet { -1 } else { i8::from(cli.global.verbose) });
     let result = match cli.command {
         Command::Bundle(c) => cmd_bundle::run(*c),
         Command::Initdata(c) => cmd_initdata::run(c),
@@ -200,8 +247,39 @@ fn main() -> ExitCode {
 
 #[cfg(test)]
 mod tests {
+    use clap::CommandFactory as _;
+
     #[test]
     fn the_command_line_is_consistent() {
         super::command().debug_assert();
+    }
+
+    /// The tree `main` parses most command lines with is the derived one,
+    /// cut to the command named: the same options (every attribute, help
+    /// text included), groups and subcommands.
+    #[test]
+    fn lone_commands_are_the_derived_ones() {
+        let full = super::Cli::command();
+        let args = |c: &clap::Command| c.get_arguments().map(|a| format!("{a:?}")).collect::<Vec<_>>();
+        let groups = |c: &clap::Command| c.get_groups().map(|g| format!("{g:?}")).collect::<Vec<_>>();
+        let subs = |c: &clap::Command| c.get_subcommands().map(|s| format!("{s:?}")).collect::<Vec<_>>();
+        let mut seen = 0;
+        for derived in full.get_subcommands() {
+            let name = derived.get_name();
+            let Some(lone) = super::lone_command(name) else {
+                assert!(matches!(name, "completions" | "man"), "no lone tree for {name}");
+                continue;
+            };
+            seen += 1;
+            lone.clone().debug_assert();
+            assert_eq!(args(&lone), args(&full), "the global options beside {name}");
+            let ours = lone.find_subcommand(name).unwrap();
+            assert_eq!(args(ours), args(derived), "{name}");
+            assert_eq!(groups(ours), groups(derived), "{name}");
+            assert_eq!(subs(ours), subs(derived), "{name}");
+            assert_eq!(ours.is_subcommand_required_set(), derived.is_subcommand_required_set(), "{name}");
+        }
+        assert_eq!(seen, 6);
+        assert!(super::lone_command("-q").is_none());
     }
 }

@@ -1435,7 +1435,7 @@ fn bundle_check_catches_single_edits() {
 
 #[test]
 fn podvm_images_are_verified_and_give_what_their_measurements_file_gives() {
-    use rvkit_test_support::{Image, Registry, Rekor, Sig, SignatureManifest, Signer};
+    use rvkit_test_support::{Image, Registry, Rekor, Signer, digest_of};
     let Some(reg) = Registry::start() else { return };
     if !have_tools("podvm_images_are_verified_and_give_what_their_measurements_file_gives", TOOLS) {
         return;
@@ -1448,12 +1448,13 @@ fn podvm_images_are_verified_and_give_what_their_measurements_file_gives() {
     fs::write(d.join("podvm-signing.pub"), &signer.public_pem).unwrap();
     fs::write(d.join("rekor.pub"), &rekor.signer.public_pem).unwrap();
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    rt.block_on(async {
-        let img = Image::podvm("podvm/bundle");
-        let digest = reg.push_image("podvm/bundle", "v1", &img).await;
-        let sig = Sig::make(&signer, Some(&rekor), &format!("{}/podvm/bundle", reg.addr), &digest);
-        reg.push_signatures("podvm/bundle", &digest, &SignatureManifest::new(&[sig])).await;
-    });
+    rt.block_on(reg.push_signed_image(
+        "podvm/bundle",
+        "v1",
+        &Image::podvm("podvm/bundle"),
+        &signer,
+        Some(&rekor),
+    ));
     let image = format!("docker://{}/podvm/bundle:v1", reg.addr);
     let cert = openssl_cert(d, &host(c), c.org, 365);
     let cert = cert.to_str().unwrap();
@@ -1488,6 +1489,43 @@ fn podvm_images_are_verified_and_give_what_their_measurements_file_gives() {
     ]);
     fails(rvkit_in(d, &args.iter().map(String::as_str).collect::<Vec<_>>()), 1);
     assert!(!d.join("wrong").exists());
+
+    // An image whose signed manifest carries measurement annotations gives
+    // the values they hold, with its layer gone from the registry (so none
+    // is read): the same bundle as a file written with those values.
+    let pcr03 = format!("0x{}", "3a".repeat(32));
+    let pcr11 = format!("0x{}", "b1".repeat(32));
+    let img = Image::podvm("podvm/annotated").with_annotations(&[
+        ("io.github.confidential-containers.measurements.sha256.pcr03", &pcr03),
+        ("io.github.confidential-containers.measurements.sha256.pcr11", &pcr11),
+    ]);
+    rt.block_on(reg.push_signed_image("podvm/annotated", "v1", &img, &signer, Some(&rekor)));
+    fs::remove_file(reg.blob_file(&digest_of(&img.layers[0].bytes))).unwrap();
+    let json = format!(r#"{{"measurements":{{"sha256":{{"pcr03":"{pcr03}","pcr11":"{pcr11}"}}}}}}"#);
+    fs::write(d.join("annotated.json"), json).unwrap();
+    let image = format!("docker://{}/podvm/annotated:v1", reg.addr);
+    let args =
+        with(&[&["--image", &image, "--measurements=", "-o", "from-annotations"][..], &access].concat());
+    let out = rvkit_in(d, &args.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        format!(
+            "verified {}/podvm/annotated@{}; measurements from the manifest annotations (no layer downloaded)\n\
+             wrote 18 files to from-annotations\n",
+            reg.addr,
+            img.digest()
+        )
+    );
+    ok(out);
+    let args = with(&["--measurements", "annotated.json", "-o", "from-annotated-file"]);
+    ok(rvkit_in(d, &args.iter().map(String::as_str).collect::<Vec<_>>()));
+    assert_eq!(files(&d.join("from-annotations")), files(&d.join("from-annotated-file")));
+    // Told to read the layers, the bundle finds the layer gone (exit 2).
+    let from_layers =
+        ["--image", &image, "--measurements=", "--measurements-from", "layers", "-o", "from-layers"];
+    let args = with(&[&from_layers[..], &access].concat());
+    fails(rvkit_in(d, &args.iter().map(String::as_str).collect::<Vec<_>>()), 2);
+    assert!(!d.join("from-layers").exists());
 }
 
 /// `initdata check` and `bundle --kbs-cert` apply one rule for whether a

@@ -292,7 +292,7 @@ fn help_groups_output_options_apart_from_image_access() {
     assert_eq!(
         section("Image verification and access"),
         "--key --rekor-key --insecure-ignore-tlog[=<BOOL>] --insecure-skip-verify[=<BOOL>] --identity \
-         --authfile --insecure-registry --image-platform --retries --timeout"
+         --authfile --insecure-registry --image-platform --retries --timeout --measurements-from"
     );
     assert_eq!(section("Output"), "--format --configmap --name --namespace --data-key --output --transcript");
     let fetch = headings(&ok(rvkit_in(dir.path(), &["podvm", "fetch", "--help"])));

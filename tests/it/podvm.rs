@@ -7,7 +7,8 @@ use std::fs;
 use std::path::Path;
 
 use rvkit_test_support::{
-    Image, Registry, Rekor, Sig, SignatureManifest, Signer, Silent, TarBomb, measurements, tar_bomb,
+    Fault, Image, Proxy, Registry, Rekor, Signer, Silent, TarBomb, digest_of, measurements, sha256_hex,
+    tar_bomb,
 };
 
 use crate::util::{EXPIRATION, bash, fails, have_tools, ok, rvkit_in, tempdir};
@@ -39,18 +40,19 @@ fn signed_image(reg: &Registry, repo: &str, dir: &Path) -> (Image, String) {
     fs::write(dir.join("cosign.pub"), &signer.public_pem).unwrap();
     fs::write(dir.join("rekor.pub"), &rekor.signer.public_pem).unwrap();
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    rt.block_on(async {
-        let img = Image::podvm(repo);
-        let digest = reg.push_image(repo, "v1", &img).await;
-        let sig = Sig::make(&signer, Some(&rekor), &format!("{}/{repo}", reg.addr), &digest);
-        reg.push_signatures(repo, &digest, &SignatureManifest::new(&[sig])).await;
-        (img, digest)
-    })
+    let img = Image::podvm(repo);
+    let digest = rt.block_on(reg.push_signed_image(repo, "v1", &img, &signer, Some(&rekor)));
+    (img, digest)
 }
 
 fn access<'a>(reg: &'a Registry, args: &[&'a str]) -> Vec<&'a str> {
+    access_at(&reg.addr, args)
+}
+
+/// `args` with the test's keys, reaching the registry (or a proxy) at `addr`.
+fn access_at<'a>(addr: &'a str, args: &[&'a str]) -> Vec<&'a str> {
     let mut v = args.to_vec();
-    v.extend(["--key", "cosign.pub", "--rekor-key", "rekor.pub", "--insecure-registry", &reg.addr]);
+    v.extend(["--key", "cosign.pub", "--rekor-key", "rekor.pub", "--insecure-registry", addr]);
     v
 }
 
@@ -209,11 +211,7 @@ fn push_signed(reg: &Registry, repo: &str, img: &Image, dir: &Path) {
     fs::write(dir.join("cosign.pub"), &signer.public_pem).unwrap();
     fs::write(dir.join("rekor.pub"), &rekor.signer.public_pem).unwrap();
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    rt.block_on(async {
-        let digest = reg.push_image(repo, "v1", img).await;
-        let sig = Sig::make(&signer, Some(&rekor), &format!("{}/{repo}", reg.addr), &digest);
-        reg.push_signatures(repo, &digest, &SignatureManifest::new(&[sig])).await;
-    });
+    rt.block_on(reg.push_signed_image(repo, "v1", img, &signer, Some(&rekor)));
 }
 
 #[test]
@@ -279,4 +277,189 @@ fn an_entry_claiming_a_tebibyte_is_refused_within_the_memory_bound() {
     );
     assert!(!d.join("m.json").exists());
     assert!(kib < MEMORY_BOUND_KIB, "peak resident memory {kib} KiB");
+}
+
+/// The SHA-256 PCR 3 and 11 annotations of an annotated test image, with
+/// values made from `marker` (unlike those of its layer).
+fn annotation_values(marker: &str) -> Vec<(String, String)> {
+    ["03", "11"]
+        .iter()
+        .map(|pcr| {
+            (
+                format!("io.github.confidential-containers.measurements.sha256.pcr{pcr}"),
+                format!("0x{}", sha256_hex(format!("{marker}/annotation/{pcr}").as_bytes())),
+            )
+        })
+        .collect()
+}
+
+fn as_pairs(values: &[(String, String)]) -> Vec<(&str, &str)> {
+    values.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()
+}
+
+/// Whether the proxy saw a request for the image's (only) layer.
+fn layer_requested(proxy: &Proxy, img: &Image) -> bool {
+    let blob = format!("/blobs/{}", digest_of(&img.layers[0].bytes));
+    proxy.request_lines().iter().any(|l| l.contains(&blob))
+}
+
+#[test]
+fn measurements_come_from_the_signed_manifest_annotations_without_a_layer_download() {
+    let Some(reg) = Registry::start() else { return };
+    let dir = tempdir();
+    let d = dir.path();
+    let values = annotation_values("podvm/annotated");
+    let img = Image::podvm("podvm/annotated").with_annotations(&as_pairs(&values));
+    push_signed(&reg, "podvm/annotated", &img, d);
+    // The measurements file the annotations stand for, written by hand.
+    fs::write(
+        d.join("expected.json"),
+        format!(
+            "{{\"measurements\":{{\"sha256\":{{\"pcr03\":\"{}\",\"pcr11\":\"{}\"}}}}}}",
+            values[0].1, values[1].1
+        ),
+    )
+    .unwrap();
+    fs::write(d.join("i.toml"), rvkit_initdata::DUMMY_INITDATA).unwrap();
+    let common = ["--initdata", "i.toml", "--expiration", EXPIRATION];
+    let from_file =
+        ok(rvkit_in(d, &[&["rvps", "emit", "--measurements", "expected.json"][..], &common].concat()));
+
+    let proxy = Proxy::start(&reg.addr, Fault::None);
+    let image = format!("docker://{}/podvm/annotated:v1", proxy.addr);
+    let from_image = ok(rvkit_in(
+        d,
+        &access_at(&proxy.addr, &[&["rvps", "emit", "--image", &image][..], &common].concat()),
+    ));
+    assert_eq!(from_image, from_file);
+    assert!(ok(rvkit_in(d, &access_at(&proxy.addr, &["podvm", "fetch", &image, "-o", "m.json"]))).is_empty());
+    assert!(!layer_requested(&proxy, &img), "{:#?}", proxy.request_lines());
+
+    // The report says where the values came from; asked for the layers, the
+    // same image gives the file its layer holds.
+    let stable = |args: &[&str]| {
+        let text = crate::reports::run(d, args).replace(&proxy.addr, "REGISTRY");
+        numbered_digests(&text)
+    };
+    insta::assert_snapshot!(
+        "podvm_fetch_annotations",
+        stable(&access_at(&proxy.addr, &["podvm", "fetch", &image]))
+    );
+    assert!(!layer_requested(&proxy, &img));
+    insta::assert_snapshot!(
+        "podvm_fetch_layers",
+        stable(&access_at(&proxy.addr, &["podvm", "fetch", &image, "--measurements-from", "layers"]))
+    );
+    assert!(layer_requested(&proxy, &img));
+    let emit =
+        ["rvps", "emit", "--image", &image, "--dummy-initdata", "--expiration", EXPIRATION, "--transcript"];
+    insta::assert_snapshot!("rvps_emit_annotations_transcript", stable(&access_at(&proxy.addr, &emit)));
+
+    // jq, reading the manifest skopeo fetches, turns the annotations into
+    // the same measurements.
+    if have_tools("measurements_come_from_the_signed_manifest_annotations", &["skopeo", "jq"]) {
+        let script = format!(
+            r#"skopeo inspect --raw --tls-verify=false docker://{addr}/podvm/annotated:v1 \
+               | jq '{{measurements: (.annotations | to_entries
+                   | map(select(.key | startswith("io.github.confidential-containers.measurements."))
+                         | (.key | ltrimstr("io.github.confidential-containers.measurements.") | split(".")) as [$bank, $pcr]
+                         | {{bank: $bank, pcr: $pcr, value}})
+                   | group_by(.bank) | map({{key: .[0].bank, value: (map({{key: .pcr, value}}) | from_entries)}})
+                   | from_entries)}}' > oracle.json
+             test "$(jq -S . oracle.json)" = "$(jq -S . m.json)"
+             test "$(jq -S . oracle.json)" = "$(jq -S . expected.json)""#,
+            addr = reg.addr
+        );
+        bash(d, &script);
+    }
+}
+
+#[test]
+fn without_annotations_the_layers_are_read_unless_annotations_are_required() {
+    let Some(reg) = Registry::start() else { return };
+    let dir = tempdir();
+    let d = dir.path();
+    let img = Image::podvm("podvm/plain");
+    push_signed(&reg, "podvm/plain", &img, d);
+    let proxy = Proxy::start(&reg.addr, Fault::None);
+    let image = format!("docker://{}/podvm/plain:v1", proxy.addr);
+    assert!(ok(rvkit_in(d, &access_at(&proxy.addr, &["podvm", "fetch", &image, "-o", "m.json"]))).is_empty());
+    assert_eq!(fs::read(d.join("m.json")).unwrap(), measurements("podvm/plain"));
+    assert!(layer_requested(&proxy, &img));
+
+    let proxy = Proxy::start(&reg.addr, Fault::None);
+    let image = format!("docker://{}/podvm/plain:v1", proxy.addr);
+    let args = ["rvps", "emit", "--image", &image, "--measurements-from", "annotations", "-o", "rv.json"];
+    let stderr = fails(rvkit_in(d, &access_at(&proxy.addr, &args)), 2);
+    assert_eq!(
+        stderr,
+        format!(
+            "error: {}/podvm/plain@{} has no measurement annotations \
+             (io.github.confidential-containers.measurements.*) in its manifest\n",
+            proxy.addr,
+            img.digest()
+        )
+    );
+    assert!(!d.join("rv.json").exists());
+    assert!(!layer_requested(&proxy, &img));
+    // Annotations give /image/measurements.json only.
+    let args = ["podvm", "fetch", &image, "--path", "/etc/os-release", "--measurements-from", "annotations"];
+    let stderr = fails(rvkit_in(d, &access_at(&proxy.addr, &args)), 2);
+    assert_eq!(
+        stderr,
+        "error: --measurements-from annotations gives /image/measurements.json only; --path names /etc/os-release\n"
+    );
+}
+
+#[test]
+fn a_malformed_annotation_exits_2_naming_it_and_writes_nothing() {
+    let Some(reg) = Registry::start() else { return };
+    let dir = tempdir();
+    let d = dir.path();
+    let mut values = annotation_values("podvm/malformed");
+    values[1].1.truncate(40);
+    let img = Image::podvm("podvm/malformed").with_annotations(&as_pairs(&values));
+    push_signed(&reg, "podvm/malformed", &img, d);
+    let proxy = Proxy::start(&reg.addr, Fault::None);
+    let image = format!("docker://{}/podvm/malformed:v1", proxy.addr);
+    let expected = format!(
+        "error: {}/podvm/malformed@{} (manifest annotations): bad value for manifest annotation \
+         \"io.github.confidential-containers.measurements.sha256.pcr11\": sha256 digest must be 32 bytes \
+         (64 hex digits), got 19 bytes\n",
+        proxy.addr,
+        img.digest()
+    );
+    let args = ["rvps", "emit", "--image", &image, "--dummy-initdata", "-o", "rv.json"];
+    assert_eq!(fails(rvkit_in(d, &access_at(&proxy.addr, &args)), 2), expected);
+    assert!(!d.join("rv.json").exists());
+    let args = ["podvm", "fetch", &image, "-o", "m.json"];
+    assert_eq!(fails(rvkit_in(d, &access_at(&proxy.addr, &args)), 2), expected);
+    assert!(!d.join("m.json").exists());
+    assert!(!layer_requested(&proxy, &img), "a bad annotation does not fall back to the layers");
+}
+
+#[test]
+fn annotations_of_a_badly_signed_or_unsigned_image_are_refused_first() {
+    let Some(reg) = Registry::start() else { return };
+    let dir = tempdir();
+    let d = dir.path();
+    // Malformed: had they been read before the signature was checked, the
+    // error would name them.
+    let bad = [("io.github.confidential-containers.measurements.md5.pcr03", "0x00")];
+    let img = Image::podvm("podvm/forged").with_annotations(&bad);
+    push_signed(&reg, "podvm/forged", &img, d);
+    fs::write(d.join("cosign.pub"), Signer::new("prime256v1").public_pem).unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let unsigned = Image::podvm("podvm/unsigned").with_annotations(&bad);
+    rt.block_on(reg.push_image("podvm/unsigned", "v1", &unsigned));
+    for repo in ["podvm/forged", "podvm/unsigned"] {
+        let image = format!("docker://{}/{repo}:v1", reg.addr);
+        for from in ["auto", "annotations"] {
+            let args = ["rvps", "emit", "--image", &image, "--measurements-from", from, "-o", "rv.json"];
+            let stderr = fails(rvkit_in(d, &access(&reg, &args)), 1);
+            let why = if repo == "podvm/forged" { "error: no signature of " } else { "error: " };
+            assert!(stderr.starts_with(why) && !stderr.contains("annotation"), "{stderr}");
+            assert!(!d.join("rv.json").exists());
+        }
+    }
 }

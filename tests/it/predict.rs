@@ -14,14 +14,16 @@ const TOOLS: &[&str] = &["qemu-img", "mkfs.vfat", "mcopy", "sfdisk", "python3"];
 const MEASURE: &str = "/usr/lib/systemd/systemd-measure";
 
 /// Shell lines putting uki.efi as EFI/BOOT/BOOTX64.EFI on an `esp_mib` MiB
-/// FAT ESP of a GPT disk.raw (1 MiB before it, 3 MiB after), and the same
-/// disk as a compressed qcow2, disk.qcow2.
-fn esp_disk(esp_mib: u32) -> String {
+/// FAT ESP of a GPT disk.raw (1 MiB before it, 3 MiB after), running
+/// `extra` (mtools lines on esp.img) before the ESP is copied in, and the
+/// same disk as a compressed qcow2, disk.qcow2.
+fn esp_disk(esp_mib: u32, extra: &str) -> String {
     format!(
         r#"export PATH=$PATH:/usr/sbin:/sbin MTOOLS_SKIP_CHECK=1
 mkfs.vfat -C esp.img $(({esp_mib} * 1024)) >/dev/null
 mmd -i esp.img ::EFI ::EFI/BOOT
 mcopy -i esp.img uki.efi ::EFI/BOOT/BOOTX64.EFI
+{extra}
 truncate -s $(({esp_mib} + 4))M disk.raw
 printf 'label: gpt\nstart=2048, size={esp_mib}MiB, type=C12A7328-F81F-11D2-BA4B-00A0C93EC93B\n' | sfdisk -q disk.raw
 dd if=esp.img of=disk.raw bs=1M seek=1 conv=notrunc status=none
@@ -54,7 +56,7 @@ fn podvm_disk(dir: &Path) {
             r#"{}
 qemu-img convert -f raw -O vpc -o subformat=fixed,force_size=on disk.raw disk.vhd
 "#,
-            esp_disk(8)
+            esp_disk(8, "")
         ),
     );
 }
@@ -178,6 +180,41 @@ fn predicts_the_same_values_from_raw_qcow2_and_vhd_and_checks_a_release_file() {
     );
 }
 
+/// `--initdata` adds PCR 8 as a podvm extends it (SHA-256 bank only; the
+/// expected value is the peer-pods dummy initdata's published PCR8), and a
+/// PCR the options do not predict is refused, asked for or published.
+#[test]
+fn initdata_gives_pcr8_and_unpredicted_pcrs_are_refused() {
+    if !have_tools("podvm predict", TOOLS) {
+        return;
+    }
+    let tmp = tempdir();
+    let dir = tmp.path();
+    podvm_disk(dir);
+    std::fs::write(dir.join("initdata.toml"), rvkit_initdata::DUMMY_INITDATA).unwrap();
+    let args = ["podvm", "predict", "disk.raw", "--initdata", "initdata.toml", "--pcrs", "8"];
+    let out = ok(rvkit_in(dir, &[&args[..], &["--bank", "sha256", "--bank", "sha384"]].concat()));
+    assert_eq!(
+        out,
+        format!(
+            "systemd-stub 252.39-1~deb12u2\nsha256:pcr08 {}\nsha384:pcr08 {}\n",
+            rvkit_initdata::DUMMY_PCR8_HEX,
+            "0".repeat(96)
+        )
+    );
+    let err = fails(rvkit_in(dir, &["podvm", "predict", "disk.raw", "--pcrs", "3,4"]), 2);
+    assert_eq!(err, "error: PCR 4 is not predicted: give --firmware ovmf\n");
+    let published = format!("{{\"measurements\":{{\"sha256\":{{\"pcr08\":\"0x{}\"}}}}}}", "00".repeat(32));
+    std::fs::write(dir.join("published.json"), published).unwrap();
+    let err = fails(rvkit_in(dir, &["podvm", "predict", "disk.raw", "--check", "published.json"]), 2);
+    assert_eq!(err, "error: PCR 8 is not predicted: give --initdata\n");
+    let out = rvkit_in(
+        dir,
+        &["podvm", "predict", "disk.raw", "--check", "published.json", "--initdata", "initdata.toml"],
+    );
+    assert_eq!(out.status.code(), Some(1));
+}
+
 #[test]
 fn bad_disks_are_refused_with_exit_2_naming_the_structure() {
     let tmp = tempdir();
@@ -199,10 +236,17 @@ const STUB_257_TOOL: &str = "systemd-boot-efi-257/linuxx64.efi.stub";
 /// Ground truth: UKIs assembled with objcopy from Debian 12's systemd-stub
 /// 252 (systemd-boot-efi) and Debian 13's 257 (`$RVKIT_STUB_257`), Debian's
 /// kernel and a busybox initrd, on a GPT ESP, booted by OVMF under QEMU
-/// (TCG) with swtpm. The PCRs the TPM holds after boot must equal the
-/// prediction in both banks, and the firmware's PCR 4 event for the UKI
-/// (whose length is not a multiple of 8) must carry rvkit-pe's Authenticode
-/// digest.
+/// (TCG) with swtpm. The PCRs the TPM holds after boot (3, 4 and 7 under
+/// the `ovmf` firmware profile, 9, 11, 12) must equal the prediction in
+/// both banks, and the firmware's PCR 4 event for the UKI must carry
+/// rvkit-pe's Authenticode digest. Both UKIs end in data after their last
+/// section, their length not a multiple of 8, and carry a .uname section
+/// (which stub 252 does not measure). The variants are batched to keep the
+/// boots to two: the stub-257 UKI also has .ucode (a cpio ahead of
+/// .initrd), .splash (a BMP), .pcrpkey and .pcrsig sections, and its ESP a
+/// credential of its own (`BOOTX64.EFI.extra.d/*.cred`), a global one
+/// (`loader/credentials/*.cred`) and a file there the stub skips: PCR 12
+/// and the initrd of PCR 9 change.
 #[test]
 fn booted_pcrs_equal_the_prediction_for_stubs_252_and_257() {
     let tools = ["qemu-system-x86_64", "swtpm", "swtpm_setup", "busybox", "objcopy", "cpio"];
@@ -232,7 +276,36 @@ fn booted_pcrs_equal_the_prediction_for_stubs_252_and_257() {
     }
 }
 
+/// Shell lines writing the stub-257 UKI's further sections and naming them
+/// in `$more` for objcopy: a .ucode cpio (the kernel unpacks it first), a
+/// 2x2 BMP splash, a PEM-looking .pcrpkey and a JSON .pcrsig.
+const SECTIONS_257: &str = r#"mkdir -p u && printf 'not microcode\n' > u/ucode-placeholder
+(cd u && find . | cpio -o -H newc --quiet > ../ucode)
+python3 -c "
+import struct
+px = bytes([0, 0, 255, 0, 255, 0, 0, 0, 255, 0, 0, 255, 255, 255, 255, 0])
+open('splash', 'wb').write(b'BM' + struct.pack('<IHHI', 54 + len(px), 0, 0, 54)
+    + struct.pack('<IiiHHIIiiII', 40, 2, 2, 1, 24, 0, len(px), 2835, 2835, 0, 0) + px)"
+printf -- '-----BEGIN PUBLIC KEY-----\nrvkit\n-----END PUBLIC KEY-----\n' > pcrpkey
+printf '{}\n' > pcrsig
+more="--add-section .ucode=ucode --change-section-vma .ucode=$(at 0x30000)
+  --add-section .splash=splash --change-section-vma .splash=$(at 0x40000)
+  --add-section .pcrpkey=pcrpkey --change-section-vma .pcrpkey=$(at 0x50000)
+  --add-section .pcrsig=pcrsig --change-section-vma .pcrsig=$(at 0x60000)"
+"#;
+
+/// mtools lines giving the stub-257 ESP a credential of the UKI's own, a
+/// global one, and a file in loader/credentials the stub skips.
+const CREDENTIALS_257: &str = r#"printf 'rvkit-uki-credential' > own.cred
+printf 'rvkit-global-credential\n' > global.cred
+printf 'not a credential' > notes.txt
+mmd -i esp.img ::EFI/BOOT/BOOTX64.EFI.extra.d ::loader ::loader/credentials
+mcopy -i esp.img own.cred ::EFI/BOOT/BOOTX64.EFI.extra.d/rvkit.cred
+mcopy -i esp.img global.cred ::loader/credentials/global.cred
+mcopy -i esp.img notes.txt ::loader/credentials/notes.txt"#;
+
 fn boot_and_compare(kernel: &Path, stub: &Path, version: &str, code: &Path) {
+    let v257 = version == "257.";
     let tmp = tempdir();
     let dir = tmp.path();
     std::fs::write(dir.join("init"), crate::attest::GUEST_INIT).unwrap();
@@ -251,9 +324,10 @@ import sys
 ends = [int(f[3], 16) + int(f[2], 16) for f in (l.split() for l in sys.stdin) if len(f) > 4 and f[0].isdigit()]
 print(hex((max(ends) + 0xffff) & ~0xffff))')
 at() {{ python3 -c "print(hex($end + $1))"; }}
+{sections}
 objcopy --add-section .osrel=osrel --change-section-vma .osrel=$(at 0) \
   --add-section .cmdline=cmdline --change-section-vma .cmdline=$(at 0x10000) \
-  --add-section .uname=uname --change-section-vma .uname=$(at 0x20000) \
+  --add-section .uname=uname --change-section-vma .uname=$(at 0x20000) $more \
   --add-section .linux={kernel} --change-section-vma .linux=$(at 0x100000) \
   --add-section .initrd=initrd --change-section-vma .initrd=$(at 0x4000000) {stub} uki.efi
 # Data after the last section, leaving a length that is not a multiple of 8:
@@ -263,7 +337,8 @@ python3 -c "import os; n = os.path.getsize('uki.efi'); open('uki.efi', 'ab').wri
 "#,
             kernel = kernel.display(),
             stub = stub.display(),
-            esp = esp_disk(20)
+            sections = if v257 { SECTIONS_257 } else { "more=" },
+            esp = esp_disk(20, if v257 { CREDENTIALS_257 } else { "" })
         ),
     );
     let uki = std::fs::read(dir.join("uki.efi")).unwrap();
@@ -274,21 +349,25 @@ python3 -c "import os; n = os.path.getsize('uki.efi'); open('uki.efi', 'ab').wri
     );
     let predicted = ok(rvkit_in(
         dir,
-        &["podvm", "predict", "disk.qcow2", "--bank", "sha256", "--bank", "sha384", "--pcrs", "3,9,11,12"],
+        &["podvm", "predict", "disk.qcow2", "--bank", "sha256", "--bank", "sha384", "--firmware", "ovmf"],
     ));
 
     let (log, pcrs) = boot(dir, code);
     let booted: String = ["sha256", "sha384"]
         .iter()
-        .flat_map(|bank| [3, 9, 11, 12].map(|i| (bank, i)))
+        .flat_map(|bank| [3, 4, 7, 9, 11, 12].map(|i| (bank, i)))
         .map(|(bank, i)| format!("{bank}:pcr{i:02} {}\n", pcrs[&(bank.to_string(), i)]))
         .collect();
     let (stub_version, values) = predicted.split_once('\n').unwrap();
     assert!(stub_version.starts_with(&format!("systemd-stub {version}")), "{stub_version}");
     assert_eq!(values, booted);
+    // The variants changed what they should: stub 257 measured both
+    // credential archives into PCR 12, stub 252 nothing.
+    let parsed = rvkit_pcr::eventlog::EventLog::parse(&log).unwrap();
+    let twelve = parsed.events().iter().filter(|e| e.pcr == 12 && e.extends()).count();
+    assert_eq!(twelve, if v257 { 2 } else { 0 }, "PCR 12 events of stub {version}");
 
     // The firmware measured the UKI into PCR 4 with rvkit-pe's digest.
-    let parsed = rvkit_pcr::eventlog::EventLog::parse(&log).unwrap();
     let pe = rvkit_pe::PeFile::parse(&uki).unwrap();
     let apps: Vec<String> = parsed
         .events()
@@ -315,13 +394,22 @@ python3 -c "import os; n = os.path.getsize('uki.efi'); open('uki.efi', 'ab').wri
         .map(|e| e.digest(rvkit_pcr::HashAlg::Sha256).unwrap().to_hex())
         .collect();
     let initrd_len = std::fs::metadata(dir.join("initrd")).unwrap().len();
-    let cpio = if version == "257." { " + /.extra/os-release cpio" } else { "" };
+    let initrd = if v257 {
+        let ucode = std::fs::metadata(dir.join("ucode")).unwrap().len();
+        format!(
+            ".ucode ({ucode} bytes) + .initrd ({initrd_len} bytes) + /.extra/credentials cpio + \
+             /.extra/global_credentials cpio + /.extra/tpm2-pcr-signature.json cpio + \
+             /.extra/tpm2-pcr-public-key.pem cpio + /.extra/os-release cpio"
+        )
+    } else {
+        format!(".initrd ({initrd_len} bytes)")
+    };
     assert_eq!(
         String::from_utf8(out.stdout).unwrap(),
         format!(
             "sha256:pcr09: differs\n  published {}\n  predicted {}\n\
              \x20 event {} LoadOptions \"console=ttyS0 quiet loglevel=0 rvkit=predict\"\n\
-             \x20 event {} Linux initrd: .initrd ({initrd_len} bytes){cpio}\n\
+             \x20 event {} Linux initrd: {initrd}\n\
              \x20 the booted log's events on this pcr equal the prediction\n",
             "00".repeat(32),
             pcrs[&("sha256".to_owned(), 9)],

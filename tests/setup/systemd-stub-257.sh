@@ -6,6 +6,9 @@
 # configuration that leaves the system's lists and status alone.
 set -euo pipefail
 dest=${1:?usage: systemd-stub-257.sh DEST}
+# apt resolves relative paths in its configuration under /etc/apt.
+mkdir -p "$dest"
+dest=$(cd "$dest" && pwd)
 stub=$dest/linuxx64.efi.stub
 if [ -f "$stub" ]; then echo "$stub"; exit 0; fi
 mkdir -p "$dest"/{sources,lists/partial,archives/partial,debs,root}

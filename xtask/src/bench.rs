@@ -16,6 +16,9 @@ pub fn run(args: &[String]) -> Result<()> {
     if args.iter().any(|a| a == "--whole-process") {
         return print_table(&whole_process_rows(runs)?);
     }
+    if args.iter().any(|a| a == "--launch") {
+        return print_table(&launch_rows(if quick { 5 } else { 15 })?);
+    }
     let mut bench = cargo();
     bench.args(["bench", "--bench", "hash", "--bench", "initdata"]);
     if podvm {
@@ -84,23 +87,46 @@ pub fn run(args: &[String]) -> Result<()> {
 }
 
 /// `rvps emit` as a user runs it, against the walkthrough's shell steps and
-/// against the least any Rust program costs to start (the target: within 2x).
+/// against the least any Rust program costs to start (the target: within
+/// 2x), before (a position-independent build) and after (the default,
+/// position-dependent link; see `build.rs`).
 fn whole_process_rows(runs: usize) -> Result<Vec<Row>> {
     let t = whole_process(runs)?;
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
     Ok(vec![
         Row::new(
-            "rvps emit, whole process (ms)".to_owned(),
-            ms(t.rvkit),
+            "rvps emit -o FILE (fsync, rename), whole process (ms)".to_owned(),
+            ms(t.rvkit_file),
             "walkthrough shell pipeline",
             ms(t.shell),
             false,
         ),
         Row::new(
-            "rvps emit, whole process (ms)".to_owned(),
-            ms(t.rvkit),
+            "rvps emit to stdout, whole process (ms)".to_owned(),
+            ms(t.rvkit.wall),
             "minimal Rust binary",
-            ms(t.hello),
+            ms(t.hello.wall),
+            false,
+        ),
+        Row::new(
+            "… the same, linked as PIE (before) (ms)".to_owned(),
+            ms(t.rvkit_pie.wall),
+            "minimal Rust binary",
+            ms(t.hello.wall),
+            false,
+        ),
+        Row::new(
+            "rvps emit to stdout, user + system CPU (ms)".to_owned(),
+            ms(t.rvkit.user + t.rvkit.system),
+            "minimal Rust binary",
+            ms(t.hello.user + t.hello.system),
+            false,
+        ),
+        Row::new(
+            "… the same, linked as PIE (before) (ms)".to_owned(),
+            ms(t.rvkit_pie.user + t.rvkit_pie.system),
+            "minimal Rust binary",
+            ms(t.hello.user + t.hello.system),
             false,
         ),
     ])
@@ -215,12 +241,28 @@ const EXPIRATION: &str = "9027-12-12T00:00:00Z";
 
 /// Median wall times of whole processes.
 struct WholeProcess {
-    /// `rvkit rvps emit --configmap`.
-    rvkit: Duration,
+    /// `rvkit rvps emit --configmap` to stdout.
+    rvkit: Times,
+    /// The same, from a position-independent build (`RVKIT_LINK_PIE=1`).
+    rvkit_pie: Times,
+    /// The same with `-o FILE`: a temporary file, fsync and rename.
+    rvkit_file: Duration,
     /// The walkthrough's shell steps on the same inputs.
     shell: Duration,
     /// A Rust program that prints one line, built with the same toolchain.
-    hello: Duration,
+    hello: Times,
+}
+
+/// The release binary linked as a position-independent executable, copied
+/// aside; the next [`build_rvkit`] links the default one again.
+fn build_rvkit_pie() -> Result<std::path::PathBuf> {
+    println!("xtask: building the rvkit binary as PIE, for the before/after start-up rows");
+    run_cmd(cargo().args(["build", "--locked", "--release", "--bin", "rvkit"]).env("RVKIT_LINK_PIE", "1"))?;
+    let dir = target_dir().join("bench-pie");
+    fs::create_dir_all(&dir)?;
+    let bin = dir.join("rvkit");
+    fs::copy(target_dir().join("release/rvkit"), &bin)?;
+    Ok(bin)
 }
 
 /// A minimal Rust binary (one `println!`), optimised, as the floor of what a
@@ -245,6 +287,7 @@ fn build_hello() -> Result<std::path::PathBuf> {
 /// on the same inputs, and of a minimal Rust binary, interleaved so machine
 /// noise hits all alike.
 fn whole_process(runs: usize) -> Result<WholeProcess> {
+    let pie = build_rvkit_pie()?;
     let rvkit = build_rvkit(true)?;
     let hello = build_hello()?;
     let dir = target_dir().join("bench-pipeline");
@@ -266,12 +309,9 @@ fn whole_process(runs: usize) -> Result<WholeProcess> {
         dir.join("walkthrough-reference-values.jq"),
         program.replace(WALKTHROUGH_EXPIRATION, EXPIRATION),
     )?;
-    let mut ours = Vec::new();
-    let mut theirs = Vec::new();
-    let mut floor = Vec::new();
-    for _ in 0..runs {
-        floor.push(time(&mut Command::new(&hello))?);
-        ours.push(time(Command::new(&rvkit).current_dir(&dir).args([
+    let emit = |bin: &std::path::Path, to_file: bool| {
+        let mut c = Command::new(bin);
+        c.current_dir(&dir).args([
             "rvps",
             "emit",
             "--measurements",
@@ -281,9 +321,20 @@ fn whole_process(runs: usize) -> Result<WholeProcess> {
             "--expiration",
             EXPIRATION,
             "--configmap",
-            "-o",
-            "rvkit.yaml",
-        ]))?);
+        ]);
+        if to_file {
+            c.args(["-o", "rvkit.yaml"]);
+        }
+        c
+    };
+    let (mut ours, mut ours_pie, mut ours_file) = (Vec::new(), Vec::new(), Vec::new());
+    let mut theirs = Vec::new();
+    let mut floor = Vec::new();
+    for _ in 0..runs {
+        floor.push(Times::of(&mut Command::new(&hello))?);
+        ours.push(Times::of(&mut emit(&rvkit, false))?);
+        ours_pie.push(Times::of(&mut emit(&pie, false))?);
+        ours_file.push(time(&mut emit(&rvkit, true))?);
         theirs.push(time(Command::new("bash").arg(&pipeline).current_dir(&dir))?);
     }
     // Both must have produced the same reference values for the timing to mean anything.
@@ -292,7 +343,13 @@ fn whole_process(runs: usize) -> Result<WholeProcess> {
     if strip_ws(&a) != strip_ws(&b) {
         bail!("rvkit and the shell pipeline disagree; see {}", dir.display());
     }
-    Ok(WholeProcess { rvkit: median(ours), shell: median(theirs), hello: median(floor) })
+    Ok(WholeProcess {
+        rvkit: Times::median(ours),
+        rvkit_pie: Times::median(ours_pie),
+        rvkit_file: median(ours_file),
+        shell: median(theirs),
+        hello: Times::median(floor),
+    })
 }
 
 /// Median times of `rvkit pcr hash` and `openssl dgst` over one 512 MiB
@@ -369,19 +426,16 @@ impl Times {
     }
 }
 
-/// User and system CPU time of every child this process has waited for:
-/// fields 16 and 17 (cutime, cstime) of /proc/self/stat, in the kernel's
-/// fixed 100 ticks per second (USER_HZ).
+/// User and system CPU time of every child this process has waited for, as
+/// `getrusage(RUSAGE_CHILDREN)` reports them: to the microsecond, where
+/// /proc's clock ticks (10 ms) would round a short process to nothing.
 fn children_cpu() -> Result<(Duration, Duration)> {
-    let stat = fs::read_to_string("/proc/self/stat")?;
-    // Fields from the third on follow the command name's closing parenthesis.
-    let fields: Vec<&str> =
-        stat.rsplit_once(')').context("unexpected /proc/self/stat")?.1.split_whitespace().collect();
-    let ticks = |i: usize| -> Result<Duration> {
-        let t: u64 = fields.get(i).context("short /proc/self/stat")?.parse()?;
-        Ok(Duration::from_millis(t * 10))
+    use nix::sys::resource::{UsageWho, getrusage};
+    let usage = getrusage(UsageWho::RUSAGE_CHILDREN).context("getrusage")?;
+    let time = |t: nix::sys::time::TimeVal| {
+        Duration::new(t.tv_sec().try_into().unwrap_or(0), u32::try_from(t.tv_usec()).unwrap_or(0) * 1000)
     };
-    Ok((ticks(16 - 3)?, ticks(17 - 3)?))
+    Ok((time(usage.user_time()), time(usage.system_time())))
 }
 
 /// `rvkit launch snp` against sev-snp-measure 0.0.13 (AMD's Python
@@ -406,10 +460,9 @@ fn launch_rows(runs: usize) -> Result<Vec<Row>> {
     let mut image = vec![0u8; 2 << 20];
     image.extend(fs::read(ovmf)?);
     fs::write(dir.join("ovmf4m.fd"), &image)?;
-    let one = |out: &str| -> Vec<String> {
-        let mut v = vec!["launch", "snp", "--ovmf", "ovmf4m.fd", "--vcpu-type", "EPYC-v4", "-o", out];
-        v.extend(if out == "sweep.txt" { ["--vcpus", "1-64"] } else { ["--vcpus", "4"] });
-        v.into_iter().map(str::to_owned).collect()
+    // Both print to a pipe: `-o FILE` would add rvkit's fsync to its side.
+    let one = |vcpus: &'static str| {
+        ["launch", "snp", "--ovmf", "ovmf4m.fd", "--vcpu-type", "EPYC-v4", "--vcpus", vcpus]
     };
     let peer_one = [
         "-m",
@@ -427,15 +480,16 @@ fn launch_rows(runs: usize) -> Result<Vec<Row>> {
         for n in range(1, 65):\n    print(guest.calc_launch_digest(SevMode.SEV_SNP, n, 0x800f12, 'ovmf4m.fd', None, None, None, 1).hex())";
     let (mut a, mut b, mut c, mut d) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for _ in 0..runs {
-        a.push(time(Command::new(&rvkit).current_dir(&dir).args(one("one.txt")))?);
+        a.push(time(Command::new(&rvkit).current_dir(&dir).args(one("4")))?);
         b.push(time(Command::new("python3").current_dir(&dir).args(peer_one))?);
-        c.push(time(Command::new(&rvkit).current_dir(&dir).args(one("sweep.txt")))?);
+        c.push(time(Command::new(&rvkit).current_dir(&dir).args(one("1-64")))?);
         d.push(time(Command::new("python3").current_dir(&dir).args(["-c", peer_sweep]))?);
     }
     // The timings mean something only if both computed the same values.
     let theirs = String::from_utf8_lossy(&output(Command::new("python3").current_dir(&dir).args(peer_one))?)
         .into_owned();
-    let ours = fs::read_to_string(dir.join("one.txt"))?;
+    let ours =
+        String::from_utf8_lossy(&output(Command::new(&rvkit).current_dir(&dir).args(one("4")))?).into_owned();
     if !ours.lines().any(|l| l.ends_with(theirs.trim())) {
         bail!("rvkit launch snp and sev-snp-measure disagree; see {}", dir.display());
     }

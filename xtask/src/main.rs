@@ -53,9 +53,9 @@ commands:
                        tpm2_eventlog 5.7; --no-install lists it instead), then run
                        the whole test suite
   tidy                 check the invariants ARCHITECTURE.md states
-  bench [--quick] [--no-podvm] [--whole-process]
+  bench [--quick] [--no-podvm] [--whole-process | --launch]
                        criterion benchmarks, the 1 GiB podvm fetch, and the side-by-side table
-                       (--whole-process: only the whole-process rows)
+                       (--whole-process, --launch: only those rows)
   fuzz [--smoke] [--seconds N] [TARGET]
                        build and run the libFuzzer targets on stable Rust
   man [DIR]            write the manual pages (default: target/man)";

@@ -38,6 +38,37 @@ pub const DEFAULT_RETRIES: u32 = 3;
 /// together unless told otherwise (retries and blob downloads included).
 pub const DEFAULT_TIMEOUT_SECS: u64 = 600;
 
+rvkit_names::spelled_enum! {
+    /// Where the measurements of a podvm image are read from, once its
+    /// signature is verified: the image manifest's measurement annotations
+    /// (`io.github.confidential-containers.measurements.<bank>.pcrNN`), which
+    /// needs no layer download, or `/image/measurements.json` in its layers.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+    pub enum MeasurementsFrom {
+        /// The annotations when the manifest has any, else the layers.
+        #[default]
+        Auto = "auto",
+        /// Only the annotations; an image without them is an error.
+        Annotations = "annotations",
+        /// Only the layers; annotations are not read.
+        Layers = "layers",
+    }
+    error: UnknownMeasurementsFrom = |s| UnknownMeasurementsFrom(s.to_owned());
+}
+rvkit_names::spelled_serde!(MeasurementsFrom);
+
+/// A word that is not one of [`MeasurementsFrom`]'s spellings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnknownMeasurementsFrom(pub String);
+
+impl std::fmt::Display for UnknownMeasurementsFrom {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "unknown measurements source {:?} (expected {})", self.0, MeasurementsFrom::names())
+    }
+}
+
+impl std::error::Error for UnknownMeasurementsFrom {}
+
 /// How to reach and verify a signed image. `None` (or an empty list) means
 /// "not given": the accessor of the same name gives the default.
 ///
@@ -128,6 +159,17 @@ pub struct ImageAccess {
         )
     )]
     pub timeout: Option<u64>,
+    /// Where podvm measurements are read from.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(
+        feature = "clap",
+        arg(
+            long,
+            value_name = "SOURCE",
+            help = "Where podvm measurements are read from: auto (the signed manifest's annotations when it has them, else the layers), annotations or layers [default: auto]"
+        )
+    )]
+    pub measurements_from: Option<MeasurementsFrom>,
 }
 
 impl ImageAccess {
@@ -150,6 +192,7 @@ impl ImageAccess {
             image_platform,
             retries,
             timeout,
+            measurements_from,
         } = over;
         set(&mut self.key, key);
         set(&mut self.rekor_key, rekor_key);
@@ -165,6 +208,12 @@ impl ImageAccess {
         set(&mut self.image_platform, image_platform);
         set(&mut self.retries, retries);
         set(&mut self.timeout, timeout);
+        set(&mut self.measurements_from, measurements_from);
+    }
+
+    /// Where podvm measurements are read from.
+    pub fn measurements_from(&self) -> MeasurementsFrom {
+        self.measurements_from.unwrap_or_default()
     }
 
     /// Whether signatures are accepted without a transparency-log check.
@@ -215,6 +264,7 @@ mod tests {
             image_platform: Some("linux/arm64".into()),
             retries: Some(5),
             timeout: Some(30),
+            measurements_from: Some(MeasurementsFrom::Layers),
         }
     }
 
@@ -245,9 +295,10 @@ mod tests {
                 a.retries(),
                 a.timeout(),
                 a.insecure_ignore_tlog(),
-                a.insecure_skip_verify()
+                a.insecure_skip_verify(),
+                a.measurements_from(),
             ),
-            ("linux/amd64", 3, Duration::from_secs(600), false, false)
+            ("linux/amd64", 3, Duration::from_secs(600), false, false, MeasurementsFrom::Auto)
         );
     }
 
@@ -262,6 +313,13 @@ mod tests {
         assert!(text.contains("image_platform = \"linux/arm64\""), "{text}");
         let old = toml_edit::de::from_str::<ImageAccess>("platform = \"linux/arm64\"\n").unwrap();
         assert_eq!(old.image_platform(), "linux/arm64");
+        assert!(text.contains("measurements_from = \"layers\""), "{text}");
+        let e = toml_edit::de::from_str::<ImageAccess>("measurements_from = \"manifest\"\n").unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("unknown measurements source \"manifest\" (expected auto, annotations, layers)"),
+            "{e}"
+        );
     }
 
     // Runs whenever the CLI is in the build (it turns the feature on).
@@ -301,6 +359,8 @@ mod tests {
             "5",
             "--timeout",
             "30",
+            "--measurements-from",
+            "Layers",
         ])
         .unwrap();
         assert_eq!(

@@ -64,6 +64,27 @@ pub enum Error {
         /// The file's length.
         file_len: u64,
     },
+    /// A section reaches past the loaded image's size (`SizeOfImage`), which
+    /// a loader refuses.
+    #[error(
+        "section {index} ({name}) ends at {end:#x} in the loaded image, past SizeOfImage {size_of_image:#x}"
+    )]
+    SectionBeyondImage {
+        /// The section's index in the section table, from 0.
+        index: usize,
+        /// The section's name.
+        name: String,
+        /// `VirtualAddress` plus the section's size in memory.
+        end: u64,
+        /// `SizeOfImage` from the optional header.
+        size_of_image: u64,
+    },
+    /// The loaded image would be larger than [`crate::MAX_IMAGE_SIZE`].
+    #[error("SizeOfImage {size_of_image:#x} is larger than the {max} MiB this reader loads", max = crate::MAX_IMAGE_SIZE >> 20)]
+    ImageTooLarge {
+        /// `SizeOfImage` from the optional header.
+        size_of_image: u64,
+    },
     /// Two sections share bytes of the file or of the loaded image.
     #[error("sections {first} and {second} overlap in the {space} at offset {offset:#x}")]
     OverlappingSections {

@@ -64,6 +64,12 @@ const SECTION_HEADER_LEN: usize = 40;
 /// Index of the certificate table in the data directories.
 const CERTIFICATE_TABLE: u32 = 4;
 
+/// The largest `SizeOfImage` accepted: 1 GiB. A section's loaded bytes
+/// ([`Section::loaded`]) are zero-filled up to its `VirtualSize`, so this
+/// bounds what a hostile header can make a reader allocate or hash; a
+/// unified kernel image with its initrd is some tens of MiB.
+pub const MAX_IMAGE_SIZE: u64 = 1 << 30;
+
 /// A parsed PE/COFF image borrowing the file's bytes.
 #[derive(Debug, Clone)]
 pub struct PeFile<'a> {
@@ -201,6 +207,10 @@ impl<'a> PeFile<'a> {
             });
         }
         bytes(data, "optional header", opt, usize::from(size_of_optional))?;
+        let size_of_image = u64::from(u32_at(data, "optional header", opt + 56)?);
+        if size_of_image > MAX_IMAGE_SIZE {
+            return Err(Error::ImageTooLarge { size_of_image });
+        }
         let size_of_headers = u32_at(data, "optional header", opt + 60)? as usize;
         let check_sum = opt + 64;
         let rva_count = u32_at(data, "optional header", opt + number_of_rva)?;
@@ -270,11 +280,20 @@ impl<'a> PeFile<'a> {
             let start = u64::from(s.raw_offset);
             start..start + s.raw.len() as u64
         })?;
-        refuse_overlaps(&sections, "loaded image", |s| {
+        let in_memory = |s: &Section<'_>| {
             let start = u64::from(s.virtual_address);
             let len = if s.virtual_size == 0 { s.raw.len() as u64 } else { u64::from(s.virtual_size) };
             start..start + len
-        })?;
+        };
+        if let Some((index, s)) = sections.iter().enumerate().find(|(_, s)| in_memory(s).end > size_of_image) {
+            return Err(Error::SectionBeyondImage {
+                index,
+                name: s.name().into_owned(),
+                end: in_memory(s).end,
+                size_of_image,
+            });
+        }
+        refuse_overlaps(&sections, "loaded image", in_memory)?;
 
         Ok(PeFile { data, check_sum, certificate_entry, size_of_headers, certificate_table_len, sections })
     }

@@ -117,3 +117,30 @@ proptest::proptest! {
         }
     }
 }
+
+#[test]
+fn sections_must_fit_size_of_image_and_images_are_bounded() {
+    let size_of_image = 0x40 + 4 + 20 + 56;
+    let b = build(&[(".a", 0, b"aaaa"), (".b", 0x2000, b"bbbb")], 0x200, b"");
+    let declared = u32::from_le_bytes(b[size_of_image..size_of_image + 4].try_into().unwrap());
+    let pe = PeFile::parse(&b).unwrap();
+    let b_end = u64::from(pe.sections()[1].virtual_address()) + 0x2000;
+    assert!(b_end <= u64::from(declared));
+
+    // One byte short of .b's end.
+    let mut short = b.clone();
+    short[size_of_image..size_of_image + 4].copy_from_slice(&(b_end as u32 - 1).to_le_bytes());
+    assert_eq!(
+        PeFile::parse(&short).unwrap_err().to_string(),
+        format!("section 1 (.b) ends at {b_end:#x} in the loaded image, past SizeOfImage {:#x}", b_end - 1)
+    );
+
+    // A header asking for 4 GiB of zero-filled memory is refused before any
+    // section is read.
+    let mut huge = b;
+    huge[size_of_image..size_of_image + 4].copy_from_slice(&u32::MAX.to_le_bytes());
+    assert_eq!(
+        PeFile::parse(&huge).unwrap_err().to_string(),
+        "SizeOfImage 0xffffffff is larger than the 1024 MiB this reader loads"
+    );
+}

@@ -199,6 +199,26 @@ pub enum Error {
         /// The path inside the image.
         path: String,
     },
+    /// Measurements were asked for from the manifest annotations only, and
+    /// the image manifest has none.
+    #[error(
+        "{image} has no measurement annotations ({}*) in its manifest",
+        rvkit_rvps::MEASUREMENTS_ANNOTATION_PREFIX
+    )]
+    NoMeasurementAnnotations {
+        /// The image, pinned to its digest.
+        image: String,
+    },
+    /// The image manifest's measurement annotations do not parse.
+    #[error("{label}")]
+    Measurements {
+        /// Where they were read: the pinned image and `(manifest
+        /// annotations)`, as [`ImageMeasurements::label`](crate::ImageMeasurements::label) says.
+        label: String,
+        /// What is wrong with them.
+        #[source]
+        source: rvkit_rvps::Error,
+    },
     /// The requested path is a directory or device, not a regular file.
     #[error("{path} in {image} is not a regular file")]
     NotARegularFile {

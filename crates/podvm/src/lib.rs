@@ -1,11 +1,15 @@
 //! Pull signed podvm images, verify their cosign signatures and Rekor bundles
 //! offline, and stream one file (by default `/image/measurements.json`) out of
-//! their layers.
+//! their layers, or read the podvm measurements from the verified manifest's
+//! annotations ([`MEASUREMENTS_ANNOTATION_PREFIX`]) without downloading a
+//! layer ([`fetch_measurements`]).
 //!
 //! This crate is the only part of rvkit that talks to a registry. It fails
 //! closed: no file content leaves it unless the image's cosign signature
 //! verified with the caller's key, the signed digest is the digest being
-//! read, and every manifest and layer blob matched its digest and size.
+//! read, and every manifest and layer blob matched its digest and size;
+//! manifest annotations are read only from a manifest that passed the
+//! same checks.
 //!
 //! Formats implemented: the [OCI image specification] (manifests, indexes,
 //! layer changesets with whiteouts, image layouts), the [OCI distribution
@@ -109,7 +113,8 @@ pub use keys::{KeyAlgorithm, PublicKey};
 pub use progress::TerminalProgress;
 pub use progress::{NoProgress, Progress};
 pub use reference::{ImagePlatform, ImageRef, LocalRef, RegistryRef};
-pub use rvkit_image_access::ImageAccess;
+pub use rvkit_image_access::{ImageAccess, MeasurementsFrom};
+pub use rvkit_rvps::MEASUREMENTS_ANNOTATION_PREFIX;
 
 use crate::manifest::{ImageManifest, Manifest};
 use crate::source::{Source, checked_manifest};
@@ -257,6 +262,109 @@ pub async fn fetch_file(
         let mut open = |d: &manifest::Descriptor| src.blob(d);
         let content = extract::extract(src.image(), &manifest.layers, &path, max_size, &mut open, &progress)?;
         Ok((verified, content))
+    })
+    .await
+}
+
+/// Where [`fetch_measurements`] found an image's measurements.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum MeasurementsSource {
+    /// The signed image manifest's annotations
+    /// ([`MEASUREMENTS_ANNOTATION_PREFIX`]`<bank>.pcrNN`); no layer was
+    /// downloaded.
+    Annotations,
+    /// [`DEFAULT_PATH`] in the image's layers.
+    Layers,
+}
+
+/// A verified image's measurements and where they came from: the result of
+/// [`fetch_measurements`]. Its serialisation (the verified image's fields
+/// and `measurements_source`) is a stable interface: fields may be added,
+/// existing ones keep their name and meaning.
+#[derive(Debug, Clone, Serialize)]
+pub struct ImageMeasurements {
+    /// The image whose signature and manifests checked out.
+    #[serde(flatten)]
+    pub image: VerifiedImage,
+    /// Where the measurements were read.
+    pub measurements_source: MeasurementsSource,
+    /// The `measurements.json` document: the file's bytes as the layers
+    /// hold them, or the canonical document the annotations make
+    /// ([`rvkit_rvps::Measurements::to_json`]), already validated.
+    #[serde(skip)]
+    pub document: Vec<u8>,
+}
+
+impl ImageMeasurements {
+    /// The pinned image and where in it the measurements were read, for
+    /// messages and reference-value origins:
+    /// `HOST/REPO@sha256:…:/image/measurements.json` or
+    /// `HOST/REPO@sha256:… (manifest annotations)`.
+    pub fn label(&self) -> String {
+        measurements_label(&self.image.pinned, self.measurements_source)
+    }
+}
+
+fn measurements_label(pinned: &ImageRef, source: MeasurementsSource) -> String {
+    match source {
+        MeasurementsSource::Annotations => format!("{pinned} (manifest annotations)"),
+        MeasurementsSource::Layers => format!("{pinned}:{DEFAULT_PATH}"),
+    }
+}
+
+/// Verifies `image` like [`verify`], then reads its podvm measurements as
+/// `from` says: from the image manifest's annotations
+/// ([`MEASUREMENTS_ANNOTATION_PREFIX`], read by
+/// [`rvkit_rvps::Measurements::from_annotations`]) without downloading any
+/// layer, or from [`DEFAULT_PATH`] in its layers as [`fetch_file`] does
+/// (at most `max_size` bytes). [`MeasurementsFrom::Auto`] takes
+/// the annotations when the manifest has any and the layers otherwise.
+///
+/// The annotations are read only from the manifest whose signature (or,
+/// for an index, whose signed index entry) was verified, exactly as the
+/// layers are; an annotation under the prefix that does not parse is an
+/// error ([`Error::Measurements`]), never skipped, and so is an image
+/// without annotations when only they are asked for
+/// ([`Error::NoMeasurementAnnotations`]). A `measurements.json` from the
+/// layers is returned as its bytes, for the caller to parse.
+pub async fn fetch_measurements(
+    image: &ImageRef,
+    from: MeasurementsFrom,
+    max_size: u64,
+    pull: &PullOptions,
+    verify: &VerifyOptions,
+    progress: Arc<dyn Progress>,
+) -> Result<ImageMeasurements, Error> {
+    let (image, pull, verify) = (image.clone(), pull.clone(), verify.clone());
+    let handle = Handle::current();
+    run_blocking(move || {
+        let (src, verified, manifest) = resolve(&image, &pull, &verify, handle)?;
+        if from != MeasurementsFrom::Layers {
+            let annotations = manifest.annotations.iter().map(|(k, v)| (k.as_str(), v.as_str()));
+            let label = || measurements_label(&verified.pinned, MeasurementsSource::Annotations);
+            match rvkit_rvps::Measurements::from_annotations(annotations)
+                .map_err(|source| Error::Measurements { label: label(), source })?
+            {
+                Some(m) => {
+                    return Ok(ImageMeasurements {
+                        image: verified,
+                        measurements_source: MeasurementsSource::Annotations,
+                        document: m.to_json().into_bytes(),
+                    });
+                }
+                None if from == MeasurementsFrom::Annotations => {
+                    return Err(Error::NoMeasurementAnnotations { image: verified.pinned.to_string() });
+                }
+                None => {}
+            }
+        }
+        let path = ImagePath::parse(DEFAULT_PATH)?;
+        let mut open = |d: &manifest::Descriptor| src.blob(d);
+        let document =
+            extract::extract(src.image(), &manifest.layers, &path, max_size, &mut open, &progress)?;
+        Ok(ImageMeasurements { image: verified, measurements_source: MeasurementsSource::Layers, document })
     })
     .await
 }

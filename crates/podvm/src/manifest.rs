@@ -75,6 +75,35 @@ pub(crate) struct ImageManifest {
     pub media_type: Option<String>,
     pub config: Descriptor,
     pub layers: Vec<Descriptor>,
+    /// Signed with the manifest, so they may carry values (the podvm
+    /// measurements); a key written twice is refused, as parsers disagree
+    /// on which copy wins.
+    #[serde(default, deserialize_with = "unique_keys", skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: BTreeMap<String, String>,
+}
+
+/// A JSON object of strings in which no key appears twice.
+fn unique_keys<'de, D: serde::Deserializer<'de>>(d: D) -> Result<BTreeMap<String, String>, D::Error> {
+    struct Unique;
+    impl<'de> serde::de::Visitor<'de> for Unique {
+        type Value = BTreeMap<String, String>;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("an object of strings")
+        }
+
+        fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            let mut out = BTreeMap::new();
+            while let Some((key, value)) = map.next_entry::<String, String>()? {
+                if out.contains_key(&key) {
+                    return Err(serde::de::Error::custom(format!("annotation {key:?} appears twice")));
+                }
+                out.insert(key, value);
+            }
+            Ok(out)
+        }
+    }
+    d.deserialize_map(Unique)
 }
 
 /// An image index (manifest list).
@@ -89,6 +118,9 @@ pub(crate) struct ImageIndex {
 
 /// A parsed manifest of either kind.
 #[derive(Debug, Clone)]
+// One is parsed per manifest read and moved out at once; boxing the larger
+// variant would save nothing measurable.
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum Manifest {
     Image(ImageManifest),
     Index(ImageIndex),
@@ -214,6 +246,22 @@ mod tests {
         assert!(Manifest::parse(b"not json").is_err());
         let bad_digest = m.replace("sha256:e3b0", "sha256:E3B0");
         assert!(Manifest::parse(bad_digest.as_bytes()).is_err());
+    }
+
+    #[test]
+    fn manifest_annotations_are_read_and_a_repeated_key_is_refused() {
+        let m = r#"{"schemaVersion":2,"config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855","size":0},"layers":[],"annotations":{"a":"1","b":"2"}}"#;
+        let Ok(Manifest::Image(image)) = Manifest::parse(m.as_bytes()) else {
+            panic!("not an image manifest")
+        };
+        assert_eq!(
+            image.annotations.into_iter().collect::<Vec<_>>(),
+            [("a".into(), "1".into()), ("b".into(), "2".into())]
+        );
+        let twice = m.replace(r#""b":"2""#, r#""a":"2""#);
+        let e = Manifest::parse(twice.as_bytes()).unwrap_err();
+        assert!(e.contains("annotation \"a\" appears twice"), "{e}");
+        assert!(Manifest::parse(m.replace(r#""1""#, "1").as_bytes()).is_err());
     }
 
     #[test]

@@ -17,13 +17,25 @@ fn pad4(out: &mut Vec<u8>) {
     out.resize(out.len().next_multiple_of(4), 0);
 }
 
-/// The archive holding directory `.extra` (0555) and `.extra/<name>` (0444) with `data`.
-pub(crate) fn extra_file(name: &str, data: &[u8]) -> Vec<u8> {
+/// The archive `pack_cpio` writes: directory `dir` (its leading directories
+/// 0555, itself `dir_mode`), then each of `files` (already in the stub's
+/// order) as `dir/<name>` with `file_mode`, then the trailer.
+pub(crate) fn archive(dir: &str, dir_mode: u32, file_mode: u32, files: &[(&str, &[u8])]) -> Vec<u8> {
     let mut out = Vec::new();
-    header(&mut out, 1, 0o040000 | 0o555, 0, ".extra");
-    header(&mut out, 2, 0o100000 | 0o444, data.len() as u32, &format!(".extra/{name}"));
-    out.extend_from_slice(data);
-    pad4(&mut out);
+    let mut inode = 1;
+    let leading = dir.match_indices('/').map(|(i, _)| &dir[..i]).filter(|d| !d.is_empty());
+    for d in leading {
+        header(&mut out, inode, 0o040000 | 0o555, 0, d);
+        inode += 1;
+    }
+    header(&mut out, inode, 0o040000 | dir_mode, 0, dir);
+    inode += 1;
+    for (name, data) in files {
+        header(&mut out, inode, 0o100000 | file_mode, data.len() as u32, &format!("{dir}/{name}"));
+        inode += 1;
+        out.extend_from_slice(data);
+        pad4(&mut out);
+    }
     // The trailer as cpio.c spells it, with an upper-case name size.
     out.extend_from_slice(b"070701");
     for word in ["00000000", "00000000", "00000000", "00000000", "00000001", "00000000", "00000000"] {
@@ -34,4 +46,10 @@ pub(crate) fn extra_file(name: &str, data: &[u8]) -> Vec<u8> {
     }
     out.extend_from_slice(b"TRAILER!!!\0\0\0\0");
     out
+}
+
+/// The archive holding directory `.extra` (0555) and `.extra/<name>` (0444)
+/// with `data` (`pack_cpio_literal`).
+pub(crate) fn extra_file(name: &str, data: &[u8]) -> Vec<u8> {
+    archive(".extra", 0o555, 0o444, &[(name, data)])
 }

@@ -5,6 +5,10 @@ pub enum Error {
     /// The UKI is not a PE/COFF image this reader accepts.
     #[error("the UKI is not a PE/COFF image this reader accepts")]
     Pe(#[from] rvkit_pe::Error),
+    /// The UKI's `.linux` section, which the firmware profile's firmware
+    /// starts as an image, is not a PE/COFF image.
+    #[error("the UKI's .linux section is not a PE/COFF image the firmware can start")]
+    LinuxPe(#[source] rvkit_pe::Error),
     /// The UKI lacks a section the boot needs.
     #[error("the UKI has no {0} section")]
     MissingSection(&'static str),

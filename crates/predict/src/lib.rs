@@ -12,15 +12,31 @@
 //! - **PCR 9**: the Linux EFI stub's two EV_EVENT_TAG events, the command
 //!   line it was handed (UTF-16LE with its NUL, after systemd-stub's
 //!   whitespace clean-up, `mangle_stub_cmdline`) and the initrd it loaded:
-//!   the `.initrd` section, and from stub 257 on, padded to 4 bytes and
-//!   followed by the cpio archive carrying `/.extra/os-release` that the
-//!   stub generates (newc format as systemd's `src/boot/efi/cpio.c` writes it).
+//!   stub 252 hands over the `.initrd` section; stub 257 concatenates, each
+//!   padded to 4 bytes when there is more than one, `.ucode`, `.initrd`, the
+//!   credential archives and the archives it generates for `.pcrsig`,
+//!   `.pcrpkey` and `.osrel` (`/.extra/...`, newc format as systemd's
+//!   `src/boot/efi/cpio.c` writes it; the order of `stub.c`'s `INITRD_*`);
+//! - **PCR 12**: zero without ESP extras; stub 257 measures the archive of
+//!   the UKI's credentials (`<uki>.extra.d/*.cred`, "Credentials initrd")
+//!   and then that of the global ones (`loader/credentials/*.cred`, "Global
+//!   credentials initrd"), names sorted ([`EspExtras`], [`Extra::of`]).
+//!   Extensions and add-ons, stub 252's credentials and stub 257's
+//!   `.profile` (multi-profile UKIs) are refused, not guessed.
 //!
-//! PCR 12 holds the ESP's extras (credentials, add-ons); with none it stays
-//! zero, and a prediction is refused when there are some, since their
-//! measurement is not modelled here. The sources are systemd's
-//! `docs/TPM2_PCR_MEASUREMENTS.md` and the stub code named above; the
-//! values were checked by booting (see the project's ground-truth notes).
+//! Beyond those, [`predict_with`] adds on request:
+//!
+//! - **PCRs 4 and 7** for one firmware profile only ([`Firmware::Ovmf`]:
+//!   Debian 12's OVMF, secure boot off, on QEMU q35): the secure-boot
+//!   variables and separator, the boot-option actions, and the Authenticode
+//!   digests of the UKI and of the `.linux` image the stub starts. Other
+//!   firmware (Azure's, another OVMF build or boot order) measures other
+//!   values;
+//! - **PCR 8**: the initdata digest a podvm extends the SHA-256 bank with.
+//!
+//! The sources are systemd's `docs/TPM2_PCR_MEASUREMENTS.md`, the stub code
+//! named above and EDK II's `Tcg2Dxe`; the values were checked by booting
+//! (see the project's ground-truth notes and the boot test).
 //!
 //! The result is a list of events, one digest per bank, that
 //! [`Prediction::event_log`] turns into a crypto-agile TCG log, so rvkit-pcr
@@ -43,6 +59,7 @@
 
 mod cpio;
 mod error;
+mod firmware;
 mod report;
 
 use rvkit_pcr::eventlog::EventLog;
@@ -50,6 +67,7 @@ use rvkit_pcr::{Digest, HashAlg};
 use rvkit_pe::PeFile;
 
 pub use error::Error;
+pub use firmware::Firmware;
 pub use report::{BootedEvent, CheckReport, PcrCheck, PcrValue, PredictionReport, check};
 
 /// EV_SEPARATOR (PC Client Platform Firmware Profile, table 9).
@@ -189,13 +207,119 @@ pub struct Prediction {
     pub events: Vec<PredictedEvent>,
 }
 
-/// What the EFI system partition holds beside the UKI, as paths relative to
-/// its root, for the measurements of extras.
+/// What the EFI system partition holds beside the UKI that systemd-stub
+/// loads and measures; build it with [`EspExtras::add`].
 #[derive(Debug, Clone, Default)]
 pub struct EspExtras {
-    /// Files in the UKI's `<uki>.extra.d/` directory and in `loader/credentials/`,
-    /// `loader/addons/` (credentials and add-ons systemd-stub would load).
+    /// Paths (relative to the ESP root) of extras whose measurement is not
+    /// modelled (system and configuration extensions, add-ons): a
+    /// prediction is refused while there are any.
     pub files: Vec<String>,
+    /// The UKI's own credentials, `<uki>.extra.d/*.cred`: name and bytes.
+    pub credentials: Vec<(String, Vec<u8>)>,
+    /// The global credentials, `loader/credentials/*.cred`: name and bytes.
+    pub global_credentials: Vec<(String, Vec<u8>)>,
+}
+
+/// A directory of the ESP systemd-stub reads extras from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExtraDir {
+    /// `<uki>.extra.d/` beside the UKI: credentials, extensions, add-ons.
+    Uki,
+    /// `loader/credentials/`: global credentials.
+    Credentials,
+    /// `loader/addons/`: global add-ons.
+    Addons,
+}
+
+impl ExtraDir {
+    /// Every such directory.
+    pub const ALL: [ExtraDir; 3] = [ExtraDir::Uki, ExtraDir::Credentials, ExtraDir::Addons];
+
+    /// The directory's path relative to the ESP root for the UKI at `uki_path`.
+    pub fn path(self, uki_path: &str) -> String {
+        match self {
+            ExtraDir::Uki => format!("{uki_path}.extra.d"),
+            ExtraDir::Credentials => "loader/credentials".into(),
+            ExtraDir::Addons => "loader/addons".into(),
+        }
+    }
+}
+
+/// What systemd-stub 257 does with a file of an extras directory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Extra {
+    /// A credential of the UKI (`.cred` in `<uki>.extra.d/`).
+    Credential,
+    /// A global credential (`.cred` in `loader/credentials/`).
+    GlobalCredential,
+    /// A system or configuration extension or an add-on: loaded and
+    /// measured, but not modelled here.
+    Unmodelled,
+}
+
+/// Ends with `suffix`, ASCII case aside (the stub's `endswith_no_case`).
+fn ends_with_no_case(name: &str, suffix: &str) -> bool {
+    name.len() >= suffix.len()
+        && name.as_bytes()[name.len() - suffix.len()..].eq_ignore_ascii_case(suffix.as_bytes())
+}
+
+impl Extra {
+    /// What the stub makes of file `name` in `dir`, or `None` when it skips
+    /// it (systemd `src/boot/efi/stub.c` `generate_sidecar_initrds`,
+    /// `load_addons` and `cpio.c` `pack_cpio`: names starting with a dot,
+    /// not ASCII or longer than 255 characters are skipped, suffixes match
+    /// without regard to case).
+    pub fn of(dir: ExtraDir, name: &str) -> Option<Extra> {
+        if name.starts_with('.') || !name.is_ascii() || name.len() > 255 {
+            return None;
+        }
+        let addon = ends_with_no_case(name, ".addon.efi");
+        match dir {
+            ExtraDir::Uki if ends_with_no_case(name, ".cred") => Some(Extra::Credential),
+            ExtraDir::Uki if addon || ends_with_no_case(name, ".raw") => Some(Extra::Unmodelled),
+            ExtraDir::Credentials if ends_with_no_case(name, ".cred") => Some(Extra::GlobalCredential),
+            ExtraDir::Addons if addon => Some(Extra::Unmodelled),
+            _ => None,
+        }
+    }
+}
+
+impl EspExtras {
+    /// Records file `name` of `dir` for the UKI at `uki_path`, reading its
+    /// bytes with `read` only when the stub would measure them; files the
+    /// stub skips are left out.
+    pub fn add<E>(
+        &mut self,
+        dir: ExtraDir,
+        uki_path: &str,
+        name: &str,
+        read: impl FnOnce(&str) -> Result<Vec<u8>, E>,
+    ) -> Result<(), E> {
+        let path = format!("{}/{name}", dir.path(uki_path));
+        match Extra::of(dir, name) {
+            None => {}
+            Some(Extra::Unmodelled) => self.files.push(path),
+            Some(Extra::Credential) => self.credentials.push((name.to_owned(), read(&path)?)),
+            Some(Extra::GlobalCredential) => self.global_credentials.push((name.to_owned(), read(&path)?)),
+        }
+        Ok(())
+    }
+
+    fn is_empty(&self) -> bool {
+        self.files.is_empty() && self.credentials.is_empty() && self.global_credentials.is_empty()
+    }
+}
+
+/// What a prediction covers beyond PCRs 3, 9, 11 and 12.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// The firmware profile whose PCR 4 and 7 events to predict.
+    pub firmware: Option<Firmware>,
+    /// The SHA-256 digest a podvm extends PCR 8 with for its initdata (as
+    /// `rvkit_initdata::pcr8_from_digest` fits it): the podvm extends the
+    /// SHA-256 bank only, so PCR 8 stays zero in the others.
+    pub initdata: Option<Digest>,
 }
 
 fn event(
@@ -244,12 +368,51 @@ fn tagged(id: u32, description: &str) -> Vec<u8> {
 /// Predicts the events of PCRs 3, 9, 11 and 12 for booting `uki` straight
 /// from an ESP holding `extras`, in the banks `algs`.
 pub fn predict(uki: &Uki<'_>, extras: &EspExtras, algs: &[HashAlg]) -> Result<Prediction, Error> {
+    predict_with(uki, extras, algs, &Options::default())
+}
+
+/// The PCRs a prediction with `options` covers.
+pub fn predicted_pcrs(options: &Options) -> Vec<u32> {
+    let mut pcrs = vec![3, 9, 11, 12];
+    if options.firmware.is_some() {
+        pcrs.extend([4, 7]);
+    }
+    if options.initdata.is_some() {
+        pcrs.push(8);
+    }
+    pcrs.sort_unstable();
+    pcrs
+}
+
+/// Like [`predict`], with the firmware's PCRs 4 and 7 and the initdata's
+/// PCR 8 when `options` asks for them.
+pub fn predict_with(
+    uki: &Uki<'_>,
+    extras: &EspExtras,
+    algs: &[HashAlg],
+    options: &Options,
+) -> Result<Prediction, Error> {
     if let Some(f) = extras.files.first() {
+        return Err(Error::Unmodelled(format!("ESP extra {f} (extensions and add-ons)")));
+    }
+    if uki.stub == Stub::V252 && !extras.is_empty() {
+        let (name, _) =
+            extras.credentials.iter().chain(&extras.global_credentials).next().expect("not empty");
         return Err(Error::Unmodelled(format!(
-            "ESP extra {f} (credentials and add-ons measure into PCR 12 and 9)"
+            "credential {name} with systemd-stub {} (only stub 257's credentials are modelled)",
+            uki.version
+        )));
+    }
+    if uki.stub == Stub::V257 && uki.pe.section(".profile").is_some() {
+        return Err(Error::Unmodelled(format!(
+            "the UKI's .profile section with systemd-stub {}",
+            uki.version
         )));
     }
     let mut events = Vec::new();
+    if let Some(firmware) = options.firmware {
+        events.extend(firmware::until_uki(firmware, uki, algs));
+    }
     let sep = [0u8; 4];
     events.push(event(3, EV_SEPARATOR, "separator".into(), sep.to_vec(), &sep, algs));
 
@@ -273,6 +436,57 @@ pub fn predict(uki: &Uki<'_>, extras: &EspExtras, algs: &[HashAlg]) -> Result<Pr
         });
     }
 
+    // The initrd the kernel loads: systemd-stub 257 concatenates, each
+    // padded to 4 bytes, .ucode, .initrd, the credential archives and the
+    // archives of .pcrsig, .pcrpkey and .osrel (stub.c, the INITRD_* order);
+    // stub 252 hands over .initrd alone.
+    let mut parts: Vec<(String, Vec<u8>)> = Vec::new();
+    let section_part = |name: &str, parts: &mut Vec<(String, Vec<u8>)>| {
+        if let Some(bytes) = uki.loaded(name) {
+            parts.push((format!("{name} ({} bytes)", bytes.len()), bytes));
+        }
+    };
+    if uki.stub == Stub::V257 {
+        section_part(".ucode", &mut parts);
+    }
+    section_part(".initrd", &mut parts);
+    if uki.stub == Stub::V257 {
+        for (files, dir, what) in [
+            (&extras.credentials, ".extra/credentials", "Credentials initrd"),
+            (&extras.global_credentials, ".extra/global_credentials", "Global credentials initrd"),
+        ] {
+            if files.is_empty() {
+                continue;
+            }
+            let mut sorted: Vec<(&str, &[u8])> =
+                files.iter().map(|(n, d)| (n.as_str(), d.as_slice())).collect();
+            sorted.sort_by(|a, b| a.0.cmp(b.0));
+            let archive = cpio::archive(dir, 0o500, 0o400, &sorted);
+            let names: Vec<&str> = sorted.iter().map(|(n, _)| *n).collect();
+            events.push(event(
+                12,
+                EV_IPL,
+                format!("{what}: {}", names.join(" ")),
+                utf16z(what),
+                &archive,
+                algs,
+            ));
+            parts.push((format!("/{dir} cpio"), archive));
+        }
+        for (name, file) in [
+            (".pcrsig", "tpm2-pcr-signature.json"),
+            (".pcrpkey", "tpm2-pcr-public-key.pem"),
+            (".osrel", "os-release"),
+        ] {
+            if let Some(bytes) = uki.loaded(name) {
+                parts.push((format!("/.extra/{file} cpio"), cpio::extra_file(file, &bytes)));
+            }
+        }
+    }
+    if let Some(firmware) = options.firmware {
+        events.push(firmware::kernel(firmware, uki, algs)?);
+    }
+
     let cmdline = mangle_cmdline(&uki.loaded(".cmdline").unwrap_or_default());
     let load_options = utf16z(&cmdline);
     events.push(event(
@@ -284,32 +498,34 @@ pub fn predict(uki: &Uki<'_>, extras: &EspExtras, algs: &[HashAlg]) -> Result<Pr
         algs,
     ));
 
-    let mut initrd = uki.loaded(".initrd").unwrap_or_default();
-    let mut parts = vec![format!(".initrd ({} bytes)", initrd.len())];
-    if uki.stub == Stub::V257 {
-        for name in [".ucode", ".pcrsig", ".pcrpkey", ".profile"] {
-            if uki.pe.section(name).is_some() {
-                return Err(Error::Unmodelled(format!(
-                    "the UKI's {name} section with systemd-stub {}",
-                    uki.version
-                )));
-            }
-        }
-        if let Some(osrel) = uki.loaded(".osrel") {
+    let mut initrd = Vec::new();
+    for (_, bytes) in &parts {
+        initrd.extend_from_slice(bytes);
+        // Combined (each part padded) only when there is more than one.
+        if parts.len() > 1 {
             initrd.resize(initrd.len().next_multiple_of(4), 0);
-            initrd.extend_from_slice(&cpio::extra_file("os-release", &osrel));
-            parts.push("/.extra/os-release cpio".into());
         }
     }
     if !initrd.is_empty() {
+        let names: Vec<&str> = parts.iter().map(|(n, _)| n.as_str()).collect();
         events.push(event(
             9,
             EV_EVENT_TAG,
-            format!("Linux initrd: {}", parts.join(" + ")),
+            format!("Linux initrd: {}", names.join(" + ")),
             tagged(INITRD_EVENT_TAG_ID, "Linux initrd"),
             &initrd,
             algs,
         ));
+    }
+    if let Some(d) = &options.initdata {
+        // Extended as given, not hashed, and in its own bank only.
+        events.push(PredictedEvent {
+            pcr: 8,
+            event_type: EV_EVENT_TAG,
+            description: "initdata digest (the podvm's tpm2_pcrextend, not logged)".into(),
+            data: Vec::new(),
+            digests: algs.iter().filter(|&&a| a == d.alg()).map(|_| *d).collect(),
+        });
     }
     Ok(Prediction { stub_version: uki.version.clone(), algs: algs.to_vec(), events })
 }

@@ -191,11 +191,155 @@ fn refusals_name_what_is_missing() {
         "systemd-stub 255.4-1ubuntu8: only the measurements of stubs 252 and 257 are modelled"
     );
     let ok = uki("252.1", &[(".linux", b"k")]);
-    let extras = EspExtras { files: vec!["loader/credentials/a.cred".into()] };
+    let extras = EspExtras { files: vec!["loader/addons/a.addon.efi".into()], ..EspExtras::default() };
     assert_eq!(
         predict(&Uki::parse(&ok).unwrap(), &extras, &BANKS).unwrap_err().to_string(),
-        "ESP extra loader/credentials/a.cred (credentials and add-ons measure into PCR 12 and 9): its measurement is not modelled, so no prediction is made"
+        "ESP extra loader/addons/a.addon.efi (extensions and add-ons): its measurement is not modelled, so no prediction is made"
     );
+    let extras =
+        EspExtras { global_credentials: vec![("a.cred".into(), b"x".to_vec())], ..EspExtras::default() };
+    assert_eq!(
+        predict(&Uki::parse(&ok).unwrap(), &extras, &BANKS).unwrap_err().to_string(),
+        "credential a.cred with systemd-stub 252.1 (only stub 257's credentials are modelled): its measurement is not modelled, so no prediction is made"
+    );
+    let profile = uki("257.13-1", &[(".linux", b"k"), (".profile", b"ID=1")]);
+    assert_eq!(
+        predict(&Uki::parse(&profile).unwrap(), &EspExtras::default(), &BANKS).unwrap_err().to_string(),
+        "the UKI's .profile section with systemd-stub 257.13-1: its measurement is not modelled, so no prediction is made"
+    );
+    let options = Options { firmware: Some(Firmware::Ovmf), initdata: None };
+    assert_eq!(
+        predict_with(&Uki::parse(&ok).unwrap(), &EspExtras::default(), &BANKS, &options)
+            .unwrap_err()
+            .to_string(),
+        "the UKI's .linux section is not a PE/COFF image the firmware can start"
+    );
+}
+
+/// Which ESP files systemd-stub 257 picks up (stub.c, cpio.c).
+#[test]
+fn extras_are_classified_as_the_stub_picks_them_up() {
+    let cases = [
+        (ExtraDir::Uki, "a.cred", Some(Extra::Credential)),
+        (ExtraDir::Uki, "A.CRED", Some(Extra::Credential)),
+        (ExtraDir::Uki, ".hidden.cred", None),
+        (ExtraDir::Uki, "x.raw", Some(Extra::Unmodelled)),
+        (ExtraDir::Uki, "x.confext.raw", Some(Extra::Unmodelled)),
+        (ExtraDir::Uki, "x.addon.efi", Some(Extra::Unmodelled)),
+        (ExtraDir::Uki, "notes.txt", None),
+        (ExtraDir::Credentials, "g.cred", Some(Extra::GlobalCredential)),
+        (ExtraDir::Credentials, "g.raw", None),
+        (ExtraDir::Credentials, "caf\u{e9}.cred", None),
+        (ExtraDir::Addons, "a.addon.efi", Some(Extra::Unmodelled)),
+        (ExtraDir::Addons, "a.cred", None),
+    ];
+    for (dir, name, want) in cases {
+        assert_eq!(Extra::of(dir, name), want, "{dir:?} {name}");
+    }
+    assert_eq!(Extra::of(ExtraDir::Uki, &format!("{}.cred", "a".repeat(251))), None);
+    assert_eq!(ExtraDir::Uki.path("EFI/BOOT/BOOTX64.EFI"), "EFI/BOOT/BOOTX64.EFI.extra.d");
+}
+
+/// Stub 257's credential archives: each in PCR 12 (per-UKI first, then
+/// global) and, after .initrd, in the initrd of PCR 9; GNU cpio reads them
+/// back with the stub's modes and the names sorted.
+#[test]
+fn stub_257_credentials_go_to_pcr12_and_the_initrd() {
+    let files: [(&str, &[u8]); 2] = [("b.cred", b"second"), ("a.cred", b"first!")];
+    let extras = EspExtras {
+        credentials: files.iter().map(|(n, d)| (n.to_string(), d.to_vec())).collect(),
+        global_credentials: vec![("g.cred".into(), b"global".to_vec())],
+        ..EspExtras::default()
+    };
+    let bytes = uki("257.13-1", &[(".linux", b"k"), (".initrd", b"abcde")]);
+    let p = predict(&Uki::parse(&bytes).unwrap(), &extras, &BANKS).unwrap();
+    let own =
+        cpio::archive(".extra/credentials", 0o500, 0o400, &[("a.cred", b"first!"), ("b.cred", b"second")]);
+    let global = cpio::archive(".extra/global_credentials", 0o500, 0o400, &[("g.cred", b"global")]);
+    let twelve: Vec<_> = p.events.iter().filter(|e| e.pcr == 12).collect();
+    assert_eq!(twelve.len(), 2);
+    assert_eq!(twelve[0].digests[0], HashAlg::Sha256.hash(&own));
+    assert_eq!(twelve[1].digests[1], HashAlg::Sha384.hash(&global));
+    let mut initrd = b"abcde\0\0\0".to_vec();
+    initrd.extend_from_slice(&own);
+    initrd.extend_from_slice(&global);
+    assert_eq!(p.events.iter().rfind(|e| e.pcr == 9).unwrap().digests[0], HashAlg::Sha256.hash(&initrd));
+
+    let dir = tempfile_dir();
+    std::fs::write(dir.join("own.cpio"), &own).unwrap();
+    let out = Command::new("bash")
+        .arg("-c")
+        .arg(
+            "cpio -i --quiet --make-directories < own.cpio && cat .extra/credentials/a.cred && \
+              stat -c '%n %a' .extra .extra/credentials .extra/credentials/*",
+        )
+        .current_dir(&dir)
+        .output();
+    match out {
+        Ok(o) if o.status.success() => assert_eq!(
+            String::from_utf8(o.stdout).unwrap(),
+            "first!.extra 555\n.extra/credentials 500\n.extra/credentials/a.cred 400\n.extra/credentials/b.cred 400\n"
+        ),
+        other => {
+            assert!(!required(), "needs cpio: {other:?}");
+            eprintln!("skipped: cpio: {other:?}");
+        }
+    }
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// PCR 7 of the OVMF profile (secure boot off, empty PK/KEK/db/dbx) equals
+/// the value booted VMs show (the ground-truth notes' sha256 value; the
+/// sha384 one read from the same boot), and PCR 4 holds the profile's
+/// actions, the UKI and its kernel.
+#[test]
+fn ovmf_profile_pcr7_is_the_booted_value_and_pcr4_has_uki_and_kernel() {
+    let kernel = build(&[(".text", 0, b"kernel code")], 0x200, b"");
+    let bytes = uki("257.13-1", &[(".linux", &kernel)]);
+    let options = Options { firmware: Some(Firmware::Ovmf), initdata: None };
+    let u = Uki::parse(&bytes).unwrap();
+    let p = predict_with(&u, &EspExtras::default(), &BANKS, &options).unwrap();
+    assert_eq!(
+        pcr(&p, HashAlg::Sha256, 7),
+        "65caf8dd1e0ea7a6347b635d2b379c93b9a1351edc2afc3ecda700e534eb3068"
+    );
+    assert_eq!(
+        pcr(&p, HashAlg::Sha384, 7),
+        "98441c7f7625d10058c47683aec486ce311c633235eb555593a7ee791121e3578ae72d04ecef661f272d59058b77af35"
+    );
+    let four: Vec<_> = p.events.iter().filter(|e| e.pcr == 4).collect();
+    let names: Vec<_> = four.iter().map(|e| e.description.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "Calling EFI Application from Boot Option",
+            "separator",
+            "Returning from EFI Application from Boot Option",
+            "Calling EFI Application from Boot Option",
+            "Authenticode of the UKI",
+            "Authenticode of .linux, started by the stub"
+        ]
+    );
+    // The action's digest as the booted log shows it.
+    assert_eq!(
+        four[0].digests[0].to_hex(),
+        "3d6772b4f84ed47595d72a2c4c5ffd15f5bb72c7507fe26f2aaee2c69d5633ba"
+    );
+    assert_eq!(four[4].digests[1], u.pe().authenticode(HashAlg::Sha384));
+    assert_eq!(four[5].digests[0], rvkit_pe::PeFile::parse(&kernel).unwrap().authenticode(HashAlg::Sha256));
+    assert_eq!(predicted_pcrs(&options), [3, 4, 7, 9, 11, 12]);
+}
+
+/// The initdata digest extends PCR 8 of the SHA-256 bank only.
+#[test]
+fn initdata_extends_pcr8_in_its_bank_only() {
+    let bytes = uki("252.1", &[(".linux", b"k")]);
+    let d = HashAlg::Sha256.hash(b"initdata");
+    let options = Options { firmware: None, initdata: Some(d) };
+    let p = predict_with(&Uki::parse(&bytes).unwrap(), &EspExtras::default(), &BANKS, &options).unwrap();
+    assert_eq!(pcr(&p, HashAlg::Sha256, 8), HashAlg::Sha256.hash_parts(&[&[0; 32], d.as_bytes()]).to_hex());
+    assert_eq!(pcr(&p, HashAlg::Sha384, 8), "0".repeat(96));
+    assert_eq!(predicted_pcrs(&options), [3, 8, 9, 11, 12]);
 }
 
 #[test]

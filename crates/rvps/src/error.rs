@@ -104,6 +104,28 @@ pub enum Error {
         #[source]
         source: rvkit_pcr::Error,
     },
+    /// An image manifest annotation under
+    /// [`MEASUREMENTS_ANNOTATION_PREFIX`](crate::MEASUREMENTS_ANNOTATION_PREFIX)
+    /// whose key is not `<bank>.pcrNN` (bank `sha1`, `sha256`, `sha384` or
+    /// `sha512`; `NN` two digits from 00 to 23).
+    #[error(
+        "manifest annotation {key:?} is not {}<bank>.pcrNN (bank sha1, sha256, sha384 or sha512; NN from 00 to 23)",
+        crate::MEASUREMENTS_ANNOTATION_PREFIX
+    )]
+    BadAnnotationKey {
+        /// The annotation key as written.
+        key: String,
+    },
+    /// An image manifest annotation for a PCR whose value is not hex of the
+    /// bank's digest length.
+    #[error("bad value for manifest annotation {key:?}")]
+    BadAnnotationValue {
+        /// The annotation key as written.
+        key: String,
+        /// What is wrong with the hex.
+        #[source]
+        source: rvkit_pcr::Error,
+    },
     /// An expiration that is not exactly `YYYY-MM-DDTHH:MM:SSZ` or not a real
     /// date and time.
     #[error("bad expiration {input:?}: {reason}")]

@@ -52,7 +52,7 @@ mod value;
 pub use emit::{DUMMY_INITDATA_LABEL, EmitInput, Origin, ReferenceValueSet, ValueOrigin, build};
 pub use error::Error;
 pub use expiration::Expiration;
-pub use measurements::{DEFAULT_MEASUREMENTS_LABEL, Measurements, Warning};
+pub use measurements::{DEFAULT_MEASUREMENTS_LABEL, MEASUREMENTS_ANNOTATION_PREFIX, Measurements, Warning};
 pub use name::{PcrPrefix, RvName};
 pub use published::{
     Change, ConfigMap, Diff, Published, Source, compact, diff, json_kind, merge, read_published,

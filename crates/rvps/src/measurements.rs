@@ -75,6 +75,15 @@ struct Bank {
     keys: Vec<String>,
 }
 
+/// The prefix of the image manifest annotations that carry a podvm image's
+/// measurements, one annotation per PCR value:
+/// `io.github.confidential-containers.measurements.<bank>.pcrNN` = `0x<hex>`.
+///
+/// No upstream project defines these keys yet; rvkit reads and writes them
+/// as [`Measurements::from_annotations`] describes, mirroring the shape of
+/// `measurements.json` (bank, then two-digit PCR key, then hex value).
+pub const MEASUREMENTS_ANNOTATION_PREFIX: &str = "io.github.confidential-containers.measurements.";
+
 /// The label [`Measurements::parse`] gives its warnings.
 pub const DEFAULT_MEASUREMENTS_LABEL: &str = "measurements.json";
 
@@ -116,10 +125,7 @@ impl Measurements {
         let mut seen = Vec::new();
         for (bank_name, entries) in banks {
             check_duplicate(&mut seen, &bank_name, "measurements")?;
-            let alg = HashAlg::ALL
-                .into_iter()
-                .find(|alg| alg.name() == bank_name)
-                .ok_or_else(|| Error::UnknownBank { bank: bank_name.clone() })?;
+            let alg = bank_alg(&bank_name).ok_or_else(|| Error::UnknownBank { bank: bank_name.clone() })?;
             let entries = expect_object(entries, &format!("measurements.{bank_name}"))?;
             let mut bank =
                 Bank { alg, pcrs: Vec::with_capacity(entries.len().min(PcrIndex::COUNT)), keys: Vec::new() };
@@ -159,6 +165,84 @@ impl Measurements {
             out.banks.push(bank);
         }
         Ok((out, warnings))
+    }
+
+    /// Reads the measurements an image manifest's annotations carry, or
+    /// `None` when no annotation key starts with
+    /// [`MEASUREMENTS_ANNOTATION_PREFIX`] (other annotations are ignored).
+    ///
+    /// The rules are those of `measurements.json`, written as one
+    /// annotation per value, and as strict: every annotation under the
+    /// prefix must be `<prefix><bank>.pcrNN`, with a bank of `sha1`,
+    /// `sha256`, `sha384` or `sha512` and `NN` exactly two digits naming
+    /// PCR 0 to 23 (there is no legacy spelling to accept here), and its
+    /// value hex of exactly the bank's digest length after one optional
+    /// `0x` prefix. Any other key or value under the prefix is an error
+    /// naming the annotation ([`Error::BadAnnotationKey`],
+    /// [`Error::BadAnnotationValue`]): a value that is skipped here would be
+    /// a reference value silently missing later.
+    ///
+    /// Banks and PCRs are kept in the order of their keys, so the result
+    /// does not depend on the order the annotations are handed in.
+    ///
+    /// ```
+    /// use rvkit_pcr::{HashAlg, PcrIndex};
+    /// use rvkit_rvps::Measurements;
+    ///
+    /// let pcr03 = format!("0x{}", "3d".repeat(32));
+    /// let annotations = [
+    ///     ("org.opencontainers.image.version", "1.11.1"),
+    ///     ("io.github.confidential-containers.measurements.sha256.pcr03", pcr03.as_str()),
+    /// ];
+    /// let m = Measurements::from_annotations(annotations)?.expect("annotations present");
+    /// assert_eq!(m.bank(HashAlg::Sha256).unwrap()[0].0, PcrIndex::new(3)?);
+    /// assert_eq!(m.to_annotations()[0].1, pcr03);
+    ///
+    /// let bad = [("io.github.confidential-containers.measurements.sha256.pcr3", pcr03.as_str())];
+    /// assert!(Measurements::from_annotations(bad).is_err());
+    /// assert_eq!(Measurements::from_annotations([("a", "b")])?, None);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn from_annotations<'a>(
+        annotations: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Result<Option<Measurements>, Error> {
+        let mut ours: Vec<(&str, &str)> =
+            annotations.into_iter().filter(|(k, _)| k.starts_with(MEASUREMENTS_ANNOTATION_PREFIX)).collect();
+        if ours.is_empty() {
+            return Ok(None);
+        }
+        ours.sort_unstable();
+        let mut out = Measurements::new();
+        for (key, value) in ours {
+            let bad_key = || Error::BadAnnotationKey { key: key.to_owned() };
+            let (bank, pcr) =
+                key[MEASUREMENTS_ANNOTATION_PREFIX.len()..].split_once('.').ok_or_else(bad_key)?;
+            let alg = bank_alg(bank).ok_or_else(bad_key)?;
+            // The file's rule for PCR keys, with its canonical spelling only.
+            let pcr =
+                parse_pcr_key(alg, pcr).ok().filter(|p| canonical_key(*p) == pcr).ok_or_else(bad_key)?;
+            let digest = Digest::parse_hex(alg, value)
+                .map_err(|source| Error::BadAnnotationValue { key: key.to_owned(), source })?;
+            out.insert(pcr, digest)?;
+        }
+        Ok(Some(out))
+    }
+
+    /// The annotations [`Measurements::from_annotations`] reads back into
+    /// these measurements: one per value, keys as there, values lowercase
+    /// hex with a `0x` prefix, in stored order.
+    pub fn to_annotations(&self) -> Vec<(String, String)> {
+        self.banks
+            .iter()
+            .flat_map(|bank| {
+                bank.pcrs.iter().map(move |(p, d)| {
+                    (
+                        format!("{MEASUREMENTS_ANNOTATION_PREFIX}{}.{}", bank.alg.name(), canonical_key(*p)),
+                        format!("0x{}", d.to_hex()),
+                    )
+                })
+            })
+            .collect()
     }
 
     /// Adds one PCR value to the bank of the digest's algorithm, keeping
@@ -223,6 +307,12 @@ impl Measurements {
         s.push('\n');
         s
     }
+}
+
+/// The bank a name in `measurements.json` (or an annotation) names: the
+/// canonical lowercase spelling only (no `sha-256`, no upper case).
+fn bank_alg(name: &str) -> Option<HashAlg> {
+    HashAlg::ALL.into_iter().find(|alg| alg.name() == name)
 }
 
 /// `pcr03` for PCR 3.
@@ -492,6 +582,115 @@ mod tests {
         assert_eq!(Measurements::parse(json.as_bytes()).unwrap().0, m);
     }
 
+    const PREFIX: &str = MEASUREMENTS_ANNOTATION_PREFIX;
+
+    fn annotation(rest: &str) -> String {
+        format!("{PREFIX}{rest}")
+    }
+
+    #[test]
+    fn annotations_read_as_the_published_file_does() {
+        // The release file of the demo, written as annotations by hand.
+        let file = include_bytes!("../../../data/demo/measurements.json");
+        let (from_file, _) = Measurements::parse(file).unwrap();
+        let values: Vec<(String, String)> = from_file
+            .bank(HashAlg::Sha256)
+            .unwrap()
+            .iter()
+            .map(|(p, d)| (annotation(&format!("sha256.pcr{:02}", p.get())), format!("0x{}", d.to_hex())))
+            .collect();
+        // Other annotations are ignored, and the order they come in does not matter.
+        let mut given: Vec<(&str, &str)> =
+            values.iter().rev().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        given.push(("org.opencontainers.image.version", "1.11.1"));
+        given.push(("io.github.confidential-containers.measurements-format", "1"));
+        let m = Measurements::from_annotations(given).unwrap().unwrap();
+        assert_eq!(m, from_file);
+        assert_eq!(m.to_annotations(), values);
+        assert_eq!(
+            Measurements::from_annotations([("org.opencontainers.image.version", "1")]).unwrap(),
+            None
+        );
+        assert_eq!(Measurements::from_annotations([]).unwrap(), None);
+    }
+
+    #[test]
+    fn annotations_of_several_banks_are_sorted_by_key() {
+        let (a, b) = ("aa".repeat(48), "0x".to_owned() + &"BB".repeat(20));
+        let keys = [annotation("sha384.pcr11"), annotation("sha1.pcr23"), annotation("sha384.pcr00")];
+        let m =
+            Measurements::from_annotations([(keys[0].as_str(), a.as_str()), (&keys[1], &b), (&keys[2], &a)])
+                .unwrap()
+                .unwrap();
+        assert_eq!(m.banks().collect::<Vec<_>>(), [HashAlg::Sha1, HashAlg::Sha384]);
+        let pcrs: Vec<u8> = m.bank(HashAlg::Sha384).unwrap().iter().map(|(p, _)| p.get()).collect();
+        assert_eq!(pcrs, [0, 11]);
+        assert_eq!(m.bank(HashAlg::Sha1).unwrap()[0].1.to_hex(), "bb".repeat(20));
+    }
+
+    #[test]
+    fn bad_annotation_keys_are_errors_naming_the_key() {
+        let v = format!("0x{PCR3}");
+        for rest in [
+            "",
+            "sha256",
+            "sha256.",
+            "sha256.pcr3",
+            "sha256.pcr003",
+            "sha256.pcr24",
+            "sha256.pcr99",
+            "sha256.PCR03",
+            "sha256.pcrx3",
+            "sha256.pcr+3",
+            "sha256.pcr03.x",
+            "sha256.pcr03 ",
+            "SHA256.pcr03",
+            "sha-256.pcr03",
+            "md5.pcr03",
+            "sm3_256.pcr03",
+            ".pcr03",
+            "pcr03",
+        ] {
+            let key = annotation(rest);
+            let e = Measurements::from_annotations([(key.as_str(), v.as_str())]).unwrap_err();
+            assert!(matches!(e, Error::BadAnnotationKey { key: ref k } if *k == key), "{rest:?}: {e}");
+        }
+        let e =
+            Measurements::from_annotations([(annotation("sha256.pcr3").as_str(), v.as_str())]).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "manifest annotation \"io.github.confidential-containers.measurements.sha256.pcr3\" is not \
+             io.github.confidential-containers.measurements.<bank>.pcrNN (bank sha1, sha256, sha384 or sha512; \
+             NN from 00 to 23)"
+        );
+    }
+
+    #[test]
+    fn bad_annotation_values_are_errors_naming_the_key() {
+        let key = annotation("sha256.pcr11");
+        for v in [
+            format!("0x{}", &PCR3[2..]),
+            format!("{PCR3}00"),
+            format!("0x0x{}", &PCR3[4..]),
+            format!("0x{}zz", &PCR3[..62]),
+            String::new(),
+            "0x".to_owned(),
+            "00".repeat(48),
+            format!(" {}", &PCR3[1..]),
+        ] {
+            let e = Measurements::from_annotations([(key.as_str(), v.as_str())]).unwrap_err();
+            assert!(matches!(e, Error::BadAnnotationValue { key: ref k, .. } if *k == key), "{v:?}: {e}");
+        }
+        let e = Measurements::from_annotations([(key.as_str(), "0x00")]).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "bad value for manifest annotation \"io.github.confidential-containers.measurements.sha256.pcr11\""
+        );
+        // One bad annotation spoils the set, whatever else is there.
+        let good = annotation("sha256.pcr03");
+        assert!(Measurements::from_annotations([(good.as_str(), PCR3), (key.as_str(), "0x00")]).is_err());
+    }
+
     fn arb_measurements() -> impl Strategy<Value = Measurements> {
         proptest::collection::btree_map(0u32..24, proptest::collection::vec(any::<u8>(), 32), 0..10).prop_map(
             |pcrs| {
@@ -511,6 +710,14 @@ mod tests {
             let (back, w) = Measurements::parse(m.to_json().as_bytes()).unwrap();
             prop_assert!(w.is_empty());
             prop_assert_eq!(back, m);
+        }
+
+        #[test]
+        fn annotations_round_trip(m in arb_measurements()) {
+            let annotations = m.to_annotations();
+            let back = Measurements::from_annotations(annotations.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+                .unwrap();
+            prop_assert_eq!(back.unwrap_or_default(), m);
         }
 
         #[test]

@@ -331,6 +331,23 @@ impl Registry {
         img.digest()
     }
 
+    /// Pushes an image under `repo:tag`, signs its digest with `signer`
+    /// as `HOST/repo` (with a bundle from `rekor` when given), pushes the
+    /// signature as cosign does, and returns the digest.
+    pub async fn push_signed_image(
+        &self,
+        repo: &str,
+        tag: &str,
+        img: &Image,
+        signer: &Signer,
+        rekor: Option<&Rekor>,
+    ) -> String {
+        let digest = self.push_image(repo, tag, img).await;
+        let sig = Sig::make(signer, rekor, &format!("{}/{repo}", self.addr), &digest);
+        self.push_signatures(repo, &digest, &SignatureManifest::new(&[sig])).await;
+        digest
+    }
+
     /// Pushes a signature manifest as cosign does, under `sha256-<hex>.sig`.
     pub async fn push_signatures(&self, repo: &str, signed_digest: &str, sigs: &SignatureManifest) {
         let tag = format!("{}.sig", signed_digest.replace(':', "-"));
@@ -483,6 +500,17 @@ impl Image {
         }))
         .unwrap();
         Image { config, layers, manifest }
+    }
+
+    /// The same image with `annotations` in its manifest (the layers and
+    /// config are unchanged; the manifest, and so its digest, is new).
+    pub fn with_annotations(mut self, annotations: &[(&str, &str)]) -> Image {
+        let mut manifest: serde_json::Value = serde_json::from_slice(&self.manifest).unwrap();
+        let map: serde_json::Map<String, serde_json::Value> =
+            annotations.iter().map(|(k, v)| ((*k).to_owned(), json!(v))).collect();
+        manifest["annotations"] = serde_json::Value::Object(map);
+        self.manifest = serde_json::to_vec(&manifest).unwrap();
+        self
     }
 
     /// The usual podvm image: `image/measurements.json` and a large
@@ -702,6 +730,8 @@ impl SignatureManifest {
 /// What the proxy does to the traffic it forwards.
 #[derive(Clone, Debug)]
 pub enum Fault {
+    /// Forward every request unchanged (only to log them).
+    None,
     /// Answer the first `n` requests with HTTP 500.
     FailFirst(usize),
     /// For GETs of `blob`, forward only `bytes` bytes of the response and
@@ -1017,6 +1047,9 @@ pub struct Proxy {
     stop: Arc<AtomicBool>,
     /// How many connections the proxy accepted.
     pub requests: Arc<AtomicUsize>,
+    /// The request line (`GET /v2/… HTTP/1.1`) of every request the proxy
+    /// read, in the order read.
+    pub log: Arc<std::sync::Mutex<Vec<String>>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
@@ -1030,7 +1063,8 @@ impl Proxy {
         let requests = Arc::new(AtomicUsize::new(0));
         let cut_done = Arc::new(AtomicBool::new(false));
         let upstream = upstream.to_owned();
-        let (stop2, requests2) = (stop.clone(), requests.clone());
+        let log = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (stop2, requests2, log2) = (stop.clone(), requests.clone(), log.clone());
         let thread = std::thread::spawn(move || {
             // The accept loop polls so that it can stop; it ends by itself
             // after five minutes at the latest.
@@ -1040,15 +1074,20 @@ impl Proxy {
                     Ok((client, _)) => {
                         client.set_nonblocking(false).unwrap();
                         let n = requests2.fetch_add(1, Ordering::SeqCst);
-                        let (up, fault, stop3, cut) =
-                            (upstream.clone(), fault.clone(), stop2.clone(), cut_done.clone());
-                        std::thread::spawn(move || handle(client, &up, &fault, n, &stop3, &cut));
+                        let (up, fault, stop3, cut, log3) =
+                            (upstream.clone(), fault.clone(), stop2.clone(), cut_done.clone(), log2.clone());
+                        std::thread::spawn(move || handle(client, &up, &fault, n, &stop3, &cut, &log3));
                     }
                     Err(_) => std::thread::sleep(Duration::from_millis(5)),
                 }
             }
         });
-        Proxy { addr, stop, requests, thread: Some(thread) }
+        Proxy { addr, stop, requests, log, thread: Some(thread) }
+    }
+
+    /// The request lines logged so far.
+    pub fn request_lines(&self) -> Vec<String> {
+        self.log.lock().unwrap().clone()
     }
 }
 
@@ -1082,6 +1121,7 @@ fn handle(
     n: usize,
     stop: &AtomicBool,
     cut_done: &AtomicBool,
+    log: &std::sync::Mutex<Vec<String>>,
 ) {
     let _ = client.set_read_timeout(Some(Duration::from_secs(30)));
     let Some(head) = read_head(&mut client) else {
@@ -1089,6 +1129,7 @@ fn handle(
     };
     let text = String::from_utf8_lossy(&head).into_owned();
     let request_line = text.lines().next().unwrap_or_default().to_owned();
+    log.lock().unwrap().push(request_line.clone());
     if let Fault::FailFirst(k) = fault
         && n < *k
     {

@@ -817,7 +817,8 @@ pcr_prefixes = ["snp", "tdx"]
 # merge = ["launch-values.yaml"]
 
 [podvm]
-# Signed podvm images to read /image/measurements.json from; pin them by digest. The first
+# Signed podvm images to read measurements from (the manifest's measurement annotations when it
+# has them, else /image/measurements.json; see measurements_from); pin them by digest. The first
 # cert-manager run does not read them (nor the files below): only the second one does.
 images = ["registry.redhat.io/openshift-sandboxed-containers/osc-dm-verity-image@sha256:e633bc27853f811d919e64461d0c917e659f5430458abe2304a4c85b0d871c80"]
 # Red Hat's image-signing key and Rekor public key, and the cluster pull secret:
@@ -831,6 +832,8 @@ authfile = "cluster-pull-secret.json"
 # measurements = ["podvm/measurements.json"]
 image_platform = "linux/amd64"
 retries = 3
+# Where measurements are read from: auto, annotations or layers [default: auto].
+# measurements_from = "auto"
 
 # Bare metal (kata-qemu-snp, kata-qemu-tdx): launch values computed from what QEMU is given,
 # as rvkit launch snp|tdx computes them (the fields are its flags). Each table adds its values
@@ -851,6 +854,8 @@ retries = 3
 # kernel = "vmlinuz"
 # initrd = "initrd.img"
 # append = "console=hvc0"
+# qemu_kernel_patch = false  # true for older QEMU (Ubuntu 25.04's, RHEL's QEMU 9.1)
+# memory = 2048              # MiB, where that patch places the initrd
 "#;
 
 #[cfg(test)]

@@ -382,7 +382,8 @@ pub struct ReferenceValuesConfig {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PodvmConfig {
-    /// Podvm images to read `/image/measurements.json` from.
+    /// Podvm images to read measurements from (their manifest annotations or
+    /// `/image/measurements.json`, as `measurements_from` says).
     pub images: Vec<String>,
     /// `measurements.json` files.
     pub measurements: Vec<PathBuf>,
@@ -508,6 +509,7 @@ pub const FIELDS: &[(&str, &str)] = &[
     ("podvm.image_platform", "--image-platform"),
     ("podvm.retries", "--retries"),
     ("podvm.timeout", "--timeout"),
+    ("podvm.measurements_from", "--measurements-from"),
 ];
 
 /// The command-line flag of a configuration field, or of the field a nested
@@ -987,6 +989,7 @@ mod tests {
             image_platform: Some("linux/amd64".into()),
             retries: Some(3),
             timeout: Some(600),
+            measurements_from: Some(rvkit_image_access::MeasurementsFrom::Layers),
         };
         c
     }

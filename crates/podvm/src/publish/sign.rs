@@ -308,6 +308,7 @@ pub fn sign_layout_image(
         media_type: Some(OCI_MANIFEST.to_owned()),
         config: writer.add_blob(OCI_CONFIG, config),
         layers,
+        annotations: BTreeMap::new(),
     };
     writer.tag_manifest(&sig_tag, to_json(&manifest))?;
     writer.commit()?;

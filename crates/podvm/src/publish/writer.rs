@@ -110,6 +110,21 @@ impl LayoutWriter {
         files: &[(&str, &[u8])],
         platform: &ImagePlatform,
     ) -> Result<BlobDigest, Error> {
+        self.add_annotated_image(tag, files, platform, &[])
+    }
+
+    /// Like [`LayoutWriter::add_image`], with `annotations` (key, value) in
+    /// the image manifest, such as a podvm's measurements
+    /// ([`rvkit_rvps::Measurements::to_annotations`]), which
+    /// [`fetch_measurements`](crate::fetch_measurements) then reads without
+    /// the layer. They are part of the manifest, so a signature covers them.
+    pub fn add_annotated_image(
+        &mut self,
+        tag: &str,
+        files: &[(&str, &[u8])],
+        platform: &ImagePlatform,
+        annotations: &[(String, String)],
+    ) -> Result<BlobDigest, Error> {
         check_tag(tag)?;
         let name = self.dir.display().to_string();
         let tar = layer::tar_of(files, &name)?;
@@ -128,6 +143,7 @@ impl LayoutWriter {
             media_type: Some(OCI_MANIFEST.to_owned()),
             config: self.add_blob(OCI_CONFIG, config),
             layers: vec![self.add_blob(OCI_LAYER_GZIP, gz)],
+            annotations: annotations.iter().cloned().collect(),
         };
         self.tag_manifest(tag, to_json(&manifest))
     }

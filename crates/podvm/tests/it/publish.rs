@@ -11,8 +11,9 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use rvkit_podvm::publish::{CosignKey, DemoRekorLog, LayoutWriter, sign_layout_image, write_image_layout};
 use rvkit_podvm::{
-    BlobDigest, Check, Error, ImagePath, ImagePlatform, ImageRef, NoProgress, Outcome, PullOptions,
-    SignatureStatus, VerifiedImage, VerifyOptions, fetch_file, verify,
+    BlobDigest, Check, Error, ImagePath, ImagePlatform, ImageRef, MeasurementsFrom, MeasurementsSource,
+    NoProgress, Outcome, PullOptions, SignatureStatus, VerifiedImage, VerifyOptions, fetch_file,
+    fetch_measurements, verify,
 };
 use serde_json::Value;
 
@@ -508,4 +509,49 @@ async fn writer_commits_several_images_and_moves_tags() {
     assert_eq!((v.digest, bytes), (a2, b"A2".to_vec()));
     let index = read_json(&dir.join("index.json"));
     assert_eq!(index["manifests"].as_array().unwrap().len(), 2);
+}
+
+/// An image published with its measurements as manifest annotations: the
+/// verifier reads them (not the layer), and skopeo, reading the layout on
+/// its own, finds them in the manifest.
+#[tokio::test(flavor = "current_thread")]
+async fn published_measurement_annotations_are_read_without_the_layer() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("podvm");
+    let files = podvm_files("annotated");
+    let refs: Vec<(&str, &[u8])> = files.iter().map(|(p, d)| (*p, d.as_slice())).collect();
+    let (m, _) = rvkit_rvps::Measurements::parse(&files[0].1).unwrap();
+    let annotations = m.to_annotations();
+    let mut w = LayoutWriter::open(&dir).unwrap();
+    w.add_annotated_image("v1", &refs, &ImagePlatform::default(), &annotations).unwrap();
+    w.commit().unwrap();
+    let (key, log) = (CosignKey::generate().unwrap(), DemoRekorLog::generate().unwrap());
+    sign_layout_image(&dir, "v1", &key, REPO, Some(&log)).unwrap();
+
+    // The layer is gone: only the annotations can give the values.
+    let manifest = tagged(&dir, "v1");
+    std::fs::remove_file(blob(&dir, manifest["layers"][0]["digest"].as_str().unwrap())).unwrap();
+    let got = fetch_measurements(
+        &layout_ref(&dir, "v1"),
+        MeasurementsFrom::Auto,
+        rvkit_podvm::DEFAULT_MAX_SIZE,
+        &PullOptions::default(),
+        &opts(&key, Some(&log)),
+        Arc::new(NoProgress),
+    )
+    .await
+    .unwrap();
+    assert_eq!(got.measurements_source, MeasurementsSource::Annotations);
+    assert_eq!(rvkit_rvps::Measurements::parse(&got.document).unwrap().0, m);
+
+    if require("skopeo") {
+        let (ok, out) =
+            run(Command::new("skopeo").args(["inspect", "--raw"]).arg(format!("oci:{}:v1", dir.display())));
+        assert!(ok, "{}", String::from_utf8_lossy(&out));
+        let raw: Value = serde_json::from_slice(&out).unwrap();
+        for (k, v) in &annotations {
+            assert_eq!(raw["annotations"][k].as_str(), Some(v.as_str()), "{k}");
+        }
+        assert_eq!(raw["annotations"].as_object().unwrap().len(), 4);
+    }
 }

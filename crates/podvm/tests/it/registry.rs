@@ -7,8 +7,9 @@ use std::time::Duration;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use rvkit_podvm::{
-    Check, Error, ImagePath, ImageRef, NoProgress, Outcome, PullOptions, SignatureStatus, VerifiedImage,
-    VerifyOptions, fetch_file, verify,
+    Check, Error, ImageMeasurements, ImagePath, ImageRef, MeasurementsFrom, MeasurementsSource, NoProgress,
+    Outcome, PullOptions, SignatureStatus, VerifiedImage, VerifyOptions, fetch_file, fetch_measurements,
+    verify,
 };
 
 use rvkit_podvm::PublicKey;
@@ -57,9 +58,7 @@ async fn fetch(
 /// Pushes the podvm test image to `repo:v1` and signs it (with a bundle).
 async fn signed_podvm(reg: &Registry, repo: &str, signer: &Signer, rekor: &Rekor) -> (Image, String) {
     let img = Image::podvm(repo);
-    let digest = reg.push_image(repo, "v1", &img).await;
-    let sig = Sig::make(signer, Some(rekor), &format!("{}/{repo}", reg.addr), &digest);
-    reg.push_signatures(repo, &digest, &SignatureManifest::new(&[sig])).await;
+    let digest = reg.push_signed_image(repo, "v1", &img, signer, Some(rekor)).await;
     (img, digest)
 }
 
@@ -748,4 +747,167 @@ async fn a_manifest_larger_than_the_cap_is_refused_before_it_is_read() {
         );
         assert!(!e.is_verification_failure());
     }
+}
+
+/// The measurement annotations of the annotated test images: PCR 3 and 11
+/// of the SHA-256 bank, values made from `marker` (unlike the layer's).
+fn annotation_values(marker: &str) -> [(String, String); 2] {
+    let value = |pcr: &str| format!("0x{}", sha256_hex(format!("{marker}/annotation/{pcr}").as_bytes()));
+    [
+        ("io.github.confidential-containers.measurements.sha256.pcr03".to_owned(), value("3")),
+        ("io.github.confidential-containers.measurements.sha256.pcr11".to_owned(), value("11")),
+    ]
+}
+
+/// The measurements.json the annotations of [`annotation_values`] make,
+/// written out by hand (two-space indentation, as rvkit writes it).
+fn annotation_document(marker: &str) -> String {
+    let [(_, pcr03), (_, pcr11)] = annotation_values(marker);
+    format!(
+        "{{\n  \"measurements\": {{\n    \"sha256\": {{\n      \"pcr03\": \"{pcr03}\",\n      \"pcr11\": \"{pcr11}\"\n    }}\n  }}\n}}\n"
+    )
+}
+
+/// Pushes the podvm test image with `annotations` in its manifest to
+/// `repo:v1`, signed by `signer` when given; returns the image.
+async fn annotated_podvm(
+    reg: &Registry,
+    repo: &str,
+    annotations: &[(&str, &str)],
+    signer: Option<(&Signer, &Rekor)>,
+) -> Image {
+    let img = Image::podvm(repo).with_annotations(annotations);
+    match signer {
+        Some((signer, rekor)) => reg.push_signed_image(repo, "v1", &img, signer, Some(rekor)).await,
+        None => reg.push_image(repo, "v1", &img).await,
+    };
+    img
+}
+
+async fn measurements_through(
+    proxy: &Proxy,
+    repo: &str,
+    from: MeasurementsFrom,
+    opts: &VerifyOptions,
+) -> Result<ImageMeasurements, Error> {
+    let image = ImageRef::parse(&format!("{}/{repo}:v1", proxy.addr)).unwrap();
+    let max = rvkit_podvm::DEFAULT_MAX_SIZE;
+    fetch_measurements(&image, from, max, &pull(&proxy.addr), opts, Arc::new(NoProgress)).await
+}
+
+/// Whether the proxy saw a request for blob `digest`.
+fn blob_requested(proxy: &Proxy, digest: &str) -> bool {
+    proxy.request_lines().iter().any(|l| l.contains(&format!("/blobs/{digest}")))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn measurements_come_from_signed_annotations_without_a_layer_download() {
+    let Some(reg) = Registry::start() else { return };
+    let (signer, rekor) = (Signer::new("prime256v1"), Rekor::new());
+    let values = annotation_values("podvm/annotated");
+    let mut annotations: Vec<(&str, &str)> = values.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    annotations.push(("org.opencontainers.image.version", "1.11.1"));
+    let img = annotated_podvm(&reg, "podvm/annotated", &annotations, Some((&signer, &rekor))).await;
+    let layer = digest_of(&img.layers[0].bytes);
+    let mut opts = keys(&signer, &rekor);
+    opts.identity = Some(format!("{}/podvm/annotated", reg.addr));
+
+    for from in [MeasurementsFrom::Auto, MeasurementsFrom::Annotations] {
+        let proxy = Proxy::start(&reg.addr, Fault::None);
+        let m = measurements_through(&proxy, "podvm/annotated", from, &opts).await.unwrap();
+        assert_eq!(m.measurements_source, MeasurementsSource::Annotations);
+        assert_eq!(serde_json::to_value(&m).unwrap()["measurements_source"], "annotations");
+        assert_eq!(String::from_utf8(m.document.clone()).unwrap(), annotation_document("podvm/annotated"));
+        assert_eq!(m.image.digest.to_string(), img.digest());
+        assert_eq!(m.image.signature_status, SignatureStatus::Verified);
+        assert_eq!(
+            m.label(),
+            format!("{}/podvm/annotated@{} (manifest annotations)", proxy.addr, img.digest())
+        );
+        let lines = proxy.request_lines();
+        assert!(lines.iter().any(|l| l.starts_with("GET /v2/podvm/annotated/manifests/v1 ")), "{lines:#?}");
+        assert!(lines.iter().any(|l| l.contains("/blobs/")), "the signature payload is a blob: {lines:#?}");
+        assert!(!blob_requested(&proxy, &layer), "the layer was requested: {lines:#?}");
+    }
+    // Asked for the layers, the same image gives the file its layer holds.
+    let proxy = Proxy::start(&reg.addr, Fault::None);
+    let m = measurements_through(&proxy, "podvm/annotated", MeasurementsFrom::Layers, &opts).await.unwrap();
+    assert_eq!(m.measurements_source, MeasurementsSource::Layers);
+    assert_eq!(m.document, measurements("podvm/annotated"));
+    assert!(blob_requested(&proxy, &layer));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_annotations_the_measurements_come_from_the_layers() {
+    let Some(reg) = Registry::start() else { return };
+    let (signer, rekor) = (Signer::new("prime256v1"), Rekor::new());
+    let (img, digest) = signed_podvm(&reg, "podvm/plain", &signer, &rekor).await;
+    let layer = digest_of(&img.layers[0].bytes);
+    let opts = keys(&signer, &rekor);
+    let proxy = Proxy::start(&reg.addr, Fault::None);
+    let m = measurements_through(&proxy, "podvm/plain", MeasurementsFrom::Auto, &opts).await.unwrap();
+    assert_eq!(m.measurements_source, MeasurementsSource::Layers);
+    assert_eq!(serde_json::to_value(&m).unwrap()["measurements_source"], "layers");
+    assert_eq!(m.document, measurements("podvm/plain"));
+    assert_eq!(m.label(), format!("{}/podvm/plain@{digest}:/image/measurements.json", proxy.addr));
+    assert!(blob_requested(&proxy, &layer));
+    // Annotations only: an error, and no layer is downloaded to find out.
+    let proxy = Proxy::start(&reg.addr, Fault::None);
+    let e =
+        measurements_through(&proxy, "podvm/plain", MeasurementsFrom::Annotations, &opts).await.unwrap_err();
+    assert!(matches!(&e, Error::NoMeasurementAnnotations { image } if image.ends_with(&digest)), "{e}");
+    assert!(!e.is_verification_failure());
+    assert!(!blob_requested(&proxy, &layer));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_malformed_annotation_is_an_error_naming_it() {
+    let Some(reg) = Registry::start() else { return };
+    let (signer, rekor) = (Signer::new("prime256v1"), Rekor::new());
+    let [(good_key, good), _] = annotation_values("podvm/malformed");
+    let bad_key = "io.github.confidential-containers.measurements.sha256.pcr3";
+    let annotations = [(good_key.as_str(), good.as_str()), (bad_key, good.as_str())];
+    let img = annotated_podvm(&reg, "podvm/malformed", &annotations, Some((&signer, &rekor))).await;
+    let layer = digest_of(&img.layers[0].bytes);
+    let opts = keys(&signer, &rekor);
+    let proxy = Proxy::start(&reg.addr, Fault::None);
+    let e = measurements_through(&proxy, "podvm/malformed", MeasurementsFrom::Auto, &opts).await.unwrap_err();
+    assert!(!e.is_verification_failure());
+    assert!(
+        matches!(&e, Error::Measurements { source: rvkit_rvps::Error::BadAnnotationKey { key }, .. } if key == bad_key),
+        "{e}"
+    );
+    assert!(!blob_requested(&proxy, &layer), "a bad annotation does not fall back to the layers");
+    // The layers can still be asked for explicitly; annotations are then not read.
+    let proxy = Proxy::start(&reg.addr, Fault::None);
+    let m = measurements_through(&proxy, "podvm/malformed", MeasurementsFrom::Layers, &opts).await.unwrap();
+    assert_eq!(m.document, measurements("podvm/malformed"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn annotations_of_an_unsigned_or_wrongly_signed_image_are_never_read() {
+    let Some(reg) = Registry::start() else { return };
+    let (signer, rekor) = (Signer::new("prime256v1"), Rekor::new());
+    // Malformed annotations: had they been read before the signature was
+    // checked, the error would name them instead.
+    let bad = [("io.github.confidential-containers.measurements.md5.pcr03", "0x00")];
+    let other = Signer::new("prime256v1");
+    annotated_podvm(&reg, "podvm/forged", &bad, Some((&other, &rekor))).await;
+    annotated_podvm(&reg, "podvm/unsigned", &bad, None).await;
+    let opts = keys(&signer, &rekor);
+    for from in MeasurementsFrom::ALL {
+        let proxy = Proxy::start(&reg.addr, Fault::None);
+        let e = measurements_through(&proxy, "podvm/forged", from, &opts).await.unwrap_err();
+        assert!(failed(&rejected(e)[0], Check::Signature));
+        let e = measurements_through(&proxy, "podvm/unsigned", from, &opts).await.unwrap_err();
+        assert!(e.is_verification_failure(), "{e}");
+        assert!(matches!(e, Error::Unsigned { .. }), "{e}");
+    }
+    // The same images with good values and a good signature are read.
+    let values = annotation_values("podvm/forged");
+    let good: Vec<(&str, &str)> = values.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    annotated_podvm(&reg, "podvm/signed", &good, Some((&signer, &rekor))).await;
+    let proxy = Proxy::start(&reg.addr, Fault::None);
+    let m = measurements_through(&proxy, "podvm/signed", MeasurementsFrom::Auto, &opts).await.unwrap();
+    assert_eq!(String::from_utf8(m.document).unwrap(), annotation_document("podvm/forged"));
 }
