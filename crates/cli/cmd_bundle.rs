@@ -187,6 +187,28 @@ struct FieldArgs {
     /// How podvm images are reached and verified (the `[podvm]` access fields).
     #[command(flatten)]
     access: ImageAccess,
+    #[command(flatten)]
+    launch: LaunchArgs,
+}
+
+/// The bare-metal launch values and merged reference-value files.
+#[derive(Args, Default)]
+struct LaunchArgs {
+    /// Reference-value files (any format, ConfigMaps included) merged in as
+    /// `rvkit rvps merge` merges them, replacing the file's list (repeatable;
+    /// `--merge-values=` empties it).
+    #[arg(long, value_name = "FILE")]
+    merge_values: Vec<std::ffi::OsString>,
+    /// An SEV-SNP launch, replacing the file's [[launch.snp]] tables when given
+    /// (repeatable): the fields of rvkit launch snp's flags, e.g.
+    /// ovmf=OVMF.fd,kernel=vmlinuz,append="...",vcpus=1-8,vcpu_type=EPYC-v4,kata=true
+    /// (quoted as for --signed-image).
+    #[arg(long, value_name = "FIELDS")]
+    launch_snp: Vec<String>,
+    /// A TDX launch, replacing the file's [[launch.tdx]] tables when given
+    /// (repeatable): ovmf=FILE[,kernel=FILE,initrd=FILE,append=CMDLINE].
+    #[arg(long, value_name = "FIELDS")]
+    launch_tdx: Vec<String>,
 }
 
 impl FieldArgs {
@@ -265,6 +287,10 @@ impl FieldArgs {
         set_list(&mut pv.images, self.image);
         set_list(&mut pv.measurements, self.measurements.into_iter().map(PathBuf::from).collect());
         pv.access.overlay(self.access);
+        let launch = self.launch;
+        set_list(&mut c.reference_values.merge, launch.merge_values.into_iter().map(PathBuf::from).collect());
+        set(&mut c.launch.snp, tables(&launch.launch_snp, |s| parse_flag_table("--launch-snp", s))?);
+        set(&mut c.launch.tdx, tables(&launch.launch_tdx, |s| parse_flag_table("--launch-tdx", s))?);
         Ok(())
     }
 }

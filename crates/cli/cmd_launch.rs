@@ -3,13 +3,15 @@
 
 use std::path::PathBuf;
 
-use anyhow::{anyhow, bail};
+use anyhow::anyhow;
 use clap::{Args, Subcommand, ValueEnum};
 use rvkit_launch::Firmware;
-use rvkit_launch::report::{SevReport, SnpReport, SnpValue, TdxReport, ValueEncoding};
-use rvkit_launch::snp::{self, Gctx, SevHashes, VcpuParams, VmmType};
-use rvkit_launch::tdx;
-use rvkit_pcr::{Digest, HashAlg, hash_reader};
+use rvkit_launch::report::{SevReport, ValueEncoding};
+use rvkit_launch::request::{
+    DEFAULT_MEMORY_MIB, KernelDigests, SnpRequest, TdxRequest, parse_number, snp_report, tdx_report,
+};
+use rvkit_launch::snp::{self, SevHashes, VmmType};
+use rvkit_pcr::{HashAlg, hash_reader};
 use rvkit_rvps::{ConfigMapOptions, Expiration, Format, ReferenceValue, ReferenceValueSet, RvName};
 
 use crate::CmdResult;
@@ -45,23 +47,25 @@ pub struct Boot {
 #[derive(Args)]
 pub struct Output {
     /// Print JSON.
-    #[arg(long, conflicts_with = "reference_values")]
+    #[arg(long, conflicts_with = "format")]
     json: bool,
     /// List every measured region (section, GPA range, page type) and event.
     #[arg(long)]
     transcript: bool,
-    /// Print Trustee reference values in this format instead of the report:
-    /// array (Trustee <= v0.18), kv (v0.19+), sample (RVPS register message).
-    #[arg(long, value_name = "FORMAT")]
-    reference_values: Option<Format>,
+    /// Print Trustee reference values in this format instead of the report, as
+    /// `rvkit rvps emit --format` does: array (Trustee <= v0.18), kv (v0.19+),
+    /// sample (RVPS register message).
+    // `--reference-values` was this flag's first name; everywhere else it names a file.
+    #[arg(long, value_name = "FORMAT", alias = "reference-values")]
+    format: Option<Format>,
     /// Write values as base64 instead of hex (Trustee v0.17 and earlier compare base64).
-    #[arg(long, requires = "reference_values")]
+    #[arg(long, requires = "format")]
     base64: bool,
     /// Expiration, exactly YYYY-MM-DDTHH:MM:SSZ [default: 12 months from today, 00:00:00Z].
-    #[arg(long, value_name = "T", requires = "reference_values")]
+    #[arg(long, value_name = "T", requires = "format")]
     expiration: Option<Expiration>,
     /// Wrap the reference values in a Kubernetes ConfigMap.
-    #[arg(long, requires = "reference_values")]
+    #[arg(long, requires = "format")]
     configmap: bool,
     /// Write here (atomically) instead of stdout.
     #[arg(short, long, value_name = "FILE")]
@@ -140,6 +144,13 @@ pub struct SevArgs {
 pub struct TdxArgs {
     #[command(flatten)]
     boot: Boot,
+    /// Measure the kernel with the setup header older QEMU builds (Ubuntu 25.04's,
+    /// RHEL's QEMU 9.1) patch before OVMF measures it into RTMR1.
+    #[arg(long, requires = "kernel")]
+    qemu_kernel_patch: bool,
+    /// The guest's memory in MiB (QEMU -m), where that patch places the initrd.
+    #[arg(long, value_name = "MIB", default_value_t = DEFAULT_MEMORY_MIB, requires = "qemu_kernel_patch")]
+    memory: u64,
     #[command(flatten)]
     out: Output,
 }
@@ -159,41 +170,16 @@ pub fn run(cmd: Command) -> CmdResult {
     }
 }
 
-fn parse_vcpus(s: &str) -> anyhow::Result<(u32, u32)> {
-    let num = |t: &str| t.trim().parse::<u32>().map_err(|_| anyhow!("--vcpus {s:?}: expected N or A-B"));
-    let (a, b) = match s.split_once('-') {
-        Some((a, b)) => (num(a)?, num(b)?),
-        None => (num(s)?, num(s)?),
-    };
-    for n in [a, b] {
-        if n == 0 || n > snp::MAX_VCPUS {
-            bail!("--vcpus {s:?}: vCPU count {n} is out of range 1-{}", snp::MAX_VCPUS);
-        }
-    }
-    if a > b {
-        bail!("--vcpus {s:?}: the range is empty");
-    }
-    Ok((a, b))
-}
-
-fn parse_u64(flag: &str, s: &str) -> anyhow::Result<u64> {
-    let r = match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
-        Some(h) => u64::from_str_radix(h, 16),
-        None => s.parse(),
-    };
-    r.map_err(|_| anyhow!("{flag} {s:?}: not a number"))
-}
-
 impl Boot {
     /// The SHA-256 of the kernel and of the initrd (empty when not given)
     /// for the SEV hashes table; `None` without a kernel.
-    fn sha256_digests(&self) -> anyhow::Result<Option<([u8; 32], [u8; 32])>> {
+    fn sha256_digests(&self) -> anyhow::Result<Option<KernelDigests>> {
         let Some(k) = &self.kernel else { return Ok(None) };
         let initrd = match &self.initrd {
             Some(i) => sha256_file(i)?,
             None => HashAlg::Sha256.hash(b"").as_bytes().try_into().expect("32 bytes"),
         };
-        Ok(Some((sha256_file(k)?, initrd)))
+        Ok(Some(KernelDigests { kernel: sha256_file(k)?, initrd }))
     }
 }
 
@@ -203,68 +189,49 @@ fn sha256_file(path: &PathBuf) -> anyhow::Result<[u8; 32]> {
     Ok(d.as_bytes().try_into().expect("32 bytes"))
 }
 
-fn run_snp(args: SnpArgs) -> CmdResult {
-    let ovmf_label = display(&args.boot.ovmf);
-    let (first, last) = parse_vcpus(&args.vcpus)?;
-    let guest_features = parse_u64("--guest-features", &args.guest_features)?;
-    let vcpu_type = args.vcpu_type.clone().or_else(|| args.kata.then(|| "EPYC-v4".to_owned()));
-    let signature = match (&vcpu_type, args.vcpu_family) {
-        (_, Some(f)) => snp::cpu_signature(f, args.vcpu_model.unwrap_or(0), args.vcpu_stepping.unwrap_or(0)),
-        (Some(t), None) => snp::cpu_type_signature(t).map_err(|e| anyhow!("--vcpu-type: {e}"))?,
-        (None, None) => {
-            return Err(anyhow!(
+impl SnpArgs {
+    /// The request the flags describe, checked before any file is read.
+    fn request(&self) -> anyhow::Result<SnpRequest> {
+        let b = &self.boot;
+        let req = SnpRequest {
+            ovmf: b.ovmf.clone(),
+            kernel: b.kernel.clone(),
+            initrd: b.initrd.clone(),
+            append: b.append.clone(),
+            vcpus: self.vcpus.parse().map_err(|e| anyhow!("--vcpus {e}"))?,
+            vcpu_type: self.vcpu_type.clone(),
+            vcpu_family: self.vcpu_family,
+            vcpu_model: self.vcpu_model,
+            vcpu_stepping: self.vcpu_stepping,
+            vmm: vmm_type(self.vmm),
+            guest_features: parse_number(&self.guest_features)
+                .map_err(|e| anyhow!("--guest-features {e}"))?,
+            ovmf_hash: self.ovmf_hash.clone(),
+            kata: self.kata,
+        };
+        req.params().map_err(|e| match e {
+            rvkit_launch::Error::UnknownCpuType { .. } => anyhow!("--vcpu-type: {e}"),
+            rvkit_launch::Error::NoCpuModel => anyhow!(
                 "give the vCPU model: --vcpu-type NAME, --vcpu-family/--vcpu-model/--vcpu-stepping, or --kata"
-            )
-            .into());
-        }
-    };
-    if args.kata
-        && args.boot.kernel.is_some()
-        && !snp::has_nr_cpus(args.boot.append.as_deref().unwrap_or_default())
-    {
-        return Err(anyhow!("--kata: --append has no nr_cpus= parameter to follow the vCPU count").into());
+            ),
+            rvkit_launch::Error::KataWithoutNrCpus => {
+                anyhow!("--kata: --append has no nr_cpus= parameter to follow the vCPU count")
+            }
+            rvkit_launch::Error::BadOvmfHash { problem, .. } => anyhow!("--ovmf-hash: {problem}"),
+            e => anyhow!(e),
+        })?;
+        Ok(req)
     }
-    let image = read_input(&args.boot.ovmf)?;
+}
+
+fn run_snp(args: SnpArgs) -> CmdResult {
+    let req = args.request()?;
+    let ovmf_label = display(&req.ovmf);
+    let image = read_input(&req.ovmf)?;
     let fw = Firmware::parse(&image).map_err(|e| anyhow!("{ovmf_label}: {e}"))?;
     let digests = args.boot.sha256_digests()?;
-    let cmdline_for = |n: u32| -> Option<String> {
-        digests.as_ref()?;
-        let line = args.boot.append.clone().unwrap_or_default();
-        Some(if args.kata { snp::with_nr_cpus(&line, n) } else { line })
-    };
-    let hashes = |n: u32| digests.map(|(k, i)| SevHashes::from_digests(k, i, cmdline_for(n).as_deref()));
-    let vmm = vmm_type(args.vmm);
-    let base = match &args.ovmf_hash {
-        Some(h) => {
-            let d = Digest::parse_hex(HashAlg::Sha384, h).map_err(|e| anyhow!("--ovmf-hash: {e}"))?;
-            Gctx::seeded(d.as_bytes().try_into().expect("48 bytes"), args.out.transcript)
-        }
-        None => snp::firmware_hash(&fw, args.out.transcript),
-    };
-    let firmware_hash = match &args.ovmf_hash {
-        Some(h) => Digest::parse_hex(HashAlg::Sha384, h)?,
-        None => base.clone().finish().launch_digest(),
-    };
-    let params = VcpuParams { vmm, signature, guest_features };
-    let values = snp::launch_digests(&base, &fw, &params, first..=last, &hashes)
+    let report = snp_report(&req, &fw, digests.as_ref(), args.out.transcript)
         .map_err(|e| anyhow!("{ovmf_label}: {e}"))?;
-    let report = SnpReport {
-        vmm,
-        vcpu_type: if args.vcpu_family.is_some() { None } else { vcpu_type },
-        vcpu_signature: signature,
-        guest_features,
-        firmware_hash,
-        kernel_hashes: digests.is_some(),
-        values: values
-            .into_iter()
-            .map(|(n, g)| SnpValue {
-                vcpus: n,
-                cmdline: cmdline_for(n),
-                launch_measurement: g.launch_digest(),
-                transcript: g.regions().to_vec(),
-            })
-            .collect(),
-    };
     let rvs = report.reference_values(encoding(&args.out));
     emit(&args.out, || report.to_text(), || serde_json::to_string_pretty(&report), rvs)
 }
@@ -289,8 +256,10 @@ fn run_sev(args: SevArgs) -> CmdResult {
     };
     let image = read_input(&args.boot.ovmf)?;
     let fw = Firmware::parse(&image).map_err(|e| anyhow!("{ovmf_label}: {e}"))?;
-    let hashes =
-        args.boot.sha256_digests()?.map(|(k, i)| SevHashes::from_digests(k, i, args.boot.append.as_deref()));
+    let hashes = args
+        .boot
+        .sha256_digests()?
+        .map(|d| SevHashes::from_digests(d.kernel, d.initrd, args.boot.append.as_deref()));
     let digest =
         snp::sev_launch_digest(&fw, hashes.as_ref(), es).map_err(|e| anyhow!("{ovmf_label}: {e}"))?;
     let report = SevReport {
@@ -313,51 +282,55 @@ fn run_sev(args: SevArgs) -> CmdResult {
 }
 
 fn run_tdx(args: TdxArgs) -> CmdResult {
-    let ovmf_label = display(&args.boot.ovmf);
-    let image = read_input(&args.boot.ovmf)?;
-    let fw = Firmware::parse(&image).map_err(|e| anyhow!("{ovmf_label}: {e}"))?;
-    let (mr_td, regions) = tdx::mrtd(&fw).map_err(|e| anyhow!("{ovmf_label}: {e}"))?;
-    let (rtmr_1, rtmr_1_events) = match &args.boot.kernel {
-        None => (None, Vec::new()),
-        Some(k) => {
-            let bytes = read_input(k)?;
-            let pe = rvkit_pe::PeFile::parse(&bytes).map_err(|e| anyhow!("{}: {e}", display(k)))?;
-            let events = tdx::rtmr1_events(pe.authenticode(HashAlg::Sha384));
-            (Some(tdx::replay(&events)), events)
-        }
+    let b = &args.boot;
+    let req = TdxRequest {
+        ovmf: b.ovmf.clone(),
+        kernel: b.kernel.clone(),
+        initrd: b.initrd.clone(),
+        append: b.append.clone(),
+        qemu_kernel_patch: args.qemu_kernel_patch,
+        memory: args.memory,
     };
-    let (rtmr_2, events) = match &args.boot.kernel {
-        None => (None, Vec::new()),
-        Some(_) => {
-            let initrd = match &args.boot.initrd {
+    req.check()?;
+    let ovmf_label = display(&req.ovmf);
+    let image = read_input(&req.ovmf)?;
+    let fw = Firmware::parse(&image).map_err(|e| anyhow!("{ovmf_label}: {e}"))?;
+    let kernel_authenticode = match &req.kernel {
+        None => None,
+        Some(k) => {
+            let initrd_len = match &req.initrd {
                 Some(p) => {
-                    let f = std::fs::File::open(p).map_err(|e| anyhow!("cannot read {}: {e}", display(p)))?;
-                    Some(
-                        hash_reader(HashAlg::Sha384, f)
-                            .map_err(|e| anyhow!("cannot read {}: {e}", display(p)))?,
-                    )
+                    Some(std::fs::metadata(p).map_err(|e| anyhow!("cannot read {}: {e}", display(p)))?.len())
                 }
                 None => None,
             };
-            let events = tdx::rtmr2_events(args.boot.append.as_deref(), initrd);
-            (Some(tdx::replay(&events)), events)
+            Some(kernel_authenticode(&req, k, &read_input(k)?, initrd_len)?)
         }
     };
-    let report = TdxReport {
-        mr_td,
-        rtmr_1,
-        tdvfkernel: rtmr_1_events.first().map(|e| e.digest),
-        rtmr_1_events,
-        rtmr_2,
-        tdvfkernelparams: events
-            .iter()
-            .find(|e| e.description == "LOADED_IMAGE::LoadOptions")
-            .map(|e| e.digest),
-        rtmr_2_events: events,
-        transcript: if args.out.transcript { regions } else { Vec::new() },
+    let initrd_sha384 = match &req.initrd {
+        None => None,
+        Some(p) => {
+            let f = std::fs::File::open(p).map_err(|e| anyhow!("cannot read {}: {e}", display(p)))?;
+            Some(hash_reader(HashAlg::Sha384, f).map_err(|e| anyhow!("cannot read {}: {e}", display(p)))?)
+        }
     };
+    let report = tdx_report(&req, &fw, kernel_authenticode, initrd_sha384, args.out.transcript)
+        .map_err(|e| anyhow!("{ovmf_label}: {e}"))?;
     let rvs = report.reference_values(encoding(&args.out));
     emit(&args.out, || report.to_text(), || serde_json::to_string_pretty(&report), rvs)
+}
+
+/// The Authenticode SHA-384 of the kernel image OVMF measures for `req`
+/// (the file `path` holds, patched as older QEMU does when asked).
+pub(crate) fn kernel_authenticode(
+    req: &TdxRequest,
+    path: &std::path::Path,
+    bytes: &[u8],
+    initrd_len: Option<u64>,
+) -> anyhow::Result<rvkit_pcr::Digest> {
+    let image = req.kernel_image(bytes, initrd_len).map_err(|e| anyhow!("{}: {e}", display(path)))?;
+    let pe = rvkit_pe::PeFile::parse(&image).map_err(|e| anyhow!("{}: {e}", display(path)))?;
+    Ok(pe.authenticode(HashAlg::Sha384))
 }
 
 fn encoding(out: &Output) -> ValueEncoding {
@@ -371,7 +344,7 @@ fn emit(
     json: impl FnOnce() -> serde_json::Result<String>,
     rvs: Vec<(&'static str, Vec<String>)>,
 ) -> CmdResult {
-    let bytes = match out.reference_values {
+    let bytes = match out.format {
         None if out.json => {
             let mut s = json()?;
             s.push('\n');
@@ -395,18 +368,4 @@ fn emit(
     };
     write_output(out.output.as_ref(), bytes.as_bytes())?;
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn vcpu_ranges() {
-        assert_eq!(parse_vcpus("1-32").unwrap(), (1, 32));
-        assert_eq!(parse_vcpus("8").unwrap(), (8, 8));
-        assert!(parse_vcpus("4-2").is_err());
-        assert!(parse_vcpus("0").is_err());
-        assert!(parse_vcpus("x").is_err());
-    }
 }

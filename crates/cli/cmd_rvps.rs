@@ -4,6 +4,10 @@ use std::path::{Path, PathBuf};
 
 use anyhow::anyhow;
 use clap::{Args, Subcommand};
+use rvkit_launch::Firmware;
+use rvkit_launch::report::TdxReport;
+use rvkit_launch::request::{KernelDigests, SnpRequest, TdxRequest, tdx_report};
+use rvkit_launch::search::{SnpCandidates, parse_measurement, snp_candidates, tdx_candidates};
 use rvkit_pcr::HashAlg;
 use rvkit_policy::{
     CheckInputs, CheckReport, Claims, ClaimsSource, CoverageReport, Policy, TokenKey, TokenReport, check_tee,
@@ -16,6 +20,7 @@ use rvkit_rvps::{
 
 use rvkit_podvm::ImageAccess;
 
+use crate::cmd_launch::kernel_authenticode;
 use crate::cmd_podvm::fetch_measurements;
 use crate::cmd_podvm_predict::{DiskBudget, PredictMode, image_measurements};
 use crate::io::{display, note, now_unix, read_input, warn, write_output};
@@ -57,6 +62,19 @@ pub struct CheckArgs {
     /// Initdata documents the pod may use, to explain a failing pcr08.
     #[arg(long, num_args = 1.., value_name = "FILE")]
     initdata: Vec<PathBuf>,
+    /// The SEV-SNP launch the evidence should come from, to explain a failing
+    /// snp_launch_measurement: the fields of rvkit launch snp's flags, e.g.
+    /// ovmf=OVMF.fd,kernel=vmlinuz,append="...",vcpus=8,vcpu_type=EPYC-Milan (quoted
+    /// as in CSV). The claim is compared with the digests of every vCPU count
+    /// 1-64, CPU model, guest features 0x1/0x21 and VMM for these files.
+    #[arg(long, value_name = "FIELDS")]
+    launch_snp: Option<String>,
+    /// The TDX launch the evidence should come from, to explain a failing mr_td,
+    /// rtmr_1, rtmr_2, tdvfkernel or tdvfkernelparams: the fields of rvkit launch
+    /// tdx's flags (ovmf=FILE[,kernel=FILE,initrd=FILE,append=CMDLINE,...]). A
+    /// kernel is measured both as given and with older QEMU's setup-header patch.
+    #[arg(long, value_name = "FIELDS")]
+    launch_tdx: Option<String>,
     /// Verify the EAR token's ES256 signature first, with the token signer's
     /// certificate or public key (PEM) or its TLS Secret (the walkthrough's
     /// trustee-token-cert); a token that does not verify is refused (exit 1).
@@ -319,10 +337,12 @@ fn check(args: &CheckArgs) -> CmdResult {
     for path in &args.initdata {
         initdata.push((display(path), read_input(path)?));
     }
+    let launch = args.launch_snp.as_deref().map(LaunchInputs::read).transpose()?;
+    let tdx = args.launch_tdx.as_deref().map(tdx_variants).transpose()?;
     let result = evaluate(&policy, &claims, &values.values).map_err(Failure::input)?;
     let now_unix = now_unix();
     let policy_file = args.policy.as_deref().map(display);
-    let report = CheckReport::new(
+    let mut report = CheckReport::new(
         &result,
         CheckInputs {
             policy: &policy_label(policy_file.as_deref(), &policy),
@@ -335,6 +355,12 @@ fn check(args: &CheckArgs) -> CmdResult {
             now_unix,
         },
     );
+    if let Some(launch) = &launch {
+        report.explain_launch(|value| launch.candidates(value))?;
+    }
+    if let Some(variants) = &tdx {
+        report.explain_tdx(|name, value| tdx_candidates(name, &parse_measurement(value)?, variants));
+    }
     let out = if args.json { to_json(&report)? } else { report.to_string() };
     write_output(None, out.as_bytes())?;
     if !report.passes {
@@ -345,6 +371,75 @@ fn check(args: &CheckArgs) -> CmdResult {
         )));
     }
     Ok(())
+}
+
+/// The files of `--launch-snp`, read before the policy is evaluated.
+struct LaunchInputs {
+    request: SnpRequest,
+    firmware: Vec<u8>,
+    kernel: Option<KernelDigests>,
+}
+
+impl LaunchInputs {
+    fn read(fields: &str) -> Result<LaunchInputs, Failure> {
+        let request: SnpRequest =
+            rvkit_trustee::parse_flag_table("--launch-snp", fields).map_err(Failure::input)?;
+        request.params().map_err(|e| Failure::input(anyhow!("--launch-snp: {e}")))?;
+        let firmware = read_input(&request.ovmf)?;
+        Firmware::parse(&firmware).map_err(|e| Failure::input(anyhow!("{}: {e}", display(&request.ovmf))))?;
+        let kernel = match &request.kernel {
+            Some(k) => {
+                let initrd = request.initrd.as_deref().map(read_input).transpose()?;
+                Some(KernelDigests::of(&read_input(k)?, initrd.as_deref()))
+            }
+            None => None,
+        };
+        Ok(LaunchInputs { request, firmware, kernel })
+    }
+
+    /// The shapes whose launch digest is `value`; `None` when `value` is no launch digest.
+    fn candidates(&self, value: &str) -> Result<Option<SnpCandidates>, Failure> {
+        let Some(target) = parse_measurement(value) else { return Ok(None) };
+        let fw = Firmware::parse(&self.firmware).map_err(Failure::input)?;
+        let found = snp_candidates(&self.request, &fw, self.kernel.as_ref(), &target)
+            .map_err(|e| Failure::input(anyhow!("{}: {e}", display(&self.request.ovmf))))?;
+        Ok(Some(found))
+    }
+}
+
+/// The TDX values of `--launch-tdx`'s inputs, each with how they were
+/// booted: the kernel as configured, then with the other setting of
+/// `qemu_kernel_patch`.
+fn tdx_variants(fields: &str) -> Result<Vec<(String, TdxReport)>, Failure> {
+    let req: TdxRequest = rvkit_trustee::parse_flag_table("--launch-tdx", fields).map_err(Failure::input)?;
+    req.check().map_err(|e| Failure::input(anyhow!("--launch-tdx: {e}")))?;
+    let firmware = read_input(&req.ovmf)?;
+    let ovmf = display(&req.ovmf);
+    let fw = Firmware::parse(&firmware).map_err(|e| Failure::input(anyhow!("{ovmf}: {e}")))?;
+    let initrd = req.initrd.as_deref().map(read_input).transpose()?;
+    let initrd_sha384 = initrd.as_deref().map(|b| HashAlg::Sha384.hash(b));
+    let Some(kernel) = &req.kernel else {
+        let report = tdx_report(&req, &fw, None, None, false).map_err(|e| anyhow!("{ovmf}: {e}"))?;
+        return Ok(vec![(format!("from {ovmf}"), report)]);
+    };
+    let bytes = read_input(kernel)?;
+    let mut out = Vec::new();
+    for patch in [req.qemu_kernel_patch, !req.qemu_kernel_patch] {
+        let r = TdxRequest { qemu_kernel_patch: patch, ..req.clone() };
+        let auth = kernel_authenticode(&r, kernel, &bytes, initrd.as_ref().map(|b| b.len() as u64))?;
+        let report =
+            tdx_report(&r, &fw, Some(auth), initrd_sha384, false).map_err(|e| anyhow!("{ovmf}: {e}"))?;
+        let how = if patch {
+            format!(
+                "with the kernel's setup header patched by older QEMU (qemu_kernel_patch=true, memory={})",
+                r.memory
+            )
+        } else {
+            "with the kernel as given (qemu_kernel_patch=false)".to_owned()
+        };
+        out.push((how, report));
+    }
+    Ok(out)
 }
 
 fn coverage(args: &CoverageArgs) -> CmdResult {

@@ -1588,3 +1588,111 @@ fn initdata_check_and_bundle_agree_on_kbs_certificates() {
         verdict(&bundle, 1, "does not name the KBS host");
     }
 }
+
+/// The `rvps-configmap.yaml` payload of a bundle, as JSON.
+fn rvps_payload(dir: &Path) -> serde_json::Value {
+    let docs = yaml_docs(&fs::read(dir.join("rvps-configmap.yaml")).unwrap());
+    let data = &docs[0]["data"];
+    let text = data["reference-values.json"].as_str().or_else(|| data["reference_value"].as_str()).unwrap();
+    serde_json::from_str(text).unwrap()
+}
+
+/// Bare metal in one command: `[[launch.snp]]` and `[[launch.tdx]]` tables
+/// and a merged reference-value file add `snp_launch_measurement` and
+/// `mr_td` (values from sev-snp-measure and td-shim's script) to the podvm
+/// and initdata values, in both ConfigMap formats; missing launch inputs
+/// are named with every other missing file, each with its field and flag.
+#[test]
+fn launch_values_and_merged_files_join_the_reference_values() {
+    use crate::launch::{OVMF, OVMF_MRTD, debian_ovmf, python, sev_snp_measure};
+    if !have_tools("launch_values_and_merged_files_join_the_reference_values", &["openssl"]) || !debian_ovmf()
+    {
+        return;
+    }
+    let Some(oracle) = sev_snp_measure(&format!(
+        "for n in (1, 2, 3):\n    print(guest.calc_launch_digest(SevMode.SEV_SNP, n, 0x800f12, '{OVMF}', None, None, None, 0x1).hex())"
+    )) else {
+        return;
+    };
+    let snp: Vec<&str> = oracle.lines().collect();
+    let dir = tempdir();
+    let d = dir.path();
+    let config = setup_case(d, &CASES[0], "local");
+    let render = ["bundle", "--config", config, "-o", "b"];
+    ok(rvkit_in(d, &render));
+    let podvm = rvps_payload(&d.join("b"));
+
+    // The 3-vCPU value comes from a file, as `rvkit launch` or another tool writes it.
+    let extra = format!(
+        "[{{\"name\":\"snp_launch_measurement\",\"expiration\":\"{EXPIRATION}\",\"value\":[\"{}\"]}}]\n",
+        snp[2]
+    );
+    fs::write(d.join("extra.json"), extra).unwrap();
+    let launch = format!(
+        "{}\n[[launch.snp]]\novmf = \"{OVMF}\"\nvcpus = \"1-2\"\nkata = true\n[[launch.tdx]]\novmf = \"{OVMF}\"\n",
+        fs::read_to_string(d.join(config)).unwrap()
+    );
+    fs::write(d.join(config), launch).unwrap();
+    ok(rvkit_in(d, &[&render[..], &["--merge-values", "extra.json"]].concat()));
+    let mut expected = podvm.as_array().unwrap().clone();
+    expected.push(serde_json::json!({
+        "name": "snp_launch_measurement", "expiration": EXPIRATION, "value": [snp[0], snp[1], snp[2]]
+    }));
+    expected.push(serde_json::json!({"name": "mr_td", "expiration": EXPIRATION, "value": [OVMF_MRTD]}));
+    assert_eq!(rvps_payload(&d.join("b")), serde_json::Value::Array(expected.clone()));
+
+    // The kv format carries the same values; decoded here by Python.
+    ok(rvkit_in(d, &[&render[..], &["--merge-values", "extra.json", "--format", "kv"]].concat()));
+    let kv = rvps_payload(&d.join("b"));
+    let decoded = python(&format!(
+        "import base64, json\nkv = json.loads({:?})\n\
+         print(json.dumps([json.loads(base64.urlsafe_b64decode(v)) for v in kv.values()]))",
+        kv.to_string()
+    ))
+    .expect("python3 runs");
+    let decoded: serde_json::Value = serde_json::from_str(&decoded).unwrap();
+    let names = |v: &serde_json::Value| -> Vec<(String, serde_json::Value)> {
+        let mut out: Vec<_> = v
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| (r["name"].as_str().unwrap().to_owned(), r["value"].clone()))
+            .collect();
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
+    };
+    assert_eq!(names(&decoded), names(&serde_json::Value::Array(expected)));
+
+    // Flags replace the tables; missing inputs are named all at once.
+    let (code, stderr) = stderr_of(
+        d,
+        &[
+            &render[..],
+            &[
+                "--merge-values",
+                "gone.json",
+                "--launch-snp",
+                "ovmf=gone.fd,kernel=vmlinuz,append=nr_cpus=1,kata=true",
+            ],
+            &["--launch-tdx", "ovmf=gone-tdx.fd"],
+        ]
+        .concat(),
+    );
+    assert_eq!(
+        (code, stderr.as_str()),
+        (
+            Some(2),
+            "error: 4 input files cannot be read:\n  \
+             gone.json (reference_values.merge, --merge-values): No such file or directory (os error 2)\n  \
+             gone.fd (launch.snp.ovmf, --launch-snp): No such file or directory (os error 2)\n  \
+             vmlinuz (launch.snp.kernel, --launch-snp): No such file or directory (os error 2)\n  \
+             gone-tdx.fd (launch.tdx.ovmf, --launch-tdx): No such file or directory (os error 2)\n"
+        )
+    );
+    // A launch the library refuses is named by its table before anything is read.
+    let (code, stderr) = stderr_of(d, &[&render[..], &["--launch-snp", "ovmf=gone.fd,vcpus=0-2"]].concat());
+    assert_eq!(
+        (code, stderr.as_str()),
+        (Some(2), "error: --launch-snp: \"0-2\": vCPU count 0 is out of range 1-512\n")
+    );
+}

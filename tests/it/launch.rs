@@ -7,20 +7,20 @@ use std::process::Command;
 
 use crate::util::{fails, ok, rvkit_in, services_required, tempdir};
 
-const OVMF: &str = "/usr/share/ovmf/OVMF.fd";
+pub(crate) const OVMF: &str = "/usr/share/ovmf/OVMF.fd";
 /// Debian 12 `ovmf` 2022.11-6+deb12u2 `/usr/share/ovmf/OVMF.fd`.
 const OVMF_SHA256: &str = "7b456907dd0786d415999e801a1ac4637b8ed4d7cf5378cfc6edbe5e574dd773";
 /// Its MRTD by td-shim's `td_shim_tee_info_hash.py` (issue 12).
-const OVMF_MRTD: &str =
+pub(crate) const OVMF_MRTD: &str =
     "4c7206f0f483c524f12c366c711e9049030a8d47c471ee5aa9c4999a08de4057fb887fed0744d5631a212967fb231c47";
 
-fn python(script: &str) -> Option<String> {
+pub(crate) fn python(script: &str) -> Option<String> {
     let out = Command::new("python3").args(["-c", script]).output().ok()?;
     out.status.success().then(|| String::from_utf8(out.stdout).unwrap())
 }
 
 /// Debian's OVMF with the pinned sha256, or a skip line (never in CI).
-fn debian_ovmf() -> bool {
+pub(crate) fn debian_ovmf() -> bool {
     let sha = Command::new("sha256sum").arg(OVMF).output().ok().filter(|o| o.status.success());
     let ok = sha.is_some_and(|o| String::from_utf8_lossy(&o.stdout).starts_with(OVMF_SHA256));
     if !ok {
@@ -30,7 +30,7 @@ fn debian_ovmf() -> bool {
     ok
 }
 
-fn sev_snp_measure(script: &str) -> Option<String> {
+pub(crate) fn sev_snp_measure(script: &str) -> Option<String> {
     let out = python(&format!(
         "from sevsnpmeasure import guest\nfrom sevsnpmeasure.sev_mode import SevMode\n{script}"
     ));
@@ -205,7 +205,7 @@ fn tdx_values_and_transcript() {
 
 fn rv_file(dir: &Path, name: &str, args: &[&str]) -> String {
     let mut all = args.to_vec();
-    all.extend(["--reference-values", "array", "--expiration", "9027-01-01T00:00:00Z", "-o", name]);
+    all.extend(["--format", "array", "--expiration", "9027-01-01T00:00:00Z", "-o", name]);
     assert_eq!(ok(rvkit_in(dir, &all)), "");
     std::fs::read_to_string(dir.join(name)).unwrap()
 }
@@ -224,6 +224,10 @@ fn reference_values_merge_with_rvps() {
              \"value\": [\n      \"{OVMF_MRTD}\"\n    ]\n  }}\n]\n"
         )
     );
+    // The flag's first name still works.
+    let mut alias = vec!["launch", "tdx", "--ovmf", OVMF, "--reference-values", "array"];
+    alias.extend(["--expiration", "9027-01-01T00:00:00Z"]);
+    assert_eq!(ok(rvkit_in(dir.path(), &alias)), tdx);
     let b64 = ok(rvkit_in(
         dir.path(),
         &[
@@ -231,7 +235,7 @@ fn reference_values_merge_with_rvps() {
             "tdx",
             "--ovmf",
             OVMF,
-            "--reference-values",
+            "--format",
             "kv",
             "--base64",
             "--expiration",
@@ -440,7 +444,7 @@ fn kata_nr_cpus_follows_the_vcpu_count() {
             "--vcpus",
             "1-3",
             "--kata",
-            "--reference-values",
+            "--format",
             "sample",
         ],
     ));
@@ -473,5 +477,366 @@ fn sev_and_sev_es_match_sev_snp_measure() {
             &["launch", "sev", "--ovmf", OVMF, "--es", "--vcpus", "3", "--vcpu-type", "EPYC-Milan"]
         )),
         format!("SEV-ES launch digest: vmm qemu, 3 vCPUs, signature 0xa00f11, kernel hashes off\n{es}")
+    );
+}
+
+/// `rvkit rvps check --launch-snp` on evidence whose measurement is none of
+/// the published values: sev-snp-measure's digest of another shape is
+/// traced to that shape (vCPU count, CPU model, guest features; with kata's
+/// `nr_cpus=` following the count), also when the claim is base64 (Trustee
+/// v0.17 and earlier), and a digest outside the searched shapes is said to be so.
+#[test]
+fn rvps_check_names_the_launch_shape_of_a_failing_measurement() {
+    if !debian_ovmf() {
+        return;
+    }
+    // The evidence: 4 vCPUs of EPYC-Milan with guest features 0x1, and with 0x5 (never searched).
+    let Some(oracle) = sev_snp_measure(&format!(
+        "import base64\n\
+         d = guest.calc_launch_digest(SevMode.SEV_SNP, 4, 0xa00f11, '{OVMF}', None, None, None, 0x1)\n\
+         print(d.hex())\nprint(base64.b64encode(d).decode())\n\
+         print(guest.calc_launch_digest(SevMode.SEV_SNP, 4, 0xa00f11, '{OVMF}', None, None, None, 0x5).hex())"
+    )) else {
+        return;
+    };
+    let evidence: Vec<&str> = oracle.lines().collect();
+    let dir = tempdir();
+    let d = dir.path();
+    rv_file(d, "rv.json", &["launch", "snp", "--ovmf", OVMF, "--vcpus", "8", "--vcpu-type", "EPYC-v4"]);
+    let published = std::fs::read_to_string(d.join("rv.json")).unwrap();
+    let published =
+        published.lines().find(|l| l.trim().len() == 98).unwrap().trim().trim_matches('"').to_owned();
+    std::fs::write(d.join("policy.rego"), LAUNCH_POLICY).unwrap();
+    let launch = format!("ovmf={OVMF},vcpus=8,vcpu_type=EPYC-v4");
+    let check = |claim: &str| {
+        std::fs::write(d.join("claims.json"), format!("{{\"snp\":{{\"measurement\":\"{claim}\"}}}}"))
+            .unwrap();
+        let args = [
+            "rvps",
+            "check",
+            "--claims",
+            "claims.json",
+            "--reference-values",
+            "rv.json",
+            "--policy",
+            "policy.rego",
+            "--launch-snp",
+            &launch,
+        ];
+        let out = rvkit_in(d, &args);
+        assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let report = |claim: &str, hint: &str| {
+        format!(
+            "verdict: warning (configuration 2, executables 33, hardware 2)\npolicy: policy.rego (Rego)\n\
+             claims: claims.json (snp)\nreference values: rv.json (array format, 1 names)\n\
+             failed (policy line 18): input.snp.measurement in query_reference_value(\"snp_launch_measurement\")\n  \
+             claim value: {claim}\n  allowed (snp_launch_measurement): [\"{published}\"]\n  hint: {hint}\n\
+             1 comparisons, 1 failed\n"
+        )
+    };
+    let found = "the evidence's measurement equals the one for 4 vCPUs, EPYC-Milan (0xa00f11), guest features 0x1, \
+                 vmm qemu (you configured 8 vCPUs, EPYC-v4 (0x800f12), guest features 0x1, vmm qemu)";
+    assert_eq!(check(evidence[0]), report(evidence[0], found));
+    assert_eq!(check(evidence[1]), report(evidence[1], found));
+    let none = "no nearby candidate: none of 1920 launch digests (vCPUs 1-64; CPU models EPYC-v4, EPYC-Rome, \
+                EPYC-Milan, EPYC-Genoa, EPYC-Turin; guest features 0x1, 0x21; vmm qemu, ec2, gce) equals the \
+                evidence's measurement, so the firmware, kernel, initrd or command line differ from the launch inputs";
+    assert_eq!(check(evidence[2]), report(evidence[2], none));
+}
+
+/// With kata, the measured command line's `nr_cpus=` follows the count, so
+/// each count of the search measures its own hashes page: sev-snp-measure's
+/// digest for 3 vCPUs (`nr_cpus=3`) is found from a configuration of 1-2.
+#[test]
+fn rvps_check_follows_kata_nr_cpus_in_the_search() {
+    let dir = tempdir();
+    let d = dir.path();
+    let Some(oracle) =
+        sev_snp_measure(&format!("import os\nos.chdir({:?})\n{KATA_ORACLE}", d.display().to_string()))
+    else {
+        return;
+    };
+    let three = oracle.lines().nth(2).unwrap().to_owned();
+    let launch = "ovmf=ovmf.fd,kernel=vmlinuz,append=quiet nr_cpus=1 agent.log=debug,vcpus=1-2,kata=true";
+    let mut rv =
+        vec!["launch", "snp", "--vcpus", "1-2", "--kata", "--ovmf", "ovmf.fd", "--kernel", "vmlinuz"];
+    rv.extend(["--append", "quiet nr_cpus=1 agent.log=debug"]);
+    rv_file(d, "rv.json", &rv);
+    std::fs::write(d.join("policy.rego"), LAUNCH_POLICY).unwrap();
+    std::fs::write(d.join("claims.json"), format!("{{\"snp\":{{\"measurement\":\"{three}\"}}}}")).unwrap();
+    let args = [
+        "rvps",
+        "check",
+        "--claims",
+        "claims.json",
+        "--reference-values",
+        "rv.json",
+        "--policy",
+        "policy.rego",
+        "--launch-snp",
+        launch,
+        "--json",
+    ];
+    let out = rvkit_in(d, &args);
+    assert_eq!(out.status.code(), Some(1));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        report["failed"][0]["hints"],
+        serde_json::json!([
+            "the evidence's measurement equals the one for 3 vCPUs, EPYC-v4 (0x800f12), guest features 0x1, vmm qemu \
+             (you configured 1-2 vCPUs, EPYC-v4 (0x800f12), guest features 0x1, vmm qemu)"
+        ])
+    );
+    assert_eq!(
+        report["failed"][0]["launch_candidates"],
+        serde_json::json!({
+            "configured": {"vcpus": "1-2", "vcpu_type": "EPYC-v4", "vcpu_signature": 0x800f12, "guest_features": 1, "vmm": "qemu"},
+            "searched": 1920,
+            "space": "vCPUs 1-64; CPU models EPYC-v4, EPYC-Rome, EPYC-Milan, EPYC-Genoa, EPYC-Turin; guest features 0x1, 0x21; vmm qemu, ec2, gce",
+            "matches": [{"vcpus": "3", "vcpu_type": "EPYC-v4", "vcpu_signature": 0x800f12, "guest_features": 1, "vmm": "qemu"}],
+        })
+    );
+}
+
+/// What older QEMU writes into a bzImage's setup header before OVMF
+/// measures it, written here from the Linux x86 boot protocol
+/// (`Documentation/arch/x86/boot.rst`: field offsets, `HdrS`, xloadflags bit
+/// 1 XLF_CAN_BE_LOADED_ABOVE_4G) and QEMU's loader rules (`x86_load_linux`:
+/// the three real-mode/command-line layouts, type_of_loader 0xb0,
+/// CAN_USE_HEAP and heap_end_ptr, the initrd below the ACPI data, 0x28000
+/// bytes, at the top of a q35 machine's memory under 4 GiB), then hashed
+/// by signify, and RTMR1 replayed with hashlib. Prints one line per case:
+/// the patched kernel's Authenticode SHA-384 and RTMR1.
+const QEMU_PATCH_ORACLE: &str = r#"
+import hashlib, struct, sys, types
+sys.modules['oscrypto.asymmetric'] = types.ModuleType('oscrypto.asymmetric')
+from signify.authenticode.signed_file.pe import SignedPEFingerprinter
+import io
+
+def patched(kernel, cmdline, initrd_size, mem_mib):
+    k = bytearray(kernel)
+    assert k[0x202:0x206] == b'HdrS'
+    version = struct.unpack_from('<H', k, 0x206)[0]
+    loadflags = k[0x211]
+    cmdline_size = (len(cmdline.encode()) + 16) & ~15
+    if version < 0x200 or not loadflags & 0x01:      # zImage, loaded low
+        real_addr, cmdline_addr = 0x90000, 0x9a000 - cmdline_size
+    elif version < 0x202:                              # bzImage, old protocol
+        real_addr, cmdline_addr = 0x90000, 0x9a000 - cmdline_size
+    else:
+        real_addr, cmdline_addr = 0x10000, 0x20000
+    xloadflags = struct.unpack_from('<H', k, 0x236)[0]
+    if version >= 0x20c and xloadflags & (1 << 1):
+        initrd_max = 0xffffffff
+    elif version >= 0x203:
+        initrd_max = struct.unpack_from('<I', k, 0x22c)[0]
+    else:
+        initrd_max = 0x37ffffff
+    mem = mem_mib * 1024 * 1024
+    lowmem = 0x80000000 if mem >= 0xb0000000 else 0xb0000000
+    below_4g = min(mem, lowmem)
+    acpi = 0x20000 + 0x8000
+    if initrd_max >= below_4g - acpi:
+        initrd_max = below_4g - acpi - 1
+    if version >= 0x202:
+        struct.pack_into('<I', k, 0x228, cmdline_addr)          # cmd_line_ptr
+    else:
+        struct.pack_into('<HH', k, 0x20, 0xa33f, cmdline_addr - real_addr)
+    if version >= 0x200:
+        k[0x210] = 0xb0                                        # type_of_loader: QEMU
+    if version >= 0x201:
+        k[0x211] |= 0x80                                       # CAN_USE_HEAP
+        struct.pack_into('<H', k, 0x224, cmdline_addr - real_addr - 0x200)  # heap_end_ptr
+    if initrd_size is not None:
+        struct.pack_into('<II', k, 0x218, (initrd_max - initrd_size) & ~4095, initrd_size)
+    return bytes(k)
+
+def authenticode(data):
+    fp = SignedPEFingerprinter(io.BytesIO(data)); fp.add_signed_pe_hashers(hashlib.sha384)
+    return fp.hashes()['authentihash']['sha384']
+
+s = lambda b: hashlib.sha384(b).digest()
+def fold(ds):
+    r = bytes(48)
+    for d in ds:
+        r = hashlib.sha384(r + d).digest()
+    return r.hex()
+acts = [s(b'Calling EFI Application from Boot Option'), s(bytes(4)), s(b'Exit Boot Services Invocation'),
+        s(b'Exit Boot Services Returned with Success')]
+kernel = open(sys.argv[1], 'rb').read()
+# The same kernel without XLF_CAN_BE_LOADED_ABOVE_4G and with a low initrd_addr_max.
+other = bytearray(kernel)
+struct.pack_into('<H', other, 0x236, struct.unpack_from('<H', other, 0x236)[0] & ~2)
+struct.pack_into('<I', other, 0x22c, 0x37ffffff)
+open('other-vmlinuz', 'wb').write(other)
+for k, cmdline, initrd, mem in [(kernel, 'console=hvc0', 12, 2048), (kernel, 'quiet', None, 4096),
+                                (bytes(other), 'console=hvc0', 12, 4096), (kernel, 'x' * 300, 12, 1024)]:
+    a = authenticode(patched(k, cmdline, initrd, mem))
+    print(a.hex(), fold([a] + acts))
+"#;
+
+#[test]
+fn qemu_kernel_patch_matches_an_independent_patcher() {
+    if !debian_ovmf() {
+        return;
+    }
+    let Some(kernel) = debian_kernel() else {
+        assert!(!services_required(), "CI must install linux-image-amd64");
+        eprintln!("skipped: no /boot/vmlinuz-* (package linux-image-amd64)");
+        return;
+    };
+    let dir = tempdir();
+    let d = dir.path();
+    let out =
+        Command::new("python3").args(["-c", QEMU_PATCH_ORACLE]).arg(&kernel).current_dir(d).output().unwrap();
+    if !out.status.success() {
+        assert!(!services_required(), "CI must install signify: {}", String::from_utf8_lossy(&out.stderr));
+        eprintln!("skipped: signify is not installed");
+        return;
+    }
+    let oracle = String::from_utf8(out.stdout).unwrap();
+    std::fs::write(d.join("initrd"), b"initrd bytes").unwrap();
+    let kernel = kernel.display().to_string();
+    let cases: [(&str, &str, bool, &str); 4] = [
+        (&kernel, "console=hvc0", true, "2048"),
+        (&kernel, "quiet", false, "4096"),
+        ("other-vmlinuz", "console=hvc0", true, "4096"),
+        (&kernel, &"x".repeat(300), true, "1024"),
+    ];
+    for ((k, append, initrd, memory), want) in cases.iter().zip(oracle.lines()) {
+        let (auth, rtmr_1) = want.split_once(' ').unwrap();
+        let mut args = vec!["launch", "tdx", "--ovmf", OVMF, "--kernel", k, "--append", append];
+        if *initrd {
+            args.extend(["--initrd", "initrd"]);
+        }
+        args.extend(["--qemu-kernel-patch", "--memory", memory]);
+        let out = ok(rvkit_in(d, &args));
+        let block: Vec<&str> = out.lines().skip_while(|l| !l.starts_with("rtmr_1 ")).take(7).collect();
+        assert_eq!(block[0], format!("rtmr_1 {rtmr_1}"), "{append} {memory}");
+        assert_eq!(block[1], format!("  File(kernel) Authenticode (setup header patched by QEMU) {auth}"));
+        assert_eq!(block[6], format!("tdvfkernel {auth}"));
+    }
+    // QEMU's video-mode patch is not modelled: refused, not guessed.
+    let vga =
+        ["launch", "tdx", "--ovmf", OVMF, "--kernel", &kernel, "--append", "vga=791", "--qemu-kernel-patch"];
+    assert_eq!(
+        fails(rvkit_in(d, &vga), 2),
+        format!(
+            "error: {kernel}: kernel setup header: vga= in the command line: QEMU's video-mode patch is not modelled\n"
+        )
+    );
+}
+
+/// A policy that reads MRTD and RTMR1.
+const TDX_POLICY: &str = r#"package policy
+
+import rego.v1
+
+default executables := 33
+
+default hardware := 97
+
+default configuration := 36
+
+trust_claims := {
+	"executables": executables,
+	"hardware": hardware,
+	"configuration": configuration,
+}
+
+executables := 3 if {
+	input.tdx.quote.body.mr_td in query_reference_value("mr_td")
+	input.tdx.quote.body.rtmr_1 in query_reference_value("rtmr_1")
+}
+
+hardware := 2 if {
+	input.tdx
+}
+
+configuration := 2 if {
+	input.tdx
+}
+"#;
+
+/// `rvkit rvps check --launch-tdx`: evidence whose RTMR1 comes from older
+/// QEMU's patched kernel (the Python patcher and signify above compute it)
+/// is traced to that patch when the published values were computed without
+/// it; an MRTD no firmware of the inputs gives is said to be so.
+#[test]
+fn rvps_check_traces_tdx_values_to_the_qemu_kernel_patch() {
+    if !debian_ovmf() {
+        return;
+    }
+    let Some(kernel) = debian_kernel() else {
+        assert!(!services_required(), "CI must install linux-image-amd64");
+        eprintln!("skipped: no /boot/vmlinuz-* (package linux-image-amd64)");
+        return;
+    };
+    let dir = tempdir();
+    let d = dir.path();
+    let out =
+        Command::new("python3").args(["-c", QEMU_PATCH_ORACLE]).arg(&kernel).current_dir(d).output().unwrap();
+    if !out.status.success() {
+        assert!(!services_required(), "CI must install signify");
+        eprintln!("skipped: signify is not installed");
+        return;
+    }
+    // The first case: console=hvc0, a 12-byte initrd, 2048 MiB.
+    let oracle = String::from_utf8(out.stdout).unwrap();
+    let patched_rtmr_1 = oracle.lines().next().unwrap().split_once(' ').unwrap().1.to_owned();
+    std::fs::write(d.join("initrd"), b"initrd bytes").unwrap();
+    let kernel = kernel.display().to_string();
+    let boot = ["--ovmf", OVMF, "--kernel", &kernel, "--initrd", "initrd", "--append", "console=hvc0"];
+    rv_file(d, "rv.json", &[&["launch", "tdx"][..], &boot].concat());
+    let published = ok(rvkit_in(d, &[&["launch", "tdx"][..], &boot].concat()));
+    let published_rtmr_1 = published.lines().find_map(|l| l.strip_prefix("rtmr_1 ")).unwrap().to_owned();
+    std::fs::write(d.join("policy.rego"), TDX_POLICY).unwrap();
+    let launch = format!("ovmf={OVMF},kernel={kernel},initrd=initrd,append=console=hvc0");
+    let check = |mr_td: &str, rtmr_1: &str| {
+        std::fs::write(
+            d.join("claims.json"),
+            format!(
+                "{{\"tdx\":{{\"quote\":{{\"body\":{{\"mr_td\":\"{mr_td}\",\"rtmr_1\":\"{rtmr_1}\"}}}}}}}}"
+            ),
+        )
+        .unwrap();
+        let args = [
+            "rvps",
+            "check",
+            "--claims",
+            "claims.json",
+            "--reference-values",
+            "rv.json",
+            "--policy",
+            "policy.rego",
+            "--launch-tdx",
+            &launch,
+        ];
+        let out = rvkit_in(d, &args);
+        assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let head = "verdict: warning (configuration 2, executables 33, hardware 2)\npolicy: policy.rego (Rego)\n\
+                claims: claims.json (tdx)\nreference values: rv.json (array format, 5 names)\n";
+    assert_eq!(
+        check(OVMF_MRTD, &patched_rtmr_1),
+        format!(
+            "{head}failed (policy line 19): input.tdx.quote.body.rtmr_1 in query_reference_value(\"rtmr_1\")\n  \
+             claim value: {patched_rtmr_1}\n  allowed (rtmr_1): [\"{published_rtmr_1}\"]\n  \
+             hint: the evidence's rtmr_1 is the one the launch inputs give with the kernel's setup header patched \
+             by older QEMU (qemu_kernel_patch=true, memory=2048)\n2 comparisons, 1 failed\n"
+        )
+    );
+    let other = "ab".repeat(48);
+    assert_eq!(
+        check(&other, &published_rtmr_1),
+        format!(
+            "{head}failed (policy line 18): input.tdx.quote.body.mr_td in query_reference_value(\"mr_td\")\n  \
+             claim value: {other}\n  allowed (mr_td): [\"{OVMF_MRTD}\"]\n  \
+             hint: the evidence's mr_td is not what the launch inputs give ({OVMF_MRTD} with the kernel as given \
+             (qemu_kernel_patch=false)): another firmware, kernel, initrd or command line\n2 comparisons, 1 failed\n"
+        )
     );
 }

@@ -146,4 +146,47 @@ pub enum Error {
     /// The firmware has no SEV metadata.
     #[error("firmware has no SEV metadata (ASEV sections)")]
     NoSevMetadata,
+    /// A vCPU count or range is not `N` or `A-B` within the limits.
+    #[error("{text:?}: {problem}")]
+    BadVcpus {
+        /// The text given.
+        text: String,
+        /// What is wrong.
+        problem: String,
+    },
+    /// A number is neither decimal nor `0x` hex.
+    #[error("{text:?}: not a number")]
+    BadNumber {
+        /// The text given.
+        text: String,
+    },
+    /// No CPU model was given for the VMSAs.
+    #[error("no vCPU model: give vcpu_type, or vcpu_family, vcpu_model and vcpu_stepping, or kata")]
+    NoCpuModel,
+    /// The CPU model is given both ways, or its family, model and stepping only in part.
+    #[error("give the vCPU model as vcpu_type or as all of vcpu_family, vcpu_model and vcpu_stepping")]
+    CpuModelFields,
+    /// `kata` asks `nr_cpus=` to follow the vCPU count but the command line has none.
+    #[error("kata: the command line (append) has no nr_cpus= parameter to follow the vCPU count")]
+    KataWithoutNrCpus,
+    /// The firmware hash given is not a SHA-384 digest.
+    #[error("ovmf_hash {text:?}: {problem}")]
+    BadOvmfHash {
+        /// The text given.
+        text: String,
+        /// What is wrong.
+        problem: String,
+    },
+    /// An initrd or a command line was given without a kernel to boot.
+    #[error("{field} is given without a kernel")]
+    NeedsKernel {
+        /// `initrd` or `append`.
+        field: &'static str,
+    },
+    /// The kernel's Linux setup header cannot be patched as QEMU's loader does.
+    #[error("kernel setup header: {problem}")]
+    KernelHeader {
+        /// What is wrong.
+        problem: String,
+    },
 }

@@ -23,6 +23,8 @@
 mod error;
 pub mod ovmf;
 pub mod report;
+pub mod request;
+pub mod search;
 pub mod snp;
 pub mod tdx;
 

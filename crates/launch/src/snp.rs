@@ -11,7 +11,7 @@ use std::marker::PhantomData;
 use std::ops::RangeInclusive;
 
 use rvkit_pcr::{Digest, HashAlg};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::ovmf::{Firmware, PAGE_SIZE, SevSectionType};
 use crate::{Error, Guid};
@@ -24,7 +24,7 @@ pub const LD_LEN: usize = 48;
 pub const MAX_VCPUS: u32 = 512;
 
 /// The GPA the RMP records for VMSA pages: all ones, page-aligned, 52 bits.
-const VMSA_GPA: u64 = 0xFFFF_FFFF_F000;
+pub(crate) const VMSA_GPA: u64 = 0xFFFF_FFFF_F000;
 
 /// The reset vector of the boot processor.
 const BSP_EIP: u32 = 0xFFFF_FFF0;
@@ -87,7 +87,7 @@ pub struct Completed;
 /// read once the context is [`Completed`].
 #[derive(Clone, Debug)]
 pub struct Gctx<S> {
-    ld: [u8; LD_LEN],
+    pub(crate) ld: [u8; LD_LEN],
     regions: Option<Vec<Region>>,
     state: PhantomData<S>,
 }
@@ -104,7 +104,7 @@ impl Gctx<Updating> {
         Gctx { ld: seed, regions: transcript.then(Vec::new), state: PhantomData }
     }
 
-    fn update(&mut self, page_type: PageType, gpa: u64, contents: &[u8; LD_LEN]) {
+    pub(crate) fn update(&mut self, page_type: PageType, gpa: u64, contents: &[u8; LD_LEN]) {
         let mut info = [0u8; 0x70];
         info[..48].copy_from_slice(&self.ld);
         info[48..96].copy_from_slice(contents);
@@ -246,10 +246,11 @@ impl SevHashes {
 }
 
 /// The hypervisor that creates the guest: each sets slightly different initial register state.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum VmmType {
     /// QEMU/KVM.
+    #[default]
     Qemu,
     /// AWS EC2.
     Ec2,
@@ -258,6 +259,9 @@ pub enum VmmType {
 }
 
 impl VmmType {
+    /// Every hypervisor, in the order candidates are searched.
+    pub const ALL: [VmmType; 3] = [VmmType::Qemu, VmmType::Ec2, VmmType::Gce];
+
     /// The lowercase name.
     pub fn name(self) -> &'static str {
         match self {
@@ -386,7 +390,7 @@ pub fn with_nr_cpus(cmdline: &str, n: u32) -> String {
         .join(" ")
 }
 
-fn check_vcpus(count: u32) -> Result<(), Error> {
+pub(crate) fn check_vcpus(count: u32) -> Result<(), Error> {
     if count == 0 || count > MAX_VCPUS {
         return Err(Error::VcpuCount { count, max: MAX_VCPUS });
     }
@@ -449,13 +453,13 @@ pub fn measure_metadata(
 }
 
 /// The two VMSA page digests of a guest: the boot processor's and the APs'.
-struct VmsaDigests {
-    bsp: [u8; LD_LEN],
-    ap: [u8; LD_LEN],
+pub(crate) struct VmsaDigests {
+    pub(crate) bsp: [u8; LD_LEN],
+    pub(crate) ap: [u8; LD_LEN],
 }
 
 impl VmsaDigests {
-    fn new(fw: &Firmware<'_>, p: &VcpuParams) -> Result<VmsaDigests, Error> {
+    pub(crate) fn new(fw: &Firmware<'_>, p: &VcpuParams) -> Result<VmsaDigests, Error> {
         let ap_eip = fw.sev_es_reset_eip()?;
         Ok(VmsaDigests { bsp: sha384(&vmsa_page(BSP_EIP, p)[..]), ap: sha384(&vmsa_page(ap_eip, p)[..]) })
     }

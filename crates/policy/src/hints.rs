@@ -20,6 +20,17 @@ pub fn hints(
     initdata: InitdataFiles<'_>,
     now: Option<Expiration>,
 ) -> Vec<String> {
+    hints_and_fallback(c, reference_values, initdata, now).0
+}
+
+/// [`hints`], and whether they are only the fallback (the nearest allowed
+/// value, or that none is near), which a more specific explanation replaces.
+pub(crate) fn hints_and_fallback(
+    c: &Comparison,
+    reference_values: &[ReferenceValue],
+    initdata: InitdataFiles<'_>,
+    now: Option<Expiration>,
+) -> (Vec<String>, bool) {
     let mut out = Vec::new();
     let name = c.query.name.as_deref().unwrap_or_default();
     let claim = c.query.claim.as_deref().unwrap_or_default();
@@ -31,14 +42,14 @@ pub fn hints(
         if c.reference.is_none() {
             out.push(format!("there is no reference value named {name:?} either"));
         }
-        return out;
+        return (out, false);
     };
     let Some(rv) = &c.reference else {
         out.push(format!(
             "there is no reference value named {name:?}: the policy gets null and the comparison fails; \
              publish one (rvkit rvps emit) or check the name"
         ));
-        return out;
+        return (out, false);
     };
     if op == "in" && !rv.value.is_array() && !rv.value.is_object() {
         out.push(format!(
@@ -50,7 +61,7 @@ pub fn hints(
         out.push(format!("reference value {name:?} expired on {}", rv.expiration));
     }
     let Some(v) = value.as_str() else {
-        return out;
+        return (out, false);
     };
     let allowed: Vec<&str> = match &rv.value {
         Value::Array(a) => a.iter().filter_map(Value::as_str).collect(),
@@ -83,32 +94,30 @@ pub fn hints(
             ));
         }
     }
-    if out.is_empty() {
-        if let Some((nearest, diff)) = allowed
-            .iter()
-            .filter(|a| a.len() == v.len())
-            .map(|a| (*a, a.bytes().zip(v.bytes()).filter(|(x, y)| x != y).count()))
-            .min_by_key(|(_, d)| *d)
-        {
-            if diff * 2 > v.len() {
-                out.push(format!(
-                    "the value is none of the {} allowed value(s) and close to none: the measured component \
-                     changed (another podvm image, firmware or kernel command line?)",
-                    allowed.len()
-                ));
-            } else {
-                out.push(format!(
-                    "nearest allowed value {nearest} differs in {diff} of {} characters",
-                    v.len()
-                ));
-            }
-        } else if allowed.is_empty() {
-            out.push(format!("{name:?} allows no string values"));
-        } else {
-            out.push(format!("no allowed value has the length of this one ({} characters)", v.len()));
-        }
+    if !out.is_empty() {
+        return (out, false);
     }
-    out
+    if let Some((nearest, diff)) = allowed
+        .iter()
+        .filter(|a| a.len() == v.len())
+        .map(|a| (*a, a.bytes().zip(v.bytes()).filter(|(x, y)| x != y).count()))
+        .min_by_key(|(_, d)| *d)
+    {
+        if diff * 2 > v.len() {
+            out.push(format!(
+                "the value is none of the {} allowed value(s) and close to none: the measured component \
+                 changed (another podvm image, firmware or kernel command line?)",
+                allowed.len()
+            ));
+        } else {
+            out.push(format!("nearest allowed value {nearest} differs in {diff} of {} characters", v.len()));
+        }
+    } else if allowed.is_empty() {
+        out.push(format!("{name:?} allows no string values"));
+    } else {
+        out.push(format!("no allowed value has the length of this one ({} characters)", v.len()));
+    }
+    (out, true)
 }
 
 /// What a PCR8 value could have come from.

@@ -58,7 +58,8 @@ pub use eval::{
 pub use hints::{InitdataFiles, hints};
 pub use policy::{DEFAULT_CPU_POLICY_KEY, Policy, Query};
 pub use report::{
-    CheckInputs, CheckReport, CoverageReport, FailedComparison, QueriedName, TokenReport, policy_label,
+    CheckInputs, CheckReport, CoverageReport, FailedComparison, QueriedName, SNP_LAUNCH_MEASUREMENT,
+    TokenReport, policy_label,
 };
 
 /// A policy for peer pods written for rvkit in the style of the

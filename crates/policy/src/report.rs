@@ -8,12 +8,14 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
+use rvkit_launch::search::{SnpCandidates, TdxCandidates};
 use rvkit_rvps::{Expiration, Published, compact};
 use serde::Serialize;
 use serde::ser::{SerializeStruct, Serializer};
 use serde_json::Value;
 
-use crate::{Claims, Coverage, Evaluation, InitdataFiles, Policy, TokenInfo, Verdict, hints};
+use crate::hints::hints_and_fallback;
+use crate::{Claims, Coverage, Evaluation, InitdataFiles, Policy, TokenInfo, Verdict};
 
 /// How a report names the policy: the file and where in it the policy was
 /// found, or rvkit's built-in policy with a reminder that it is not the
@@ -92,8 +94,19 @@ pub struct FailedComparison {
     pub reference: Option<String>,
     /// The reference value's value; `null` when there is none of that name.
     pub allowed: Option<Value>,
-    /// Explanations, most specific first ([`hints`]).
+    /// Explanations, most specific first ([`crate::hints`]).
     pub hints: Vec<String>,
+    /// Whether `hints` is only the fallback (the nearest allowed value).
+    #[serde(skip)]
+    pub fallback: bool,
+    /// For a failing `snp_launch_measurement`, the guest shapes whose
+    /// launch digest is the claim's ([`CheckReport::explain_launch`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub launch_candidates: Option<SnpCandidates>,
+    /// For a failing TDX launch value (`mr_td`, `rtmr_1`, ...), the ways of
+    /// booting the launch inputs that give the claim ([`CheckReport::explain_tdx`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tdx_candidates: Option<TdxCandidates>,
 }
 
 /// A policy evaluated on claims: `rvkit rvps check`.
@@ -155,14 +168,21 @@ impl CheckReport {
         let now = Expiration::from_unix(inputs.now_unix);
         let failed = result
             .failed()
-            .map(|c| FailedComparison {
-                line: c.query.line,
-                claim: c.query.claim.clone(),
-                op: c.query.op.clone(),
-                value: c.value.clone(),
-                reference: c.query.name.clone(),
-                allowed: c.reference.as_ref().map(|r| r.value.clone()),
-                hints: hints(c, &inputs.reference_values.values, inputs.initdata, Some(now)),
+            .map(|c| {
+                let (hints, fallback) =
+                    hints_and_fallback(c, &inputs.reference_values.values, inputs.initdata, Some(now));
+                FailedComparison {
+                    line: c.query.line,
+                    claim: c.query.claim.clone(),
+                    op: c.query.op.clone(),
+                    value: c.value.clone(),
+                    reference: c.query.name.clone(),
+                    allowed: c.reference.as_ref().map(|r| r.value.clone()),
+                    hints,
+                    fallback,
+                    launch_candidates: None,
+                    tdx_candidates: None,
+                }
             })
             .collect();
         CheckReport {
@@ -181,6 +201,60 @@ impl CheckReport {
             queried: result.queried.clone(),
             comparisons: result.comparisons.len(),
             failed,
+        }
+    }
+}
+
+/// The reference-value name of the SEV-SNP launch digest.
+pub const SNP_LAUNCH_MEASUREMENT: &str = "snp_launch_measurement";
+
+impl CheckReport {
+    /// Explains each failed `snp_launch_measurement` comparison whose claim
+    /// is a string: `search` gets the claim's value and returns the guest
+    /// shapes whose launch digest it is (`None`: the value is not a launch
+    /// digest); their sentence becomes the first hint, and replaces the
+    /// nearest-value fallback, which says less.
+    pub fn explain_launch<E>(
+        &mut self,
+        mut search: impl FnMut(&str) -> Result<Option<SnpCandidates>, E>,
+    ) -> Result<(), E> {
+        for c in &mut self.failed {
+            if c.reference.as_deref() != Some(SNP_LAUNCH_MEASUREMENT) {
+                continue;
+            }
+            let Some(value) = c.value.as_ref().and_then(Value::as_str) else { continue };
+            if let Some(found) = search(value)? {
+                if c.fallback {
+                    c.hints.clear();
+                    c.fallback = false;
+                }
+                c.hints.insert(0, found.to_string());
+                c.launch_candidates = Some(found);
+            }
+        }
+        Ok(())
+    }
+
+    /// Explains each failed comparison of a TDX launch value whose claim is a
+    /// string: `compare` gets the reference name and the claim's value and
+    /// returns which way of booting the launch inputs gives it (`None`: not a
+    /// TDX launch value); the sentence becomes the first hint, replacing the
+    /// nearest-value fallback.
+    pub fn explain_tdx(&mut self, compare: impl Fn(&str, &str) -> Option<TdxCandidates>) {
+        for c in &mut self.failed {
+            let (Some(name), Some(value)) =
+                (c.reference.as_deref(), c.value.as_ref().and_then(Value::as_str))
+            else {
+                continue;
+            };
+            if let Some(found) = compare(name, value) {
+                if c.fallback {
+                    c.hints.clear();
+                    c.fallback = false;
+                }
+                c.hints.insert(0, found.to_string());
+                c.tdx_candidates = Some(found);
+            }
         }
     }
 }

@@ -58,7 +58,7 @@ impl Inputs {
         }
     }
 
-    fn file(&self, field: &str, path: &Path) -> Result<&[u8], Error> {
+    pub(crate) fn file(&self, field: &str, path: &Path) -> Result<&[u8], Error> {
         self.files
             .get(path)
             .map(Vec::as_slice)
@@ -418,6 +418,7 @@ fn reference_values(
     let label = || "reference values".to_owned();
     let (set, w) = rvkit_rvps::build(&input).map_err(|source| Error::Rvps { label: label(), source })?;
     warnings.extend(w.iter().map(ToString::to_string));
+    let set = crate::launch::merge_extra(config, inputs, set, expiration)?;
     let opts = ConfigMapOptions {
         name: RV_CONFIGMAP_NAME.to_owned(),
         namespace: config.namespace.to_string(),
@@ -812,6 +813,8 @@ format = "array"
 # Also accept pods that run without any initdata.
 dummy_initdata = false
 pcr_prefixes = ["snp", "tdx"]
+# Reference-value files merged in, as rvkit rvps merge merges them (any format rvkit reads):
+# merge = ["launch-values.yaml"]
 
 [podvm]
 # Signed podvm images to read measurements from (the manifest's measurement annotations when it
@@ -831,6 +834,28 @@ image_platform = "linux/amd64"
 retries = 3
 # Where measurements are read from: auto, annotations or layers [default: auto].
 # measurements_from = "auto"
+
+# Bare metal (kata-qemu-snp, kata-qemu-tdx): launch values computed from what QEMU is given,
+# as rvkit launch snp|tdx computes them (the fields are its flags). Each table adds its values
+# (snp_launch_measurement; mr_td, rtmr_1, rtmr_2, tdvfkernel, tdvfkernelparams). With launch
+# tables or merge files, [podvm] may be left out.
+# [[launch.snp]]
+# ovmf = "/usr/share/ovmf/OVMF.fd"
+# kernel = "vmlinuz"
+# initrd = "initrd.img"
+# append = "console=hvc0 nr_cpus=1 agent.launch_process_timeout=60"
+# vcpus = "1-8"
+# kata = true            # nr_cpus= follows each vCPU count; vcpu_type defaults to EPYC-v4
+# vcpu_type = "EPYC-v4"
+# vmm = "qemu"
+# guest_features = "0x1" # 0x21 for host kernels 6.6 and 6.7
+# [[launch.tdx]]
+# ovmf = "/usr/share/ovmf/OVMF.inteltdx.fd"
+# kernel = "vmlinuz"
+# initrd = "initrd.img"
+# append = "console=hvc0"
+# qemu_kernel_patch = false  # true for older QEMU (Ubuntu 25.04's, RHEL's QEMU 9.1)
+# memory = 2048              # MiB, where that patch places the initrd
 "#;
 
 #[cfg(test)]
@@ -850,6 +875,25 @@ mod tests {
         assert_eq!(c.image_policy.signed[0].secret.as_str(), "conf-devhub-signature");
         assert_eq!(c.reference_values.expiration, None, "the default, 12 months from the render");
         assert_eq!(c.podvm.images.len(), 1);
+    }
+
+    #[test]
+    fn the_init_templates_launch_section_reads_once_uncommented() {
+        let t = init_template();
+        let at = t.find("# [[launch.snp]]").unwrap();
+        let uncommented: String =
+            t[at..].lines().map(|l| format!("{}\n", l.strip_prefix("# ").unwrap_or(l))).collect();
+        let merge = t.replace("# merge = [", "merge = [");
+        let c = Config::from_toml(
+            "init",
+            &format!("{}{uncommented}", &merge[..merge.find("# [[launch.snp]]").unwrap()]),
+        )
+        .unwrap();
+        c.validate().unwrap();
+        let snp = &c.launch.snp[0];
+        assert_eq!((snp.vcpus.counts(), snp.kata, snp.guest_features), (1..=8, true, 1));
+        assert_eq!(c.launch.tdx[0].append.as_deref(), Some("console=hvc0"));
+        assert_eq!(c.reference_values.merge, [std::path::PathBuf::from("launch-values.yaml")]);
     }
 
     #[test]

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use rvkit_image_access::ImageAccess;
+use rvkit_launch::request::{SnpRequest, TdxRequest};
 use rvkit_pcr::HashAlg;
 use rvkit_rvps::{Expiration, Format, PcrPrefix};
 use serde::de::DeserializeOwned;
@@ -227,6 +228,51 @@ pub struct Config {
     pub reference_values: ReferenceValuesConfig,
     /// Where the podvm measurements come from.
     pub podvm: PodvmConfig,
+    /// Bare-metal launch values computed from the artifacts QEMU is given.
+    pub launch: LaunchConfig,
+}
+
+/// Bare-metal launch values (kata-qemu-snp, kata-qemu-tdx), computed as
+/// `rvkit launch snp|tdx` computes them, with the same fields as its flags;
+/// every table adds its values to the reference values.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LaunchConfig {
+    /// SEV-SNP launches (`snp_launch_measurement`).
+    pub snp: Vec<SnpRequest>,
+    /// TDX launches (`mr_td`, and for direct kernel boot `rtmr_1`, `rtmr_2`,
+    /// `tdvfkernel`, `tdvfkernelparams`).
+    pub tdx: Vec<TdxRequest>,
+}
+
+impl LaunchConfig {
+    /// Whether no launch is configured.
+    pub fn is_empty(&self) -> bool {
+        self.snp.is_empty() && self.tdx.is_empty()
+    }
+
+    /// The files the launches read, each with its field.
+    pub fn files(&self) -> Vec<(&'static str, &Path)> {
+        let field = |tee: &str, f: &str| -> &'static str {
+            match (tee, f) {
+                ("snp", "ovmf") => "launch.snp.ovmf",
+                ("snp", "kernel") => "launch.snp.kernel",
+                ("snp", _) => "launch.snp.initrd",
+                (_, "ovmf") => "launch.tdx.ovmf",
+                (_, "kernel") => "launch.tdx.kernel",
+                _ => "launch.tdx.initrd",
+            }
+        };
+        let snp = self.snp.iter().flat_map(|r| r.files()).map(|(f, p)| (field("snp", f), p));
+        let tdx = self.tdx.iter().flat_map(|r| r.files()).map(|(f, p)| (field("tdx", f), p));
+        snp.chain(tdx).collect()
+    }
+
+    fn paths_mut(&mut self) -> impl Iterator<Item = &mut PathBuf> {
+        let snp = self.snp.iter_mut().flat_map(|r| [Some(&mut r.ovmf), r.kernel.as_mut(), r.initrd.as_mut()]);
+        let tdx = self.tdx.iter_mut().flat_map(|r| [Some(&mut r.ovmf), r.kernel.as_mut(), r.initrd.as_mut()]);
+        snp.chain(tdx).flatten()
+    }
 }
 
 /// The KBS HTTPS certificate (`kbs-https`) and the attestation-token key
@@ -326,6 +372,9 @@ pub struct ReferenceValuesConfig {
     /// the key, read for one release.
     #[serde(with = "via_str::vec", alias = "tees")]
     pub pcr_prefixes: Vec<PcrPrefix>,
+    /// Reference-value files (any format rvkit reads, ConfigMaps included)
+    /// merged with the computed values as `rvkit rvps merge` merges them.
+    pub merge: Vec<PathBuf>,
 }
 
 /// Where podvm measurements come from: signed podvm images, verified the way
@@ -367,6 +416,7 @@ impl Default for Config {
             initdata: InitdataConfig::default(),
             reference_values: ReferenceValuesConfig::default(),
             podvm: PodvmConfig::default(),
+            launch: LaunchConfig::default(),
         }
     }
 }
@@ -409,6 +459,7 @@ impl Default for ReferenceValuesConfig {
             expiration: None,
             dummy_initdata: false,
             pcr_prefixes: PcrPrefix::ALL.to_vec(),
+            merge: Vec::new(),
         }
     }
 }
@@ -443,6 +494,9 @@ pub const FIELDS: &[(&str, &str)] = &[
     ("reference_values.expiration", "--expiration"),
     ("reference_values.dummy_initdata", "--dummy-initdata"),
     ("reference_values.pcr_prefixes", "--pcr-prefixes"),
+    ("reference_values.merge", "--merge-values"),
+    ("launch.snp", "--launch-snp"),
+    ("launch.tdx", "--launch-tdx"),
     ("podvm.images", "--image"),
     ("podvm.measurements", "--measurements"),
     ("podvm.key", "--key"),
@@ -712,13 +766,24 @@ impl Config {
             ));
         }
         let pv = &self.podvm;
-        if pv.images.is_empty() && pv.measurements.is_empty() {
+        if pv.images.is_empty()
+            && pv.measurements.is_empty()
+            && self.launch.is_empty()
+            && self.reference_values.merge.is_empty()
+        {
             return Err(invalid(
                 "podvm",
                 "no podvm measurements: give podvm.images (signed podvm images) or podvm.measurements \
-                 (measurements.json files)"
+                 (measurements.json files), or for bare metal launch.snp or launch.tdx (launch values) \
+                 or reference_values.merge (reference-value files)"
                     .to_owned(),
             ));
+        }
+        for r in &self.launch.snp {
+            r.params().map_err(|e| invalid("launch.snp", e.to_string()))?;
+        }
+        for r in &self.launch.tdx {
+            r.check().map_err(|e| invalid("launch.tdx", e.to_string()))?;
         }
         if !pv.images.is_empty() && pv.access.key.is_none() && !pv.access.insecure_skip_verify() {
             return Err(invalid(
@@ -752,6 +817,10 @@ impl Config {
         for m in &self.podvm.measurements {
             out.push(("podvm.measurements", m));
         }
+        for m in &self.reference_values.merge {
+            out.push(("reference_values.merge", m));
+        }
+        out.extend(self.launch.files());
         out
     }
 
@@ -842,6 +911,12 @@ impl Config {
         for m in &mut self.podvm.measurements {
             fix(m);
         }
+        for m in &mut self.reference_values.merge {
+            fix(m);
+        }
+        for p in self.launch.paths_mut() {
+            fix(p);
+        }
         for p in self.podvm.access.paths_mut() {
             fix(p);
         }
@@ -895,6 +970,14 @@ mod tests {
         c.reference_values.expiration = Some("2027-12-12T00:00:00Z".parse().unwrap());
         c.podvm.images.push("registry.example/podvm:1".into());
         c.podvm.measurements.push("m.json".into());
+        c.reference_values.merge.push("launch.json".into());
+        let mut snp = SnpRequest::new("OVMF.fd".into());
+        snp.kernel = Some("vmlinuz".into());
+        snp.append = Some("quiet nr_cpus=1".into());
+        snp.vcpus = "1-4".parse().unwrap();
+        snp.kata = true;
+        c.launch.snp.push(snp);
+        c.launch.tdx.push(TdxRequest::new("OVMF.tdx.fd".into()));
         c.podvm.access = ImageAccess {
             key: Some("k.pub".into()),
             rekor_key: Some("rekor.pub".into()),
@@ -1072,7 +1155,19 @@ mod tests {
         assert!(reason(&c).contains("exactly one"));
         let mut c = valid();
         c.podvm = PodvmConfig::default();
+        c.validate().unwrap();
+        c.launch = LaunchConfig::default();
+        c.reference_values.merge.clear();
         assert!(reason(&c).contains("no podvm measurements"));
+        let mut c = valid();
+        c.launch.snp[0].append = None;
+        assert_eq!(
+            reason(&c),
+            "launch.snp: kata: the command line (append) has no nr_cpus= parameter to follow the vCPU count"
+        );
+        let mut c = valid();
+        c.launch.tdx[0].initrd = Some("initrd.img".into());
+        assert_eq!(reason(&c), "launch.tdx: initrd is given without a kernel");
         let mut c = valid();
         c.podvm.access.key = None;
         assert!(reason(&c).contains("podvm.key"));
@@ -1103,13 +1198,17 @@ mod tests {
                 ("initdata.agent_policy", "--agent-policy"),
                 ("initdata.variants.agent_policy", "--variant"),
                 ("podvm.measurements", "--measurements"),
+                ("reference_values.merge", "--merge-values"),
+                ("launch.snp.ovmf", "--launch-snp"),
+                ("launch.snp.kernel", "--launch-snp"),
+                ("launch.tdx.ovmf", "--launch-tdx"),
                 ("podvm.key", "--key"),
                 ("podvm.rekor_key", "--rekor-key"),
                 ("podvm.authfile", "--authfile"),
             ]
         );
         let local = Config { keys: KeyMode::Local, ..valid() };
-        assert_eq!(local.input_files(false).len(), 7);
+        assert_eq!(local.input_files(false).len(), 11);
     }
 
     #[test]

@@ -106,6 +106,15 @@ pub enum Error {
         /// The validation errors, joined with `; `.
         findings: String,
     },
+    /// A launch value of `[[launch.snp]]` or `[[launch.tdx]]` could not be computed.
+    #[error("{label}")]
+    Launch {
+        /// The launch table and its firmware.
+        label: String,
+        /// The launch error.
+        #[source]
+        source: rvkit_launch::Error,
+    },
     /// Measurements could not be read or reference values not built.
     #[error("{label}")]
     Rvps {

@@ -56,6 +56,7 @@ pub mod check;
 mod config;
 mod error;
 mod keys;
+mod launch;
 pub mod layout;
 pub mod names;
 mod yaml;
@@ -64,8 +65,8 @@ pub use bundle::{Bundle, BundleFile, Inputs, RenderReport, init_template, render
 pub use check::{CheckReport, Finding, Report, check};
 pub use config::{
     CertificateConfig, Config, DefaultPolicy, FIELDS, Hours, ImagePolicyConfig, InitdataConfig, InputFile,
-    KeyMode, PLACEHOLDER_TLD, PodvmConfig, Profile, ReferenceValuesConfig, ServiceType, SignedImage, Variant,
-    flag_of, parse_flag_table,
+    KeyMode, LaunchConfig, PLACEHOLDER_TLD, PodvmConfig, Profile, ReferenceValuesConfig, ServiceType,
+    SignedImage, Variant, flag_of, parse_flag_table,
 };
 pub use error::Error;
 pub use keys::{KbsCert, LocalKeys, PublicKeyType, TlsPair, check_public_key};
