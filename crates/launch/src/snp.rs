@@ -130,9 +130,8 @@ impl Gctx<Updating> {
     /// Measures `data` (a whole number of pages) as normal pages from `gpa`.
     pub fn update_normal_pages(&mut self, what: &str, gpa: u64, data: &[u8]) {
         debug_assert_eq!(data.len() as u64 % PAGE_SIZE, 0);
-        for (i, page) in data.chunks(PAGE_SIZE as usize).enumerate() {
-            let d = sha384(page);
-            self.update(PageType::Normal, gpa + i as u64 * PAGE_SIZE, &d);
+        for (i, d) in page_digests(data).iter().enumerate() {
+            self.update(PageType::Normal, gpa + i as u64 * PAGE_SIZE, d);
         }
         self.record(what, gpa, data.len() as u64, PageType::Normal);
     }
@@ -167,6 +166,35 @@ impl Gctx<Completed> {
     pub fn regions(&self) -> &[Region] {
         self.regions.as_deref().unwrap_or_default()
     }
+}
+
+/// Pages from which hashing their contents is split across threads.
+const PARALLEL_PAGES: usize = 256;
+
+/// The SHA-384 of each page of `data`. Only the PAGE_INFO chain is
+/// sequential; the pages' own digests are independent, so a firmware's
+/// (most of a launch digest's work) are computed on every available core.
+fn page_digests(data: &[u8]) -> Vec<[u8; LD_LEN]> {
+    let page = PAGE_SIZE as usize;
+    let pages = data.len() / page;
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(pages / PARALLEL_PAGES);
+    if threads <= 1 {
+        return data.chunks(page).map(sha384).collect();
+    }
+    let part = pages.div_ceil(threads) * page;
+    std::thread::scope(|scope| {
+        let parts: Vec<_> = data
+            .chunks(part)
+            .map(|part| scope.spawn(move || part.chunks(page).map(sha384).collect::<Vec<_>>()))
+            .collect();
+        parts
+            .into_iter()
+            .flat_map(|p| match p.join() {
+                Ok(digests) => digests,
+                Err(panic) => std::panic::resume_unwind(panic),
+            })
+            .collect()
+    })
 }
 
 fn sha384(data: &[u8]) -> [u8; LD_LEN] {
