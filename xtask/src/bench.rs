@@ -184,15 +184,21 @@ impl Row {
     }
 }
 
+/// The numbers a whole-process benchmark wrote to `target/<file>`, as a
+/// getter of `who.what`.
+fn bench_result(file: &str) -> Result<impl Fn(&str, &str) -> Result<f64>> {
+    let path = target_dir().join(file);
+    let text =
+        fs::read_to_string(&path).with_context(|| format!("no benchmark result at {}", path.display()))?;
+    let v: serde_json::Value = serde_json::from_str(&text)?;
+    Ok(move |who: &str, what: &str| {
+        v[who][what].as_f64().with_context(|| format!("{} lacks {who}.{what}", path.display()))
+    })
+}
+
 /// Rows from `benches/podvm_fetch.rs`, which writes its own result file.
 fn podvm_rows() -> Result<Vec<Row>> {
-    let path = target_dir().join("bench-podvm.json");
-    let text = fs::read_to_string(&path)
-        .with_context(|| format!("no podvm benchmark result at {}", path.display()))?;
-    let v: serde_json::Value = serde_json::from_str(&text)?;
-    let get = |who: &str, what: &str| {
-        v[who][what].as_f64().with_context(|| format!("{} lacks {who}.{what}", path.display()))
-    };
+    let get = bench_result("bench-podvm.json")?;
     let peer = "skopeo copy dir: + tar -x";
     Ok(vec![
         Row::new(
@@ -226,13 +232,7 @@ fn podvm_rows() -> Result<Vec<Row>> {
 /// the `rchar` of `/proc/<pid>/io` (every byte a read call returned, cached
 /// or not); "from storage" is `read_bytes`.
 fn predict_rows() -> Result<Vec<Row>> {
-    let path = target_dir().join("bench-predict.json");
-    let text = fs::read_to_string(&path)
-        .with_context(|| format!("no podvm predict benchmark result at {}", path.display()))?;
-    let v: serde_json::Value = serde_json::from_str(&text)?;
-    let get = |who: &str, what: &str| {
-        v[who][what].as_f64().with_context(|| format!("{} lacks {who}.{what}", path.display()))
-    };
+    let get = bench_result("bench-predict.json")?;
     let peer = "qemu-img convert -O raw";
     let mib = 1048576.0;
     Ok(vec![
