@@ -226,29 +226,35 @@ fn bad_disks_are_refused_with_exit_2_naming_the_structure() {
     assert_eq!(err, "error: cannot read missing.qcow2: No such file or directory (os error 2)\n");
 }
 
-/// Overrides where the stub of Debian 13's systemd-boot-efi (257) is; by
-/// default it is where `cargo xtask test` unpacks it from the package
-/// without installing it (tests/setup/systemd-stub-257.sh).
+/// Override where the stubs of Debian 13's systemd-boot-efi (257) and of
+/// bookworm-backports' (254) are; by default they are where `cargo xtask
+/// test` unpacks them from the packages without installing them
+/// (tests/setup/systemd-stub-257.sh, systemd-stub-254.sh).
 const STUB_257_VAR: &str = "RVKIT_STUB_257";
-/// The stub's place under the suite's tool directory (tests/data/requirements.txt).
+const STUB_254_VAR: &str = "RVKIT_STUB_254";
+/// The stubs' places under the suite's tool directory (tests/data/requirements.txt).
 const STUB_257_TOOL: &str = "systemd-boot-efi-257/linuxx64.efi.stub";
+const STUB_254_TOOL: &str = "systemd-boot-efi-254/linuxx64.efi.stub";
 
 /// Ground truth: UKIs assembled with objcopy from Debian 12's systemd-stub
-/// 252 (systemd-boot-efi) and Debian 13's 257 (`$RVKIT_STUB_257`), Debian's
-/// kernel and a busybox initrd, on a GPT ESP, booted by OVMF under QEMU
-/// (TCG) with swtpm. The PCRs the TPM holds after boot (3, 4 and 7 under
-/// the `ovmf` firmware profile, 9, 11, 12) must equal the prediction in
-/// both banks, and the firmware's PCR 4 event for the UKI must carry
-/// rvkit-pe's Authenticode digest. Both UKIs end in data after their last
-/// section, their length not a multiple of 8, and carry a .uname section
-/// (which stub 252 does not measure). The variants are batched to keep the
-/// boots to two: the stub-257 UKI also has .ucode (a cpio ahead of
+/// 252 (systemd-boot-efi), bookworm-backports' 254 (`$RVKIT_STUB_254`) and
+/// Debian 13's 257 (`$RVKIT_STUB_257`), Debian's kernel and a busybox
+/// initrd, on a GPT ESP, booted by OVMF under QEMU (TCG) with swtpm. The
+/// PCRs the TPM holds after boot (3, 4 and 7 under the `ovmf` firmware
+/// profile, 9, 11, 12) must equal the prediction in both banks, and the
+/// firmware's PCR 4 event for the UKI must carry rvkit-pe's Authenticode
+/// digest. Every UKI ends in data after its last section, its length not a
+/// multiple of 8, and carries a .uname section and the stub's own .sbat
+/// (which stub 252 does not measure, 254 and 257 do). Each boot brings a
+/// stub whose measurements differ: the stub-254 UKI also has .pcrpkey and
+/// .pcrsig sections (archives after .initrd, no os-release) and ESP
+/// credentials; the stub-257 UKI also has .ucode (a cpio ahead of
 /// .initrd), .splash (a BMP), .pcrpkey and .pcrsig sections, and its ESP a
 /// credential of its own (`BOOTX64.EFI.extra.d/*.cred`), a global one
 /// (`loader/credentials/*.cred`) and a file there the stub skips: PCR 12
 /// and the initrd of PCR 9 change.
 #[test]
-fn booted_pcrs_equal_the_prediction_for_stubs_252_and_257() {
+fn booted_pcrs_equal_the_prediction_for_stubs_252_254_and_257() {
     let tools = ["qemu-system-x86_64", "swtpm", "swtpm_setup", "busybox", "objcopy", "cpio"];
     if !have_tools("podvm predict boot", &[TOOLS, &tools].concat()) {
         return;
@@ -258,27 +264,39 @@ fn booted_pcrs_equal_the_prediction_for_stubs_252_and_257() {
     let kernel = std::fs::read_dir("/boot").ok().and_then(|d| {
         d.filter_map(Result::ok).map(|e| e.path()).find(|p| p.to_string_lossy().contains("vmlinuz-"))
     });
-    let stub_257 = std::env::var_os(STUB_257_VAR)
-        .map(std::path::PathBuf::from)
-        .or_else(|| Some(crate::util::test_tools_dir().join(STUB_257_TOOL)));
-    let (Some(kernel), true, true, Some(stub_257)) =
-        (kernel, stub.is_file(), code.is_file(), stub_257.filter(|p| p.is_file()))
+    let unpacked = |var: &str, tool: &str| {
+        std::env::var_os(var)
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|| crate::util::test_tools_dir().join(tool))
+    };
+    let (stub_254, stub_257) = (unpacked(STUB_254_VAR, STUB_254_TOOL), unpacked(STUB_257_VAR, STUB_257_TOOL));
+    let (Some(kernel), true, true, true, true) =
+        (kernel, stub.is_file(), code.is_file(), stub_254.is_file(), stub_257.is_file())
     else {
         let msg = format!(
-            "needs systemd-boot-efi, ovmf, linux-image-amd64 and ${STUB_257_VAR} (trixie's linuxx64.efi.stub)"
+            "needs systemd-boot-efi, ovmf, linux-image-amd64, ${STUB_254_VAR} (bookworm-backports' \
+             linuxx64.efi.stub) and ${STUB_257_VAR} (trixie's)"
         );
         assert!(!crate::util::services_required(), "{msg}");
         eprintln!("skipped: {msg}");
         return;
     };
-    for (stub, version) in [(stub, "252."), (stub_257.as_path(), "257.")] {
+    for (stub, version) in [(stub, "252."), (stub_254.as_path(), "254."), (stub_257.as_path(), "257.")] {
         boot_and_compare(&kernel, stub, version, code);
     }
 }
 
+/// Shell lines writing a PEM-looking .pcrpkey and a JSON .pcrsig and
+/// naming them in `$more` for objcopy.
+const SECTIONS_KEYS: &str = r#"printf -- '-----BEGIN PUBLIC KEY-----\nrvkit\n-----END PUBLIC KEY-----\n' > pcrpkey
+printf '{}\n' > pcrsig
+more="--add-section .pcrpkey=pcrpkey --change-section-vma .pcrpkey=$(at 0x50000)
+  --add-section .pcrsig=pcrsig --change-section-vma .pcrsig=$(at 0x60000)"
+"#;
+
 /// Shell lines writing the stub-257 UKI's further sections and naming them
-/// in `$more` for objcopy: a .ucode cpio (the kernel unpacks it first), a
-/// 2x2 BMP splash, a PEM-looking .pcrpkey and a JSON .pcrsig.
+/// in `$more` for objcopy after [`SECTIONS_KEYS`]: a .ucode cpio (the
+/// kernel unpacks it first) and a 2x2 BMP splash.
 const SECTIONS_257: &str = r#"mkdir -p u && printf 'not microcode\n' > u/ucode-placeholder
 (cd u && find . | cpio -o -H newc --quiet > ../ucode)
 python3 -c "
@@ -286,17 +304,13 @@ import struct
 px = bytes([0, 0, 255, 0, 255, 0, 0, 0, 255, 0, 0, 255, 255, 255, 255, 0])
 open('splash', 'wb').write(b'BM' + struct.pack('<IHHI', 54 + len(px), 0, 0, 54)
     + struct.pack('<IiiHHIIiiII', 40, 2, 2, 1, 24, 0, len(px), 2835, 2835, 0, 0) + px)"
-printf -- '-----BEGIN PUBLIC KEY-----\nrvkit\n-----END PUBLIC KEY-----\n' > pcrpkey
-printf '{}\n' > pcrsig
-more="--add-section .ucode=ucode --change-section-vma .ucode=$(at 0x30000)
-  --add-section .splash=splash --change-section-vma .splash=$(at 0x40000)
-  --add-section .pcrpkey=pcrpkey --change-section-vma .pcrpkey=$(at 0x50000)
-  --add-section .pcrsig=pcrsig --change-section-vma .pcrsig=$(at 0x60000)"
+more="$more --add-section .ucode=ucode --change-section-vma .ucode=$(at 0x30000)
+  --add-section .splash=splash --change-section-vma .splash=$(at 0x40000)"
 "#;
 
-/// mtools lines giving the stub-257 ESP a credential of the UKI's own, a
-/// global one, and a file in loader/credentials the stub skips.
-const CREDENTIALS_257: &str = r#"printf 'rvkit-uki-credential' > own.cred
+/// mtools lines giving the ESP a credential of the UKI's own, a global one,
+/// and a file in loader/credentials the stub skips.
+const CREDENTIALS: &str = r#"printf 'rvkit-uki-credential' > own.cred
 printf 'rvkit-global-credential\n' > global.cred
 printf 'not a credential' > notes.txt
 mmd -i esp.img ::EFI/BOOT/BOOTX64.EFI.extra.d ::loader ::loader/credentials
@@ -305,7 +319,7 @@ mcopy -i esp.img global.cred ::loader/credentials/global.cred
 mcopy -i esp.img notes.txt ::loader/credentials/notes.txt"#;
 
 fn boot_and_compare(kernel: &Path, stub: &Path, version: &str, code: &Path) {
-    let v257 = version == "257.";
+    let v252 = version == "252.";
     let tmp = tempdir();
     let dir = tmp.path();
     std::fs::write(dir.join("init"), crate::attest::GUEST_INIT).unwrap();
@@ -337,8 +351,12 @@ python3 -c "import os; n = os.path.getsize('uki.efi'); open('uki.efi', 'ab').wri
 "#,
             kernel = kernel.display(),
             stub = stub.display(),
-            sections = if v257 { SECTIONS_257 } else { "more=" },
-            esp = esp_disk(20, if v257 { CREDENTIALS_257 } else { "" })
+            sections = match version {
+                "252." => "more=".to_owned(),
+                "254." => SECTIONS_KEYS.to_owned(),
+                _ => format!("{SECTIONS_KEYS}{SECTIONS_257}"),
+            },
+            esp = esp_disk(20, if v252 { "" } else { CREDENTIALS })
         ),
     );
     let uki = std::fs::read(dir.join("uki.efi")).unwrap();
@@ -361,11 +379,11 @@ python3 -c "import os; n = os.path.getsize('uki.efi'); open('uki.efi', 'ab').wri
     let (stub_version, values) = predicted.split_once('\n').unwrap();
     assert!(stub_version.starts_with(&format!("systemd-stub {version}")), "{stub_version}");
     assert_eq!(values, booted);
-    // The variants changed what they should: stub 257 measured both
-    // credential archives into PCR 12, stub 252 nothing.
+    // The variants changed what they should: stubs 254 and 257 measured
+    // both credential archives into PCR 12, stub 252 nothing.
     let parsed = rvkit_pcr::eventlog::EventLog::parse(&log).unwrap();
     let twelve = parsed.events().iter().filter(|e| e.pcr == 12 && e.extends()).count();
-    assert_eq!(twelve, if v257 { 2 } else { 0 }, "PCR 12 events of stub {version}");
+    assert_eq!(twelve, if v252 { 0 } else { 2 }, "PCR 12 events of stub {version}");
 
     // The firmware measured the UKI into PCR 4 with rvkit-pe's digest.
     let pe = rvkit_pe::PeFile::parse(&uki).unwrap();
@@ -394,15 +412,17 @@ python3 -c "import os; n = os.path.getsize('uki.efi'); open('uki.efi', 'ab').wri
         .map(|e| e.digest(rvkit_pcr::HashAlg::Sha256).unwrap().to_hex())
         .collect();
     let initrd_len = std::fs::metadata(dir.join("initrd")).unwrap().len();
-    let initrd = if v257 {
-        let ucode = std::fs::metadata(dir.join("ucode")).unwrap().len();
-        format!(
-            ".ucode ({ucode} bytes) + .initrd ({initrd_len} bytes) + /.extra/credentials cpio + \
-             /.extra/global_credentials cpio + /.extra/tpm2-pcr-signature.json cpio + \
-             /.extra/tpm2-pcr-public-key.pem cpio + /.extra/os-release cpio"
-        )
-    } else {
-        format!(".initrd ({initrd_len} bytes)")
+    let extras = "/.extra/credentials cpio + /.extra/global_credentials cpio + \
+                  /.extra/tpm2-pcr-signature.json cpio + /.extra/tpm2-pcr-public-key.pem cpio";
+    let initrd = match version {
+        "252." => format!(".initrd ({initrd_len} bytes)"),
+        "254." => format!(".initrd ({initrd_len} bytes) + {extras}"),
+        _ => {
+            let ucode = std::fs::metadata(dir.join("ucode")).unwrap().len();
+            format!(
+                ".ucode ({ucode} bytes) + .initrd ({initrd_len} bytes) + {extras} + /.extra/os-release cpio"
+            )
+        }
     };
     assert_eq!(
         String::from_utf8(out.stdout).unwrap(),

@@ -1,26 +1,5 @@
 #!/usr/bin/env bash
-# Unpacks systemd-stub 257 from Debian 13's systemd-boot-efi package into DEST
-# without installing it (Debian 12, where the suite runs, ships stub 252),
-# and prints the stub's path. The package comes from the
-# Debian mirror this machine's own apt sources name, through a private apt
-# configuration that leaves the system's lists and status alone.
+# Unpacks systemd-stub 257 from Debian 13's systemd-boot-efi into DEST
+# (systemd-stub.sh) and prints its path.
 set -euo pipefail
-dest=${1:?usage: systemd-stub-257.sh DEST}
-# apt resolves relative paths in its configuration under /etc/apt.
-mkdir -p "$dest"
-dest=$(cd "$dest" && pwd)
-stub=$dest/linuxx64.efi.stub
-if [ -f "$stub" ]; then echo "$stub"; exit 0; fi
-mkdir -p "$dest"/{sources,lists/partial,archives/partial,debs,root}
-touch "$dest/status"
-uri=$(awk '/^URIs:/ {print $2; exit}' /etc/apt/sources.list.d/*.sources 2>/dev/null ||
-      awk '/^deb / {print $2; exit}' /etc/apt/sources.list)
-printf 'Types: deb\nURIs: %s\nSuites: trixie\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' \
-  "$uri" > "$dest/sources/trixie.sources"
-apt=(-o Dir::Etc::SourceList=/dev/null -o Dir::Etc::SourceParts="$dest/sources" -o Dir::State::Lists="$dest/lists"
-     -o Dir::Cache::Archives="$dest/archives" -o Dir::State::Status="$dest/status" -o Debug::NoLocking=1)
-apt-get "${apt[@]}" update -qq
-(cd "$dest/debs" && apt-get "${apt[@]}" download systemd-boot-efi >/dev/null 2>&1)
-dpkg-deb -x "$dest"/debs/systemd-boot-efi_257*.deb "$dest/root"
-cp "$dest/root/usr/lib/systemd/boot/efi/linuxx64.efi.stub" "$stub"
-echo "$stub"
+exec "$(dirname "$0")/systemd-stub.sh" trixie "${1:?usage: systemd-stub-257.sh DEST}"

@@ -19,10 +19,19 @@ pub fn run(args: &[String]) -> Result<()> {
     if args.iter().any(|a| a == "--launch") {
         return print_table(&launch_rows(if quick { 5 } else { 15 })?);
     }
+    if args.iter().any(|a| a == "--predict") {
+        let mut bench = cargo();
+        bench.args(["bench", "--locked", "--bench", "podvm_predict", "--"]);
+        if quick {
+            bench.arg("--quick");
+        }
+        run_cmd(&mut bench)?;
+        return print_table(&predict_rows()?);
+    }
     let mut bench = cargo();
     bench.args(["bench", "--bench", "hash", "--bench", "initdata"]);
     if podvm {
-        bench.args(["--bench", "podvm_fetch"]);
+        bench.args(["--bench", "podvm_fetch", "--bench", "podvm_predict"]);
     }
     bench.arg("--");
     if quick {
@@ -81,6 +90,7 @@ pub fn run(args: &[String]) -> Result<()> {
     rows.extend(whole_process_rows(runs)?);
     if podvm {
         rows.extend(podvm_rows()?);
+        rows.extend(predict_rows()?);
     }
     rows.extend(launch_rows(if quick { 5 } else { 15 })?);
     print_table(&rows)
@@ -174,15 +184,21 @@ impl Row {
     }
 }
 
+/// The numbers a whole-process benchmark wrote to `target/<file>`, as a
+/// getter of `who.what`.
+fn bench_result(file: &str) -> Result<impl Fn(&str, &str) -> Result<f64>> {
+    let path = target_dir().join(file);
+    let text =
+        fs::read_to_string(&path).with_context(|| format!("no benchmark result at {}", path.display()))?;
+    let v: serde_json::Value = serde_json::from_str(&text)?;
+    Ok(move |who: &str, what: &str| {
+        v[who][what].as_f64().with_context(|| format!("{} lacks {who}.{what}", path.display()))
+    })
+}
+
 /// Rows from `benches/podvm_fetch.rs`, which writes its own result file.
 fn podvm_rows() -> Result<Vec<Row>> {
-    let path = target_dir().join("bench-podvm.json");
-    let text = fs::read_to_string(&path)
-        .with_context(|| format!("no podvm benchmark result at {}", path.display()))?;
-    let v: serde_json::Value = serde_json::from_str(&text)?;
-    let get = |who: &str, what: &str| {
-        v[who][what].as_f64().with_context(|| format!("{} lacks {who}.{what}", path.display()))
-    };
+    let get = bench_result("bench-podvm.json")?;
     let peer = "skopeo copy dir: + tar -x";
     Ok(vec![
         Row::new(
@@ -220,6 +236,49 @@ fn podvm_rows() -> Result<Vec<Row>> {
             "podvm predict IMAGE: peak RSS (MiB)".to_owned(),
             get("rvkit_predict", "peak_rss_kib")? / 1024.0,
         ),
+    ])
+}
+
+/// Rows from `benches/podvm_predict.rs`: `rvkit podvm predict` on a 2 GiB
+/// qcow2 against `qemu-img convert` of it to raw (what reading any file of
+/// the disk takes without rvkit), both whole processes with the disk
+/// file's page cache dropped first, plus rvkit with a warm cache. Bytes are
+/// the `rchar` of `/proc/<pid>/io` (every byte a read call returned, cached
+/// or not); "from storage" is `read_bytes`.
+fn predict_rows() -> Result<Vec<Row>> {
+    let get = bench_result("bench-predict.json")?;
+    let peer = "qemu-img convert -O raw";
+    let mib = 1048576.0;
+    Ok(vec![
+        Row::new(
+            "podvm predict, 2 GiB qcow2, cold cache: wall (ms)".to_owned(),
+            get("rvkit_cold", "wall_s")? * 1e3,
+            peer,
+            get("qemu_img_convert_cold", "wall_s")? * 1e3,
+            false,
+        ),
+        Row::new(
+            "… bytes read (rchar, MiB)".to_owned(),
+            get("rvkit_cold", "rchar")? / mib,
+            peer,
+            get("qemu_img_convert_cold", "rchar")? / mib,
+            false,
+        ),
+        Row::new(
+            "… share of the file read (rchar, %)".to_owned(),
+            get("rvkit_cold", "rchar_percent_of_file")?,
+            peer,
+            get("qemu_img_convert_cold", "rchar_percent_of_file")?,
+            false,
+        ),
+        Row::new(
+            "… bytes from storage (read_bytes, MiB)".to_owned(),
+            get("rvkit_cold", "read_bytes")? / mib,
+            peer,
+            get("qemu_img_convert_cold", "read_bytes")? / mib,
+            false,
+        ),
+        Row::alone("podvm predict, warm cache: wall (ms)".to_owned(), get("rvkit_warm", "wall_s")? * 1e3),
     ])
 }
 

@@ -53,9 +53,10 @@ commands:
                        tpm2_eventlog 5.7; --no-install lists it instead), then run
                        the whole test suite
   tidy                 check the invariants ARCHITECTURE.md states
-  bench [--quick] [--no-podvm] [--whole-process | --launch]
-                       criterion benchmarks, the 1 GiB podvm fetch, and the side-by-side table
-                       (--whole-process, --launch: only those rows)
+  bench [--quick] [--no-podvm] [--whole-process | --launch | --predict]
+                       criterion benchmarks, the 1 GiB podvm fetch, podvm predict on a 2 GiB
+                       qcow2, and the side-by-side table (--whole-process, --launch,
+                       --predict: only those rows)
   fuzz [--smoke] [--seconds N] [TARGET]
                        build and run the libFuzzer targets on stable Rust
   man [DIR]            write the manual pages (default: target/man)";

@@ -16,7 +16,7 @@ pub enum Error {
     #[error("the UKI's .sdmagic section ({0:?}) does not name a systemd-stub version")]
     NoStubVersion(String),
     /// The stub's version is one whose measurements are not modelled.
-    #[error("systemd-stub {version}: only the measurements of stubs 252 and 257 are modelled")]
+    #[error("systemd-stub {version}: only the measurements of stubs 252 to 257 are modelled")]
     UnmodelledStub {
         /// The version string from `.sdmagic`.
         version: String,

@@ -5,24 +5,32 @@
 //!
 //! - **PCR 3**: the firmware's EV_SEPARATOR (four zero bytes), nothing else;
 //! - **PCR 11**: systemd-stub's, for each UKI section present in systemd's
-//!   canonical order (`src/fundamental/uki.c`), an EV_IPL event over the
-//!   section name with its NUL and one over the section's `VirtualSize`
-//!   bytes; stub 252 measures .linux .osrel .cmdline .initrd .splash .dtb
-//!   .pcrpkey, stub 257 also .ucode .uname .sbat .profile .hwids;
+//!   canonical order (`unified_sections`), an EV_IPL event over the section
+//!   name with its NUL and one over the section's `VirtualSize` bytes; stubs
+//!   252 and 253 measure .linux .osrel .cmdline .initrd .splash .dtb
+//!   .pcrpkey, 254 and 255 also .uname .sbat, 256 also .ucode, 257 also
+//!   .profile .dtbauto .hwids;
 //! - **PCR 9**: the Linux EFI stub's two EV_EVENT_TAG events, the command
 //!   line it was handed (UTF-16LE with its NUL, after systemd-stub's
 //!   whitespace clean-up, `mangle_stub_cmdline`) and the initrd it loaded:
-//!   stub 252 hands over the `.initrd` section; stub 257 concatenates, each
-//!   padded to 4 bytes when there is more than one, `.ucode`, `.initrd`, the
-//!   credential archives and the archives it generates for `.pcrsig`,
-//!   `.pcrpkey` and `.osrel` (`/.extra/...`, newc format as systemd's
-//!   `src/boot/efi/cpio.c` writes it; the order of `stub.c`'s `INITRD_*`);
-//! - **PCR 12**: zero without ESP extras; stub 257 measures the archive of
-//!   the UKI's credentials (`<uki>.extra.d/*.cred`, "Credentials initrd")
-//!   and then that of the global ones (`loader/credentials/*.cred`, "Global
-//!   credentials initrd"), names sorted ([`EspExtras`], [`Extra::of`]).
-//!   Extensions and add-ons, stub 252's credentials and stub 257's
-//!   `.profile` (multi-profile UKIs) are refused, not guessed.
+//!   `.ucode` (256 on), `.initrd`, the credential archives, and the archives
+//!   the stub generates for `.pcrsig`, `.pcrpkey` and (257 on) `.osrel`
+//!   (`/.extra/...`, newc format as systemd's `cpio.c` writes it), in the
+//!   order of `stub.c`'s combine call; when there is more than `.initrd`
+//!   (from 257 on: more than one part) each part is padded to 4 bytes;
+//! - **PCR 12**: zero without ESP extras; stubs 253 on measure the archive
+//!   of the UKI's credentials (`<uki>.extra.d/*.cred`, "Credentials
+//!   initrd") and then that of the global ones (`loader/credentials/*.cred`,
+//!   "Global credentials initrd"), names sorted ([`EspExtras`],
+//!   [`Extra::of`]). Extensions and add-ons, stub 252's credentials (which
+//!   it also measures into PCR 8 when so built) and stub 257's `.profile`
+//!   (multi-profile UKIs) are refused, not guessed.
+//!
+//! Stubs before 252 and from 258 on are refused ([`Error::UnmodelledStub`]):
+//! 258 loads global extensions from `loader/extensions` and knows `.efifw`
+//! firmware sections, and 261 adds a per-machine boot secret to the initrd
+//! and a `console=` for the firmware's serial console to the command line,
+//! which no disk image can predict.
 //!
 //! Beyond those, [`predict_with`] adds on request:
 //!
@@ -82,22 +90,69 @@ pub const EV_IPL: u32 = 0x0000_000D;
 const INITRD_EVENT_TAG_ID: u32 = 0x8F3B_22EC;
 const LOAD_OPTIONS_EVENT_TAG_ID: u32 = 0x8F3B_22ED;
 
-/// Sections systemd-stub 252 measures, in its order.
+/// Sections systemd-stub 252 and 253 measure, in their order (`unified_sections` of
+/// `src/fundamental/tpm-pcr.c`; .pcrsig is never measured).
 const SECTIONS_252: &[&str] = &[".linux", ".osrel", ".cmdline", ".initrd", ".splash", ".dtb", ".pcrpkey"];
-/// Sections systemd-stub 257 measures, in the canonical order of `uki.c` (.pcrsig is never measured).
+/// Stubs 254 and 255 also measure .uname and .sbat.
+const SECTIONS_254: &[&str] =
+    &[".linux", ".osrel", ".cmdline", ".initrd", ".splash", ".dtb", ".uname", ".sbat", ".pcrpkey"];
+/// Stub 256 also measures .ucode (`src/fundamental/uki.c` from then on).
+const SECTIONS_256: &[&str] =
+    &[".linux", ".osrel", ".cmdline", ".initrd", ".ucode", ".splash", ".dtb", ".uname", ".sbat", ".pcrpkey"];
+/// Stub 257 also measures .profile, .dtbauto and .hwids.
 const SECTIONS_257: &[&str] = &[
     ".linux", ".osrel", ".cmdline", ".initrd", ".ucode", ".splash", ".dtb", ".uname", ".sbat", ".pcrpkey",
     ".profile", ".dtbauto", ".hwids",
 ];
 
+/// The oldest and newest systemd-stub whose measurements are modelled.
+const FIRST_MODELLED: u32 = 252;
+const LAST_MODELLED: u32 = 257;
+
 /// How far a measured section's `VirtualSize` may exceed its raw data.
 const ZERO_FILL_LIMIT: u64 = 64 * 1024;
 
-/// The systemd-stub generation whose measurements a UKI gets.
+/// A systemd-stub release whose measurements are modelled, by its major
+/// version; what each measures is read from its `src/boot/efi/stub.c` (from
+/// 256 on `src/boot/stub.c`) and `cpio.c` at the release tag.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Stub {
-    V252,
-    V257,
+struct Stub(u32);
+
+impl Stub {
+    /// The sections measured into PCR 11, in order.
+    fn sections(self) -> &'static [&'static str] {
+        match self.0 {
+            ..=253 => SECTIONS_252,
+            254 | 255 => SECTIONS_254,
+            256 => SECTIONS_256,
+            _ => SECTIONS_257,
+        }
+    }
+
+    /// Whether `.ucode` is handed to the kernel ahead of `.initrd` (256 on).
+    fn loads_ucode(self) -> bool {
+        self.0 >= 256
+    }
+
+    /// Whether the `.osrel` section goes to the initrd as `/.extra/os-release` (257 on).
+    fn passes_osrel(self) -> bool {
+        self.0 >= 257
+    }
+
+    /// Whether credentials go to PCR 12 alone. Stub 252 also measured
+    /// them into PCR 8 when built with `-Defi-tpm-pcr-compat`, which the
+    /// UKI does not tell; 253 dropped that.
+    fn models_credentials(self) -> bool {
+        self.0 >= 253
+    }
+
+    /// Whether the initrd parts are concatenated, each padded to 4 bytes,
+    /// given how many there are and whether `.initrd` is one of them. Up to
+    /// 256 the stub combines whenever there is a part beside `.initrd`
+    /// (a lone `.ucode` included); from 257 on when there are two or more.
+    fn combines(self, parts: usize, has_initrd: bool) -> bool {
+        if self.0 >= 257 { parts > 1 } else { parts > usize::from(has_initrd) }
+    }
 }
 
 /// A UKI, parsed, with its stub's version.
@@ -127,18 +182,16 @@ impl<'a> Uki<'a> {
             .to_owned();
         let major: Option<u32> = version.split(['.', '-', '~', '+']).next().and_then(|m| m.parse().ok());
         let stub = match major {
-            Some(252) => Stub::V252,
-            Some(257) => Stub::V257,
+            Some(m @ FIRST_MODELLED..=LAST_MODELLED) => Stub(m),
             _ => return Err(Error::UnmodelledStub { version }),
         };
-        // A measured section is read whole; one whose size in memory goes
-        // past its bytes in the file by more than the file alignment is
-        // refused rather than filled with gigabytes of zeros.
+        // A measured or passed-on section is read whole; one whose size in
+        // memory goes past its bytes in the file by more than the file
+        // alignment is refused rather than filled with gigabytes of zeros.
         for section in pe.sections() {
             let name = section.name();
-            if SECTIONS_257.contains(&name.as_ref())
-                && u64::from(section.virtual_size()) > section.raw_data().len() as u64 + ZERO_FILL_LIMIT
-            {
+            let read = SECTIONS_257.contains(&name.as_ref()) || name == ".pcrsig";
+            if read && u64::from(section.virtual_size()) > section.raw_data().len() as u64 + ZERO_FILL_LIMIT {
                 return Err(Error::Unmodelled(format!(
                     "the UKI's {name} section of {} bytes in memory but {} in the file",
                     section.virtual_size(),
@@ -395,15 +448,15 @@ pub fn predict_with(
     if let Some(f) = extras.files.first() {
         return Err(Error::Unmodelled(format!("ESP extra {f} (extensions and add-ons)")));
     }
-    if uki.stub == Stub::V252 && !extras.is_empty() {
+    if !uki.stub.models_credentials() && !extras.is_empty() {
         let (name, _) =
             extras.credentials.iter().chain(&extras.global_credentials).next().expect("not empty");
         return Err(Error::Unmodelled(format!(
-            "credential {name} with systemd-stub {} (only stub 257's credentials are modelled)",
+            "credential {name} with systemd-stub {} (stub 252 may also measure it into PCR 8, as it was built)",
             uki.version
         )));
     }
-    if uki.stub == Stub::V257 && uki.pe.section(".profile").is_some() {
+    if uki.stub.sections().contains(&".profile") && uki.pe.section(".profile").is_some() {
         return Err(Error::Unmodelled(format!(
             "the UKI's .profile section with systemd-stub {}",
             uki.version
@@ -416,11 +469,7 @@ pub fn predict_with(
     let sep = [0u8; 4];
     events.push(event(3, EV_SEPARATOR, "separator".into(), sep.to_vec(), &sep, algs));
 
-    let order = match uki.stub {
-        Stub::V252 => SECTIONS_252,
-        Stub::V257 => SECTIONS_257,
-    };
-    for name in order {
+    for name in uki.stub.sections() {
         let Some(section) = uki.pe.section(name) else { continue };
         let mut name_z = name.as_bytes().to_vec();
         name_z.push(0);
@@ -436,51 +485,41 @@ pub fn predict_with(
         });
     }
 
-    // The initrd the kernel loads: systemd-stub 257 concatenates, each
-    // padded to 4 bytes, .ucode, .initrd, the credential archives and the
-    // archives of .pcrsig, .pcrpkey and .osrel (stub.c, the INITRD_* order);
-    // stub 252 hands over .initrd alone.
+    // The initrd the kernel loads: .ucode (256 on), .initrd, the credential
+    // archives, then the archives of .pcrsig, .pcrpkey and .osrel (257 on),
+    // in the order of stub.c's combine call (from 256 on its INITRD_*).
     let mut parts: Vec<(String, Vec<u8>)> = Vec::new();
     let section_part = |name: &str, parts: &mut Vec<(String, Vec<u8>)>| {
         if let Some(bytes) = uki.loaded(name) {
             parts.push((format!("{name} ({} bytes)", bytes.len()), bytes));
         }
     };
-    if uki.stub == Stub::V257 {
+    if uki.stub.loads_ucode() {
         section_part(".ucode", &mut parts);
     }
     section_part(".initrd", &mut parts);
-    if uki.stub == Stub::V257 {
-        for (files, dir, what) in [
-            (&extras.credentials, ".extra/credentials", "Credentials initrd"),
-            (&extras.global_credentials, ".extra/global_credentials", "Global credentials initrd"),
-        ] {
-            if files.is_empty() {
-                continue;
-            }
-            let mut sorted: Vec<(&str, &[u8])> =
-                files.iter().map(|(n, d)| (n.as_str(), d.as_slice())).collect();
-            sorted.sort_by(|a, b| a.0.cmp(b.0));
-            let archive = cpio::archive(dir, 0o500, 0o400, &sorted);
-            let names: Vec<&str> = sorted.iter().map(|(n, _)| *n).collect();
-            events.push(event(
-                12,
-                EV_IPL,
-                format!("{what}: {}", names.join(" ")),
-                utf16z(what),
-                &archive,
-                algs,
-            ));
-            parts.push((format!("/{dir} cpio"), archive));
+    let has_initrd = uki.pe.section(".initrd").is_some();
+    for (files, dir, what) in [
+        (&extras.credentials, ".extra/credentials", "Credentials initrd"),
+        (&extras.global_credentials, ".extra/global_credentials", "Global credentials initrd"),
+    ] {
+        if files.is_empty() {
+            continue;
         }
-        for (name, file) in [
-            (".pcrsig", "tpm2-pcr-signature.json"),
-            (".pcrpkey", "tpm2-pcr-public-key.pem"),
-            (".osrel", "os-release"),
-        ] {
-            if let Some(bytes) = uki.loaded(name) {
-                parts.push((format!("/.extra/{file} cpio"), cpio::extra_file(file, &bytes)));
-            }
+        let mut sorted: Vec<(&str, &[u8])> = files.iter().map(|(n, d)| (n.as_str(), d.as_slice())).collect();
+        sorted.sort_by(|a, b| a.0.cmp(b.0));
+        let archive = cpio::archive(dir, 0o500, 0o400, &sorted);
+        let names: Vec<&str> = sorted.iter().map(|(n, _)| *n).collect();
+        events.push(event(12, EV_IPL, format!("{what}: {}", names.join(" ")), utf16z(what), &archive, algs));
+        parts.push((format!("/{dir} cpio"), archive));
+    }
+    let mut generated = vec![(".pcrsig", "tpm2-pcr-signature.json"), (".pcrpkey", "tpm2-pcr-public-key.pem")];
+    if uki.stub.passes_osrel() {
+        generated.push((".osrel", "os-release"));
+    }
+    for (name, file) in generated {
+        if let Some(bytes) = uki.loaded(name) {
+            parts.push((format!("/.extra/{file} cpio"), cpio::extra_file(file, &bytes)));
         }
     }
     if let Some(firmware) = options.firmware {
@@ -499,10 +538,10 @@ pub fn predict_with(
     ));
 
     let mut initrd = Vec::new();
+    let combined = uki.stub.combines(parts.len(), has_initrd);
     for (_, bytes) in &parts {
         initrd.extend_from_slice(bytes);
-        // Combined (each part padded) only when there is more than one.
-        if parts.len() > 1 {
+        if combined {
             initrd.resize(initrd.len().next_multiple_of(4), 0);
         }
     }

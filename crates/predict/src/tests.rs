@@ -185,11 +185,13 @@ fn stub_257_measures_uname_and_sbat_in_canonical_order() {
 fn refusals_name_what_is_missing() {
     let no_linux = uki("252.1", &[(".cmdline", b"x")]);
     assert_eq!(Uki::parse(&no_linux).unwrap_err().to_string(), "the UKI has no .linux section");
-    let other = uki("255.4-1ubuntu8", &[(".linux", b"k")]);
-    assert_eq!(
-        Uki::parse(&other).unwrap_err().to_string(),
-        "systemd-stub 255.4-1ubuntu8: only the measurements of stubs 252 and 257 are modelled"
-    );
+    for version in ["258.1-1", "262.1-1", "251.4-1ubuntu7"] {
+        let other = uki(version, &[(".linux", b"k")]);
+        assert_eq!(
+            Uki::parse(&other).unwrap_err().to_string(),
+            format!("systemd-stub {version}: only the measurements of stubs 252 to 257 are modelled")
+        );
+    }
     let ok = uki("252.1", &[(".linux", b"k")]);
     let extras = EspExtras { files: vec!["loader/addons/a.addon.efi".into()], ..EspExtras::default() };
     assert_eq!(
@@ -200,7 +202,7 @@ fn refusals_name_what_is_missing() {
         EspExtras { global_credentials: vec![("a.cred".into(), b"x".to_vec())], ..EspExtras::default() };
     assert_eq!(
         predict(&Uki::parse(&ok).unwrap(), &extras, &BANKS).unwrap_err().to_string(),
-        "credential a.cred with systemd-stub 252.1 (only stub 257's credentials are modelled): its measurement is not modelled, so no prediction is made"
+        "credential a.cred with systemd-stub 252.1 (stub 252 may also measure it into PCR 8, as it was built): its measurement is not modelled, so no prediction is made"
     );
     let profile = uki("257.13-1", &[(".linux", b"k"), (".profile", b"ID=1")]);
     assert_eq!(
@@ -286,6 +288,120 @@ fn stub_257_credentials_go_to_pcr12_and_the_initrd() {
         }
     }
     let _ = std::fs::remove_dir_all(dir);
+}
+
+/// The PCR 11 section sets of stubs 252 to 257 (`unified_sections` at
+/// each release tag): 253 measures what 252 does, 254 adds .uname and
+/// .sbat. The expected values are `systemd-measure calculate --phase=` of
+/// Debian 12's systemd 252 (on the 252 sections) and of bookworm-backports'
+/// systemd 254.26-1~bpo12+1 (on all seven), over these section files.
+#[test]
+fn pcr11_sections_follow_the_stub_version() {
+    let sections: [(&str, &[u8]); 7] = [
+        (".sbat", b"sbat,1,SBAT Version\n"),
+        (".linux", b"kernel-254"),
+        (".osrel", b"ID=podvm\n"),
+        (".cmdline", b"console=ttyS0"),
+        (".initrd", b"initrd!"),
+        (".uname", b"6.1.0-podvm"),
+        (".pcrpkey", b"PEM"),
+    ];
+    let measure_252 = "e24f588da9d4482994ec0a392a5e2d97b62d73bb2e377b7d4f75f33c241661e6";
+    let measure_254 = [
+        "47c2e1e60457e8ab50d8751d97b9650503a0b2353afe608c8c381fa8e7d34b04",
+        "5da21b17310833d06a35f1c32ba900f19b82729bbbab26638814def7abd1fdc426be35ce0f6d654dc28e56c6104d0ec7",
+    ];
+    for (version, want) in [
+        ("252.39-1~deb12u2", measure_252),
+        ("253.26", measure_252),
+        ("254.26-1~bpo12+1", measure_254[0]),
+        ("255.4-1ubuntu8", measure_254[0]),
+        ("256.7", measure_254[0]),
+        ("257.13-1", measure_254[0]),
+    ] {
+        let p =
+            predict(&Uki::parse(&uki(version, &sections)).unwrap(), &EspExtras::default(), &BANKS).unwrap();
+        assert_eq!(pcr(&p, HashAlg::Sha256, 11), want, "{version}");
+    }
+    let p = predict(&Uki::parse(&uki("254.26-1~bpo12+1", &sections)).unwrap(), &EspExtras::default(), &BANKS)
+        .unwrap();
+    assert_eq!(pcr(&p, HashAlg::Sha384, 11), measure_254[1]);
+    // .ucode joins at 256, after .initrd.
+    let with_ucode = [(".linux", &b"k"[..]), (".ucode", b"u"), (".initrd", b"i")];
+    let names = |version: &str| -> Vec<String> {
+        let p =
+            predict(&Uki::parse(&uki(version, &with_ucode)).unwrap(), &EspExtras::default(), &BANKS).unwrap();
+        p.events
+            .iter()
+            .filter(|e| e.pcr == 11 && e.description.starts_with("section name"))
+            .map(|e| e.description[13..].to_owned())
+            .collect()
+    };
+    assert_eq!(names("255.13"), [".linux", ".initrd"]);
+    assert_eq!(names("256.7"), [".linux", ".initrd", ".ucode"]);
+}
+
+/// The initrd each stub hands the kernel (`stub.c` at each release tag):
+/// up to 255 `.initrd`, the credential archives and the .pcrsig and
+/// .pcrpkey archives; 256 puts `.ucode` first; 257 adds the `.osrel`
+/// archive; when combined, each part is padded to 4 bytes, which up to 256
+/// happens whenever there is anything beside `.initrd` and from 257 on
+/// when there are two parts or more.
+#[test]
+fn the_initrd_follows_the_stub_version() {
+    let sections: [(&str, &[u8]); 6] = [
+        (".linux", b"k"),
+        (".osrel", b"ID=podvm\n"),
+        (".ucode", b"ucode"),
+        (".initrd", b"abcde"),
+        (".pcrsig", b"{}"),
+        (".pcrpkey", b"PEM"),
+    ];
+    let initrd = |version: &str, sections: &[(&str, &[u8])], extras: &EspExtras| {
+        let p = predict(&Uki::parse(&uki(version, sections)).unwrap(), extras, &BANKS).unwrap();
+        p.events
+            .iter()
+            .rfind(|e| e.pcr == 9 && e.description.starts_with("Linux initrd"))
+            .map(|e| e.digests[0])
+    };
+    let sig = cpio::extra_file("tpm2-pcr-signature.json", b"{}");
+    let key = cpio::extra_file("tpm2-pcr-public-key.pem", b"PEM");
+    let osrel = cpio::extra_file("os-release", b"ID=podvm\n");
+    let cat = |parts: &[&[u8]]| {
+        let mut v = Vec::new();
+        for p in parts {
+            v.extend_from_slice(p);
+            v.resize(v.len().next_multiple_of(4), 0);
+        }
+        Some(HashAlg::Sha256.hash(&v))
+    };
+    let none = EspExtras::default();
+    for version in ["252.39-1~deb12u2", "253.26", "254.26-1~bpo12+1", "255.13"] {
+        assert_eq!(initrd(version, &sections, &none), cat(&[b"abcde", &sig, &key]), "{version}");
+    }
+    assert_eq!(initrd("256.7", &sections, &none), cat(&[b"ucode", b"abcde", &sig, &key]));
+    assert_eq!(initrd("257.13-1", &sections, &none), cat(&[b"ucode", b"abcde", &sig, &key, &osrel]));
+
+    // A lone part: .initrd is handed over as it is; a lone .ucode is
+    // combined (padded) by 256 and not by 257.
+    let lone_initrd = [(".linux", &b"k"[..]), (".initrd", b"abcde")];
+    let lone_ucode = [(".linux", &b"k"[..]), (".ucode", b"ucode")];
+    for version in ["252.1", "256.7", "257.13-1"] {
+        assert_eq!(initrd(version, &lone_initrd, &none), Some(HashAlg::Sha256.hash(b"abcde")), "{version}");
+    }
+    assert_eq!(initrd("256.7", &lone_ucode, &none), cat(&[b"ucode"]));
+    assert_eq!(initrd("257.13-1", &lone_ucode, &none), Some(HashAlg::Sha256.hash(b"ucode")));
+    assert_eq!(initrd("255.13", &lone_ucode, &none), None);
+
+    // Credentials from 253 on: PCR 12 and the initrd, after .initrd.
+    let extras = EspExtras { credentials: vec![("a.cred".into(), b"x".to_vec())], ..EspExtras::default() };
+    let own = cpio::archive(".extra/credentials", 0o500, 0o400, &[("a.cred", b"x")]);
+    for version in ["253.26", "254.26-1~bpo12+1"] {
+        assert_eq!(initrd(version, &lone_initrd, &extras), cat(&[b"abcde", &own]), "{version}");
+        let p = predict(&Uki::parse(&uki(version, &lone_initrd)).unwrap(), &extras, &BANKS).unwrap();
+        let twelve: Vec<_> = p.events.iter().filter(|e| e.pcr == 12).map(|e| e.digests[0]).collect();
+        assert_eq!(twelve, [HashAlg::Sha256.hash(&own)], "{version}");
+    }
 }
 
 /// PCR 7 of the OVMF profile (secure boot off, empty PK/KEK/db/dbx) equals
