@@ -209,6 +209,10 @@ struct LaunchArgs {
     /// (repeatable): ovmf=FILE[,kernel=FILE,initrd=FILE,append=CMDLINE].
     #[arg(long, value_name = "FIELDS")]
     launch_tdx: Vec<String>,
+    /// Write the launch values in base64, as Trustee v0.17 and earlier compare them
+    /// (--launch-base64=false for hex, the default).
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    launch_base64: Option<bool>,
 }
 
 impl FieldArgs {
@@ -291,6 +295,7 @@ impl FieldArgs {
         set_list(&mut c.reference_values.merge, launch.merge_values.into_iter().map(PathBuf::from).collect());
         set(&mut c.launch.snp, tables(&launch.launch_snp, |s| parse_flag_table("--launch-snp", s))?);
         set(&mut c.launch.tdx, tables(&launch.launch_tdx, |s| parse_flag_table("--launch-tdx", s))?);
+        set(&mut c.launch.base64, launch.launch_base64);
         Ok(())
     }
 }

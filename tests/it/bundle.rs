@@ -1663,6 +1663,21 @@ fn launch_values_and_merged_files_join_the_reference_values() {
     };
     assert_eq!(names(&decoded), names(&serde_json::Value::Array(expected)));
 
+    // Trustee v0.17 and earlier compare base64: the same digests, encoded by Python.
+    ok(rvkit_in(d, &[&render[..], &["--launch-base64"]].concat()));
+    let b64 = python(&format!(
+        "import base64\nfor h in ({:?}, {:?}, {OVMF_MRTD:?}):\n    print(base64.b64encode(bytes.fromhex(h)).decode())",
+        snp[0], snp[1]
+    ))
+    .expect("python3 runs");
+    let b64: Vec<&str> = b64.lines().collect();
+    let mut expected = podvm.as_array().unwrap().clone();
+    expected.push(serde_json::json!({
+        "name": "snp_launch_measurement", "expiration": EXPIRATION, "value": [b64[0], b64[1]]
+    }));
+    expected.push(serde_json::json!({"name": "mr_td", "expiration": EXPIRATION, "value": [b64[2]]}));
+    assert_eq!(rvps_payload(&d.join("b")), serde_json::Value::Array(expected));
+
     // Flags replace the tables; missing inputs are named all at once.
     let (code, stderr) = stderr_of(
         d,

@@ -839,6 +839,8 @@ retries = 3
 # as rvkit launch snp|tdx computes them (the fields are its flags). Each table adds its values
 # (snp_launch_measurement; mr_td, rtmr_1, rtmr_2, tdvfkernel, tdvfkernelparams). With launch
 # tables or merge files, [podvm] may be left out.
+# [launch]
+# base64 = false         # true for Trustee v0.17 and earlier, which compare base64
 # [[launch.snp]]
 # ovmf = "/usr/share/ovmf/OVMF.fd"
 # kernel = "vmlinuz"

@@ -243,6 +243,9 @@ pub struct LaunchConfig {
     /// TDX launches (`mr_td`, and for direct kernel boot `rtmr_1`, `rtmr_2`,
     /// `tdvfkernel`, `tdvfkernelparams`).
     pub tdx: Vec<TdxRequest>,
+    /// Write the launch values in base64, as Trustee up to v0.17 compared
+    /// them, instead of hex (v0.18 and later).
+    pub base64: bool,
 }
 
 impl LaunchConfig {
@@ -497,6 +500,7 @@ pub const FIELDS: &[(&str, &str)] = &[
     ("reference_values.merge", "--merge-values"),
     ("launch.snp", "--launch-snp"),
     ("launch.tdx", "--launch-tdx"),
+    ("launch.base64", "--launch-base64"),
     ("podvm.images", "--image"),
     ("podvm.measurements", "--measurements"),
     ("podvm.key", "--key"),

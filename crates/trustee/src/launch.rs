@@ -24,6 +24,7 @@ pub(crate) fn merge_extra(
         return Ok(set);
     }
     let rvps = |label: String| move |source| Error::Rvps { label: label.clone(), source };
+    let encoding = if config.launch.base64 { ValueEncoding::Base64 } else { ValueEncoding::Hex };
     let mut sets = vec![(
         "podvm measurements and initdata".to_owned(),
         Published { values: set.values().to_vec(), origin: Source::Payload(Format::Array) },
@@ -41,8 +42,7 @@ pub(crate) fn merge_extra(
             None => None,
         };
         let report = snp_report(r, &fw, kernel.as_ref(), false).map_err(launch)?;
-        let values =
-            values(report.reference_values(ValueEncoding::Hex), expiration).map_err(rvps(label.clone()))?;
+        let values = values(report.reference_values(encoding), expiration).map_err(rvps(label.clone()))?;
         sets.push((label, values));
     }
     for (i, r) in config.launch.tdx.iter().enumerate() {
@@ -66,8 +66,7 @@ pub(crate) fn merge_extra(
         };
         let report = tdx_report(r, &fw, authenticode, initrd.map(|b| HashAlg::Sha384.hash(b)), false)
             .map_err(launch)?;
-        let values =
-            values(report.reference_values(ValueEncoding::Hex), expiration).map_err(rvps(label.clone()))?;
+        let values = values(report.reference_values(encoding), expiration).map_err(rvps(label.clone()))?;
         sets.push((label, values));
     }
     for path in &config.reference_values.merge {
