@@ -25,6 +25,14 @@ const OCI_LAYER_TAR: &str = "application/vnd.oci.image.layer.v1.tar";
 /// layer.
 pub fn extract_from_tar(tar: &[u8], path: &str, max: u64) -> Result<Vec<u8>, Error> {
     let target = ImagePath::parse(path)?;
+    let (layer, mut open) = one_layer(tar);
+    let progress: Arc<dyn Progress> = Arc::new(NoProgress);
+    extract("fuzz", &[layer], &target, max, &mut open, &progress)
+}
+
+/// The descriptor of `tar` as an image's only, uncompressed layer, and an
+/// opener that serves it.
+fn one_layer(tar: &[u8]) -> (Descriptor, impl FnMut(&Descriptor) -> Result<Box<dyn Read + Send>, Error>) {
     let layer = Descriptor {
         media_type: OCI_LAYER_TAR.to_owned(),
         digest: BlobDigest::sha256_of(tar),
@@ -33,11 +41,10 @@ pub fn extract_from_tar(tar: &[u8], path: &str, max: u64) -> Result<Vec<u8>, Err
         platform: None,
     };
     let data = tar.to_vec();
-    let mut open = |_: &Descriptor| -> Result<Box<dyn Read + Send>, Error> {
+    let open = move |_: &Descriptor| -> Result<Box<dyn Read + Send>, Error> {
         Ok(Box::new(io::Cursor::new(data.clone())))
     };
-    let progress: Arc<dyn Progress> = Arc::new(NoProgress);
-    extract("fuzz", &[layer], &target, max, &mut open, &progress)
+    (layer, open)
 }
 
 /// Extracts `path` from the uncompressed layer `tar` into a spool in
@@ -45,17 +52,7 @@ pub fn extract_from_tar(tar: &[u8], path: &str, max: u64) -> Result<Vec<u8>, Err
 /// would from an image with that one layer; returns the spool's content.
 pub fn spool_from_tar(tar: &[u8], path: &str, budget: u64) -> Result<Vec<u8>, Error> {
     let target = ImagePath::parse(path)?;
-    let layer = Descriptor {
-        media_type: OCI_LAYER_TAR.to_owned(),
-        digest: BlobDigest::sha256_of(tar),
-        size: tar.len() as u64,
-        annotations: Default::default(),
-        platform: None,
-    };
-    let data = tar.to_vec();
-    let mut open = |_: &Descriptor| -> Result<Box<dyn Read + Send>, Error> {
-        Ok(Box::new(io::Cursor::new(data.clone())))
-    };
+    let (layer, mut open) = one_layer(tar);
     let progress: Arc<dyn Progress> = Arc::new(NoProgress);
     let mut spool = io::Cursor::new(Vec::new());
     let targets = [Target { path: &target, limit: budget, spooled: true }];
