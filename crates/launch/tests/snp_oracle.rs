@@ -148,6 +148,18 @@ fn synthetic_ovmf(rng: &mut Rng, pages: usize) -> Vec<u8> {
     img
 }
 
+/// Debian's firmware, or `None` with a `skipped:` line where it is not installed (never in CI).
+fn debian_ovmf() -> Option<&'static Path> {
+    let debian = Path::new(DEBIAN_OVMF);
+    if debian.exists() {
+        return Some(debian);
+    }
+    assert!(!rvkit_test_support::services_required(), "CI must install Debian's ovmf package");
+    eprintln!("skipped the Debian firmware cases: {DEBIAN_OVMF} is not installed (package ovmf)");
+    None
+}
+
+#[derive(Clone)]
 struct Case {
     mode: &'static str,
     ovmf: PathBuf,
@@ -169,13 +181,36 @@ const CMDLINES: [&str; 5] = [
     "a",
 ];
 
+impl Case {
+    /// The kernel hashes table of the case's kernel, initrd and command line.
+    fn hashes(&self) -> Option<SevHashes> {
+        self.kernel.as_ref().map(|k| {
+            let initrd = self.initrd.as_ref().map(|i| std::fs::read(i).unwrap());
+            SevHashes::new(&std::fs::read(k).unwrap(), initrd.as_deref(), self.append.as_deref())
+        })
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "mode {} vcpus {} sig {:#x} features {:#x} vmm {:?} kernel {:?} initrd {:?} append {:?} seeded {} ovmf {}",
+            self.mode,
+            self.vcpus,
+            self.sig,
+            self.features,
+            self.vmm,
+            self.kernel,
+            self.initrd,
+            self.append,
+            self.seeded,
+            self.ovmf.display()
+        )
+    }
+}
+
 fn ours(c: &Case) -> String {
     let image = std::fs::read(&c.ovmf).unwrap();
     let fw = Firmware::parse(&image).unwrap();
-    let hashes = c.kernel.as_ref().map(|k| {
-        let initrd = c.initrd.as_ref().map(|i| std::fs::read(i).unwrap());
-        SevHashes::new(&std::fs::read(k).unwrap(), initrd.as_deref(), c.append.as_deref())
-    });
+    let hashes = c.hashes();
     match c.mode {
         "snp" => {
             let base = if c.seeded {
@@ -209,6 +244,15 @@ fn theirs(cases: &[Case], seeds: &[Option<String>]) -> Vec<String> {
     String::from_utf8(out).unwrap().lines().map(str::to_owned).collect()
 }
 
+/// SNP alone, with DebugSwap, or any other SEV_FEATURES value below bit 16.
+fn random_features(rng: &mut Rng) -> u64 {
+    match rng.below(3) {
+        0 => 0x1,
+        1 => 0x21,
+        _ => rng.next() & 0xffff,
+    }
+}
+
 fn random_case(rng: &mut Rng, ovmf: &Path, kernels: &[PathBuf], with_kernel: bool) -> Case {
     let mode = match rng.below(10) {
         0 => "sev",
@@ -220,11 +264,7 @@ fn random_case(rng: &mut Rng, ovmf: &Path, kernels: &[PathBuf], with_kernel: boo
     } else {
         cpu_type_signature(CPU_TYPES[rng.below(CPU_TYPES.len() as u64) as usize].0).unwrap()
     };
-    let features = match rng.below(3) {
-        0 => 0x1,
-        1 => 0x21,
-        _ => rng.next() & 0xffff,
-    };
+    let features = random_features(rng);
     let vmm = [VmmType::Qemu, VmmType::Ec2, VmmType::Gce][rng.below(3) as usize];
     let (kernel, initrd, append) = if with_kernel && rng.below(4) != 0 {
         let k = kernels[rng.below(kernels.len() as u64) as usize].clone();
@@ -257,14 +297,10 @@ fn launch_digests_match_sev_snp_measure() {
     let mut rng = Rng(0x5eed_1234_abcd_0001);
     let kernels = blobs(&mut rng, &dir.0);
     let mut cases = Vec::new();
-    let debian = Path::new(DEBIAN_OVMF);
-    if debian.exists() {
+    if let Some(debian) = debian_ovmf() {
         for _ in 0..60 {
             cases.push(random_case(&mut rng, debian, &kernels, false));
         }
-    } else {
-        assert!(!rvkit_test_support::services_required(), "CI must install Debian's ovmf package");
-        eprintln!("skipped the Debian firmware cases: {DEBIAN_OVMF} is not installed (package ovmf)");
     }
     for i in 0..12 {
         let p = dir.0.join(format!("ovmf{i}.fd"));
@@ -291,21 +327,7 @@ fn launch_digests_match_sev_snp_measure() {
     for (c, want) in cases.iter().zip(&expected) {
         assert!(!want.starts_with("error"), "oracle failed on a case: {want}");
         kernels_seen += usize::from(c.kernel.is_some());
-        assert_eq!(
-            &ours(c),
-            want,
-            "mode {} vcpus {} sig {:#x} features {:#x} vmm {:?} kernel {:?} initrd {:?} append {:?} seeded {} ovmf {}",
-            c.mode,
-            c.vcpus,
-            c.sig,
-            c.features,
-            c.vmm,
-            c.kernel,
-            c.initrd,
-            c.append,
-            c.seeded,
-            c.ovmf.display()
-        );
+        assert_eq!(&ours(c), want, "{}", c.describe());
     }
     assert!(kernels_seen >= 30, "{kernels_seen} cases with a kernel");
 }
@@ -368,91 +390,60 @@ fn sev_vmm(vmm: VmmType) -> VMMType {
     }
 }
 
-/// One SNP case for the sev crate.
+/// One SNP case for the sev crate: a [`Case`] whose signature is its CPU type's.
 struct SevCase {
-    ovmf: PathBuf,
-    vcpus: u32,
+    case: Case,
     cpu: CpuType,
-    features: u64,
-    vmm: VmmType,
-    kernel: Option<PathBuf>,
-    initrd: Option<PathBuf>,
-    append: Option<String>,
-    seeded: bool,
 }
 
 impl SevCase {
     fn random(rng: &mut Rng, ovmf: &Path, kernels: &[PathBuf], vmm: VmmType) -> SevCase {
         let with_kernel = !kernels.is_empty() && rng.below(4) != 0;
         let pick = |rng: &mut Rng| kernels[rng.below(kernels.len() as u64) as usize].clone();
-        SevCase {
+        let cpu = SEV_CPU_TYPES[rng.below(SEV_CPU_TYPES.len() as u64) as usize];
+        let case = Case {
+            mode: "snp",
             ovmf: ovmf.to_owned(),
             vcpus: 1 + rng.below(64) as u32,
-            cpu: SEV_CPU_TYPES[rng.below(SEV_CPU_TYPES.len() as u64) as usize],
-            features: match rng.below(3) {
-                0 => 0x1,
-                1 => 0x21,
-                _ => rng.next() & 0xffff,
-            },
+            sig: signature_of(cpu),
+            features: random_features(rng),
             vmm,
             kernel: with_kernel.then(|| pick(rng)),
             initrd: (with_kernel && rng.below(3) != 0).then(|| pick(rng)),
             append: (with_kernel && rng.below(4) != 0)
                 .then(|| CMDLINES[rng.below(CMDLINES.len() as u64) as usize].to_owned()),
             seeded: rng.below(3) == 0,
-        }
+        };
+        SevCase { case, cpu }
     }
 
-    fn ours(&self) -> String {
-        let image = std::fs::read(&self.ovmf).unwrap();
-        let fw = Firmware::parse(&image).unwrap();
-        let hashes = self.kernel.as_ref().map(|k| {
-            let initrd = self.initrd.as_ref().map(|i| std::fs::read(i).unwrap());
-            SevHashes::new(&std::fs::read(k).unwrap(), initrd.as_deref(), self.append.as_deref())
-        });
-        let base = if self.seeded {
-            let seed = firmware_hash(&fw, false).finish().launch_digest();
-            Gctx::seeded(seed.as_bytes().try_into().unwrap(), false)
-        } else {
-            firmware_hash(&fw, false)
-        };
-        let params =
-            VcpuParams { vmm: self.vmm, signature: signature_of(self.cpu), guest_features: self.features };
-        let v = launch_digests(&base, &fw, &params, self.vcpus..=self.vcpus, &|_| hashes.clone()).unwrap();
-        v[0].1.launch_digest().to_hex()
+    fn with_cpu(mut self, cpu: CpuType) -> SevCase {
+        self.cpu = cpu;
+        self.case.sig = signature_of(cpu);
+        self
     }
 
     fn theirs(&self) -> String {
+        let c = &self.case;
         // The seed comes from the sev crate's own firmware hash, as `--ovmf-hash` would.
-        let seed = self.seeded.then(|| calc_snp_ovmf_hash(self.ovmf.clone()).unwrap().get_hex_ld());
+        let seed = c.seeded.then(|| calc_snp_ovmf_hash(c.ovmf.clone()).unwrap().get_hex_ld());
         snp_calc_launch_digest(SnpMeasurementArgs {
-            vcpus: self.vcpus,
+            vcpus: c.vcpus,
             vcpu_type: self.cpu,
-            ovmf_file: self.ovmf.clone(),
-            guest_features: sev_features(self.features),
-            kernel_file: self.kernel.clone(),
-            initrd_file: self.initrd.clone(),
-            append: self.append.as_deref(),
+            ovmf_file: c.ovmf.clone(),
+            guest_features: sev_features(c.features),
+            kernel_file: c.kernel.clone(),
+            initrd_file: c.initrd.clone(),
+            append: c.append.as_deref(),
             ovmf_hash_str: seed.as_deref(),
-            vmm_type: Some(sev_vmm(self.vmm)),
+            vmm_type: Some(sev_vmm(c.vmm)),
         })
         .unwrap_or_else(|e| panic!("the sev crate failed on {}: {e}", self.describe()))
         .get_hex_ld()
     }
 
     fn describe(&self) -> String {
-        format!(
-            "vcpus {} cpu {} features {:#x} vmm {:?} kernel {:?} initrd {:?} append {:?} seeded {} ovmf {}",
-            self.vcpus,
-            self.cpu,
-            self.features,
-            self.vmm,
-            self.kernel,
-            self.initrd,
-            self.append,
-            self.seeded,
-            self.ovmf.display()
-        )
+        format!("cpu {} {}", self.cpu, self.case.describe())
     }
 }
 
@@ -487,15 +478,11 @@ fn launch_digests_match_the_sev_crate() {
     let mut rng = Rng(0x5eed_5e0c_7a7e_0002);
     let kernels = blobs(&mut rng, &dir.0);
     let mut cases = Vec::new();
-    let debian = Path::new(DEBIAN_OVMF);
-    if debian.exists() {
+    if let Some(debian) = debian_ovmf() {
         // Debian 12's OVMF has no KERNEL_HASHES section: firmware-only cases.
         for _ in 0..40 {
             cases.push(SevCase::random(&mut rng, debian, &[], VmmType::Qemu));
         }
-    } else {
-        assert!(!rvkit_test_support::services_required(), "CI must install Debian's ovmf package");
-        eprintln!("skipped the Debian firmware cases: {DEBIAN_OVMF} is not installed (package ovmf)");
     }
     for ovmf in synthetic_files(&mut rng, &dir.0, 16) {
         for _ in 0..10 {
@@ -505,16 +492,15 @@ fn launch_digests_match_the_sev_crate() {
     // Every CPU type at least once, each with a kernel.
     let ovmf = &synthetic_files(&mut rng, &dir.0, 1)[0];
     for cpu in SEV_CPU_TYPES {
-        let mut c = SevCase::random(&mut rng, ovmf, &kernels, VmmType::Qemu);
-        c.cpu = cpu;
-        c.kernel.get_or_insert_with(|| kernels[3].clone());
+        let mut c = SevCase::random(&mut rng, ovmf, &kernels, VmmType::Qemu).with_cpu(cpu);
+        c.case.kernel.get_or_insert_with(|| kernels[3].clone());
         cases.push(c);
     }
     assert!(cases.len() >= 200, "{} cases", cases.len());
-    let kernels_seen = cases.iter().filter(|c| c.kernel.is_some()).count();
+    let kernels_seen = cases.iter().filter(|c| c.case.kernel.is_some()).count();
     assert!(kernels_seen >= 100, "{kernels_seen} cases with a kernel");
     for c in &cases {
-        assert_eq!(c.ours(), c.theirs(), "{}", c.describe());
+        assert_eq!(ours(&c.case), c.theirs(), "{}", c.describe());
     }
 }
 
@@ -559,39 +545,35 @@ fn the_sev_crate_differs_on_ec2_only_in_the_vmsa_rdx() {
             cases.push(SevCase::random(&mut rng, &ovmf, &kernels, VmmType::Ec2));
         }
     }
-    if Path::new(DEBIAN_OVMF).exists() {
+    if let Some(debian) = debian_ovmf() {
         for _ in 0..5 {
-            cases.push(SevCase::random(&mut rng, Path::new(DEBIAN_OVMF), &[], VmmType::Ec2));
+            cases.push(SevCase::random(&mut rng, debian, &[], VmmType::Ec2));
         }
     }
-    for c in &cases {
+    for SevCase { case: c, cpu } in &cases {
         let image = std::fs::read(&c.ovmf).unwrap();
         let fw = Firmware::parse(&image).unwrap();
         let ap_eip = fw.sev_es_reset_eip().unwrap();
-        let params = VcpuParams { vmm: c.vmm, signature: signature_of(c.cpu), guest_features: c.features };
+        let params = VcpuParams { vmm: c.vmm, signature: c.sig, guest_features: c.features };
         let theirs =
-            VMSA::new(ap_eip.into(), c.cpu, VMMType::EC2, Some(c.vcpus.into()), sev_features(c.features))
+            VMSA::new(ap_eip.into(), *cpu, VMMType::EC2, Some(c.vcpus.into()), sev_features(c.features))
                 .pages(2)
                 .unwrap();
         for (page, eip) in theirs.iter().zip([0xFFFF_FFF0, ap_eip]) {
             let ours = vmsa_page(eip, &params);
-            assert_eq!(differing_offsets(&ours[..], page), [0x311], "{}", c.describe());
+            assert_eq!(differing_offsets(&ours[..], page), [0x311], "cpu {cpu} {}", c.describe());
             assert_eq!(ours[0x310..0x318], 0x600u64.to_le_bytes());
             assert_eq!(page[0x310..0x318], [0; 8]);
         }
-        let hashes = c.kernel.as_ref().map(|k| {
-            let initrd = c.initrd.as_ref().map(|i| std::fs::read(i).unwrap());
-            SevHashes::new(&std::fs::read(k).unwrap(), initrd.as_deref(), c.append.as_deref())
-        });
         let mut g = firmware_hash(&fw, false);
-        measure_metadata(&mut g, &fw, hashes.as_ref(), VmmType::Ec2).unwrap();
+        measure_metadata(&mut g, &fw, c.hashes().as_ref(), VmmType::Ec2).unwrap();
         let mut ld = g.finish().launch_digest().as_bytes().to_vec();
         for i in 0..c.vcpus {
             ld = extend_with_vmsa(&ld, &theirs[usize::from(i > 0)]);
         }
-        let sev = c.theirs();
-        assert_eq!(hex::encode(ld), sev, "{}", c.describe());
-        assert_ne!(c.ours(), sev, "the sev crate now agrees on EC2: compare EC2 digests directly");
+        let sev = SevCase { case: c.clone(), cpu: *cpu }.theirs();
+        assert_eq!(hex::encode(ld), sev, "cpu {cpu} {}", c.describe());
+        assert_ne!(ours(c), sev, "the sev crate now agrees on EC2: compare EC2 digests directly");
     }
 }
 
@@ -609,26 +591,19 @@ fn the_sev_crate_trims_the_command_line() {
     let ovmf = &synthetic_files(&mut rng, &dir.0, 1)[0];
     let padded = " console=ttyS0 quiet\n";
     let mut c = SevCase::random(&mut rng, ovmf, &kernels, VmmType::Qemu);
-    c.kernel = Some(kernels[3].clone());
-    c.append = Some(padded.to_owned());
+    c.case.kernel = Some(kernels[3].clone());
+    c.case.append = Some(padded.to_owned());
+    c.case.seeded = false;
     let sev = c.theirs();
-    let as_given = c.ours();
+    let as_given = ours(&c.case);
     assert_ne!(as_given, sev, "the sev crate no longer trims: add padded lines to CMDLINES");
-    c.append = Some(padded.trim().to_owned());
-    assert_eq!(c.ours(), sev);
     if oracle_available() {
-        let case = Case {
-            mode: "snp",
-            ovmf: c.ovmf.clone(),
-            vcpus: c.vcpus,
-            sig: signature_of(c.cpu),
-            features: c.features,
-            vmm: c.vmm,
-            kernel: c.kernel.clone(),
-            initrd: c.initrd.clone(),
-            append: Some(padded.to_owned()),
-            seeded: false,
-        };
-        assert_eq!(theirs(&[case], &[None]), [as_given], "sev-snp-measure hashes the line as given");
+        assert_eq!(
+            theirs(&[c.case.clone()], &[None]),
+            [as_given],
+            "sev-snp-measure hashes the line as given"
+        );
     }
+    c.case.append = Some(padded.trim().to_owned());
+    assert_eq!(ours(&c.case), sev, "the sev crate hashes the trimmed line");
 }
