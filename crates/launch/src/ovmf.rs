@@ -173,6 +173,7 @@ pub struct Firmware<'a> {
     entries: Vec<(Guid, usize, &'a [u8])>,
     sev_sections: Vec<SevSection>,
     tdvf_sections: Vec<TdvfSection>,
+    page_digests: Option<Vec<[u8; 48]>>,
 }
 
 const ENTRY_HEADER: usize = 18;
@@ -248,7 +249,13 @@ impl<'a> Firmware<'a> {
             entries.push((guid, start, &data[start..end - ENTRY_HEADER]));
             end = start;
         }
-        let mut fw = Firmware { data, entries, sev_sections: Vec::new(), tdvf_sections: Vec::new() };
+        let mut fw = Firmware {
+            data,
+            entries,
+            sev_sections: Vec::new(),
+            tdvf_sections: Vec::new(),
+            page_digests: None,
+        };
         fw.sev_sections = fw.parse_sev_metadata()?;
         fw.tdvf_sections = fw.parse_tdvf()?;
         Ok(fw)
@@ -257,6 +264,22 @@ impl<'a> Firmware<'a> {
     /// The whole image.
     pub fn data(&self) -> &'a [u8] {
         self.data
+    }
+
+    /// The firmware with its pages' SHA-384 digests computed already, as
+    /// [`crate::snp::page_digests`] computes them: by a reader that hashes
+    /// the image as it reads it, in parallel. `None` when there is not one
+    /// digest per 4 KiB page.
+    pub fn with_page_digests(mut self, digests: Vec<[u8; 48]>) -> Option<Firmware<'a>> {
+        (digests.len() as u64 * PAGE_SIZE == self.data.len() as u64).then(|| {
+            self.page_digests = Some(digests);
+            self
+        })
+    }
+
+    /// The pages' digests given by [`Firmware::with_page_digests`].
+    pub fn page_digests(&self) -> Option<&[[u8; 48]]> {
+        self.page_digests.as_deref()
     }
 
     /// The GPA of the first byte: the image ends at 4 GiB.

@@ -130,10 +130,16 @@ impl Gctx<Updating> {
     /// Measures `data` (a whole number of pages) as normal pages from `gpa`.
     pub fn update_normal_pages(&mut self, what: &str, gpa: u64, data: &[u8]) {
         debug_assert_eq!(data.len() as u64 % PAGE_SIZE, 0);
-        for (i, d) in page_digests(data).iter().enumerate() {
+        self.update_digested_pages(what, gpa, &page_digests(data));
+    }
+
+    /// Measures normal pages from `gpa` given their contents' SHA-384
+    /// ([`page_digests`]).
+    fn update_digested_pages(&mut self, what: &str, gpa: u64, digests: &[[u8; LD_LEN]]) {
+        for (i, d) in digests.iter().enumerate() {
             self.update(PageType::Normal, gpa + i as u64 * PAGE_SIZE, d);
         }
-        self.record(what, gpa, data.len() as u64, PageType::Normal);
+        self.record(what, gpa, digests.len() as u64 * PAGE_SIZE, PageType::Normal);
     }
 
     /// Measures `len` bytes from `gpa` as pages of a contents-less type.
@@ -171,10 +177,12 @@ impl Gctx<Completed> {
 /// Pages from which hashing their contents is split across threads.
 const PARALLEL_PAGES: usize = 256;
 
-/// The SHA-384 of each page of `data`. Only the PAGE_INFO chain is
-/// sequential; the pages' own digests are independent, so a firmware's
-/// (most of a launch digest's work) are computed on every available core.
-fn page_digests(data: &[u8]) -> Vec<[u8; LD_LEN]> {
+/// The SHA-384 of each 4 KiB page of `data`, the contents digest each
+/// PAGE_INFO carries. Only the PAGE_INFO chain is sequential; the pages'
+/// own digests are independent, so a firmware's (most of a launch digest's
+/// work) are computed on every available core, or by a caller as it reads
+/// the firmware ([`Firmware::with_page_digests`]).
+pub fn page_digests(data: &[u8]) -> Vec<[u8; LD_LEN]> {
     let page = PAGE_SIZE as usize;
     let pages = data.len() / page;
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(pages / PARALLEL_PAGES);
@@ -209,7 +217,10 @@ fn sha256(data: &[u8]) -> [u8; 32] {
 /// which `--ovmf-hash` seeds later computations with.
 pub fn firmware_hash(fw: &Firmware<'_>, transcript: bool) -> Gctx<Updating> {
     let mut g = Gctx::new(transcript);
-    g.update_normal_pages("firmware", fw.gpa(), fw.data());
+    match fw.page_digests() {
+        Some(digests) => g.update_digested_pages("firmware", fw.gpa(), digests),
+        None => g.update_normal_pages("firmware", fw.gpa(), fw.data()),
+    }
     g
 }
 
