@@ -239,6 +239,9 @@ fn run_snp(args: SnpArgs) -> CmdResult {
     emit(&args.out, || report.to_text(), || serde_json::to_string_pretty(&report), rvs)
 }
 
+/// The SHA-384 of one 4 KiB page.
+type PageDigest = [u8; 48];
+
 /// Reads a firmware image for `launch snp`, hashing its pages (the contents
 /// digest of each PAGE_INFO) as it reads them, on every core: the reads,
 /// their page faults and the hashing overlap, where reading the whole image
@@ -246,7 +249,7 @@ fn run_snp(args: SnpArgs) -> CmdResult {
 /// 4 MiB image (`cargo xtask bench --launch`). Standard input, small images
 /// and images that are not whole pages are read as any other input is, and
 /// hashed later.
-fn read_firmware(path: &std::path::Path) -> anyhow::Result<(Vec<u8>, Option<Vec<[u8; 48]>>)> {
+fn read_firmware(path: &std::path::Path) -> anyhow::Result<(Vec<u8>, Option<Vec<PageDigest>>)> {
     use std::os::unix::fs::FileExt as _;
     /// Bytes read, then hashed, at a time: small enough to hash from cache.
     const PIECE: usize = 256 << 10;
@@ -263,7 +266,7 @@ fn read_firmware(path: &std::path::Path) -> anyhow::Result<(Vec<u8>, Option<Vec<
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let part = (len / PAGE).div_ceil(threads as u64) as usize * PAGE as usize;
     let file = &file;
-    let parts: Vec<std::io::Result<Vec<[u8; 48]>>> = std::thread::scope(|scope| {
+    let parts: Vec<std::io::Result<Vec<PageDigest>>> = std::thread::scope(|scope| {
         let running: Vec<_> = image
             .chunks_mut(part)
             .enumerate()
