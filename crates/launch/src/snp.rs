@@ -185,7 +185,13 @@ const PARALLEL_PAGES: usize = 256;
 pub fn page_digests(data: &[u8]) -> Vec<[u8; LD_LEN]> {
     let page = PAGE_SIZE as usize;
     let pages = data.len() / page;
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(pages / PARALLEL_PAGES);
+    // Asked only when worth it: the answer reads three files of the cgroup
+    // tree each time.
+    let threads = if pages < 2 * PARALLEL_PAGES {
+        1
+    } else {
+        std::thread::available_parallelism().map_or(1, |n| n.get()).min(pages / PARALLEL_PAGES)
+    };
     if threads <= 1 {
         return data.chunks(page).map(sha384).collect();
     }
