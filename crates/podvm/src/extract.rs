@@ -149,6 +149,8 @@ pub(crate) enum Extracted {
 
 /// The size of the buffer a spooled file is copied through.
 const SPOOL_CHUNK: usize = 256 << 10;
+/// A chunk of zeros, to tell a chunk that can stay a hole.
+static ZEROS: [u8; SPOOL_CHUNK] = [0; SPOOL_CHUNK];
 
 /// What the merged filesystem holds at a tracked path.
 #[derive(Debug, Clone)]
@@ -270,11 +272,20 @@ impl Merger<'_> {
             // Emptied first: what a skipped chunk leaves must read as zeros.
             spool.set_len(0).and_then(|()| spool.seek(SeekFrom::Start(0))).map_err(failed)?;
             loop {
-                let n = tar.read_data_chunk(&mut buf)?;
+                // Whole buffers: a decompressor returns a few KiB per read,
+                // and a write or seek per read was a syscall every few KiB.
+                let mut n = 0;
+                while n < buf.len() {
+                    match tar.read_data_chunk(&mut buf[n..])? {
+                        0 => break,
+                        k => n += k,
+                    }
+                }
                 if n == 0 {
                     break;
                 }
-                if buf[..n].iter().all(|&b| b == 0) {
+                // Compared as memory (memcmp), not byte by byte.
+                if buf[..n] == ZEROS[..n] {
                     spool.seek(SeekFrom::Current(n as i64)).map_err(failed)?;
                 } else {
                     spool.write_all(&buf[..n]).map_err(failed)?;
