@@ -566,19 +566,7 @@ fn predicts_from_a_signed_podvm_image_as_from_its_disk() {
         args.extend_from_slice(extra);
         run(&args, key)
     };
-    let from_file = ok(rvkit_in(
-        dir,
-        &[
-            "rvps",
-            "emit",
-            "--measurements",
-            "predicted.json",
-            "--expiration",
-            crate::util::EXPIRATION,
-            "--format",
-            "kv",
-        ],
-    ));
+    let from_file = ok(rvkit_in(dir, EMIT_PREDICTED));
     assert_eq!(ok(emit(&["--image", &good_ref, "--predict"], g)), from_file);
     let out = emit(&["--image", &good_ref, "--predict=check"], g);
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
@@ -686,21 +674,21 @@ fn read_of(stderr: &str) -> u64 {
     rest.split(' ').next().unwrap().parse().unwrap()
 }
 
+/// `rvps emit --format kv` of the predicted measurements file.
+const EMIT_PREDICTED: &[&str] = &[
+    "rvps",
+    "emit",
+    "--measurements",
+    "predicted.json",
+    "--expiration",
+    crate::util::EXPIRATION,
+    "--format",
+    "kv",
+];
+
 /// What `rvps emit --format kv` prints on stderr for a measurements file.
 fn emit_stderr(dir: &Path) -> String {
-    let out = rvkit_in(
-        dir,
-        &[
-            "rvps",
-            "emit",
-            "--measurements",
-            "predicted.json",
-            "--expiration",
-            crate::util::EXPIRATION,
-            "--format",
-            "kv",
-        ],
-    );
+    let out = rvkit_in(dir, EMIT_PREDICTED);
     String::from_utf8(out.stderr).unwrap()
 }
 
