@@ -191,7 +191,7 @@ pub fn missing(reqs: &[Requirement]) -> Vec<Requirement> {
 }
 
 /// Checks everything on the list and installs what is missing: Debian
-/// packages first (`apt-get update`, then one `apt-get install`, as root or
+/// packages first (`apt-get update`, then one `apt-get install`, and a second for what it removed, as root or
 /// through sudo), then pip and npm packages into the suite's tool directory,
 /// then the repository's set-up scripts. With `install` false, lists what is
 /// missing and fails.
@@ -226,15 +226,20 @@ pub fn ensure(install: bool) -> Result<()> {
         let mut update = as_root("apt-get", &apt)?;
         update.args(["update", "-q"]);
         shown(&mut update)?;
-        let mut inst = as_root("apt-get", &apt)?;
-        inst.env("DEBIAN_FRONTEND", "noninteractive").args([
-            "install",
-            "-y",
-            "-q",
-            "--no-install-recommends",
-        ]);
-        inst.args(&apt);
-        shown(&mut inst)?;
+        apt_install(&apt)?;
+        // Resolving the install can remove a package the list needs that
+        // was installed before at a version the new ones conflict with (a
+        // backported qemu-utils beside the release's qemu-system-x86): a
+        // second install brings it back at the version that fits.
+        let mut removed: Vec<String> = self::missing(&reqs)
+            .iter()
+            .filter_map(|r| if let Install::Apt(p) = &r.install { Some(p.clone()) } else { None })
+            .collect();
+        removed.sort();
+        removed.dedup();
+        if !removed.is_empty() {
+            apt_install(&removed)?;
+        }
     }
     for (specs, extra) in [(&pip, None), (&pip_no_deps, Some("--no-deps"))] {
         if specs.is_empty() {
@@ -266,6 +271,14 @@ pub fn ensure(install: bool) -> Result<()> {
         bail!("still missing after the installation:\n{}", list.join("\n"));
     }
     Ok(())
+}
+
+/// One `apt-get install` of `packages`, without recommended packages.
+fn apt_install(packages: &[String]) -> Result<()> {
+    let mut inst = as_root("apt-get", packages)?;
+    inst.env("DEBIAN_FRONTEND", "noninteractive").args(["install", "-y", "-q", "--no-install-recommends"]);
+    inst.args(packages);
+    shown(&mut inst)
 }
 
 /// `program` run as root: directly when we are root, through sudo otherwise.
