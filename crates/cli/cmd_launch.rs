@@ -227,11 +227,25 @@ impl SnpArgs {
 fn run_snp(args: SnpArgs) -> CmdResult {
     let req = args.request()?;
     let ovmf_label = display(&req.ovmf);
-    let (image, pages) = read_firmware(&req.ovmf)?;
-    let mut fw = Firmware::parse(&image).map_err(|e| anyhow!("{ovmf_label}: {e}"))?;
-    if let Some(pages) = pages {
-        fw = fw.with_page_digests(pages).expect("one digest per page read");
+    let (whole, end): (Vec<u8>, Vec<u8>);
+    let fw = match read_firmware(&req.ovmf)? {
+        FirmwareRead::Whole(bytes) => {
+            whole = bytes;
+            Firmware::parse(&whole)
+        }
+        FirmwareRead::End { end: bytes, len, pages } => {
+            end = bytes;
+            match Firmware::parse_end(&end, len, pages) {
+                // Metadata before the end read: the whole image, then.
+                Err(rvkit_launch::Error::BeforeEnd { .. }) => {
+                    whole = read_input(&req.ovmf)?;
+                    Firmware::parse(&whole)
+                }
+                r => r,
+            }
+        }
     }
+    .map_err(|e| anyhow!("{ovmf_label}: {e}"))?;
     let digests = args.boot.sha256_digests()?;
     let report = snp_report(&req, &fw, digests.as_ref(), args.out.transcript)
         .map_err(|e| anyhow!("{ovmf_label}: {e}"))?;
@@ -242,58 +256,75 @@ fn run_snp(args: SnpArgs) -> CmdResult {
 /// The SHA-384 of one 4 KiB page.
 type PageDigest = [u8; 48];
 
-/// Reads a firmware image for `launch snp`, hashing its pages (the contents
-/// digest of each PAGE_INFO) as it reads them, on every core: the reads,
-/// their page faults and the hashing overlap, where reading the whole image
-/// first left the cores idle for about a third of the command's time on a
-/// 4 MiB image (`cargo xtask bench --launch`). Standard input, small images
-/// and images that are not whole pages are read as any other input is, and
-/// hashed later.
-fn read_firmware(path: &std::path::Path) -> anyhow::Result<(Vec<u8>, Option<Vec<PageDigest>>)> {
+/// A firmware image as `launch snp` reads it.
+enum FirmwareRead {
+    /// The whole image.
+    Whole(Vec<u8>),
+    /// The image's last bytes, its length and the SHA-384 of each of its pages.
+    End { end: Vec<u8>, len: usize, pages: Vec<PageDigest> },
+}
+
+/// Reads a firmware image for `launch snp`: from a regular file of whole
+/// pages, its pages' digests (the contents digest of each PAGE_INFO) and its
+/// last 64 KiB, where OVMF keeps its metadata; else the whole image.
+///
+/// The pages are read a piece at a time into one buffer per thread, which
+/// stays in cache, and hashed on every core: a piece goes to the first
+/// thread free, so the threads stay equally busy whatever the mix of uniform
+/// pages (hashed once per value) and others, and however late a thread
+/// starts. Reading the image into one buffer of its size instead cost a
+/// page fault per 4 KiB and a copy to memory (`cargo xtask bench --launch`).
+fn read_firmware(path: &std::path::Path) -> anyhow::Result<FirmwareRead> {
     use std::os::unix::fs::FileExt as _;
-    /// Bytes read, then hashed, at a time: small enough to hash from cache.
-    const PIECE: usize = 256 << 10;
+    /// Bytes read, then hashed, at a time.
+    const PIECE: usize = 128 << 10;
+    /// Bytes kept from the end of the image.
+    const END: usize = 64 << 10;
     const PAGE: u64 = 4096;
     let file = match std::fs::File::open(path) {
         Ok(f) if path != std::path::Path::new("-") => f,
-        _ => return Ok((read_input(path)?, None)),
+        _ => return Ok(FirmwareRead::Whole(read_input(path)?)),
     };
     let len = file.metadata().map(|m| if m.is_file() { m.len() } else { 0 }).unwrap_or(0);
-    if len < 2 * PIECE as u64 || len > crate::io::MAX_INPUT || !len.is_multiple_of(PAGE) {
-        return Ok((read_input(path)?, None));
+    if len < 4 * PIECE as u64 || len > crate::io::MAX_INPUT || !len.is_multiple_of(PAGE) {
+        return Ok(FirmwareRead::Whole(read_input(path)?));
     }
-    let mut image = vec![0u8; len as usize];
+    let cannot = |e: std::io::Error| anyhow!("cannot read {}: {e}", path.display());
+    let len = len as usize;
+    let mut end = vec![0u8; END];
+    file.read_exact_at(&mut end, (len - END) as u64).map_err(cannot)?;
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let work = || -> std::io::Result<Vec<(usize, Vec<PageDigest>)>> {
+        let mut buf = vec![0u8; PIECE];
+        let mut done = Vec::new();
+        loop {
+            let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let Some(piece) =
+                buf.get_mut(..PIECE.min(len.saturating_sub(i * PIECE))).filter(|p| !p.is_empty())
+            else {
+                return Ok(done);
+            };
+            file.read_exact_at(piece, (i * PIECE) as u64)?;
+            done.push((i, snp::page_digests(piece)));
+        }
+    };
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let part = (len / PAGE).div_ceil(threads as u64) as usize * PAGE as usize;
-    let file = &file;
-    let parts: Vec<std::io::Result<Vec<PageDigest>>> = std::thread::scope(|scope| {
-        let running: Vec<_> = image
-            .chunks_mut(part)
-            .enumerate()
-            .map(|(i, chunk)| {
-                scope.spawn(move || {
-                    let mut digests = Vec::with_capacity(chunk.len() / PAGE as usize);
-                    for (j, piece) in chunk.chunks_mut(PIECE).enumerate() {
-                        file.read_exact_at(piece, (i * part + j * PIECE) as u64)?;
-                        digests.extend(snp::page_digests(piece));
-                    }
-                    Ok(digests)
-                })
-            })
-            .collect();
-        running
-            .into_iter()
-            .map(|t| match t.join() {
-                Ok(r) => r,
-                Err(panic) => std::panic::resume_unwind(panic),
-            })
-            .collect()
+    // The calling thread is one of the workers.
+    let results = std::thread::scope(|scope| {
+        let helpers: Vec<_> = (1..threads).map(|_| scope.spawn(work)).collect();
+        let mut results = vec![work()];
+        for h in helpers {
+            results.push(h.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)));
+        }
+        results
     });
-    let mut pages = Vec::with_capacity((len / PAGE) as usize);
-    for part in parts {
-        pages.extend(part.map_err(|e| anyhow!("cannot read {}: {e}", path.display()))?);
+    let mut pieces = Vec::with_capacity(len.div_ceil(PIECE));
+    for r in results {
+        pieces.extend(r.map_err(cannot)?);
     }
-    Ok((image, Some(pages)))
+    pieces.sort_unstable_by_key(|(i, _)| *i);
+    let pages = pieces.into_iter().flat_map(|(_, d)| d).collect();
+    Ok(FirmwareRead::End { end, len, pages })
 }
 
 fn vmm_type(v: Vmm) -> VmmType {

@@ -1,6 +1,8 @@
 //! Any bytes, zero-padded in front to whole pages: parsing the OVMF footer
 //! table and its SEV/TDX metadata never panics, and a parsed image's launch
 //! digests can be computed (or fail with an error) without panicking.
+//! Parsing from the image's end finds what parsing the whole image finds,
+//! or names the metadata before that end.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -11,7 +13,19 @@ fuzz_target!(|data: &[u8]| {
     let pad = (4096 - data.len() % 4096) % 4096;
     let mut image = vec![0u8; pad];
     image.extend_from_slice(data);
-    let Ok(fw) = Firmware::parse(&image) else { return };
+    let whole = Firmware::parse(&image);
+    let end_len = image.len().min(4096 * (1 + usize::from(data.first().copied().unwrap_or(0) % 4)));
+    let pages = vec![[0u8; 48]; image.len() / 4096];
+    match Firmware::parse_end(&image[image.len() - end_len..], image.len(), pages) {
+        Ok(end) => {
+            let whole = whole.as_ref().expect("what parses from its end parses whole");
+            assert_eq!(end.sev_sections(), whole.sev_sections());
+            assert_eq!(end.tdvf_sections(), whole.tdvf_sections());
+        }
+        Err(rvkit_launch::Error::BeforeEnd { .. }) => {}
+        Err(e) => assert_eq!(Some(&e), whole.as_ref().err()),
+    }
+    let Ok(fw) = whole else { return };
     for s in fw.tdvf_sections() {
         assert!(s.gpa.is_multiple_of(4096) && s.mem_size.is_multiple_of(4096));
     }

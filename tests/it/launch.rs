@@ -840,3 +840,40 @@ fn rvps_check_traces_tdx_values_to_the_qemu_kernel_patch() {
         )
     );
 }
+
+/// An image whose SEV metadata lies 100 KiB before its end, beyond the end
+/// `launch snp` reads with the page digests: the command reads the whole
+/// image then, and agrees with sev-snp-measure.
+#[test]
+fn snp_reads_the_whole_image_when_the_metadata_lies_far_from_the_end() {
+    let dir = tempdir();
+    let image = dir.path().join("far.fd");
+    let Some(expected) = sev_snp_measure(&format!(
+        r#"import random, struct, uuid
+r = random.Random(7)
+n = 256 * 4096
+img = bytearray(r.randbytes(n))
+def entry(guid, data):
+    return data + struct.pack('<H', len(data) + 18) + uuid.UUID(guid).bytes_le
+meta_off = n - 100 * 1024
+sections = [(0x800000, 4096, 1), (0x801000, 4096, 2), (0x802000, 4096, 3)]
+meta = b'ASEV' + struct.pack('<III', 16 + 12 * len(sections), 1, len(sections))
+meta += b''.join(struct.pack('<III', *s) for s in sections)
+img[meta_off:meta_off + len(meta)] = meta
+table = entry('dc886566-984a-4798-a75e-5585a7bf67cc', struct.pack('<I', n - meta_off))
+table += entry('00f771de-1a7e-4fcb-890e-68c77e2fb44e', struct.pack('<I', 0xffff1230))
+footer = n - 32 - 18
+img[footer - len(table):footer] = table
+img[footer:footer + 18] = struct.pack('<H', len(table) + 18) + uuid.UUID('96b582de-1fb2-45f7-baea-a366c55a082d').bytes_le
+open('{path}', 'wb').write(img)
+print(guest.calc_launch_digest(SevMode.SEV_SNP, 2, 0x800f12, '{path}', None, None, None, 1).hex())"#,
+        path = image.display()
+    )) else {
+        return;
+    };
+    let out = ok(rvkit_in(
+        dir.path(),
+        &["launch", "snp", "--ovmf", "far.fd", "--vcpus", "2", "--vcpu-type", "EPYC-v4"],
+    ));
+    assert_eq!(out.lines().last().unwrap(), format!("vcpus   2  {}", expected.trim()));
+}

@@ -519,10 +519,9 @@ fn children_cpu() -> Result<(Duration, Duration)> {
 /// Python process calling its API per count.
 fn launch_rows(runs: usize) -> Result<Vec<Row>> {
     let ovmf = std::path::Path::new("/usr/share/ovmf/OVMF.fd");
-    let have_peer = Command::new("python3")
-        .args(["-c", "import sevsnpmeasure"])
-        .output()
-        .is_ok_and(|o| o.status.success());
+    let python3 = crate::setup::python3;
+    let have_peer =
+        python3()?.args(["-c", "import sevsnpmeasure"]).output().is_ok_and(|o| o.status.success());
     if !ovmf.exists() || !have_peer {
         println!("launch rows skipped: needs {} (package ovmf) and sev-snp-measure==0.0.13", ovmf.display());
         return Ok(Vec::new());
@@ -564,13 +563,12 @@ fn launch_rows(runs: usize) -> Result<Vec<Row>> {
     let (mut a, mut b, mut c, mut d) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for _ in 0..runs {
         a.push(time(Command::new(&rvkit).current_dir(&dir).args(one("4")))?);
-        b.push(time(Command::new("python3").current_dir(&dir).args(peer_one))?);
+        b.push(time(python3()?.current_dir(&dir).args(peer_one))?);
         c.push(time(Command::new(&rvkit).current_dir(&dir).args(one("1-64")))?);
-        d.push(time(Command::new("python3").current_dir(&dir).args(["-c", peer_sweep]))?);
+        d.push(time(python3()?.current_dir(&dir).args(["-c", peer_sweep]))?);
     }
     // The timings mean something only if both computed the same values.
-    let theirs = String::from_utf8_lossy(&output(Command::new("python3").current_dir(&dir).args(peer_one))?)
-        .into_owned();
+    let theirs = String::from_utf8_lossy(&output(python3()?.current_dir(&dir).args(peer_one))?).into_owned();
     let ours =
         String::from_utf8_lossy(&output(Command::new(&rvkit).current_dir(&dir).args(one("4")))?).into_owned();
     if !ours.lines().any(|l| l.ends_with(theirs.trim())) {

@@ -117,6 +117,20 @@ pub fn python_dir() -> PathBuf {
     tools_dir().join("python")
 }
 
+/// PYTHONPATH with the suite's own packages first, then the caller's.
+pub fn python_path() -> Result<std::ffi::OsString> {
+    let mut dirs = vec![python_dir()];
+    dirs.extend(std::env::var_os("PYTHONPATH").iter().flat_map(std::env::split_paths));
+    Ok(std::env::join_paths(dirs)?)
+}
+
+/// `python3` that imports the suite's packages as well as the system's.
+pub fn python3() -> Result<Command> {
+    let mut c = Command::new("python3");
+    c.env("PYTHONPATH", python_path()?);
+    Ok(c)
+}
+
 fn node_dir() -> PathBuf {
     tools_dir().join("node")
 }
@@ -142,8 +156,8 @@ fn missing_modules<'a>(modules: &[&'a str]) -> Vec<&'a str> {
     if !on_path("python3") {
         return modules.to_vec();
     }
-    let out = Command::new("python3")
-        .env("PYTHONPATH", python_dir())
+    let Ok(mut python) = python3() else { return modules.to_vec() };
+    let out = python
         .args([
             "-c",
             "import importlib.util, sys\n\

@@ -16,9 +16,7 @@ pub fn run(args: &[String]) -> Result<()> {
     let mut c = cargo();
     // Python packages the set-up installed are the suite's own, beside the
     // system's: every test's python3 sees them.
-    let mut python_path = vec![crate::setup::python_dir()];
-    python_path.extend(std::env::var_os("PYTHONPATH").iter().flat_map(std::env::split_paths));
-    c.env("PYTHONPATH", std::env::join_paths(python_path)?);
+    c.env("PYTHONPATH", crate::setup::python_path()?);
     c.env("RVKIT_REQUIRE_SERVICES", "1").args(["test", "--workspace", "--locked", "--no-fail-fast"]);
     c.args(cargo_args);
     println!("xtask: cargo test --workspace --locked --no-fail-fast");

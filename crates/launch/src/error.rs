@@ -19,6 +19,28 @@ pub enum Error {
         /// File length.
         len: usize,
     },
+    /// Metadata lies before the end of the image the firmware was parsed
+    /// from ([`crate::Firmware::parse_end`]): parse the whole image instead.
+    #[error("{what} at offset {offset:#x} lies before the end read from offset {start:#x}")]
+    BeforeEnd {
+        /// What lies there.
+        what: &'static str,
+        /// Its offset.
+        offset: usize,
+        /// Where the bytes read begin.
+        start: usize,
+    },
+    /// The page digests given are not one per 4 KiB page of the image.
+    #[error("{digests} page digests for an image of {pages} pages")]
+    PageDigests {
+        /// Pages in the image.
+        pages: u64,
+        /// Digests given.
+        digests: usize,
+    },
+    /// The computation needs the whole image, and only its end was parsed.
+    #[error("the whole firmware image is needed, and only its end was read")]
+    PartialImage,
     /// The footer GUID 96b582de-1fb2-45f7-baea-a366c55a082d is not where it belongs.
     #[error(
         "no OVMF footer table (GUID 96b582de-1fb2-45f7-baea-a366c55a082d expected at offset {offset:#x})"

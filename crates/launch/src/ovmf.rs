@@ -167,9 +167,18 @@ impl TdvfSection {
 }
 
 /// A parsed OVMF image: its bytes and the metadata its footer table points to.
+///
+/// [`Firmware::parse_end`] parses one from the end of the image and its
+/// pages' digests only: all the SEV-SNP launch digest needs, without reading
+/// the image twice.
 #[derive(Clone, Debug)]
 pub struct Firmware<'a> {
+    /// The whole image, or its end.
     data: &'a [u8],
+    /// The file offset of `data[0]`: 0 for a whole image.
+    start: usize,
+    /// The image's length.
+    len: usize,
     entries: Vec<(Guid, usize, &'a [u8])>,
     sev_sections: Vec<SevSection>,
     tdvf_sections: Vec<TdvfSection>,
@@ -193,77 +202,114 @@ fn u64_at(b: &[u8], off: usize) -> u64 {
     u64::from_le_bytes(b[off..off + 8].try_into().expect("8 bytes"))
 }
 
-/// The structure of `need` bytes `from_end` bytes before the end of `data`.
-fn located<'a>(
-    data: &'a [u8],
-    from_end: u32,
-    need: usize,
-    what: &'static str,
-) -> Result<(usize, &'a [u8]), Error> {
-    let len = data.len();
-    let Some(start) = len.checked_sub(from_end as usize) else {
-        return Err(Error::BadHeader {
-            what,
-            offset: 0,
-            problem: format!(
-                "offset {from_end:#x} from the end lies before the start of the {len}-byte file"
-            ),
-        });
-    };
-    match data.get(start..).filter(|rest| rest.len() >= need) {
-        Some(rest) => Ok((start, rest)),
-        None => Err(Error::Truncated { what, offset: start, need: need as u64, len }),
-    }
-}
-
 impl<'a> Firmware<'a> {
+    /// The bytes from file offset `offset` to the end, or [`Error::BeforeEnd`]
+    /// when they begin before the end this firmware was parsed from.
+    fn bytes_from(&self, offset: usize, what: &'static str) -> Result<&'a [u8], Error> {
+        match offset.checked_sub(self.start) {
+            Some(i) => Ok(&self.data[i..]),
+            None => Err(Error::BeforeEnd { what, offset, start: self.start }),
+        }
+    }
+
+    /// The structure of `need` bytes `from_end` bytes before the end of the
+    /// image: its file offset and the bytes from there.
+    fn located(&self, from_end: u32, need: usize, what: &'static str) -> Result<(usize, &'a [u8]), Error> {
+        let len = self.len;
+        let Some(start) = len.checked_sub(from_end as usize) else {
+            return Err(Error::BadHeader {
+                what,
+                offset: 0,
+                problem: format!(
+                    "offset {from_end:#x} from the end lies before the start of the {len}-byte file"
+                ),
+            });
+        };
+        match self.bytes_from(start, what)? {
+            rest if rest.len() >= need => Ok((start, rest)),
+            _ => Err(Error::Truncated { what, offset: start, need: need as u64, len }),
+        }
+    }
+
     /// Parses the footer table of `data` and the SEV and TDX metadata it points to.
     pub fn parse(data: &'a [u8]) -> Result<Firmware<'a>, Error> {
-        let len = data.len();
+        Firmware::parse_from(data, 0, data.len())
+    }
+
+    /// Parses a firmware image of `len` bytes from its last bytes, `end`,
+    /// given the SHA-384 digest of each of its 4 KiB pages (as
+    /// [`crate::snp::page_digests`] computes them). [`Error::BeforeEnd`]
+    /// when the metadata lies before `end`: then parse the whole image.
+    pub fn parse_end(end: &'a [u8], len: usize, page_digests: Vec<[u8; 48]>) -> Result<Firmware<'a>, Error> {
+        assert!(end.len() <= len, "the end of an image is not longer than the image");
+        let mut fw = Firmware::parse_from(end, len - end.len(), len)?;
+        if page_digests.len() as u64 * PAGE_SIZE != len as u64 {
+            return Err(Error::PageDigests { pages: len as u64 / PAGE_SIZE, digests: page_digests.len() });
+        }
+        fw.page_digests = Some(page_digests);
+        Ok(fw)
+    }
+
+    fn parse_from(data: &'a [u8], start: usize, len: usize) -> Result<Firmware<'a>, Error> {
         if len < FOOTER_FROM_END + ENTRY_HEADER {
             return Err(Error::TooSmall { len });
         }
         if !(len as u64).is_multiple_of(PAGE_SIZE) {
             return Err(Error::NotPageMultiple { len });
         }
+        let mut fw = Firmware {
+            data,
+            start,
+            len,
+            entries: Vec::new(),
+            sev_sections: Vec::new(),
+            tdvf_sections: Vec::new(),
+            page_digests: None,
+        };
         let footer = len - FOOTER_FROM_END - ENTRY_HEADER;
-        if data[footer + 2..footer + ENTRY_HEADER] != *guids::FOOTER.bytes() {
+        let at_footer = fw.bytes_from(footer, "OVMF footer table")?;
+        if at_footer[2..ENTRY_HEADER] != *guids::FOOTER.bytes() {
             return Err(Error::NoFooterTable { offset: footer + 2 });
         }
-        let size = u16_at(data, footer);
+        let size = u16_at(at_footer, 0);
         let table_len = usize::from(size)
             .checked_sub(ENTRY_HEADER)
             .filter(|&t| t <= footer)
             .ok_or(Error::FooterTableSize { offset: footer, size })?;
         let table_start = footer - table_len;
+        // Indices into `table` are file offsets less `table_start`.
+        let table = fw.bytes_from(table_start, "OVMF footer table")?;
         let mut end = footer;
-        let mut entries = Vec::new();
         while end - table_start >= ENTRY_HEADER {
-            let size = u16_at(data, end - ENTRY_HEADER);
+            let at = |offset: usize| offset - table_start;
+            let size = u16_at(table, at(end - ENTRY_HEADER));
             let size_us = usize::from(size);
             if size_us < ENTRY_HEADER || size_us > end - table_start {
                 return Err(Error::TableEntrySize { offset: end, size });
             }
-            let guid = Guid(data[end - 16..end].try_into().expect("16 bytes"));
+            let guid = Guid(table[at(end - 16)..at(end)].try_into().expect("16 bytes"));
             let start = end - size_us;
-            entries.push((guid, start, &data[start..end - ENTRY_HEADER]));
+            fw.entries.push((guid, start, &table[at(start)..at(end - ENTRY_HEADER)]));
             end = start;
         }
-        let mut fw = Firmware {
-            data,
-            entries,
-            sev_sections: Vec::new(),
-            tdvf_sections: Vec::new(),
-            page_digests: None,
-        };
         fw.sev_sections = fw.parse_sev_metadata()?;
         fw.tdvf_sections = fw.parse_tdvf()?;
         Ok(fw)
     }
 
-    /// The whole image.
-    pub fn data(&self) -> &'a [u8] {
-        self.data
+    /// The whole image; `None` for one parsed from its end ([`Firmware::parse_end`]).
+    pub fn data(&self) -> Option<&'a [u8]> {
+        (self.start == 0).then_some(self.data)
+    }
+
+    /// The image's length in bytes.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether the image is empty (never, once parsed).
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
     }
 
     /// The firmware with its pages' SHA-384 digests computed already, as
@@ -271,7 +317,7 @@ impl<'a> Firmware<'a> {
     /// the image as it reads it, in parallel. `None` when there is not one
     /// digest per 4 KiB page.
     pub fn with_page_digests(mut self, digests: Vec<[u8; 48]>) -> Option<Firmware<'a>> {
-        (digests.len() as u64 * PAGE_SIZE == self.data.len() as u64).then(|| {
+        (digests.len() as u64 * PAGE_SIZE == self.len as u64).then(|| {
             self.page_digests = Some(digests);
             self
         })
@@ -284,7 +330,7 @@ impl<'a> Firmware<'a> {
 
     /// The GPA of the first byte: the image ends at 4 GiB.
     pub fn gpa(&self) -> u64 {
-        FOUR_GIB - self.data.len() as u64
+        FOUR_GIB - self.len as u64
     }
 
     /// The data of the footer-table entry `guid` and its file offset. When
@@ -341,7 +387,7 @@ impl<'a> Firmware<'a> {
             return Err(Error::BadHeader { what, offset, problem: problem() });
         }
         if hdr.len() < len {
-            return Err(Error::Truncated { what, offset, need: len as u64, len: self.data.len() });
+            return Err(Error::Truncated { what, offset, need: len as u64, len: self.len });
         }
         Ok(())
     }
@@ -352,7 +398,7 @@ impl<'a> Firmware<'a> {
         }
         let from_end =
             self.entry_u32(guids::SEV_METADATA, SEV_WHAT, "dc886566-984a-4798-a75e-5585a7bf67cc")?;
-        let (start, hdr) = located(self.data, from_end, 16, SEV_WHAT)?;
+        let (start, hdr) = self.located(from_end, 16, SEV_WHAT)?;
         let (size, count) = header(hdr, start, SEV_WHAT, "ASEV")?;
         let need = count.checked_mul(12).and_then(|n| n.checked_add(16));
         self.table_fits(hdr, start, SEV_WHAT, size, need.is_some_and(|n| n <= size), || {
@@ -410,9 +456,10 @@ impl<'a> Firmware<'a> {
             });
         }
         let from_end = u32_at(d, d.len() - 4);
-        let (start, hdr) = located(self.data, from_end, 16, TDVF_WHAT)?;
+        let (start, hdr) = self.located(from_end, 16, TDVF_WHAT)?;
         // The descriptor GUID precedes the descriptor (td-shim checks it too).
-        let guid_ok = start >= 16 && self.data[start - 16..start] == *guids::TDVF_DESCRIPTOR.bytes();
+        let guid_ok =
+            start >= 16 && self.bytes_from(start - 16, TDVF_WHAT)?[..16] == *guids::TDVF_DESCRIPTOR.bytes();
         if !guid_ok {
             return Err(Error::BadHeader {
                 what: TDVF_WHAT,
@@ -458,11 +505,10 @@ impl<'a> Firmware<'a> {
             }
             let file_need =
                 if s.attributes & TdvfSection::MR_EXTEND != 0 { s.mem_size } else { u64::from(s.raw_size) };
-            if u64::from(s.data_offset) + file_need > self.data.len() as u64 {
+            if u64::from(s.data_offset) + file_need > self.len as u64 {
                 return Err(bad(format!(
                     "its data at offset {:#x} ({file_need:#x} bytes) runs past the {}-byte file",
-                    s.data_offset,
-                    self.data.len()
+                    s.data_offset, self.len
                 )));
             }
             if let Some(first) = sections.iter().position(|o| overlaps(o.gpa, o.mem_size, s.gpa, s.mem_size))

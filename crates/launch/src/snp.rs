@@ -244,9 +244,10 @@ fn sha256(data: &[u8]) -> [u8; 32] {
 /// which `--ovmf-hash` seeds later computations with.
 pub fn firmware_hash(fw: &Firmware<'_>, transcript: bool) -> Gctx<Updating> {
     let mut g = Gctx::new(transcript);
-    match fw.page_digests() {
-        Some(digests) => g.update_digested_pages("firmware", fw.gpa(), digests),
-        None => g.update_normal_pages("firmware", fw.gpa(), fw.data()),
+    match (fw.page_digests(), fw.data()) {
+        (Some(digests), _) => g.update_digested_pages("firmware", fw.gpa(), digests),
+        (None, Some(data)) => g.update_normal_pages("firmware", fw.gpa(), data),
+        (None, None) => unreachable!("a firmware parsed from its end has its page digests"),
     }
     g
 }
@@ -570,7 +571,7 @@ pub fn sev_launch_digest(
     es: Option<(VmmType, u32, u32)>,
 ) -> Result<Digest, Error> {
     let mut h = HashAlg::Sha256.hasher();
-    h.update(fw.data());
+    h.update(fw.data().ok_or(Error::PartialImage)?);
     if let Some(hashes) = hashes {
         if fw.sev_hashes_table_gpa().unwrap_or(0) == 0 {
             return Err(Error::NoKernelHashes("has no SEV hash table location"));

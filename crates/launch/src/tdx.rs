@@ -38,7 +38,7 @@ pub fn mrtd(fw: &Firmware<'_>) -> Result<(Digest, Vec<TdxRegion>), Error> {
     if sections.is_empty() {
         return Err(Error::NoTdxMetadata);
     }
-    let data = fw.data();
+    let data = fw.data().ok_or(Error::PartialImage)?;
     let mut h = HashAlg::Sha384.hasher();
     let mut regions = Vec::with_capacity(sections.len());
     for s in sections {
