@@ -8,7 +8,8 @@ use clap::{Args, Subcommand, ValueEnum};
 use rvkit_launch::Firmware;
 use rvkit_launch::report::{SevReport, ValueEncoding};
 use rvkit_launch::request::{
-    DEFAULT_MEMORY_MIB, KernelDigests, SnpRequest, TdxRequest, parse_number, snp_report, tdx_report,
+    DEFAULT_MEMORY_MIB, KernelDigests, Rtmr0Files, SnpRequest, TdxRequest, parse_number, snp_report,
+    tdx_report,
 };
 use rvkit_launch::snp::{self, SevHashes, VmmType};
 use rvkit_pcr::{HashAlg, hash_reader};
@@ -24,7 +25,7 @@ pub enum Command {
     /// A legacy SEV or SEV-ES launch digest (SHA-256; Trustee has no verifier for these).
     Sev(SevArgs),
     /// TDX MRTD (`mr_td`) and, for direct kernel boot, RTMR1 and RTMR2 (`rtmr_1`, `rtmr_2`,
-    /// `tdvfkernel`, `tdvfkernelparams`).
+    /// `tdvfkernel`, `tdvfkernelparams`), and RTMR0 (`rtmr_0`) from QEMU's fw_cfg files.
     Tdx(TdxArgs),
 }
 
@@ -141,6 +142,7 @@ pub struct SevArgs {
 }
 
 #[derive(Args)]
+#[command(group(clap::ArgGroup::new("memory_users").args(["qemu_kernel_patch", "fw_cfg"]).multiple(true)))]
 pub struct TdxArgs {
     #[command(flatten)]
     boot: Boot,
@@ -148,9 +150,22 @@ pub struct TdxArgs {
     /// RHEL's QEMU 9.1) patch before OVMF measures it into RTMR1.
     #[arg(long, requires = "kernel")]
     qemu_kernel_patch: bool,
-    /// The guest's memory in MiB (QEMU -m), where that patch places the initrd.
-    #[arg(long, value_name = "MIB", default_value_t = DEFAULT_MEMORY_MIB, requires = "qemu_kernel_patch")]
+    /// The guest's memory in MiB (QEMU -m), where that patch places the initrd and from
+    /// which QEMU builds the TD HOB that RTMR0 measures.
+    #[arg(long, value_name = "MIB", default_value_t = DEFAULT_MEMORY_MIB, requires = "memory_users")]
     memory: u64,
+    /// Compute RTMR0 (`rtmr_0`), with this QEMU fw_cfg file: give etc/table-loader and each
+    /// file it allocates (etc/acpi/tables, etc/acpi/rsdp, ...), as a booted guest of the same
+    /// QEMU command line shows them in /sys/firmware/qemu_fw_cfg/by_name/NAME/raw.
+    #[arg(long = "fw-cfg", value_name = "NAME=FILE", requires = "kernel", value_parser = parse_fw_cfg)]
+    fw_cfg: Vec<(String, PathBuf)>,
+    /// The TD HOB QEMU wrote, for RTMR0 (default: built from --memory as QEMU builds it).
+    #[arg(long, value_name = "FILE", requires = "fw_cfg")]
+    td_hob: Option<PathBuf>,
+    /// What the firmware's SecureBoot variable reads, for RTMR0: absent (built without Secure
+    /// Boot, as OVMF.inteltdx.fd) or 0 (Secure Boot built in, no keys enrolled, as OVMF.fd).
+    #[arg(long, value_name = "absent|0", default_value = "absent", requires = "fw_cfg")]
+    secure_boot_variable: rvkit_launch::rtmr0::SecureBootVariable,
     #[command(flatten)]
     out: Output,
 }
@@ -372,8 +387,43 @@ fn run_sev(args: SevArgs) -> CmdResult {
     Ok(())
 }
 
+/// `NAME=FILE` of `--fw-cfg`.
+fn parse_fw_cfg(s: &str) -> Result<(String, PathBuf), String> {
+    match s.split_once('=') {
+        Some((name, file)) if !name.is_empty() && !file.is_empty() => Ok((name.to_owned(), file.into())),
+        _ => Err(format!("{s:?}: expected NAME=FILE, as etc/table-loader=loader.bin")),
+    }
+}
+
+/// The files a TDX request names for RTMR0, read.
+pub(crate) struct Rtmr0Bytes {
+    fw_cfg: Vec<(String, Vec<u8>)>,
+    td_hob: Option<Vec<u8>>,
+}
+
+impl Rtmr0Bytes {
+    pub(crate) fn read(req: &TdxRequest) -> anyhow::Result<Rtmr0Bytes> {
+        let fw_cfg =
+            req.fw_cfg.iter().map(|(n, p)| Ok((n.clone(), read_input(p)?))).collect::<anyhow::Result<_>>()?;
+        Ok(Rtmr0Bytes { fw_cfg, td_hob: req.td_hob.as_deref().map(read_input).transpose()? })
+    }
+
+    pub(crate) fn files(&self) -> Rtmr0Files<'_> {
+        Rtmr0Files {
+            fw_cfg: self.fw_cfg.iter().map(|(n, b)| (n.as_str(), b.as_slice())).collect(),
+            td_hob: self.td_hob.as_deref(),
+        }
+    }
+}
+
 fn run_tdx(args: TdxArgs) -> CmdResult {
     let b = &args.boot;
+    let mut fw_cfg = std::collections::BTreeMap::new();
+    for (name, path) in args.fw_cfg {
+        if fw_cfg.insert(name.clone(), path).is_some() {
+            return Err(anyhow!("--fw-cfg {name} is given twice").into());
+        }
+    }
     let req = TdxRequest {
         ovmf: b.ovmf.clone(),
         kernel: b.kernel.clone(),
@@ -381,8 +431,12 @@ fn run_tdx(args: TdxArgs) -> CmdResult {
         append: b.append.clone(),
         qemu_kernel_patch: args.qemu_kernel_patch,
         memory: args.memory,
+        fw_cfg,
+        td_hob: args.td_hob,
+        secure_boot_variable: args.secure_boot_variable,
     };
     req.check()?;
+    let rtmr0 = Rtmr0Bytes::read(&req)?;
     let ovmf_label = display(&req.ovmf);
     let image = read_input(&req.ovmf)?;
     let fw = Firmware::parse(&image).map_err(|e| anyhow!("{ovmf_label}: {e}"))?;
@@ -405,8 +459,9 @@ fn run_tdx(args: TdxArgs) -> CmdResult {
             Some(hash_reader(HashAlg::Sha384, f).map_err(|e| anyhow!("cannot read {}: {e}", display(p)))?)
         }
     };
-    let report = tdx_report(&req, &fw, kernel_authenticode, initrd_sha384, args.out.transcript)
-        .map_err(|e| anyhow!("{ovmf_label}: {e}"))?;
+    let report =
+        tdx_report(&req, &fw, kernel_authenticode, initrd_sha384, &rtmr0.files(), args.out.transcript)
+            .map_err(|e| anyhow!("{ovmf_label}: {e}"))?;
     let rvs = report.reference_values(encoding(&args.out));
     emit(&args.out, || report.to_text(), || serde_json::to_string_pretty(&report), rvs)
 }

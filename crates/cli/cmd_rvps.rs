@@ -418,8 +418,10 @@ fn tdx_variants(fields: &str) -> Result<Vec<(String, TdxReport)>, Failure> {
     let fw = Firmware::parse(&firmware).map_err(|e| Failure::input(anyhow!("{ovmf}: {e}")))?;
     let initrd = req.initrd.as_deref().map(read_input).transpose()?;
     let initrd_sha384 = initrd.as_deref().map(|b| HashAlg::Sha384.hash(b));
+    let rtmr0 = crate::cmd_launch::Rtmr0Bytes::read(&req)?;
     let Some(kernel) = &req.kernel else {
-        let report = tdx_report(&req, &fw, None, None, false).map_err(|e| anyhow!("{ovmf}: {e}"))?;
+        let report =
+            tdx_report(&req, &fw, None, None, &rtmr0.files(), false).map_err(|e| anyhow!("{ovmf}: {e}"))?;
         return Ok(vec![(format!("from {ovmf}"), report)]);
     };
     let bytes = read_input(kernel)?;
@@ -427,8 +429,8 @@ fn tdx_variants(fields: &str) -> Result<Vec<(String, TdxReport)>, Failure> {
     for patch in [req.qemu_kernel_patch, !req.qemu_kernel_patch] {
         let r = TdxRequest { qemu_kernel_patch: patch, ..req.clone() };
         let auth = kernel_authenticode(&r, kernel, &bytes, initrd.as_ref().map(|b| b.len() as u64))?;
-        let report =
-            tdx_report(&r, &fw, Some(auth), initrd_sha384, false).map_err(|e| anyhow!("{ovmf}: {e}"))?;
+        let report = tdx_report(&r, &fw, Some(auth), initrd_sha384, &rtmr0.files(), false)
+            .map_err(|e| anyhow!("{ovmf}: {e}"))?;
         let how = if patch {
             format!(
                 "with the kernel's setup header patched by older QEMU (qemu_kernel_patch=true, memory={})",

@@ -1711,3 +1711,63 @@ fn launch_values_and_merged_files_join_the_reference_values() {
         (Some(2), "error: --launch-snp: \"0-2\": vCPU count 0 is out of range 1-512\n")
     );
 }
+
+/// A `[[launch.tdx]]` table with QEMU's fw_cfg files (paths relative to the
+/// configuration) publishes the `rtmr_0` that `rvkit launch tdx` computes
+/// from the same files, beside `mr_td` and the direct-boot values.
+#[test]
+fn a_tdx_launch_table_with_fw_cfg_files_publishes_rtmr0() {
+    use crate::launch::{OVMF, debian_kernel, debian_ovmf};
+    if !have_tools("a_tdx_launch_table_with_fw_cfg_files_publishes_rtmr0", &["openssl"]) || !debian_ovmf() {
+        return;
+    }
+    let Some(kernel) = debian_kernel() else {
+        assert!(!services_required(), "CI must install linux-image-amd64");
+        eprintln!("skipped: no /boot/vmlinuz-* (package linux-image-amd64)");
+        return;
+    };
+    let dir = tempdir();
+    let d = dir.path();
+    let config = setup_case(d, &CASES[0], "local");
+    fs::create_dir_all(d.join("acpi")).unwrap();
+    let mut loader = vec![0u8; 128];
+    loader[0] = 1;
+    loader[4..19].copy_from_slice(b"etc/acpi/tables");
+    fs::write(d.join("acpi/loader"), &loader).unwrap();
+    fs::write(d.join("acpi/tables"), b"DSDT and the rest").unwrap();
+    let launch = format!(
+        "{}\n[[launch.tdx]]\novmf = \"{OVMF}\"\nkernel = \"{}\"\nmemory = 4096\n\
+         fw_cfg = {{ \"etc/table-loader\" = \"acpi/loader\", \"etc/acpi/tables\" = \"acpi/tables\" }}\n",
+        fs::read_to_string(d.join(config)).unwrap(),
+        kernel.display()
+    );
+    fs::write(d.join(config), launch).unwrap();
+    ok(rvkit_in(d, &["bundle", "--config", config, "-o", "b"]));
+    let payload = rvps_payload(&d.join("b"));
+    let published = |name: &str| {
+        payload.as_array().unwrap().iter().find(|r| r["name"] == name).map(|r| r["value"][0].clone())
+    };
+    let kernel = kernel.display().to_string();
+    let text = ok(rvkit_in(
+        d,
+        &[
+            "launch",
+            "tdx",
+            "--ovmf",
+            OVMF,
+            "--kernel",
+            &kernel,
+            "--memory",
+            "4096",
+            "--fw-cfg",
+            "etc/table-loader=acpi/loader",
+            "--fw-cfg",
+            "etc/acpi/tables=acpi/tables",
+        ],
+    ));
+    let line =
+        |name: &str| text.lines().find_map(|l| l.strip_prefix(&format!("{name} "))).unwrap().to_owned();
+    for name in ["mr_td", "rtmr_0", "rtmr_1", "rtmr_2"] {
+        assert_eq!(published(name), Some(serde_json::Value::String(line(name))), "{name}");
+    }
+}

@@ -119,7 +119,7 @@ fn snp_range_matches_sev_snp_measure() {
 }
 
 /// Debian's kernel image (package linux-image-amd64), a signed PE file.
-fn debian_kernel() -> Option<std::path::PathBuf> {
+pub(crate) fn debian_kernel() -> Option<std::path::PathBuf> {
     let mut k: Vec<_> = std::fs::read_dir("/boot")
         .ok()?
         .filter_map(|e| e.ok().map(|e| e.path()))
@@ -876,4 +876,144 @@ print(guest.calc_launch_digest(SevMode.SEV_SNP, 2, 0x800f12, '{path}', None, Non
         &["launch", "snp", "--ovmf", "far.fd", "--vcpus", "2", "--vcpu-type", "EPYC-v4"],
     ));
     assert_eq!(out.lines().last().unwrap(), format!("vcpus   2  {}", expected.trim()));
+}
+
+/// RTMR0 by a small implementation in Python's standard library, written
+/// from EDK II's TDX measurement code and QEMU's TD HOB builder (see
+/// rvkit-launch's `rtmr0` module), on Debian's OVMF: several memory sizes,
+/// both readings of SecureBoot, ACPI files in either order, a given TD HOB.
+const RTMR0_ORACLE: &str = r#"
+import hashlib, random, struct, sys, uuid
+fw = open(sys.argv[1], 'rb').read()
+out = sys.argv[2]
+L = len(fw)
+g = lambda s: uuid.UUID(s).bytes_le
+h = lambda b: hashlib.sha384(b).digest()
+assert fw[L-48:L-32] == g('96b582de-1fb2-45f7-baea-a366c55a082d')
+end = L - 50
+start = end - (struct.unpack_from('<H', fw, end)[0] - 18)
+tdvf = None
+while end - start >= 18:
+    size = struct.unpack_from('<H', fw, end - 18)[0]
+    if fw[end-16:end] == g('e47a6535-984a-4798-865e-4685a7bf8ec2'):
+        tdvf = L - struct.unpack_from('<I', fw, end - 22)[0]
+    end -= size
+n = struct.unpack_from('<I', fw, tdvf + 12)[0]
+secs = [struct.unpack_from('<IIQQII', fw, tdvf + 16 + 32 * i) for i in range(n)]
+def hob(mib):
+    mem = mib << 20
+    low = min(mem, 0x80000000 if mem >= 0xb0000000 else 0xb0000000)
+    ram = [[0, low, 7]] + ([[1 << 32, mem - low, 7]] if mem > low else [])
+    for off, raw, gpa, size, kind, attr in secs:
+        if kind in (2, 3):
+            e = next(e for e in ram if e[2] == 7 and e[0] <= gpa and gpa + size <= e[0] + e[1])
+            ram.remove(e)
+            ram += [[e[0], gpa - e[0], 7], [gpa, size, 0], [gpa + size, e[0] + e[1] - gpa - size, 7]]
+    ram = sorted(r for r in ram if r[1])
+    base = next(s[2] for s in secs if s[4] == 2)
+    b = struct.pack('<HHIII5Q', 1, 56, 0, 9, 0, 0, 0, 0, 0, base + 56 + 48 * len(ram) + 8)
+    for start_, length, kind in ram:
+        b += struct.pack('<HHI16sIIQQ', 3, 48, 0, bytes(16), kind, 7, start_, length)
+    return b
+cfv = next(s for s in secs if s[4] == 1)
+def var(guid, name, data):
+    return g(guid) + struct.pack('<QQ', len(name), len(data)) + name.encode('utf-16-le') + data
+G, D = '8be4df61-93ca-11d2-aa0d-00e098032b8c', 'd719b2cb-3d3a-4596-a3bc-dad00e67656f'
+boot0000 = struct.pack('<IH', 0x109, 44) + 'UiApp\0'.encode('utf-16-le')
+boot0000 += b'\x04\x07\x14\x00' + g('7cb8bdc9-f8eb-4f34-aaea-3ee4af6516a1')
+boot0000 += b'\x04\x06\x14\x00' + g('462caa21-7614-4503-836e-8ab6f4662331') + b'\x7f\xff\x04\x00'
+r = random.Random(12)
+for case, (mib, sb, names, given) in enumerate([
+        (2048, b'', ['etc/acpi/tables', 'etc/acpi/rsdp'], False),
+        (4096, b'\0', ['etc/acpi/rsdp', 'etc/tpm/log', 'etc/acpi/tables'], False),
+        (3000, b'', ['etc/acpi/tables', 'etc/acpi/rsdp'], True)]):
+    loader = b''
+    for name in names:
+        loader += struct.pack('<I56sIB', 1, name.encode(), 64, 1).ljust(128, b'\0')
+        loader += struct.pack('<I', 3).ljust(128, b'\0')
+    blobs = {name: r.randbytes(r.randrange(1, 9000)) for name in names}
+    open(f'{out}/{case}-loader', 'wb').write(loader)
+    for name, b in blobs.items():
+        open(f'{out}/{case}-' + name.replace('/', '_'), 'wb').write(b)
+    td_hob = hob(mib)
+    if given:
+        td_hob = struct.pack('<HHI', 1, 56, 0) + r.randbytes(48) + struct.pack('<HHI', 3, 16, 0) + r.randbytes(8)
+        open(f'{out}/{case}-hob', 'wb').write(td_hob + struct.pack('<HHI', 0xffff, 8, 0) + b'after the end')
+    evs = [h(td_hob), h(fw[cfv[0]:cfv[0] + cfv[1]])]
+    evs += [h(var(G, 'SecureBoot', sb)), h(var(G, 'PK', b'')), h(var(G, 'KEK', b'')), h(var(D, 'db', b'')), h(var(D, 'dbx', b''))]
+    evs += [h(bytes(4)), h(loader)] + [h(blobs[n]) for n in names] + [h(b'\0\0'), h(boot0000)]
+    v = bytes(48)
+    for e in evs:
+        v = hashlib.sha384(v + e).digest()
+    print(mib, 'absent' if sb == b'' else '0', ','.join(names), 'hob' if given else '-', v.hex())
+"#;
+
+#[test]
+fn tdx_rtmr0_matches_an_independent_implementation() {
+    if !debian_ovmf() {
+        return;
+    }
+    let Some(kernel) = debian_kernel() else {
+        assert!(!services_required(), "CI must install linux-image-amd64");
+        eprintln!("skipped: no /boot/vmlinuz-* (package linux-image-amd64)");
+        return;
+    };
+    let dir = tempdir();
+    let d = dir.path();
+    let out = Command::new("python3")
+        .args(["-c", RTMR0_ORACLE, OVMF, &d.display().to_string()])
+        .output()
+        .expect("python3 runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let kernel = kernel.display().to_string();
+    for (case, line) in String::from_utf8(out.stdout).unwrap().lines().enumerate() {
+        let f: Vec<&str> = line.split(' ').collect();
+        let (memory, secure_boot, names, hob, expected) = (f[0], f[1], f[2], f[3], f[4]);
+        let mut args: Vec<String> =
+            ["launch", "tdx", "--ovmf", OVMF, "--kernel", &kernel, "--memory", memory]
+                .map(str::to_owned)
+                .to_vec();
+        args.extend(["--secure-boot-variable".into(), secure_boot.into()]);
+        args.extend(["--fw-cfg".into(), format!("etc/table-loader={case}-loader")]);
+        for name in names.split(',') {
+            args.extend(["--fw-cfg".into(), format!("{name}={case}-{}", name.replace('/', "_"))]);
+        }
+        if hob == "hob" {
+            args.extend(["--td-hob".into(), format!("{case}-hob")]);
+        }
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let text = ok(rvkit_in(d, &args));
+        let rtmr0 = text.lines().find_map(|l| l.strip_prefix("rtmr_0 ")).expect("an rtmr_0 line");
+        assert_eq!(rtmr0, expected, "case {case}: {line}");
+        // The reference value is published under its register's name.
+        let mut rv_args = args.clone();
+        rv_args.extend(["--format", "array"]);
+        assert!(ok(rvkit_in(d, &rv_args)).contains("\"name\": \"rtmr_0\""), "case {case}");
+    }
+    // What RTMR0 cannot be computed without, named.
+    let base = ["launch", "tdx", "--ovmf", OVMF, "--kernel", &kernel];
+    fn with<'a>(base: &[&'a str], extra: &[&'a str]) -> Vec<&'a str> {
+        [base, extra].concat()
+    }
+    assert_eq!(
+        fails(rvkit_in(d, &with(&base, &["--fw-cfg", "etc/table-loader=0-loader"])), 2),
+        format!("error: {OVMF}: fw_cfg file etc/acpi/tables is needed for RTMR0 and not given\n")
+    );
+    assert_eq!(
+        fails(
+            rvkit_in(d, &with(&base, &["--fw-cfg", "etc/acpi/rsdp=0-loader", "--fw-cfg", "etc/acpi/rsdp=x"])),
+            2
+        ),
+        "error: --fw-cfg etc/acpi/rsdp is given twice\n"
+    );
+    std::fs::write(d.join("short-loader"), [0u8; 100]).unwrap();
+    assert_eq!(
+        fails(rvkit_in(d, &with(&base, &["--fw-cfg", "etc/table-loader=short-loader"])), 2),
+        format!(
+            "error: {OVMF}: fw_cfg etc/table-loader, command at offset 0x0: 100 bytes are not whole 128-byte commands\n"
+        )
+    );
+    let no_kernel =
+        fails(rvkit_in(d, &["launch", "tdx", "--ovmf", OVMF, "--fw-cfg", "etc/table-loader=x"]), 2);
+    assert!(no_kernel.contains("--kernel"), "{no_kernel}");
 }

@@ -41,6 +41,29 @@ pub enum Error {
     /// The computation needs the whole image, and only its end was parsed.
     #[error("the whole firmware image is needed, and only its end was read")]
     PartialImage,
+    /// The firmware's TDVF descriptor has no section of this type.
+    #[error("the TDVF descriptor has no {0} section")]
+    MissingTdvfSection(&'static str),
+    /// An fw_cfg file RTMR0 needs is not given.
+    #[error("fw_cfg file {name} is needed for RTMR0 and not given")]
+    MissingFwCfg {
+        /// Its fw_cfg name.
+        name: String,
+    },
+    /// QEMU's ACPI linker script (`etc/table-loader`) is malformed.
+    #[error("fw_cfg etc/table-loader, command at offset {offset:#x}: {problem}")]
+    TableLoader {
+        /// Offset of the command.
+        offset: usize,
+        /// What is wrong.
+        problem: String,
+    },
+    /// The TD HOB cannot be read or built.
+    #[error("TD HOB: {problem}")]
+    TdHob {
+        /// What is wrong.
+        problem: String,
+    },
     /// The footer GUID 96b582de-1fb2-45f7-baea-a366c55a082d is not where it belongs.
     #[error(
         "no OVMF footer table (GUID 96b582de-1fb2-45f7-baea-a366c55a082d expected at offset {offset:#x})"
@@ -203,6 +226,12 @@ pub enum Error {
     #[error("{field} is given without a kernel")]
     NeedsKernel {
         /// `initrd` or `append`.
+        field: &'static str,
+    },
+    /// A field that only RTMR0 uses is given without the fw_cfg files RTMR0 needs.
+    #[error("{field} is given without fw_cfg, the ACPI files RTMR0 is computed from")]
+    NeedsFwCfg {
+        /// `td_hob` or `secure_boot_variable`.
         field: &'static str,
     },
     /// The kernel's Linux setup header cannot be patched as QEMU's loader does.

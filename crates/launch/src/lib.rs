@@ -24,6 +24,7 @@ mod error;
 pub mod ovmf;
 pub mod report;
 pub mod request;
+pub mod rtmr0;
 pub mod search;
 pub mod snp;
 pub mod tdx;

@@ -128,6 +128,12 @@ pub struct TdxReport {
     /// `mr_td`.
     #[serde(serialize_with = "hex")]
     pub mr_td: Digest,
+    /// `rtmr_0`, when computed from QEMU's fw_cfg files.
+    #[serde(serialize_with = "hex_opt", skip_serializing_if = "Option::is_none")]
+    pub rtmr_0: Option<Digest>,
+    /// The RTMR0 events.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub rtmr_0_events: Vec<RtmrEvent>,
     /// `rtmr_1`, for direct kernel boot.
     #[serde(serialize_with = "hex_opt")]
     pub rtmr_1: Option<Digest>,
@@ -181,6 +187,7 @@ impl TdxReport {
                 if r.pages == 1 { "" } else { "s" }
             );
         }
+        write_rtmr(&mut out, "rtmr_0", self.rtmr_0.as_ref(), &self.rtmr_0_events);
         write_rtmr(&mut out, "rtmr_1", self.rtmr_1.as_ref(), &self.rtmr_1_events);
         if let Some(k) = &self.tdvfkernel {
             let _ = writeln!(out, "tdvfkernel {}", k.to_hex());
@@ -192,9 +199,14 @@ impl TdxReport {
         out
     }
 
-    /// `mr_td`, and for direct boot `rtmr_1`, `rtmr_2`, `tdvfkernel` and `tdvfkernelparams`.
+    /// `mr_td`, `rtmr_0` when computed (Trustee's default policy does not
+    /// query it; a policy may), and for direct boot `rtmr_1`, `rtmr_2`,
+    /// `tdvfkernel` and `tdvfkernelparams`.
     pub fn reference_values(&self, enc: ValueEncoding) -> Vec<(&'static str, Vec<String>)> {
         let mut v = vec![("mr_td", vec![enc.encode(&self.mr_td)])];
+        if let Some(r) = &self.rtmr_0 {
+            v.push(("rtmr_0", vec![enc.encode(r)]));
+        }
         if let Some(r) = &self.rtmr_1 {
             v.push(("rtmr_1", vec![enc.encode(r)]));
         }

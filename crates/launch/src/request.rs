@@ -10,6 +10,7 @@
 //! or digests.
 
 use std::borrow::Cow;
+use std::collections::BTreeMap;
 use std::fmt;
 use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
@@ -19,6 +20,7 @@ use rvkit_pcr::{Digest, HashAlg};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::report::{SnpReport, SnpValue, TdxReport};
+use crate::rtmr0::{self, Rtmr0Inputs, SecureBootVariable};
 use crate::snp::{self, Gctx, SevHashes, VcpuParams, VmmType};
 use crate::{Error, Firmware, tdx};
 
@@ -378,9 +380,24 @@ pub struct TdxRequest {
     /// before OVMF measures it ([`tdx::qemu_patched_kernel`]).
     #[serde(default, deserialize_with = "lenient::flag", skip_serializing_if = "is_false")]
     pub qemu_kernel_patch: bool,
-    /// The guest's memory in MiB, where that patch places the initrd.
+    /// The guest's memory in MiB, where that patch places the initrd and
+    /// from which QEMU builds the TD HOB RTMR0 measures.
     #[serde(default = "default_memory_mib", deserialize_with = "lenient::number")]
     pub memory: u64,
+    /// QEMU's fw_cfg ACPI files by name (`etc/table-loader` and those it
+    /// allocates), as a booted guest shows them: given, RTMR0 is computed.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub fw_cfg: BTreeMap<String, PathBuf>,
+    /// The TD HOB QEMU wrote, for RTMR0; else built from `memory`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub td_hob: Option<PathBuf>,
+    /// What the firmware's `SecureBoot` variable reads, for RTMR0.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub secure_boot_variable: SecureBootVariable,
+}
+
+fn is_default<T: Default + PartialEq>(v: &T) -> bool {
+    *v == T::default()
 }
 
 /// Kata's default guest memory (`default_memory`, MiB).
@@ -400,6 +417,9 @@ impl TdxRequest {
             append: None,
             qemu_kernel_patch: false,
             memory: DEFAULT_MEMORY_MIB,
+            fw_cfg: BTreeMap::new(),
+            td_hob: None,
+            secure_boot_variable: SecureBootVariable::Absent,
         }
     }
 
@@ -420,32 +440,79 @@ impl TdxRequest {
 
     /// The files to read, each with its field name.
     pub fn files(&self) -> Vec<(&'static str, &Path)> {
-        boot_files(&self.ovmf, self.kernel.as_deref(), self.initrd.as_deref())
+        let mut files = boot_files(&self.ovmf, self.kernel.as_deref(), self.initrd.as_deref());
+        files.extend(self.fw_cfg.values().map(|p| ("fw_cfg", p.as_path())));
+        files.extend(self.td_hob.as_deref().map(|p| ("td_hob", p)));
+        files
+    }
+
+    /// The paths the request names, to resolve them.
+    pub fn paths_mut(&mut self) -> impl Iterator<Item = &mut PathBuf> {
+        [Some(&mut self.ovmf), self.kernel.as_mut(), self.initrd.as_mut(), self.td_hob.as_mut()]
+            .into_iter()
+            .flatten()
+            .chain(self.fw_cfg.values_mut())
     }
 
     /// Checks what the fields alone cannot: a kernel for an initrd, a
-    /// command line or the setup-header patch.
+    /// command line, the setup-header patch or RTMR0 (which is modelled for
+    /// direct kernel boot), and fw_cfg files for the TD HOB and the Secure
+    /// Boot variable.
     pub fn check(&self) -> Result<(), Error> {
         check_boot(self.kernel.is_some(), self.initrd.is_some(), self.append.is_some())?;
         if self.qemu_kernel_patch && self.kernel.is_none() {
             return Err(Error::NeedsKernel { field: "qemu_kernel_patch" });
         }
+        if !self.fw_cfg.is_empty() && self.kernel.is_none() {
+            return Err(Error::NeedsKernel { field: "fw_cfg" });
+        }
+        if self.fw_cfg.is_empty() {
+            if self.td_hob.is_some() {
+                return Err(Error::NeedsFwCfg { field: "td_hob" });
+            }
+            if self.secure_boot_variable != SecureBootVariable::Absent {
+                return Err(Error::NeedsFwCfg { field: "secure_boot_variable" });
+            }
+        }
         Ok(())
     }
 }
 
-/// The TDX values `req` asks for: MRTD, and for direct kernel boot the RTMR1
-/// and RTMR2 events. `kernel_authenticode` is the Authenticode SHA-384 of
-/// [`TdxRequest::kernel_image`] and `initrd_sha384` the SHA-384 of `req.initrd`.
+/// The files RTMR0 is computed from, read: `req.fw_cfg` by name, `req.td_hob`.
+#[derive(Clone, Debug, Default)]
+pub struct Rtmr0Files<'a> {
+    /// The fw_cfg files' bytes by name.
+    pub fw_cfg: BTreeMap<&'a str, &'a [u8]>,
+    /// The TD HOB's bytes.
+    pub td_hob: Option<&'a [u8]>,
+}
+
+/// The TDX values `req` asks for: MRTD, for direct kernel boot the RTMR1
+/// and RTMR2 events, and with fw_cfg files the RTMR0 events.
+/// `kernel_authenticode` is the Authenticode SHA-384 of
+/// [`TdxRequest::kernel_image`], `initrd_sha384` the SHA-384 of
+/// `req.initrd` and `rtmr0` the files of `req.fw_cfg` and `req.td_hob`.
 pub fn tdx_report(
     req: &TdxRequest,
     fw: &Firmware<'_>,
     kernel_authenticode: Option<Digest>,
     initrd_sha384: Option<Digest>,
+    rtmr0: &Rtmr0Files<'_>,
     transcript: bool,
 ) -> Result<TdxReport, Error> {
     req.check()?;
     let (mr_td, regions) = tdx::mrtd(fw)?;
+    let rtmr_0_events = if req.fw_cfg.is_empty() {
+        Vec::new()
+    } else {
+        let inputs = Rtmr0Inputs {
+            fw_cfg: rtmr0.fw_cfg.clone(),
+            td_hob: rtmr0.td_hob,
+            memory_mib: req.memory,
+            secure_boot: req.secure_boot_variable,
+        };
+        rtmr0::rtmr0_events(fw, &inputs)?
+    };
     let mut rtmr_1_events = kernel_authenticode.map(tdx::rtmr1_events).unwrap_or_default();
     if let Some(e) = rtmr_1_events.first_mut().filter(|_| req.qemu_kernel_patch) {
         e.description.push_str(" (setup header patched by QEMU)");
@@ -457,6 +524,8 @@ pub fn tdx_report(
     let has_kernel = req.kernel.is_some();
     Ok(TdxReport {
         mr_td,
+        rtmr_0: (!rtmr_0_events.is_empty()).then(|| tdx::replay(&rtmr_0_events)),
+        rtmr_0_events,
         rtmr_1: (!rtmr_1_events.is_empty()).then(|| tdx::replay(&rtmr_1_events)),
         tdvfkernel: rtmr_1_events.first().map(|e| e.digest),
         rtmr_1_events,

@@ -202,10 +202,7 @@ pub fn qemu_patched_kernel(
     } else {
         0x37ff_ffff
     };
-    // q35 keeps at most 2 GiB below 4 GiB once the memory reaches 2.75 GiB (QEMU `hw/i386/pc_q35.c`).
-    let memory = memory_mib.saturating_mul(1 << 20);
-    let lowmem: u64 = if memory >= 0xb000_0000 { 0x8000_0000 } else { 0xb000_0000 };
-    let below_4g = memory.min(lowmem) as u32;
+    let below_4g = crate::rtmr0::q35_below_4g(memory_mib.saturating_mul(1 << 20)) as u32;
     if below_4g <= QEMU_ACPI_DATA_SIZE {
         return Err(bad(format!("{memory_mib} MiB of memory cannot hold the firmware's ACPI data")));
     }

@@ -32,6 +32,7 @@ mod digest;
 mod error;
 pub mod eventlog;
 mod tdx;
+pub mod uefi;
 
 pub use alg::{HashAlg, Hasher, hash_reader};
 pub use bank::{ExtendStep, PcrBank, PcrIndex, Transcript};

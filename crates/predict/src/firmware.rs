@@ -21,6 +21,7 @@
 //!   when secure boot is off, one with the Authenticode digest of `.linux`.
 
 use rvkit_pcr::HashAlg;
+use rvkit_pcr::uefi::{EFI_GLOBAL_VARIABLE, EFI_IMAGE_SECURITY_DATABASE, variable_data};
 use rvkit_pe::PeFile;
 
 use crate::{EV_SEPARATOR, Error, PredictedEvent, Uki, event};
@@ -31,13 +32,6 @@ pub const EV_EFI_VARIABLE_DRIVER_CONFIG: u32 = 0x8000_0001;
 pub const EV_EFI_BOOT_SERVICES_APPLICATION: u32 = 0x8000_0003;
 /// EV_EFI_ACTION.
 pub const EV_EFI_ACTION: u32 = 0x8000_0007;
-
-/// EFI_GLOBAL_VARIABLE, 8be4df61-93ca-11d2-aa0d-00e098032b8c, as EFI_GUID bytes.
-const EFI_GLOBAL_VARIABLE: [u8; 16] =
-    [0x61, 0xdf, 0xe4, 0x8b, 0xca, 0x93, 0xd2, 0x11, 0xaa, 0x0d, 0x00, 0xe0, 0x98, 0x03, 0x2b, 0x8c];
-/// EFI_IMAGE_SECURITY_DATABASE_GUID, d719b2cb-3d3a-4596-a3bc-dad00e67656f.
-const EFI_IMAGE_SECURITY_DATABASE: [u8; 16] =
-    [0xcb, 0xb2, 0x19, 0xd7, 0x3a, 0x3d, 0x96, 0x45, 0xa3, 0xbc, 0xda, 0xd0, 0x0e, 0x67, 0x65, 0x6f];
 
 const CALLING: &str = "Calling EFI Application from Boot Option";
 const RETURNING: &str = "Returning from EFI Application from Boot Option";
@@ -59,19 +53,6 @@ impl Firmware {
             Firmware::Ovmf => "ovmf",
         }
     }
-}
-
-/// UEFI_VARIABLE_DATA: VariableName (GUID), UnicodeNameLength and
-/// VariableDataLength (u64, characters and bytes), the name in UTF-16LE
-/// without NUL, the data.
-fn variable_data(guid: &[u8; 16], name: &str, data: &[u8]) -> Vec<u8> {
-    let name: Vec<u8> = name.encode_utf16().flat_map(u16::to_le_bytes).collect();
-    let mut out = guid.to_vec();
-    out.extend_from_slice(&(name.len() as u64 / 2).to_le_bytes());
-    out.extend_from_slice(&(data.len() as u64).to_le_bytes());
-    out.extend_from_slice(&name);
-    out.extend_from_slice(data);
-    out
 }
 
 /// UEFI_IMAGE_LOAD_EVENT with what a prediction cannot know (where the image

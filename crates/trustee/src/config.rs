@@ -263,6 +263,8 @@ impl LaunchConfig {
                 ("snp", _) => "launch.snp.initrd",
                 (_, "ovmf") => "launch.tdx.ovmf",
                 (_, "kernel") => "launch.tdx.kernel",
+                (_, "fw_cfg") => "launch.tdx.fw_cfg",
+                (_, "td_hob") => "launch.tdx.td_hob",
                 _ => "launch.tdx.initrd",
             }
         };
@@ -273,8 +275,7 @@ impl LaunchConfig {
 
     fn paths_mut(&mut self) -> impl Iterator<Item = &mut PathBuf> {
         let snp = self.snp.iter_mut().flat_map(|r| [Some(&mut r.ovmf), r.kernel.as_mut(), r.initrd.as_mut()]);
-        let tdx = self.tdx.iter_mut().flat_map(|r| [Some(&mut r.ovmf), r.kernel.as_mut(), r.initrd.as_mut()]);
-        snp.chain(tdx).flatten()
+        snp.flatten().chain(self.tdx.iter_mut().flat_map(TdxRequest::paths_mut))
     }
 }
 

@@ -6,7 +6,7 @@
 
 use rvkit_launch::Firmware;
 use rvkit_launch::report::ValueEncoding;
-use rvkit_launch::request::{KernelDigests, snp_report, tdx_report};
+use rvkit_launch::request::{KernelDigests, Rtmr0Files, snp_report, tdx_report};
 use rvkit_pcr::HashAlg;
 use rvkit_rvps::{Expiration, Format, Published, ReferenceValue, ReferenceValueSet, RvName, Source};
 
@@ -64,8 +64,13 @@ pub(crate) fn merge_extra(
             }
             None => None,
         };
-        let report = tdx_report(r, &fw, authenticode, initrd.map(|b| HashAlg::Sha384.hash(b)), false)
-            .map_err(launch)?;
+        let mut rtmr0 = Rtmr0Files::default();
+        for (name, path) in &r.fw_cfg {
+            rtmr0.fw_cfg.insert(name.as_str(), inputs.file("launch.tdx.fw_cfg", path)?);
+        }
+        rtmr0.td_hob = r.td_hob.as_ref().map(|p| inputs.file("launch.tdx.td_hob", p)).transpose()?;
+        let initrd_sha384 = initrd.map(|b| HashAlg::Sha384.hash(b));
+        let report = tdx_report(r, &fw, authenticode, initrd_sha384, &rtmr0, false).map_err(launch)?;
         let values = values(report.reference_values(encoding), expiration).map_err(rvps(label.clone()))?;
         sets.push((label, values));
     }

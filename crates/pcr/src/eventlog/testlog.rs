@@ -4,10 +4,7 @@
 
 use crate::HashAlg;
 
-/// EFI_GLOBAL_VARIABLE, 8be4df61-93ca-11d2-aa0d-00e098032b8c, in its
-/// on-disk (mixed-endian) layout.
-pub(crate) const GLOBAL: [u8; 16] =
-    [0x61, 0xdf, 0xe4, 0x8b, 0xca, 0x93, 0xd2, 0x11, 0xaa, 0x0d, 0x00, 0xe0, 0x98, 0x03, 0x2b, 0x8c];
+pub(crate) use crate::uefi::EFI_GLOBAL_VARIABLE as GLOBAL;
 
 pub(crate) struct LogBuilder {
     algs: Vec<HashAlg>,
@@ -76,13 +73,5 @@ impl LogBuilder {
 
 /// UEFI_VARIABLE_DATA for `name` in namespace `guid`.
 pub(crate) fn uefi_variable(guid: [u8; 16], name: &str, data: &[u8]) -> Vec<u8> {
-    let name16: Vec<u16> = name.encode_utf16().collect();
-    let mut out = guid.to_vec();
-    out.extend_from_slice(&(name16.len() as u64).to_le_bytes());
-    out.extend_from_slice(&(data.len() as u64).to_le_bytes());
-    for c in name16 {
-        out.extend_from_slice(&c.to_le_bytes());
-    }
-    out.extend_from_slice(data);
-    out
+    crate::uefi::variable_data(&guid, name, data)
 }
