@@ -2,7 +2,8 @@
 //! table and its SEV/TDX metadata never panics, and a parsed image's launch
 //! digests can be computed (or fail with an error) without panicking.
 //! Parsing from the image's end finds what parsing the whole image finds,
-//! or names the metadata before that end.
+//! or names the metadata before that end. RTMR0's readers (TD HOB, table
+//! loader, variable store) take any bytes.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -10,6 +11,9 @@ use rvkit_launch::Firmware;
 use rvkit_launch::snp::{SevHashes, VcpuParams, VmmType, firmware_hash, launch_digests};
 
 fuzz_target!(|data: &[u8]| {
+    let _ = rvkit_launch::rtmr0::check_variable_store(data);
+    let _ = rvkit_launch::rtmr0::table_loader_allocations(data);
+    let _ = rvkit_launch::rtmr0::measured_hob(data);
     let pad = (4096 - data.len() % 4096) % 4096;
     let mut image = vec![0u8; pad];
     image.extend_from_slice(data);
@@ -26,6 +30,14 @@ fuzz_target!(|data: &[u8]| {
         Err(e) => assert_eq!(Some(&e), whole.as_ref().err()),
     }
     let Ok(fw) = whole else { return };
+    let _ = rvkit_launch::rtmr0::td_hob(&fw, 2048);
+    let inputs = rvkit_launch::rtmr0::Rtmr0Inputs {
+        fw_cfg: [("etc/table-loader", data), ("etc/acpi/tables", data)].into(),
+        td_hob: Some(data),
+        memory_mib: 2048,
+        secure_boot: Default::default(),
+    };
+    let _ = rvkit_launch::rtmr0::rtmr0_events(&fw, &inputs);
     for s in fw.tdvf_sections() {
         assert!(s.gpa.is_multiple_of(4096) && s.mem_size.is_multiple_of(4096));
     }

@@ -58,6 +58,12 @@ pub enum Error {
         /// What is wrong.
         problem: String,
     },
+    /// The CFV is not a variable store RTMR0 is modelled for.
+    #[error("CFV variable store: {problem}")]
+    VariableStore {
+        /// What is wrong.
+        problem: String,
+    },
     /// The TD HOB cannot be read or built.
     #[error("TD HOB: {problem}")]
     TdHob {

@@ -96,9 +96,11 @@ pub fn rtmr0_events(fw: &Firmware<'_>, inputs: &Rtmr0Inputs<'_>) -> Result<Vec<R
     let cfv = fw.tdvf_sections().iter().find(|s| s.kind == 1).ok_or(Error::MissingTdvfSection("CFV"))?;
     let start = cfv.data_offset as usize;
     // The parser checked that the raw bytes lie within the file.
+    let cfv_bytes = &data[start..start + cfv.raw_size as usize];
+    check_variable_store(cfv_bytes)?;
     events.push(event(
         format!("CFV ({:#x} bytes at offset {:#x})", cfv.raw_size, cfv.data_offset),
-        sha384(&data[start..start + cfv.raw_size as usize]),
+        sha384(cfv_bytes),
     ));
     let secure_boot: &[u8] = match inputs.secure_boot {
         SecureBootVariable::Absent => &[],
@@ -126,6 +128,73 @@ pub fn rtmr0_events(fw: &Firmware<'_>, inputs: &Rtmr0Inputs<'_>) -> Result<Vec<R
     events.push(event("variable BootOrder (0000)".into(), sha384(&[0, 0])));
     events.push(event("variable Boot0000 (UiApp)".into(), sha384(&ui_app_boot_option())));
     Ok(events)
+}
+
+/// Checks that the CFV is an EDK II variable store (a firmware volume whose
+/// header is followed by a VARIABLE_STORE_HEADER, MdeModulePkg
+/// `Guid/VariableFormat.h`) holding none of the variables the events above
+/// take as absent: Secure Boot keys (PK, KEK, db, dbx, dbt) and boot
+/// entries (BootOrder, Boot####). Firmware that ships them measures other
+/// values, which are not modelled.
+pub fn check_variable_store(cfv: &[u8]) -> Result<(), Error> {
+    const AUTHENTICATED: Guid =
+        Guid::new(0xaaf32c78, 0x947b, 0x439a, [0xa1, 0x80, 0x2e, 0x14, 0x4e, 0xc3, 0x77, 0x92]);
+    const PLAIN: Guid =
+        Guid::new(0xddcf3616, 0x3275, 0x4164, [0x98, 0xb6, 0xfe, 0x85, 0x70, 0x7f, 0xfe, 0x7d]);
+    const START_ID: u16 = 0x55aa;
+    // VAR_ADDED, alone or with VAR_IN_DELETED_TRANSITION cleared as well.
+    const LIVE: [u8; 2] = [0x3f, 0x3e];
+    let bad = |problem: String| Error::VariableStore { problem };
+    let u16_at = |at: usize| cfv.get(at..at + 2).map(|b| u16::from_le_bytes([b[0], b[1]]));
+    let u32_at = |at: usize| cfv.get(at..at + 4).map(|b| u32::from_le_bytes(b.try_into().expect("4 bytes")));
+    if cfv.get(40..44) != Some(b"_FVH".as_slice()) {
+        return Err(bad("no firmware volume header (\"_FVH\" at offset 0x28)".into()));
+    }
+    let store = usize::from(u16_at(48).expect("checked above"));
+    let signature = cfv.get(store..store + 16);
+    let header_len = match signature {
+        Some(g) if g == AUTHENTICATED.bytes() => 60,
+        Some(g) if g == PLAIN.bytes() => 32,
+        _ => return Err(bad(format!("no variable store header at offset {store:#x}"))),
+    };
+    let size = u32_at(store + 16).expect("the signature fits") as usize;
+    let end = store.checked_add(size).filter(|&e| e <= cfv.len()).ok_or_else(|| {
+        bad(format!("the store at offset {store:#x} claims {size} bytes, past the CFV's {}", cfv.len()))
+    })?;
+    let mut at = (store + 28).next_multiple_of(4);
+    while at + header_len <= end && u16_at(at) == Some(START_ID) {
+        let state = cfv[at + 2];
+        let (name_size, data_size) = (
+            u32_at(at + header_len - 24).expect("within the header") as usize,
+            u32_at(at + header_len - 20).expect("within the header") as usize,
+        );
+        let name_at = at + header_len;
+        let next = name_at
+            .checked_add(name_size)
+            .and_then(|n| n.checked_add(data_size))
+            .filter(|&n| n <= end)
+            .ok_or_else(|| bad(format!("the variable at offset {at:#x} runs past the store")))?;
+        if LIVE.contains(&state) {
+            let units: Vec<u16> = cfv[name_at..name_at + name_size]
+                .chunks_exact(2)
+                .map(|c| u16::from_le_bytes([c[0], c[1]]))
+                .collect();
+            let name = String::from_utf16_lossy(&units).trim_end_matches('\0').to_owned();
+            let boot_entry = name.len() == 8
+                && name.starts_with("Boot")
+                && name[4..].chars().all(|c| c.is_ascii_hexdigit());
+            if ["PK", "KEK", "db", "dbx", "dbt"].contains(&name.as_str()) {
+                return Err(bad(format!(
+                    "it enrolls Secure Boot keys ({name}), which RTMR0 here takes as absent"
+                )));
+            }
+            if name == "BootOrder" || boot_entry {
+                return Err(bad(format!("it holds boot entries ({name}), which RTMR0 here takes as absent")));
+            }
+        }
+        at = next.next_multiple_of(4);
+    }
+    Ok(())
 }
 
 /// The load option OVMF registers for its setup utility before it starts a
@@ -411,6 +480,7 @@ mod booted_td {
         use crate::ovmf::guids;
         let len = 64 * 4096;
         let mut img: Vec<u8> = (0..len).map(|i| (i * 7 % 251) as u8).collect();
+        img[..0x4000].copy_from_slice(&variable_store(&[]));
         let sections: [(u32, u32, u64, u64, u32, u32); 4] = [
             (0, 0x4000, 0xffc0_0000, 0x4000, 1, 0),
             (0x4000, 0x3c000, 0xffc0_4000, 0x3c000, 0, 1),
@@ -441,6 +511,58 @@ mod booted_td {
         img[footer..footer + 2].copy_from_slice(&((table.len() + 18) as u16).to_le_bytes());
         img[footer + 2..footer + 18].copy_from_slice(guids::FOOTER.bytes());
         img
+    }
+
+    /// A CFV as OVMF builds one: a firmware volume header, an authenticated
+    /// variable store holding `vars` (name, state) and free space.
+    fn variable_store(vars: &[(&str, u8)]) -> Vec<u8> {
+        let mut fv = vec![0xffu8; 0x4000];
+        fv[..72].fill(0);
+        fv[40..44].copy_from_slice(b"_FVH");
+        fv[48..50].copy_from_slice(&72u16.to_le_bytes());
+        let guid = Guid::new(0xaaf32c78, 0x947b, 0x439a, [0xa1, 0x80, 0x2e, 0x14, 0x4e, 0xc3, 0x77, 0x92]);
+        fv[72..88].copy_from_slice(guid.bytes());
+        fv[88..92].copy_from_slice(&(0x4000u32 - 72).to_le_bytes());
+        fv[92..100].copy_from_slice(&[0x5a, 0xfe, 0, 0, 0, 0, 0, 0]);
+        let mut at = 100;
+        for (name, state) in vars {
+            let name: Vec<u8> = name.encode_utf16().chain([0]).flat_map(u16::to_le_bytes).collect();
+            let mut header = vec![0u8; 60];
+            header[..4].copy_from_slice(&[0xaa, 0x55, *state, 0]);
+            header[36..40].copy_from_slice(&(name.len() as u32).to_le_bytes());
+            header[40..44].copy_from_slice(&3u32.to_le_bytes());
+            let var = [header, name, vec![1, 2, 3]].concat();
+            fv[at..at + var.len()].copy_from_slice(&var);
+            at = (at + var.len()).next_multiple_of(4);
+        }
+        fv
+    }
+
+    #[test]
+    fn a_variable_store_with_keys_or_boot_entries_is_refused() {
+        let store = |problem: &str| Err(Error::VariableStore { problem: problem.into() });
+        assert_eq!(check_variable_store(&variable_store(&[("Lang", 0x3f), ("PK", 0xfd)])), Ok(()));
+        assert_eq!(
+            check_variable_store(&variable_store(&[("Lang", 0x3f), ("KEK", 0x3e)])),
+            store("it enrolls Secure Boot keys (KEK), which RTMR0 here takes as absent")
+        );
+        assert_eq!(
+            check_variable_store(&variable_store(&[("Boot0001", 0x3f)])),
+            store("it holds boot entries (Boot0001), which RTMR0 here takes as absent")
+        );
+        assert_eq!(
+            check_variable_store(&[0; 0x4000]),
+            store("no firmware volume header (\"_FVH\" at offset 0x28)")
+        );
+        let mut long = variable_store(&[]);
+        long[88..92].copy_from_slice(&0x8000u32.to_le_bytes());
+        assert_eq!(
+            check_variable_store(&long),
+            store("the store at offset 0x48 claims 32768 bytes, past the CFV's 16384")
+        );
+        let mut runaway = variable_store(&[("Lang", 0x3f)]);
+        runaway[100 + 36..100 + 40].copy_from_slice(&0x7fff_0000u32.to_le_bytes());
+        assert_eq!(check_variable_store(&runaway), store("the variable at offset 0x64 runs past the store"));
     }
 
     #[test]
