@@ -341,23 +341,34 @@ impl VmmType {
 
 /// The QEMU CPU models for SEV guests and their (family, model, stepping), as in
 /// QEMU's `builtin_x86_defs` (also listed by sev-snp-measure's `vcpu_types.py`).
-pub const CPU_TYPES: [(&str, (u32, u32, u32)); 16] = [
+/// The later versions QEMU 9.1 and 10 added (EPYC-v5, EPYC-Rome-v4 and -v5,
+/// EPYC-Milan-v3, EPYC-Genoa-v2, EPYC-Turin-v1 and -v2; the last two also in
+/// virtee's `sev` crate) change features and cache data, never the family,
+/// model and stepping of their base model.
+pub const CPU_TYPES: [(&str, (u32, u32, u32)); 23] = [
     ("EPYC", (23, 1, 2)),
     ("EPYC-v1", (23, 1, 2)),
     ("EPYC-v2", (23, 1, 2)),
     ("EPYC-IBPB", (23, 1, 2)),
     ("EPYC-v3", (23, 1, 2)),
     ("EPYC-v4", (23, 1, 2)),
+    ("EPYC-v5", (23, 1, 2)),
     ("EPYC-Rome", (23, 49, 0)),
     ("EPYC-Rome-v1", (23, 49, 0)),
     ("EPYC-Rome-v2", (23, 49, 0)),
     ("EPYC-Rome-v3", (23, 49, 0)),
+    ("EPYC-Rome-v4", (23, 49, 0)),
+    ("EPYC-Rome-v5", (23, 49, 0)),
     ("EPYC-Milan", (25, 1, 1)),
     ("EPYC-Milan-v1", (25, 1, 1)),
     ("EPYC-Milan-v2", (25, 1, 1)),
+    ("EPYC-Milan-v3", (25, 1, 1)),
     ("EPYC-Genoa", (25, 17, 0)),
     ("EPYC-Genoa-v1", (25, 17, 0)),
+    ("EPYC-Genoa-v2", (25, 17, 0)),
     ("EPYC-Turin", (26, 0, 0)),
+    ("EPYC-Turin-v1", (26, 0, 0)),
+    ("EPYC-Turin-v2", (26, 0, 0)),
 ];
 
 /// CPUID Fn0000_0001 EAX for a family, model and stepping (AMD CPUID

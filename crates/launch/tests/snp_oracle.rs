@@ -347,7 +347,7 @@ fn launch_digests_match_sev_snp_measure() {
 // The second SNP oracle: virtee's `sev` crate 8.0.0 (features `snp` and
 // `crypto_nossl`), called in-process. It reads its inputs from files and
 // knows the QEMU and EC2 hypervisors (not GCE; its KRUN is not one rvkit
-// models) and two more CPU names, EPYC-Turin-v1 and -v2.
+// models).
 
 /// Every CPU type the sev crate knows.
 const SEV_CPU_TYPES: [CpuType; 18] = [
@@ -371,23 +371,12 @@ const SEV_CPU_TYPES: [CpuType; 18] = [
     CpuType::EpycTurinV2,
 ];
 
-/// The CPU types the sev crate knows and rvkit does not (same signature as EPYC-Turin).
-const SEV_ONLY_CPU_TYPES: [&str; 2] = ["EPYC-Turin-v1", "EPYC-Turin-v2"];
-
-/// The signature rvkit gives a CPU type by its name, or for the names only
-/// the sev crate knows, the sev crate's.
+/// The signature rvkit gives a CPU type by its name, which the sev crate's must equal.
 fn signature_of(cpu: CpuType) -> u32 {
     let name = cpu.to_string();
-    match cpu_type_signature(&name) {
-        Ok(sig) => {
-            assert_eq!(sig, cpu.sig() as u32, "{name}: rvkit and the sev crate give different signatures");
-            sig
-        }
-        Err(_) => {
-            assert!(SEV_ONLY_CPU_TYPES.contains(&name.as_str()), "rvkit does not know {name}");
-            cpu.sig() as u32
-        }
-    }
+    let sig = cpu_type_signature(&name).unwrap_or_else(|e| panic!("rvkit does not know {name}: {e}"));
+    assert_eq!(sig, cpu.sig() as u32, "{name}: rvkit and the sev crate give different signatures");
+    sig
 }
 
 fn sev_features(features: u64) -> GuestFeatures {
