@@ -837,7 +837,7 @@ retries = 3
 
 # Bare metal (kata-qemu-snp, kata-qemu-tdx): launch values computed from what QEMU is given,
 # as rvkit launch snp|tdx computes them (the fields are its flags). Each table adds its values
-# (snp_launch_measurement; mr_td, rtmr_1, rtmr_2, tdvfkernel, tdvfkernelparams). With launch
+# (snp_launch_measurement; mr_td, rtmr_0, rtmr_1, rtmr_2, tdvfkernel, tdvfkernelparams). With launch
 # tables or merge files, [podvm] may be left out.
 # [launch]
 # base64 = false         # true for Trustee v0.17 and earlier, which compare base64
@@ -857,7 +857,10 @@ retries = 3
 # initrd = "initrd.img"
 # append = "console=hvc0"
 # qemu_kernel_patch = false  # true for older QEMU (Ubuntu 25.04's, RHEL's QEMU 9.1)
-# memory = 2048              # MiB, where that patch places the initrd
+# memory = 2048              # MiB, where that patch places the initrd and QEMU's TD HOB
+# # rtmr_0: QEMU's fw_cfg ACPI files, from /sys/firmware/qemu_fw_cfg/by_name/NAME/raw in a guest
+# fw_cfg = { "etc/table-loader" = "table-loader", "etc/acpi/tables" = "tables", "etc/acpi/rsdp" = "rsdp" }
+# secure_boot_variable = "absent"  # "0" for firmware built with Secure Boot and no keys (OVMF.fd)
 "#;
 
 #[cfg(test)]
