@@ -1713,8 +1713,9 @@ fn launch_values_and_merged_files_join_the_reference_values() {
 }
 
 /// A `[[launch.tdx]]` table with QEMU's fw_cfg files (paths relative to the
-/// configuration) publishes the `rtmr_0` that `rvkit launch tdx` computes
-/// from the same files, beside `mr_td` and the direct-boot values.
+/// configuration), or the same as `--launch-tdx`, publishes the `rtmr_0`
+/// that `rvkit launch tdx` computes from the same files, beside `mr_td` and
+/// the direct-boot values.
 #[test]
 fn a_tdx_launch_table_with_fw_cfg_files_publishes_rtmr0() {
     use crate::launch::{OVMF, debian_kernel, debian_ovmf};
@@ -1766,4 +1767,13 @@ fn a_tdx_launch_table_with_fw_cfg_files_publishes_rtmr0() {
     for name in ["mr_td", "rtmr_0", "rtmr_1", "rtmr_2"] {
         assert_eq!(published(name), Some(serde_json::Value::String(line(name))), "{name}");
     }
+    // The flag form names the map's entries as fw_cfg.NAME=FILE.
+    let flag = format!(
+        "ovmf={OVMF},kernel={kernel},memory=4096,fw_cfg.etc/table-loader=acpi/loader,fw_cfg.etc/acpi/tables=acpi/tables"
+    );
+    ok(rvkit_in(d, &["bundle", "--config", config, "-o", "b", "--launch-tdx", &flag]));
+    let payload = rvps_payload(&d.join("b"));
+    let rtmr0 =
+        payload.as_array().unwrap().iter().find(|r| r["name"] == "rtmr_0").map(|r| r["value"][0].clone());
+    assert_eq!(rtmr0, Some(serde_json::Value::String(line("rtmr_0"))));
 }

@@ -1008,3 +1008,80 @@ fn tdx_rtmr0_matches_an_independent_implementation() {
         fails(rvkit_in(d, &["launch", "tdx", "--ovmf", OVMF, "--fw-cfg", "etc/table-loader=x"]), 2);
     assert!(no_kernel.contains("--kernel"), "{no_kernel}");
 }
+
+/// `rvkit rvps check --launch-tdx` with fw_cfg files: evidence whose RTMR0
+/// comes from another guest memory size fails a policy that queries
+/// `rtmr_0`, and the hint says what RTMR0 depends on.
+#[test]
+fn rvps_check_explains_a_failing_rtmr0() {
+    if !debian_ovmf() {
+        return;
+    }
+    let Some(kernel) = debian_kernel() else { return };
+    let dir = tempdir();
+    let d = dir.path();
+    let mut loader = vec![0u8; 128];
+    loader[0] = 1;
+    loader[4..17].copy_from_slice(b"etc/acpi/rsdp");
+    std::fs::write(d.join("loader"), &loader).unwrap();
+    std::fs::write(d.join("rsdp"), b"RSD PTR rsdp bytes").unwrap();
+    let kernel = kernel.display().to_string();
+    let boot = |memory: &'static str| {
+        ["launch", "tdx", "--ovmf", OVMF, "--kernel", &kernel, "--memory", memory]
+            .into_iter()
+            .chain(["--fw-cfg", "etc/table-loader=loader", "--fw-cfg", "etc/acpi/rsdp=rsdp"])
+            .map(str::to_owned)
+            .collect::<Vec<String>>()
+    };
+    fn args(v: &[String]) -> Vec<&str> {
+        v.iter().map(String::as_str).collect()
+    }
+    rv_file(d, "rv.json", &args(&boot("2048")));
+    let rtmr_0 = |memory| {
+        ok(rvkit_in(d, &args(&boot(memory))))
+            .lines()
+            .find_map(|l| l.strip_prefix("rtmr_0 "))
+            .unwrap()
+            .to_owned()
+    };
+    let (published, evidence) = (rtmr_0("2048"), rtmr_0("4096"));
+    assert_ne!(published, evidence, "RTMR0 follows the memory size through the TD HOB");
+    std::fs::write(d.join("policy.rego"), TDX_POLICY.replace("rtmr_1", "rtmr_0")).unwrap();
+    std::fs::write(
+        d.join("claims.json"),
+        format!(
+            "{{\"tdx\":{{\"quote\":{{\"body\":{{\"mr_td\":\"{OVMF_MRTD}\",\"rtmr_0\":\"{evidence}\"}}}}}}}}"
+        ),
+    )
+    .unwrap();
+    let launch =
+        format!("ovmf={OVMF},kernel={kernel},fw_cfg.etc/table-loader=loader,fw_cfg.etc/acpi/rsdp=rsdp");
+    let out = rvkit_in(
+        d,
+        &[
+            "rvps",
+            "check",
+            "--claims",
+            "claims.json",
+            "--reference-values",
+            "rv.json",
+            "--policy",
+            "policy.rego",
+            "--launch-tdx",
+            &launch,
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap(),
+        format!(
+            "verdict: warning (configuration 2, executables 33, hardware 2)\npolicy: policy.rego (Rego)\n\
+             claims: claims.json (tdx)\nreference values: rv.json (array format, 5 names)\n\
+             failed (policy line 19): input.tdx.quote.body.rtmr_0 in query_reference_value(\"rtmr_0\")\n  \
+             claim value: {evidence}\n  allowed (rtmr_0): [\"{published}\"]\n  \
+             hint: the evidence's rtmr_0 is not what the launch inputs give ({published} with the kernel as given \
+             (qemu_kernel_patch=false)): another firmware, guest memory or QEMU command line (its fw_cfg ACPI \
+             files)\n2 comparisons, 1 failed\n"
+        )
+    );
+}

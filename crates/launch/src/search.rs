@@ -206,7 +206,7 @@ pub fn snp_candidates(
 }
 
 /// The Trustee names of the TDX launch values.
-pub const TDX_NAMES: [&str; 5] = ["mr_td", "rtmr_1", "rtmr_2", "tdvfkernel", "tdvfkernelparams"];
+pub const TDX_NAMES: [&str; 6] = ["mr_td", "rtmr_0", "rtmr_1", "rtmr_2", "tdvfkernel", "tdvfkernelparams"];
 
 /// Which TDX value computed from the launch inputs a claim equals: the
 /// result of [`tdx_candidates`].
@@ -232,10 +232,13 @@ impl fmt::Display for TdxCandidates {
             );
         }
         let computed: Vec<String> = self.computed.iter().map(|c| format!("{} {}", c.value, c.how)).collect();
+        let causes = match self.name.as_str() {
+            "rtmr_0" => "another firmware, guest memory or QEMU command line (its fw_cfg ACPI files)",
+            _ => "another firmware, kernel, initrd or command line",
+        };
         write!(
             f,
-            "the evidence's {} is not what the launch inputs give ({}): another firmware, kernel, initrd or \
-             command line",
+            "the evidence's {} is not what the launch inputs give ({}): {causes}",
             self.name,
             computed.join("; ")
         )

@@ -550,17 +550,28 @@ pub struct InputFile<'a> {
 /// (for `--signed-image` and `--variant`), with the same field names, checks
 /// and defaults as in the configuration file. A field holding a comma is
 /// quoted as in CSV (and `docker --mount`): `"key=my,key.pub"`, with `""`
-/// for a quote inside.
+/// for a quote inside. An entry of a map field is `field.KEY=value`
+/// (`fw_cfg.etc/table-loader=loader.bin`), KEY any text without `=`.
 pub fn parse_flag_table<T: DeserializeOwned>(flag: &str, text: &str) -> Result<T, Error> {
     let bad = |message: String| Error::Config { source_name: flag.to_owned(), message };
     let mut toml = String::new();
     for pair in csv_fields(text).map_err(bad)? {
         let (key, value) = pair.split_once('=').ok_or_else(|| bad(format!("{pair:?} is not field=value")))?;
-        let key = key.trim();
+        let (key, entry) = match key.trim().split_once('.') {
+            Some((field, entry)) => (field, Some(entry)),
+            None => (key.trim(), None),
+        };
         if key.is_empty() || !key.bytes().all(|c| c.is_ascii_lowercase() || c == b'_') {
             return Err(bad(format!("bad field name {key:?}")));
         }
         toml.push_str(key);
+        if let Some(entry) = entry {
+            if entry.is_empty() {
+                return Err(bad(format!("{pair:?} names no entry of {key}")));
+            }
+            toml.push('.');
+            toml.push_str(&serde_json::to_string(entry).unwrap_or_default());
+        }
         toml.push_str(" = ");
         // A JSON string is a valid TOML basic string.
         toml.push_str(&serde_json::to_string(value).unwrap_or_default());
@@ -1089,6 +1100,18 @@ mod tests {
         }
         let v: Variant = parse_flag_table("--variant", "name=debug,agent_policy=debug.rego").unwrap();
         assert_eq!(v.name.as_str(), "debug");
+        // Entries of a map field.
+        let t: TdxRequest = parse_flag_table(
+            "--launch-tdx",
+            "ovmf=f,kernel=k,fw_cfg.etc/table-loader=l,fw_cfg.etc/acpi/rsdp=r",
+        )
+        .unwrap();
+        assert_eq!(
+            t.fw_cfg,
+            BTreeMap::from([("etc/table-loader".into(), "l".into()), ("etc/acpi/rsdp".into(), "r".into())])
+        );
+        let e = parse_flag_table::<TdxRequest>("--launch-tdx", "ovmf=f,fw_cfg.=l").unwrap_err();
+        assert!(e.to_string().contains("names no entry of fw_cfg"), "{e}");
         // Commas and quotes in values, quoted as in CSV.
         let r: SignedImage =
             parse_flag_table("--signed-image", r#"scope=quay.io/x,"key=keys/a,b ""c"".pub",secret=sig"#)
