@@ -940,7 +940,8 @@ for case, (mib, sb, names, given) in enumerate([
     v = bytes(48)
     for e in evs:
         v = hashlib.sha384(v + e).digest()
-    print(mib, 'absent' if sb == b'' else '0', ','.join(names), 'hob' if given else '-', v.hex())
+    print(mib, 'absent' if sb == b'' else '0', ','.join(names), 'hob' if given else '-', v.hex(),
+          ','.join(e.hex() for e in evs), hex(cfv[1]), hex(cfv[0]))
 "#;
 
 #[test]
@@ -974,8 +975,41 @@ fn tdx_rtmr0_matches_an_independent_implementation() {
         }
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let text = ok(rvkit_in(d, &args));
-        let rtmr0 = text.lines().find_map(|l| l.strip_prefix("rtmr_0 ")).expect("an rtmr_0 line");
-        assert_eq!(rtmr0, expected, "case {case}: {line}");
+        // The whole RTMR0 block of the text report and of the JSON report.
+        let digests: Vec<&str> = f[5].split(',').collect();
+        let mut descriptions = vec![
+            if hob == "hob" {
+                "TD HOB (given)".to_owned()
+            } else {
+                format!("TD HOB ({memory} MiB of memory, built as QEMU does)")
+            },
+            format!("CFV ({} bytes at offset {})", f[6], f[7]),
+            format!("variable SecureBoot ({} bytes)", if secure_boot == "0" { 1 } else { 0 }),
+        ];
+        for v in ["PK", "KEK", "db", "dbx"] {
+            descriptions.push(format!("variable {v} (0 bytes)"));
+        }
+        descriptions.push("separator".into());
+        descriptions.push("fw_cfg etc/table-loader".into());
+        descriptions.extend(names.split(',').map(|n| format!("fw_cfg {n}")));
+        descriptions.extend(["variable BootOrder (0000)".into(), "variable Boot0000 (UiApp)".into()]);
+        assert_eq!(descriptions.len(), digests.len());
+        let block: String = std::iter::once(format!("rtmr_0 {expected}\n"))
+            .chain(descriptions.iter().zip(&digests).map(|(d, h)| format!("  {d} {h}\n")))
+            .collect();
+        let start = text.find("rtmr_0 ").expect("an rtmr_0 line");
+        let end = text.find("rtmr_1 ").expect("an rtmr_1 line");
+        assert_eq!(&text[start..end], block, "case {case}: {line}");
+        let mut json_args = args.clone();
+        json_args.push("--json");
+        let json: serde_json::Value = serde_json::from_str(&ok(rvkit_in(d, &json_args))).unwrap();
+        let events: Vec<serde_json::Value> = descriptions
+            .iter()
+            .zip(&digests)
+            .map(|(d, h)| serde_json::json!({"description": d, "digest": h}))
+            .collect();
+        assert_eq!(json["rtmr_0"], expected, "case {case}");
+        assert_eq!(json["rtmr_0_events"], serde_json::Value::Array(events), "case {case}");
         // The reference value is published under its register's name.
         let mut rv_args = args.clone();
         rv_args.extend(["--format", "array"]);
