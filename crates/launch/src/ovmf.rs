@@ -312,18 +312,7 @@ impl<'a> Firmware<'a> {
         self.len == 0
     }
 
-    /// The firmware with its pages' SHA-384 digests computed already, as
-    /// [`crate::snp::page_digests`] computes them: by a reader that hashes
-    /// the image as it reads it, in parallel. `None` when there is not one
-    /// digest per 4 KiB page.
-    pub fn with_page_digests(mut self, digests: Vec<[u8; 48]>) -> Option<Firmware<'a>> {
-        (digests.len() as u64 * PAGE_SIZE == self.len as u64).then(|| {
-            self.page_digests = Some(digests);
-            self
-        })
-    }
-
-    /// The pages' digests given by [`Firmware::with_page_digests`].
+    /// The pages' digests given to [`Firmware::parse_end`].
     pub fn page_digests(&self) -> Option<&[[u8; 48]]> {
         self.page_digests.as_deref()
     }

@@ -181,7 +181,7 @@ const PARALLEL_PAGES: usize = 256;
 /// PAGE_INFO carries. Only the PAGE_INFO chain is sequential; the pages'
 /// own digests are independent, so a firmware's (most of a launch digest's
 /// work) are computed on every available core, or by a caller as it reads
-/// the firmware ([`Firmware::with_page_digests`]).
+/// the firmware ([`Firmware::parse_end`]).
 pub fn page_digests(data: &[u8]) -> Vec<[u8; LD_LEN]> {
     let page = PAGE_SIZE as usize;
     let pages = data.len() / page;
