@@ -395,6 +395,22 @@ fn parse_fw_cfg(s: &str) -> Result<(String, PathBuf), String> {
     }
 }
 
+/// A TDX computation's error, named after the input it is about: the TD
+/// HOB file, the table loader, the fw_cfg files asked for, else the firmware.
+pub(crate) fn tdx_error(req: &TdxRequest, e: rvkit_launch::Error) -> anyhow::Error {
+    use rvkit_launch::Error as E;
+    let label = match (&e, &req.td_hob) {
+        (E::TdHob { .. }, Some(hob)) => display(hob),
+        (E::TableLoader { .. }, _) => match req.fw_cfg.get(rvkit_launch::rtmr0::TABLE_LOADER) {
+            Some(loader) => display(loader),
+            None => display(&req.ovmf),
+        },
+        (E::MissingFwCfg { .. }, _) => "--fw-cfg".to_owned(),
+        _ => display(&req.ovmf),
+    };
+    anyhow!("{label}: {e}")
+}
+
 /// The files a TDX request names for RTMR0, read.
 pub(crate) struct Rtmr0Bytes {
     fw_cfg: Vec<(String, Vec<u8>)>,
@@ -461,7 +477,7 @@ fn run_tdx(args: TdxArgs) -> CmdResult {
     };
     let report =
         tdx_report(&req, &fw, kernel_authenticode, initrd_sha384, &rtmr0.files(), args.out.transcript)
-            .map_err(|e| anyhow!("{ovmf_label}: {e}"))?;
+            .map_err(|e| tdx_error(&req, e))?;
     let rvs = report.reference_values(encoding(&args.out));
     emit(&args.out, || report.to_text(), || serde_json::to_string_pretty(&report), rvs)
 }

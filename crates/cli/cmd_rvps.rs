@@ -20,7 +20,7 @@ use rvkit_rvps::{
 
 use rvkit_podvm::ImageAccess;
 
-use crate::cmd_launch::kernel_authenticode;
+use crate::cmd_launch::{kernel_authenticode, tdx_error};
 use crate::cmd_podvm::fetch_measurements;
 use crate::cmd_podvm_predict::{DiskBudget, PredictMode, image_measurements};
 use crate::io::{display, note, now_unix, read_input, warn, write_output};
@@ -421,7 +421,7 @@ fn tdx_variants(fields: &str) -> Result<Vec<(String, TdxReport)>, Failure> {
     let rtmr0 = crate::cmd_launch::Rtmr0Bytes::read(&req)?;
     let Some(kernel) = &req.kernel else {
         let report =
-            tdx_report(&req, &fw, None, None, &rtmr0.files(), false).map_err(|e| anyhow!("{ovmf}: {e}"))?;
+            tdx_report(&req, &fw, None, None, &rtmr0.files(), false).map_err(|e| tdx_error(&req, e))?;
         return Ok(vec![(format!("from {ovmf}"), report)]);
     };
     let bytes = read_input(kernel)?;
@@ -430,7 +430,7 @@ fn tdx_variants(fields: &str) -> Result<Vec<(String, TdxReport)>, Failure> {
         let r = TdxRequest { qemu_kernel_patch: patch, ..req.clone() };
         let auth = kernel_authenticode(&r, kernel, &bytes, initrd.as_ref().map(|b| b.len() as u64))?;
         let report = tdx_report(&r, &fw, Some(auth), initrd_sha384, &rtmr0.files(), false)
-            .map_err(|e| anyhow!("{ovmf}: {e}"))?;
+            .map_err(|e| tdx_error(&r, e))?;
         let how = if patch {
             format!(
                 "with the kernel's setup header patched by older QEMU (qemu_kernel_patch=true, memory={})",

@@ -1022,7 +1022,7 @@ fn tdx_rtmr0_matches_an_independent_implementation() {
     }
     assert_eq!(
         fails(rvkit_in(d, &with(&base, &["--fw-cfg", "etc/table-loader=0-loader"])), 2),
-        format!("error: {OVMF}: fw_cfg file etc/acpi/tables is needed for RTMR0 and not given\n")
+        "error: --fw-cfg: fw_cfg file etc/acpi/tables is needed for RTMR0 and not given\n"
     );
     assert_eq!(
         fails(
@@ -1034,9 +1034,15 @@ fn tdx_rtmr0_matches_an_independent_implementation() {
     std::fs::write(d.join("short-loader"), [0u8; 100]).unwrap();
     assert_eq!(
         fails(rvkit_in(d, &with(&base, &["--fw-cfg", "etc/table-loader=short-loader"])), 2),
-        format!(
-            "error: {OVMF}: fw_cfg etc/table-loader, command at offset 0x0: 100 bytes are not whole 128-byte commands\n"
-        )
+        "error: short-loader: fw_cfg etc/table-loader, command at offset 0x0: 100 bytes are not whole 128-byte \
+         commands\n"
+    );
+    // A TD HOB without its end-of-list HOB, named by its file.
+    std::fs::write(d.join("bad-hob"), [1u8, 0, 8, 0, 0, 0, 0, 0]).unwrap();
+    let hob = ["--fw-cfg", "etc/table-loader=0-loader", "--td-hob", "bad-hob"];
+    assert_eq!(
+        fails(rvkit_in(d, &with(&base, &hob)), 2),
+        "error: bad-hob: TD HOB: no end-of-list HOB in 8 bytes\n"
     );
     let no_kernel =
         fails(rvkit_in(d, &["launch", "tdx", "--ovmf", OVMF, "--fw-cfg", "etc/table-loader=x"]), 2);
