@@ -235,6 +235,7 @@ pub fn table_loader_allocations(loader: &[u8]) -> Result<Vec<String>, Error> {
         return Err(bad(0, format!("{} bytes are not whole 128-byte commands", loader.len())));
     }
     let mut names = Vec::new();
+    let mut seen = std::collections::BTreeSet::new();
     for (i, cmd) in loader.chunks_exact(ENTRY).enumerate() {
         let offset = i * ENTRY;
         if u32::from_le_bytes(cmd[..4].try_into().expect("4 bytes")) != 1 {
@@ -254,7 +255,7 @@ pub fn table_loader_allocations(loader: &[u8]) -> Result<Vec<String>, Error> {
                 format!("ALLOCATE of {name} asks an alignment of {align:#x}, above a page"),
             ));
         }
-        if names.contains(&name) {
+        if !seen.insert(name.clone()) {
             return Err(bad(offset, format!("{name} is allocated twice")));
         }
         names.push(name);
