@@ -31,13 +31,11 @@ fuzz_target!(|data: &[u8]| {
     }
     let Ok(fw) = whole else { return };
     let _ = rvkit_launch::rtmr0::td_hob(&fw, 2048);
-    let inputs = rvkit_launch::rtmr0::Rtmr0Inputs {
+    let files = rvkit_launch::rtmr0::Rtmr0Files {
         fw_cfg: [("etc/table-loader", data), ("etc/acpi/tables", data)].into(),
         td_hob: Some(data),
-        memory_mib: 2048,
-        secure_boot: Default::default(),
     };
-    let _ = rvkit_launch::rtmr0::rtmr0_events(&fw, &inputs);
+    let _ = rvkit_launch::rtmr0::rtmr0_events(&fw, &files, 2048, Default::default());
     for s in fw.tdvf_sections() {
         assert!(s.gpa.is_multiple_of(4096) && s.mem_size.is_multiple_of(4096));
     }

@@ -759,6 +759,26 @@ configuration := 2 if {
 }
 "#;
 
+/// `rvkit rvps check` of `claims.json` against `rv.json` with `policy.rego`
+/// and `--launch-tdx launch`, in `d`: exit 1 (a failed comparison), its report.
+fn failing_tdx_check(d: &Path, launch: &str) -> String {
+    let args = [
+        "rvps",
+        "check",
+        "--claims",
+        "claims.json",
+        "--reference-values",
+        "rv.json",
+        "--policy",
+        "policy.rego",
+        "--launch-tdx",
+        launch,
+    ];
+    let out = rvkit_in(d, &args);
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
 /// `rvkit rvps check --launch-tdx`: evidence whose RTMR1 comes from older
 /// QEMU's patched kernel (the Python patcher and signify above compute it)
 /// is traced to that patch when the published values were computed without
@@ -797,21 +817,7 @@ fn rvps_check_traces_tdx_values_to_the_qemu_kernel_patch() {
             ),
         )
         .unwrap();
-        let args = [
-            "rvps",
-            "check",
-            "--claims",
-            "claims.json",
-            "--reference-values",
-            "rv.json",
-            "--policy",
-            "policy.rego",
-            "--launch-tdx",
-            &launch,
-        ];
-        let out = rvkit_in(d, &args);
-        assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
-        String::from_utf8(out.stdout).unwrap()
+        failing_tdx_check(d, &launch)
     };
     let head = "verdict: warning (configuration 2, executables 33, hardware 2)\npolicy: policy.rego (Rego)\n\
                 claims: claims.json (tdx)\nreference values: rv.json (array format, 5 names)\n";
@@ -1096,24 +1102,8 @@ fn rvps_check_explains_a_failing_rtmr0() {
     .unwrap();
     let launch =
         format!("ovmf={OVMF},kernel={kernel},fw_cfg.etc/table-loader=loader,fw_cfg.etc/acpi/rsdp=rsdp");
-    let out = rvkit_in(
-        d,
-        &[
-            "rvps",
-            "check",
-            "--claims",
-            "claims.json",
-            "--reference-values",
-            "rv.json",
-            "--policy",
-            "policy.rego",
-            "--launch-tdx",
-            &launch,
-        ],
-    );
-    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(
-        String::from_utf8(out.stdout).unwrap(),
+        failing_tdx_check(d, &launch),
         format!(
             "verdict: warning (configuration 2, executables 33, hardware 2)\npolicy: policy.rego (Rego)\n\
              claims: claims.json (tdx)\nreference values: rv.json (array format, 5 names)\n\

@@ -20,7 +20,8 @@ use rvkit_pcr::{Digest, HashAlg};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::report::{SnpReport, SnpValue, TdxReport};
-use crate::rtmr0::{self, Rtmr0Inputs, SecureBootVariable};
+pub use crate::rtmr0::Rtmr0Files;
+use crate::rtmr0::{self, SecureBootVariable};
 use crate::snp::{self, Gctx, SevHashes, VcpuParams, VmmType};
 use crate::{Error, Firmware, tdx};
 
@@ -478,15 +479,6 @@ impl TdxRequest {
     }
 }
 
-/// The files RTMR0 is computed from, read: `req.fw_cfg` by name, `req.td_hob`.
-#[derive(Clone, Debug, Default)]
-pub struct Rtmr0Files<'a> {
-    /// The fw_cfg files' bytes by name.
-    pub fw_cfg: BTreeMap<&'a str, &'a [u8]>,
-    /// The TD HOB's bytes.
-    pub td_hob: Option<&'a [u8]>,
-}
-
 /// The TDX values `req` asks for: MRTD, for direct kernel boot the RTMR1
 /// and RTMR2 events, and with fw_cfg files the RTMR0 events.
 /// `kernel_authenticode` is the Authenticode SHA-384 of
@@ -505,13 +497,7 @@ pub fn tdx_report(
     let rtmr_0_events = if req.fw_cfg.is_empty() {
         Vec::new()
     } else {
-        let inputs = Rtmr0Inputs {
-            fw_cfg: rtmr0.fw_cfg.clone(),
-            td_hob: rtmr0.td_hob,
-            memory_mib: req.memory,
-            secure_boot: req.secure_boot_variable,
-        };
-        rtmr0::rtmr0_events(fw, &inputs)?
+        rtmr0::rtmr0_events(fw, rtmr0, req.memory, req.secure_boot_variable)?
     };
     let mut rtmr_1_events = kernel_authenticode.map(tdx::rtmr1_events).unwrap_or_default();
     if let Some(e) = rtmr_1_events.first_mut().filter(|_| req.qemu_kernel_patch) {

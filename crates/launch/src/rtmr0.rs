@@ -60,36 +60,39 @@ impl std::str::FromStr for SecureBootVariable {
     }
 }
 
-/// The inputs of RTMR0 besides the firmware.
+/// The files RTMR0 is computed from besides the firmware, read.
 #[derive(Clone, Debug, Default)]
-pub struct Rtmr0Inputs<'a> {
+pub struct Rtmr0Files<'a> {
     /// QEMU's fw_cfg files by name: `etc/table-loader` and each file it allocates.
     pub fw_cfg: BTreeMap<&'a str, &'a [u8]>,
     /// The TD HOB as QEMU wrote it; `None` builds it from the memory size.
     pub td_hob: Option<&'a [u8]>,
-    /// The guest's memory in MiB (QEMU `-m`), for the TD HOB built here.
-    pub memory_mib: u64,
-    /// What `SecureBoot` reads.
-    pub secure_boot: SecureBootVariable,
 }
 
 /// The linker script's name in fw_cfg.
 pub const TABLE_LOADER: &str = "etc/table-loader";
 
-/// The RTMR0 events of a direct kernel boot.
-pub fn rtmr0_events(fw: &Firmware<'_>, inputs: &Rtmr0Inputs<'_>) -> Result<Vec<RtmrEvent>, Error> {
+/// The RTMR0 events of a direct kernel boot of a guest with `memory_mib`
+/// MiB (QEMU `-m`, for the TD HOB built here) whose `SecureBoot` variable
+/// reads `secure_boot`.
+pub fn rtmr0_events(
+    fw: &Firmware<'_>,
+    files: &Rtmr0Files<'_>,
+    memory_mib: u64,
+    secure_boot: SecureBootVariable,
+) -> Result<Vec<RtmrEvent>, Error> {
     let sha384 = |b: &[u8]| HashAlg::Sha384.hash(b);
     let event = |description: String, digest| RtmrEvent { description, digest };
     let mut events = Vec::new();
-    let hob = match inputs.td_hob {
+    let hob = match files.td_hob {
         Some(given) => {
             events.push(event("TD HOB (given)".into(), sha384(measured_hob(given)?)));
             None
         }
-        None => Some(td_hob(fw, inputs.memory_mib)?),
+        None => Some(td_hob(fw, memory_mib)?),
     };
     if let Some(hob) = hob {
-        let description = format!("TD HOB ({} MiB of memory, built as QEMU does)", inputs.memory_mib);
+        let description = format!("TD HOB ({memory_mib} MiB of memory, built as QEMU does)");
         events.push(event(description, sha384(&hob)));
     }
     let data = fw.data().ok_or(Error::PartialImage)?;
@@ -102,7 +105,7 @@ pub fn rtmr0_events(fw: &Firmware<'_>, inputs: &Rtmr0Inputs<'_>) -> Result<Vec<R
         format!("CFV ({:#x} bytes at offset {:#x})", cfv.raw_size, cfv.data_offset),
         sha384(cfv_bytes),
     ));
-    let secure_boot: &[u8] = match inputs.secure_boot {
+    let secure_boot: &[u8] = match secure_boot {
         SecureBootVariable::Absent => &[],
         SecureBootVariable::Zero => &[0],
     };
@@ -118,11 +121,11 @@ pub fn rtmr0_events(fw: &Firmware<'_>, inputs: &Rtmr0Inputs<'_>) -> Result<Vec<R
         events.push(event(description, sha384(&variable_data(guid, name, value))));
     }
     events.push(event("separator".into(), sha384(&[0; 4])));
-    let loader = inputs.fw_cfg.get(TABLE_LOADER).ok_or(Error::MissingFwCfg { name: TABLE_LOADER.into() })?;
+    let loader = files.fw_cfg.get(TABLE_LOADER).ok_or(Error::MissingFwCfg { name: TABLE_LOADER.into() })?;
     events.push(event(format!("fw_cfg {TABLE_LOADER}"), sha384(loader)));
     for name in table_loader_allocations(loader)? {
         let blob =
-            inputs.fw_cfg.get(name.as_str()).ok_or_else(|| Error::MissingFwCfg { name: name.clone() })?;
+            files.fw_cfg.get(name.as_str()).ok_or_else(|| Error::MissingFwCfg { name: name.clone() })?;
         events.push(event(format!("fw_cfg {name}"), sha384(blob)));
     }
     events.push(event("variable BootOrder (0000)".into(), sha384(&[0, 0])));
@@ -577,7 +580,7 @@ mod booted_td {
             cmd[4..4 + name.len()].copy_from_slice(name.as_bytes());
         }
         loader[128] = 2;
-        let inputs = Rtmr0Inputs {
+        let inputs = Rtmr0Files {
             fw_cfg: [
                 (TABLE_LOADER, loader.as_slice()),
                 ("etc/acpi/tables", b"DSDT".as_slice()),
@@ -585,10 +588,8 @@ mod booted_td {
             ]
             .into(),
             td_hob: None,
-            memory_mib: 2048,
-            secure_boot: SecureBootVariable::Absent,
         };
-        let events = rtmr0_events(&fw, &inputs).unwrap();
+        let events = rtmr0_events(&fw, &inputs, 2048, SecureBootVariable::Absent).unwrap();
         assert_eq!(events.len(), LOG.len());
         for i in (2..8).chain(11..13) {
             assert_eq!(events[i].digest.to_hex(), LOG[i], "event {i}: {}", events[i].description);
